@@ -1,0 +1,77 @@
+// Builds the two bundles: the extension host (CommonJS on Node, `vscode` external) and the
+// webview (browser IIFE with Preact). esbuild does not type-check: run `npm run typecheck`.
+import * as esbuild from 'esbuild';
+import { mkdir } from 'node:fs/promises';
+
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+
+/** Prints errors in the form VS Code's `$esbuild-watch` problem matcher reads. */
+const problemMatcher = {
+  name: 'problem-matcher',
+  setup(build) {
+    build.onStart(() => console.log('[watch] build started'));
+    build.onEnd((result) => {
+      for (const { text, location } of result.errors) {
+        console.error(`✘ [ERROR] ${text}`);
+        if (location) console.error(`    ${location.file}:${location.line}:${location.column}:`);
+      }
+      console.log('[watch] build finished');
+    });
+  },
+};
+
+const common = {
+  bundle: true,
+  minify: production,
+  sourcemap: production ? false : 'linked',
+  sourcesContent: false,
+  logLevel: 'warning',
+  legalComments: 'none',
+  plugins: [problemMatcher],
+};
+
+const extensionOptions = {
+  ...common,
+  entryPoints: ['src/extension/main.ts'],
+  outfile: 'dist/extension.js',
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  // `vscode` is provided by the host; native modules are loaded from node_modules at run time.
+  external: ['vscode', '@lancedb/lancedb', 'apache-arrow'],
+  mainFields: ['module', 'main'],
+};
+
+const webviewOptions = {
+  ...common,
+  entryPoints: { webview: 'src/webview/main.tsx' },
+  outdir: 'dist',
+  platform: 'browser',
+  format: 'iife',
+  target: ['chrome120'],
+  jsx: 'automatic',
+  jsxImportSource: 'preact',
+  loader: { '.css': 'css' },
+  define: { 'process.env.NODE_ENV': production ? '"production"' : '"development"' },
+};
+
+async function main() {
+  await mkdir('dist', { recursive: true });
+  if (watch) {
+    const contexts = await Promise.all([esbuild.context(extensionOptions), esbuild.context(webviewOptions)]);
+    await Promise.all(contexts.map((c) => c.watch()));
+    return;
+  }
+  const results = await Promise.all([esbuild.build({ ...extensionOptions, metafile: true }), esbuild.build({ ...webviewOptions, metafile: true })]);
+  if (process.argv.includes('--sizes')) {
+    for (const r of results) {
+      for (const [file, info] of Object.entries(r.metafile.outputs)) console.log(`${file}\t${info.bytes}`);
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,40 @@
+// What the rest of Persona needs from a chat server. Plain Node: no `vscode` here.
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatRequest {
+  /** Model id; empty or undefined = the model the server reports as loaded. */
+  model?: string;
+  messages: ChatMessage[];
+  temperature?: number;
+  topP?: number;
+  maxTokens?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  signal?: AbortSignal;
+}
+
+export type ChatStreamEvent =
+  | { type: 'start'; model: string }
+  | { type: 'delta'; text: string }
+  | { type: 'usage'; promptTokens: number; completionTokens: number }
+  | { type: 'done'; finishReason: string | null };
+
+export interface ModelInfo {
+  id: string;
+  /** From LM Studio's native `/api/v0/models` when it answers; undefined otherwise. */
+  state?: 'loaded' | 'not-loaded';
+  type?: string;
+  /** The context length the model is loaded with (what matters for the budget), else its maximum. */
+  contextLength?: number;
+}
+
+export interface ChatProvider {
+  /** Models the server offers, with load state and context length where the server says. */
+  listModels(signal?: AbortSignal): Promise<ModelInfo[]>;
+  /** Streams one completion. Throws `ProviderError` (see errors.ts) for every failure, including an empty reply. */
+  streamChat(request: ChatRequest): AsyncIterable<ChatStreamEvent>;
+}

@@ -1,0 +1,42 @@
+// The persona as stored in `characters/*.json` (built-ins) and, later, in global storage (custom ones).
+// Plain data checked with zod on every read: a file that fails is reported and skipped, never trusted.
+import * as z from 'zod/mini';
+
+export const PERSONA_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+export const SamplingSchema = z.object({
+  temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
+  topP: z.optional(z.number().check(z.gt(0), z.lte(1))),
+  maxTokens: z.optional(z.int().check(z.gte(1), z.lte(1_000_000))),
+  presencePenalty: z.optional(z.number().check(z.gte(-2), z.lte(2))),
+  frequencyPenalty: z.optional(z.number().check(z.gte(-2), z.lte(2))),
+});
+export type Sampling = z.infer<typeof SamplingSchema>;
+
+const text = (min: number, max: number) => z.string().check(z.trim(), z.minLength(min), z.maxLength(max));
+
+export const PersonaSchema = z.object({
+  id: z.string().check(z.regex(PERSONA_ID_PATTERN, 'id must be lower-case letters, digits and dashes')),
+  name: text(1, 80),
+  description: text(1, 200),
+  /** One emoji (or a short glyph) shown beside the name. */
+  icon: text(1, 16),
+  systemPrompt: text(1, 20_000),
+  greeting: text(1, 4_000),
+  tags: z.array(text(1, 40)).check(z.maxLength(20)),
+  sampling: SamplingSchema,
+});
+export type Persona = z.infer<typeof PersonaSchema>;
+
+export const PersonaSummarySchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  icon: z.string(),
+  builtIn: z.boolean(),
+});
+export type PersonaSummary = z.infer<typeof PersonaSummarySchema>;
+
+export function summarizePersona(p: Persona, builtIn: boolean): PersonaSummary {
+  return { id: p.id, name: p.name, description: p.description, icon: p.icon, builtIn };
+}

@@ -1,0 +1,188 @@
+// The host↔webview protocol, imported by both bundles. Every message is declared here once, as a
+// value with a method id (`area/verb`) and zod schemas; both sides validate what they receive.
+//
+//   webview → host:  { kind: 'request', id, method, params }
+//   host → webview:  { kind: 'response', id, ok: true, result } | { kind: 'response', id, ok: false, error }
+//                    { kind: 'notification', method, params }
+import * as z from 'zod/mini';
+import { ConversationSchema, ConversationSummarySchema } from './conversation';
+import { PersonaSummarySchema } from './persona';
+
+export interface RequestType<M extends string, P extends z.ZodMiniType, R extends z.ZodMiniType> {
+  readonly method: M;
+  readonly params: P;
+  readonly result: R;
+}
+
+export interface NotificationType<M extends string, P extends z.ZodMiniType> {
+  readonly method: M;
+  readonly params: P;
+}
+
+function request<M extends string, P extends z.ZodMiniType, R extends z.ZodMiniType>(method: M, params: P, result: R): RequestType<M, P, R> {
+  return { method, params, result };
+}
+
+function notification<M extends string, P extends z.ZodMiniType>(method: M, params: P): NotificationType<M, P> {
+  return { method, params };
+}
+
+// ---- shared shapes -------------------------------------------------------------------------------
+
+export const ConnectionStateSchema = z.object({
+  status: z.enum(['unknown', 'checking', 'ok', 'down', 'error']),
+  /** What a person can act on, e.g. "LM Studio is not running at …". */
+  message: z.optional(z.string()),
+  provider: z.enum(['local', 'cloud']),
+  baseUrl: z.string(),
+  model: z.optional(z.string()),
+});
+export type ConnectionState = z.infer<typeof ConnectionStateSchema>;
+
+export const StreamingSchema = z.object({
+  conversationId: z.string(),
+  messageId: z.string(),
+});
+
+export const ViewStateSchema = z.object({
+  personas: z.array(PersonaSummarySchema),
+  activePersonaId: z.string(),
+  conversations: z.array(ConversationSummarySchema),
+  conversation: z.nullable(ConversationSchema),
+  streaming: z.nullable(StreamingSchema),
+  connection: ConnectionStateSchema,
+});
+export type ViewState = z.infer<typeof ViewStateSchema>;
+
+const Empty = z.object({});
+const Void = z.null();
+const Id = z.string().check(z.minLength(1), z.maxLength(100));
+const MAX_MESSAGE_CHARS = 200_000;
+const UserText = z.string().check(z.minLength(1), z.maxLength(MAX_MESSAGE_CHARS));
+
+// ---- requests (webview → host) -------------------------------------------------------------------
+
+export const Requests = {
+  ready: request('webview/ready', Empty, ViewStateSchema),
+  send: request('chat/send', z.object({ text: UserText }), z.object({ messageId: z.string() })),
+  stop: request('chat/stop', Empty, Void),
+  regenerate: request('chat/regenerate', Empty, Void),
+  edit: request('chat/edit', z.object({ messageId: Id, text: UserText }), Void),
+  newConversation: request('conversation/new', Empty, Void),
+  selectConversation: request('conversation/select', z.object({ id: Id }), Void),
+  renameConversation: request('conversation/rename', z.object({ id: Id, title: z.string().check(z.trim(), z.minLength(1), z.maxLength(200)) }), Void),
+  deleteConversation: request('conversation/delete', z.object({ id: Id }), Void),
+  exportConversation: request('conversation/export', z.object({ id: Id, format: z.enum(['markdown', 'json']) }), Void),
+  selectPersona: request('persona/select', z.object({ id: Id }), Void),
+  openLink: request('link/open', z.object({ href: z.string().check(z.maxLength(8_192)) }), Void),
+  copyCode: request('code/copy', z.object({ code: z.string().check(z.maxLength(MAX_MESSAGE_CHARS)) }), Void),
+  insertCode: request('code/insert', z.object({ code: z.string().check(z.maxLength(MAX_MESSAGE_CHARS)) }), Void),
+  retryConnection: request('connection/retry', Empty, Void),
+} as const;
+
+// ---- notifications (host → webview) --------------------------------------------------------------
+
+export const Notifications = {
+  /** The whole view state; sent on ready and after every structural change (never per token). */
+  state: notification('state/changed', ViewStateSchema),
+  /** Text appended to a streaming reply; the host batches tokens so one of these carries many. */
+  delta: notification('chat/delta', z.object({ conversationId: z.string(), messageId: z.string(), text: z.string() })),
+} as const;
+
+export type AnyRequestType = (typeof Requests)[keyof typeof Requests];
+export type AnyNotificationType = (typeof Notifications)[keyof typeof Notifications];
+export type ParamsOf<T extends { params: z.ZodMiniType }> = z.infer<T['params']>;
+export type ResultOf<T extends { result: z.ZodMiniType }> = z.infer<T['result']>;
+
+// ---- envelopes -----------------------------------------------------------------------------------
+
+export const ProtocolErrorSchema = z.object({
+  message: z.string(),
+  reason: z.optional(z.string()),
+});
+export type ProtocolError = z.infer<typeof ProtocolErrorSchema>;
+
+const RequestEnvelopeSchema = z.object({
+  kind: z.literal('request'),
+  id: z.int().check(z.gte(0)),
+  method: z.string().check(z.maxLength(100)),
+  params: z.unknown(),
+});
+
+const ResponseEnvelopeSchema = z.union([
+  z.object({ kind: z.literal('response'), id: z.int(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ kind: z.literal('response'), id: z.int(), ok: z.literal(false), error: ProtocolErrorSchema }),
+]);
+
+const NotificationEnvelopeSchema = z.object({
+  kind: z.literal('notification'),
+  method: z.string().check(z.maxLength(100)),
+  params: z.unknown(),
+});
+
+const requestsByMethod = new Map<string, AnyRequestType>(Object.values(Requests).map((r) => [r.method, r]));
+const notificationsByMethod = new Map<string, AnyNotificationType>(Object.values(Notifications).map((n) => [n.method, n]));
+
+/** A request from the webview that passed validation: its params match the method's schema. */
+export type IncomingRequest = {
+  [K in keyof typeof Requests]: { id: number; method: (typeof Requests)[K]['method']; params: ParamsOf<(typeof Requests)[K]> };
+}[keyof typeof Requests];
+
+export type IncomingNotification = {
+  [K in keyof typeof Notifications]: { method: (typeof Notifications)[K]['method']; params: ParamsOf<(typeof Notifications)[K]> };
+}[keyof typeof Notifications];
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; id?: number; error: string };
+
+function describeIssues(error: z.core.$ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+/** Host side: checks a raw message from the webview. On failure the id (when readable) lets the host reply with an error. */
+export function parseRequest(raw: unknown): ParseResult<IncomingRequest> {
+  const envelope = RequestEnvelopeSchema.safeParse(raw);
+  if (!envelope.success) return { ok: false, error: `not a request: ${describeIssues(envelope.error)}` };
+  const { id, method, params } = envelope.data;
+  const type = requestsByMethod.get(method);
+  if (!type) return { ok: false, id, error: `unknown method "${method}"` };
+  const parsed = type.params.safeParse(params);
+  if (!parsed.success) return { ok: false, id, error: `invalid params for ${method}: ${describeIssues(parsed.error)}` };
+  return { ok: true, value: { id, method, params: parsed.data } as IncomingRequest };
+}
+
+export type IncomingHostMessage =
+  | { kind: 'response'; id: number; ok: true; result: unknown }
+  | { kind: 'response'; id: number; ok: false; error: ProtocolError }
+  | ({ kind: 'notification' } & IncomingNotification);
+
+/** Webview side: checks a raw message from the host. Results are checked against their request's schema by the caller. */
+export function parseHostMessage(raw: unknown): ParseResult<IncomingHostMessage> {
+  const response = ResponseEnvelopeSchema.safeParse(raw);
+  if (response.success) return { ok: true, value: response.data };
+  const envelope = NotificationEnvelopeSchema.safeParse(raw);
+  if (!envelope.success) return { ok: false, error: 'not a response or notification' };
+  const type = notificationsByMethod.get(envelope.data.method);
+  if (!type) return { ok: false, error: `unknown notification "${envelope.data.method}"` };
+  const parsed = type.params.safeParse(envelope.data.params);
+  if (!parsed.success) return { ok: false, error: `invalid params for ${type.method}: ${describeIssues(parsed.error)}` };
+  return { ok: true, value: { kind: 'notification', method: type.method, params: parsed.data } as IncomingHostMessage };
+}
+
+export function makeRequest<T extends AnyRequestType>(type: T, id: number, params: ParamsOf<T>) {
+  return { kind: 'request' as const, id, method: type.method, params };
+}
+
+export function makeNotification<T extends AnyNotificationType>(type: T, params: ParamsOf<T>) {
+  return { kind: 'notification' as const, method: type.method, params };
+}
+
+export function makeResponse(id: number, result: unknown) {
+  return { kind: 'response' as const, id, ok: true as const, result };
+}
+
+export function makeErrorResponse(id: number, error: ProtocolError) {
+  return { kind: 'response' as const, id, ok: false as const, error };
+}
