@@ -33,8 +33,8 @@ const common = {
 
 const extensionOptions = {
   ...common,
-  entryPoints: ['src/extension/main.ts'],
-  outfile: 'dist/extension.js',
+  entryPoints: { extension: 'src/extension/main.ts', tokenizer: 'src/extension/tokenizer.ts' },
+  outdir: 'dist',
   platform: 'node',
   format: 'cjs',
   target: 'node20',

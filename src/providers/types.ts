@@ -35,6 +35,8 @@ export interface ModelInfo {
 export interface ChatProvider {
   /** Models the server offers, with load state and context length where the server says. */
   listModels(signal?: AbortSignal): Promise<ModelInfo[]>;
+  /** The model a request without an explicit model would use: the configured one, else the loaded one. */
+  resolveModel(configuredModel?: string, signal?: AbortSignal): Promise<string>;
   /** Streams one completion. Throws `ProviderError` (see errors.ts) for every failure, including an empty reply. */
   streamChat(request: ChatRequest): AsyncIterable<ChatStreamEvent>;
 }

@@ -86,7 +86,12 @@ export const Notifications = {
   /** The whole view state; sent on ready and after every structural change (never per token). */
   state: notification('state/changed', ViewStateSchema),
   /** Text appended to a streaming reply; the host batches tokens so one of these carries many. */
-  delta: notification('chat/delta', z.object({ conversationId: z.string(), messageId: z.string(), text: z.string() })),
+  delta: notification(
+    'chat/delta',
+    // `offset` is the reply's length before this text: a webview that already has it (from a state
+    // snapshot taken mid-stream) skips what it has, and one that sees a gap asks for the state again.
+    z.object({ conversationId: z.string(), messageId: z.string(), offset: z.int().check(z.gte(0)), text: z.string() }),
+  ),
 } as const;
 
 export type AnyRequestType = (typeof Requests)[keyof typeof Requests];

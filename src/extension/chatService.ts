@@ -1,0 +1,445 @@
+// The chat itself: the active conversation and persona, sending, streaming, stop, regenerate and
+// edit-and-resend, and the connection state. Plain Node (no `vscode`): the view provider and the
+// commands drive it, and unit tests drive it against a real HTTP server.
+import { randomUUID } from 'node:crypto';
+import type { Conversation, ConversationSummary, Message } from '../shared/conversation';
+import { CONVERSATION_SCHEMA_VERSION } from '../shared/conversation';
+import type { Logger } from '../shared/logger';
+import type { Persona } from '../shared/persona';
+import type { ConnectionState, ViewState } from '../shared/protocol';
+import { ProviderError } from '../providers/errors';
+import type { ChatProvider } from '../providers/types';
+import type { ConversationStore } from './conversationStore';
+import type { PersonaRegistry } from './personaRegistry';
+import { assemblePrompt, substituteMacros, type TokenCounter } from './prompt';
+
+export interface ChatSettings {
+  provider: 'local' | 'cloud';
+  baseUrl: string;
+  /** Empty = the model the server reports as loaded. */
+  model: string;
+  temperature: number | null;
+  maxTokens: number | null;
+  userName: string;
+}
+
+/** The small slice of a Memento the service needs. */
+export interface Preferences {
+  get<T>(key: string): T | undefined;
+  update(key: string, value: unknown): PromiseLike<void>;
+}
+
+export interface ChatServiceDeps {
+  store: ConversationStore;
+  personas: PersonaRegistry;
+  preferences: Preferences;
+  settings: () => ChatSettings;
+  /** A provider for the current settings; throws a ProviderError (e.g. a missing cloud key). */
+  createProvider: (settings: ChatSettings) => Promise<ChatProvider>;
+  countTokens: TokenCounter;
+  describeError: (error: unknown) => string;
+  logger: Logger;
+}
+
+export interface DeltaEvent {
+  conversationId: string;
+  messageId: string;
+  offset: number;
+  text: string;
+}
+
+const PREF_PERSONA = 'persona.activePersonaId';
+const PREF_CONVERSATION = 'persona.activeConversationId';
+const TITLE_LENGTH = 60;
+const DEFAULT_REPLY_TOKENS = 1024;
+
+export class UserFacingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UserFacingError';
+  }
+}
+
+type Listener<T> = (value: T) => void;
+
+export class ChatService {
+  private conversation!: Conversation;
+  /** True once the active conversation has been written (a greeting-only one is not). */
+  private persisted = false;
+  private activePersonaId!: string;
+  private streaming: { conversationId: string; messageId: string; abort: AbortController; done: Promise<void> } | undefined;
+  private connection: ConnectionState;
+  private modelInfo: { key: string; model: string; contextLength?: number } | undefined;
+  private connectionCheck: Promise<void> | undefined;
+  private readonly stateListeners = new Set<Listener<void>>();
+  private readonly deltaListeners = new Set<Listener<DeltaEvent>>();
+
+  constructor(private readonly deps: ChatServiceDeps) {
+    const s = deps.settings();
+    this.connection = { status: 'unknown', provider: s.provider, baseUrl: s.baseUrl };
+  }
+
+  async init(): Promise<void> {
+    const prefs = this.deps.preferences;
+    this.activePersonaId = this.deps.personas.getOrDefault(prefs.get<string>(PREF_PERSONA)).id;
+    const lastId = prefs.get<string>(PREF_CONVERSATION);
+    const last = lastId ? await this.deps.store.get(lastId).catch(() => undefined) : undefined;
+    if (last && this.deps.personas.get(last.personaId)) {
+      this.conversation = last;
+      this.persisted = true;
+      this.activePersonaId = last.personaId;
+    } else {
+      this.conversation = this.freshConversation(this.persona());
+    }
+  }
+
+  // ---- events --------------------------------------------------------------------------------------
+
+  onDidChangeState(listener: Listener<void>): { dispose(): void } {
+    this.stateListeners.add(listener);
+    return { dispose: () => this.stateListeners.delete(listener) };
+  }
+
+  onDelta(listener: Listener<DeltaEvent>): { dispose(): void } {
+    this.deltaListeners.add(listener);
+    return { dispose: () => this.deltaListeners.delete(listener) };
+  }
+
+  private emitState(): void {
+    for (const l of this.stateListeners) l();
+  }
+
+  // ---- queries ---------------------------------------------------------------------------------------
+
+  persona(): Persona {
+    return this.deps.personas.getOrDefault(this.activePersonaId);
+  }
+
+  personasForPicker(): Persona[] {
+    return this.deps.personas.list();
+  }
+
+  personaName(id: string): string {
+    return this.deps.personas.get(id)?.name ?? id;
+  }
+
+  get activeConversation(): Conversation {
+    return this.conversation;
+  }
+
+  get isStreaming(): boolean {
+    return this.streaming !== undefined;
+  }
+
+  /** Resolves when the reply being streamed (if any) has ended and been saved. */
+  async idle(): Promise<void> {
+    await this.streaming?.done;
+  }
+
+  async viewState(): Promise<ViewState> {
+    const conversations: ConversationSummary[] = await this.deps.store.list();
+    return {
+      personas: this.deps.personas.summaries(),
+      activePersonaId: this.activePersonaId,
+      conversations,
+      conversation: this.conversation,
+      streaming: this.streaming ? { conversationId: this.streaming.conversationId, messageId: this.streaming.messageId } : null,
+      connection: this.connection,
+    };
+  }
+
+  // ---- conversations -----------------------------------------------------------------------------
+
+  private freshConversation(persona: Persona): Conversation {
+    const now = Date.now();
+    return {
+      schemaVersion: CONVERSATION_SCHEMA_VERSION,
+      id: randomUUID(),
+      title: 'New chat',
+      personaId: persona.id,
+      createdAt: now,
+      updatedAt: now,
+      messages: [
+        {
+          id: randomUUID(),
+          role: 'assistant',
+          content: substituteMacros(persona.greeting, { char: persona.name, user: this.deps.settings().userName }),
+          createdAt: now,
+          status: 'complete',
+          greeting: true,
+        },
+      ],
+    };
+  }
+
+  private async activate(conversation: Conversation, persisted: boolean): Promise<void> {
+    this.conversation = conversation;
+    this.persisted = persisted;
+    this.activePersonaId = conversation.personaId;
+    await this.deps.preferences.update(PREF_PERSONA, conversation.personaId);
+    await this.deps.preferences.update(PREF_CONVERSATION, persisted ? conversation.id : undefined);
+  }
+
+  async newConversation(): Promise<void> {
+    await this.stopAndWait();
+    await this.activate(this.freshConversation(this.persona()), false);
+    this.emitState();
+  }
+
+  async selectConversation(id: string): Promise<void> {
+    if (id === this.conversation.id) return;
+    const conversation = await this.deps.store.get(id);
+    if (!conversation) throw new UserFacingError('That conversation could not be read; it may have been deleted.');
+    await this.stopAndWait();
+    await this.activate(conversation, true);
+    this.emitState();
+  }
+
+  async renameConversation(id: string, title: string): Promise<void> {
+    const conversation = id === this.conversation.id ? this.conversation : await this.deps.store.get(id);
+    if (!conversation) throw new UserFacingError('That conversation could not be read; it may have been deleted.');
+    conversation.title = title.trim().slice(0, 200);
+    if (conversation !== this.conversation || this.persisted) await this.deps.store.save(conversation);
+    this.emitState();
+  }
+
+  async deleteConversation(id: string): Promise<void> {
+    if (id === this.conversation.id) {
+      await this.stopAndWait();
+      await this.deps.store.delete(id);
+      await this.activate(this.freshConversation(this.persona()), false);
+    } else {
+      await this.deps.store.delete(id);
+    }
+    this.emitState();
+  }
+
+  async getConversation(id: string): Promise<Conversation | undefined> {
+    return id === this.conversation.id ? this.conversation : this.deps.store.get(id);
+  }
+
+  /**
+   * Makes `id` the active persona. The next message goes to it: a conversation that belongs to
+   * another persona gives way to a new one opened by this persona's greeting.
+   */
+  async selectPersona(id: string): Promise<void> {
+    const persona = this.deps.personas.get(id);
+    if (!persona) throw new UserFacingError(`There is no persona "${id}".`);
+    this.activePersonaId = persona.id;
+    if (this.conversation.personaId !== persona.id) {
+      await this.stopAndWait();
+      await this.activate(this.freshConversation(persona), false);
+    } else {
+      await this.deps.preferences.update(PREF_PERSONA, persona.id);
+    }
+    this.emitState();
+  }
+
+  // ---- chatting ----------------------------------------------------------------------------------
+
+  async send(text: string): Promise<{ messageId: string }> {
+    if (this.streaming) throw new UserFacingError('A reply is still being written. Stop it first, or wait for it to finish.');
+    const content = text.trim();
+    if (!content) throw new UserFacingError('The message is empty.');
+    const conversation = this.conversation;
+    const now = Date.now();
+    conversation.messages.push({ id: randomUUID(), role: 'user', content, createdAt: now, status: 'complete' });
+    if (conversation.title === 'New chat') conversation.title = titleFrom(content);
+    return this.startReply(conversation);
+  }
+
+  async regenerate(): Promise<{ messageId: string }> {
+    if (this.streaming) throw new UserFacingError('A reply is still being written. Stop it first.');
+    const conversation = this.conversation;
+    const last = conversation.messages.at(-1);
+    if (!last) throw new UserFacingError('There is nothing to regenerate yet.');
+    if (last.role === 'assistant') {
+      if (last.greeting) throw new UserFacingError('There is nothing to regenerate yet: send a message first.');
+      conversation.messages.pop();
+    }
+    return this.startReply(conversation);
+  }
+
+  async edit(messageId: string, text: string): Promise<{ messageId: string }> {
+    if (this.streaming) throw new UserFacingError('A reply is still being written. Stop it first.');
+    const conversation = this.conversation;
+    const index = conversation.messages.findIndex((m) => m.id === messageId);
+    const message = conversation.messages[index];
+    if (!message || message.role !== 'user') throw new UserFacingError('Only your own messages can be edited.');
+    const content = text.trim();
+    if (!content) throw new UserFacingError('The message is empty.');
+    message.content = content;
+    message.createdAt = Date.now();
+    conversation.messages.splice(index + 1);
+    if (index === conversation.messages.findIndex((m) => m.role === 'user')) conversation.title = titleFrom(content);
+    return this.startReply(conversation);
+  }
+
+  stop(): void {
+    this.streaming?.abort.abort();
+  }
+
+  private async stopAndWait(): Promise<void> {
+    const s = this.streaming;
+    if (!s) return;
+    s.abort.abort();
+    await s.done;
+  }
+
+  private async startReply(conversation: Conversation): Promise<{ messageId: string }> {
+    const reply: Message = { id: randomUUID(), role: 'assistant', content: '', createdAt: Date.now(), status: 'streaming' };
+    conversation.messages.push(reply);
+    conversation.updatedAt = reply.createdAt;
+    const abort = new AbortController();
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    this.streaming = { conversationId: conversation.id, messageId: reply.id, abort, done };
+    // Saved before the first token so the person's message survives a crash mid-reply.
+    await this.save(conversation);
+    this.emitState();
+    void this.stream(conversation, reply, abort.signal).finally(finish);
+    return { messageId: reply.id };
+  }
+
+  private async stream(conversation: Conversation, reply: Message, signal: AbortSignal): Promise<void> {
+    const settings = this.deps.settings();
+    const persona = this.deps.personas.getOrDefault(conversation.personaId);
+    const started = Date.now();
+    try {
+      const provider = await this.deps.createProvider(settings);
+      const info = this.modelInfoFor(settings);
+      const replyTokens = settings.maxTokens ?? persona.sampling.maxTokens ?? DEFAULT_REPLY_TOKENS;
+      const prompt = assemblePrompt({
+        persona,
+        userName: settings.userName,
+        history: conversation.messages.slice(0, -1),
+        contextLength: info?.contextLength,
+        replyTokens,
+        countTokens: this.deps.countTokens,
+      });
+      if (prompt.droppedMessages > 0) this.deps.logger.info(`Left out the ${prompt.droppedMessages} oldest messages to fit the model's context.`);
+      const events = provider.streamChat({
+        model: settings.model || info?.model,
+        messages: prompt.messages,
+        temperature: settings.temperature ?? persona.sampling.temperature,
+        topP: persona.sampling.topP,
+        maxTokens: replyTokens,
+        presencePenalty: persona.sampling.presencePenalty,
+        frequencyPenalty: persona.sampling.frequencyPenalty,
+        signal,
+      });
+      for await (const event of events) {
+        if (event.type === 'delta') {
+          const offset = reply.content.length;
+          reply.content += event.text;
+          for (const l of this.deltaListeners) l({ conversationId: conversation.id, messageId: reply.id, offset, text: event.text });
+        } else if (event.type === 'start') {
+          reply.model = event.model;
+        } else if (event.type === 'usage') {
+          reply.usage = { promptTokens: event.promptTokens, completionTokens: event.completionTokens };
+        }
+      }
+      reply.status = 'complete';
+      this.setConnection({ status: 'ok', model: reply.model });
+      this.deps.logger.info(`Reply of ${reply.content.length} characters from ${reply.model ?? 'the model'} in ${Date.now() - started} ms.`);
+    } catch (e) {
+      if (signal.aborted || ProviderError.is(e, 'aborted')) {
+        reply.status = 'stopped';
+        this.deps.logger.info(`Reply stopped after ${reply.content.length} characters.`);
+      } else {
+        reply.status = 'error';
+        reply.error = this.deps.describeError(e);
+        this.deps.logger.warn(`Reply failed: ${reply.error}`);
+        if (ProviderError.is(e, 'serverDown')) this.setConnection({ status: 'down', message: reply.error });
+        else if (ProviderError.is(e, 'noModelLoaded') || ProviderError.is(e, 'unauthorized') || ProviderError.is(e, 'modelNotFound'))
+          this.setConnection({ status: 'error', message: reply.error });
+      }
+    } finally {
+      this.streaming = undefined;
+      conversation.updatedAt = Date.now();
+      try {
+        await this.save(conversation);
+      } catch (e) {
+        this.deps.logger.error(`Could not save the conversation: ${(e as Error).message}`);
+      }
+      this.emitState();
+    }
+  }
+
+  private async save(conversation: Conversation): Promise<void> {
+    await this.deps.store.save(conversation);
+    if (conversation === this.conversation && !this.persisted) {
+      this.persisted = true;
+      await this.deps.preferences.update(PREF_CONVERSATION, conversation.id);
+    }
+  }
+
+  // ---- connection --------------------------------------------------------------------------------
+
+  private settingsKey(s: ChatSettings): string {
+    return `${s.provider}|${s.baseUrl}|${s.model}`;
+  }
+
+  private modelInfoFor(s: ChatSettings) {
+    return this.modelInfo?.key === this.settingsKey(s) ? this.modelInfo : undefined;
+  }
+
+  private setConnection(update: Omit<ConnectionState, 'provider' | 'baseUrl'>): void {
+    const s = this.deps.settings();
+    this.connection = { provider: s.provider, baseUrl: s.baseUrl, ...update };
+  }
+
+  /** Asks the server which model it would use and the context it is loaded with. Never throws. */
+  checkConnection(): Promise<void> {
+    this.connectionCheck ??= this.runConnectionCheck().finally(() => (this.connectionCheck = undefined));
+    return this.connectionCheck;
+  }
+
+  private async runConnectionCheck(): Promise<void> {
+    const settings = this.deps.settings();
+    this.setConnection({ status: 'checking' });
+    this.emitState();
+    try {
+      const provider = await this.deps.createProvider(settings);
+      const signal = AbortSignal.timeout(10_000);
+      const model = await provider.resolveModel(settings.model, signal);
+      const models = await provider.listModels(signal).catch(() => []);
+      const contextLength = models.find((m) => m.id === model)?.contextLength;
+      this.modelInfo = { key: this.settingsKey(settings), model, contextLength };
+      this.setConnection({ status: 'ok', model });
+      this.deps.logger.info(`Connected to ${settings.baseUrl}: model ${model}${contextLength ? `, context ${contextLength} tokens` : ''}.`);
+    } catch (e) {
+      this.modelInfo = undefined;
+      const message = this.deps.describeError(e);
+      this.setConnection({ status: ProviderError.is(e, 'serverDown') ? 'down' : 'error', message });
+      this.deps.logger.warn(`Connection check failed: ${message}`);
+    }
+    this.emitState();
+  }
+
+  checkConnectionIfUnknown(): Promise<void> | undefined {
+    return this.connection.status === 'unknown' ? this.checkConnection() : undefined;
+  }
+
+  /** Retry from the banner: check the connection again, and if a reply had failed, try it again. */
+  async retry(): Promise<void> {
+    await this.checkConnection();
+    const last = this.conversation.messages.at(-1);
+    if (this.connection.status === 'ok' && last?.role === 'assistant' && last.status === 'error' && !this.streaming) {
+      await this.regenerate();
+    }
+  }
+
+  /** Settings changed: forget what we knew about the old server. */
+  settingsChanged(): void {
+    this.modelInfo = undefined;
+    const s = this.deps.settings();
+    this.connection = { status: 'unknown', provider: s.provider, baseUrl: s.baseUrl };
+    void this.checkConnection();
+  }
+}
+
+function titleFrom(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > TITLE_LENGTH ? `${line.slice(0, TITLE_LENGTH - 1)}…` : line;
+}

@@ -1,0 +1,83 @@
+// The palette commands. Each is registered once, in `activate`, and disposed with the extension.
+import * as vscode from 'vscode';
+import type { ChatService } from './chatService';
+import type { ChatViewProvider } from './chatViewProvider';
+import type { ApiKeyStore } from './secrets';
+import { setting } from './config';
+import { describeError } from './userMessages';
+
+export function registerCommands(deps: { chat: ChatService; view: ChatViewProvider; keys: ApiKeyStore; log: vscode.LogOutputChannel }): vscode.Disposable[] {
+  const { chat, view, keys, log } = deps;
+  const guarded = (fn: () => Promise<unknown>) => async () => {
+    try {
+      await fn();
+    } catch (e) {
+      log.warn(`Command failed: ${(e as Error).message}`);
+      void vscode.window.showErrorMessage(describeError(e));
+    }
+  };
+
+  return [
+    vscode.commands.registerCommand(
+      'persona.switchCharacter',
+      guarded(async () => {
+        const activeId = chat.persona().id;
+        type Item = vscode.QuickPickItem & { id: string };
+        const items: Item[] = chat.personasForPicker().map((p) => ({
+          id: p.id,
+          label: `${p.icon} ${p.name}`,
+          description: p.id === activeId ? '(active)' : undefined,
+          detail: p.description,
+          picked: p.id === activeId,
+        }));
+        const picked = await vscode.window.showQuickPick(items, {
+          title: 'Switch Character',
+          placeHolder: 'Choose who you want to chat with',
+          matchOnDetail: true,
+        });
+        if (!picked) return;
+        await chat.selectPersona(picked.id);
+        await view.focus();
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.newChat',
+      guarded(async () => {
+        await chat.newConversation();
+        await view.focus();
+      }),
+    ),
+    vscode.commands.registerCommand('persona.focusChat', guarded(() => view.focus())),
+    vscode.commands.registerCommand(
+      'persona.setApiKey',
+      guarded(async () => {
+        const baseUrl = setting('cloud.baseUrl');
+        const key = await vscode.window.showInputBox({
+          title: 'Persona: API Key for the Cloud Provider',
+          prompt: `The key for ${baseUrl}. It is kept in VS Code's secret storage, never in settings.`,
+          password: true,
+          ignoreFocusOut: true,
+          validateInput: (v) => (v.trim() ? undefined : 'Enter a key, or press Escape to cancel.'),
+        });
+        if (!key) return;
+        await keys.set('cloud', key.trim());
+        log.info('The cloud API key was set.');
+        if (setting('chat.provider') !== 'cloud') {
+          const choice = await vscode.window.showInformationMessage('Key saved. Persona chats through the local server now. Use the cloud provider?', 'Use Cloud Provider', 'Keep Local');
+          if (choice === 'Use Cloud Provider') await vscode.workspace.getConfiguration('persona').update('chat.provider', 'cloud', vscode.ConfigurationTarget.Global);
+        } else {
+          void vscode.window.showInformationMessage('Key saved.');
+        }
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.clearApiKey',
+      guarded(async () => {
+        await keys.delete('cloud');
+        log.info('The cloud API key was removed.');
+        void vscode.window.showInformationMessage('The cloud API key was removed.');
+      }),
+    ),
+    vscode.commands.registerCommand('persona.showLog', () => log.show()),
+  ];
+}

@@ -1,0 +1,112 @@
+// Entry point. Activation stays light: personas are five small files, conversations are read when
+// the view first asks, the tokenizer loads on the first message.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { OpenAiCompatibleChatClient } from '../providers/chatClient';
+import type { ChatProvider } from '../providers/types';
+import { ChatService, UserFacingError, type ChatSettings } from './chatService';
+import { ChatViewProvider } from './chatViewProvider';
+import { registerCommands } from './commands';
+import { CONNECTION_SETTINGS, chatSettings, setting } from './config';
+import { ConversationStore } from './conversationStore';
+import { PersonaRegistry } from './personaRegistry';
+import { ApiKeyStore } from './secrets';
+import { createPersonaStatusBar } from './statusBar';
+import { describeError } from './userMessages';
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const started = performance.now();
+  const log = vscode.window.createOutputChannel('Persona', { log: true });
+  context.subscriptions.push(log);
+  try {
+    const personas = await PersonaRegistry.load(context.asAbsolutePath('characters'), log);
+    const storageRoot = context.storageUri ?? vscode.Uri.joinPath(context.globalStorageUri, 'no-workspace');
+    const store = new ConversationStore(path.join(storageRoot.fsPath, 'conversations'), log);
+    const keys = new ApiKeyStore(context.secrets);
+    const providers = new ProviderCache(keys, log);
+
+    const chat = new ChatService({
+      store,
+      personas,
+      preferences: context.workspaceState,
+      settings: chatSettings,
+      createProvider: (s) => providers.get(s),
+      countTokens: lazyTokenCounter(),
+      describeError,
+      logger: log,
+    });
+    await chat.init();
+
+    const view = new ChatViewProvider(context.extensionUri, chat, log);
+    context.subscriptions.push(
+      vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, view),
+      view,
+      ...registerCommands({ chat, view, keys, log }),
+      createPersonaStatusBar(chat),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (CONNECTION_SETTINGS.some((k) => e.affectsConfiguration(`persona.${k}`))) {
+          log.info('Connection settings changed; checking the server again.');
+          providers.clear();
+          chat.settingsChanged();
+        }
+      }),
+      keys.onDidChange(() => {
+        providers.clear();
+        if (setting('chat.provider') === 'cloud') chat.settingsChanged();
+      }),
+    );
+    log.info(`Persona activated in ${Math.round(performance.now() - started)} ms (${personas.list().length} personas).`);
+  } catch (e) {
+    // VS Code shows nothing when activation fails: say it ourselves.
+    log.error(e instanceof Error ? e : String(e));
+    void vscode.window.showErrorMessage(`Persona could not start: ${(e as Error).message}`, 'Show Log').then((c) => c && log.show());
+  }
+}
+
+export function deactivate(): void {}
+
+/** One client per server and key; rebuilt when the settings or the key change. */
+class ProviderCache {
+  private cached: { key: string; provider: ChatProvider } | undefined;
+
+  constructor(
+    private readonly keys: ApiKeyStore,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
+
+  async get(s: ChatSettings): Promise<ChatProvider> {
+    const apiKey = s.provider === 'cloud' ? await this.keys.get('cloud') : undefined;
+    if (s.provider === 'cloud' && !apiKey) {
+      throw new UserFacingError('No API key is set for the cloud provider. Run "Persona: Set API Key for Cloud Provider…", or set persona.chat.provider to "local".');
+    }
+    const timeout = setting('chat.requestTimeoutSeconds') * 1000;
+    const key = `${s.provider}|${s.baseUrl}|${timeout}|${apiKey ?? ''}`;
+    if (this.cached?.key !== key) {
+      this.cached = {
+        key,
+        provider: new OpenAiCompatibleChatClient({
+          baseUrl: s.baseUrl,
+          apiKey,
+          label: s.provider === 'cloud' ? 'The cloud endpoint' : 'LM Studio',
+          logger: this.log,
+          requestTimeoutMs: timeout,
+        }),
+      };
+    }
+    return this.cached.provider;
+  }
+
+  clear(): void {
+    this.cached = undefined;
+  }
+}
+
+function lazyTokenCounter(): (text: string) => number {
+  let count: ((text: string) => number) | undefined;
+  return (text) => {
+    // A path computed at run time, so esbuild leaves dist/tokenizer.js as a bundle of its own.
+    count ??= (require(path.join(__dirname, 'tokenizer.js')) as typeof import('./tokenizer')).countTokens;
+    return count(text);
+  };
+}
+

@@ -1,0 +1,225 @@
+// The chat view: header (persona, conversations, new chat), connection banner, messages, composer.
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import type { PersonaSummary } from '../shared/persona';
+import { Requests, type ConnectionState } from '../shared/protocol';
+import type { ChatStore } from './chatStore';
+import { ConversationList } from './conversationList';
+import type { HostConnection } from './hostConnection';
+import { MessageList } from './messageList';
+
+interface SavedState {
+  draft?: string;
+}
+
+export function App({ host, store }: { host: HostConnection; store: ChatStore }) {
+  const [, setVersion] = useState(0);
+  const [error, setError] = useState<string | null>(null);
+  const [showList, setShowList] = useState(false);
+  useEffect(() => store.subscribe(() => setVersion((v) => v + 1)), [store]);
+
+  const call = useCallback(
+    async <T,>(run: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        setError(null);
+        return await run();
+      } catch (e) {
+        setError((e as Error).message);
+        return undefined;
+      }
+    },
+    [],
+  );
+
+  // Stable callbacks, so memoised messages do not re-render when a token arrives.
+  const onRegenerate = useCallback(() => void call(() => host.request(Requests.regenerate, {})), [call, host]);
+  const onEdit = useCallback((messageId: string, text: string) => void call(() => host.request(Requests.edit, { messageId, text })), [call, host]);
+
+  const state = store.state;
+  if (!state) return <div class="loading" role="status">Loading Persona…</div>;
+
+  const persona = state.personas.find((p) => p.id === state.activePersonaId);
+  const streaming = state.streaming !== null;
+
+  return (
+    <div class="app">
+      <Header
+        personas={state.personas}
+        activePersonaId={state.activePersonaId}
+        listOpen={showList}
+        onToggleList={() => setShowList((v) => !v)}
+        onSelectPersona={(id) => call(() => host.request(Requests.selectPersona, { id }))}
+        onNew={() => {
+          setShowList(false);
+          void call(() => host.request(Requests.newConversation, {}));
+        }}
+      />
+      {showList && (
+        <ConversationList
+          conversations={state.conversations}
+          personas={state.personas}
+          activeId={state.conversation?.id}
+          onClose={() => setShowList(false)}
+          onSelect={(id) => {
+            setShowList(false);
+            void call(() => host.request(Requests.selectConversation, { id }));
+          }}
+          onRename={(id, title) => call(() => host.request(Requests.renameConversation, { id, title }))}
+          onDelete={(id) => call(() => host.request(Requests.deleteConversation, { id }))}
+          onExport={(id, format) => call(() => host.request(Requests.exportConversation, { id, format }))}
+        />
+      )}
+      <ConnectionBanner connection={state.connection} onRetry={() => call(() => host.request(Requests.retryConnection, {}))} />
+      <MessageList
+        host={host}
+        messages={state.conversation?.messages ?? []}
+        conversationId={state.conversation?.id ?? ''}
+        persona={persona}
+        stream={store.stream}
+        streaming={streaming}
+        onRegenerate={onRegenerate}
+        onEdit={onEdit}
+        onError={setError}
+      />
+      {error && (
+        <div class="error-line" role="alert">
+          <span>{error}</span>
+          <button type="button" class="icon-button" aria-label="Dismiss error" onClick={() => setError(null)}>
+            ×
+          </button>
+        </div>
+      )}
+      <Composer
+        host={host}
+        streaming={streaming}
+        placeholder={persona ? `Message ${persona.name}…` : 'Message…'}
+        onSend={async (text) => (await call(() => host.request(Requests.send, { text }))) !== undefined}
+        onStop={() => call(() => host.request(Requests.stop, {}))}
+      />
+    </div>
+  );
+}
+
+function Header(props: {
+  personas: PersonaSummary[];
+  activePersonaId: string;
+  listOpen: boolean;
+  onToggleList(): void;
+  onSelectPersona(id: string): void;
+  onNew(): void;
+}) {
+  return (
+    <header class="header">
+      <select
+        class="persona-select"
+        aria-label="Persona"
+        title="Switch character"
+        value={props.activePersonaId}
+        onChange={(e) => props.onSelectPersona((e.currentTarget as HTMLSelectElement).value)}
+      >
+        {props.personas.map((p) => (
+          <option key={p.id} value={p.id} title={p.description}>
+            {`${p.icon} ${p.name}`}
+          </option>
+        ))}
+      </select>
+      <button type="button" class="secondary" aria-label="Conversations" aria-expanded={props.listOpen} title="Conversations" onClick={props.onToggleList}>
+        Chats
+      </button>
+      <button type="button" class="secondary" aria-label="New chat" title="New chat" onClick={props.onNew}>
+        New
+      </button>
+    </header>
+  );
+}
+
+function ConnectionBanner({ connection, onRetry }: { connection: ConnectionState; onRetry(): void }) {
+  if (connection.status === 'down' || connection.status === 'error') {
+    return (
+      <div class="connection-banner" role="alert" data-status={connection.status}>
+        <span class="connection-message">{connection.message ?? `Cannot reach ${connection.baseUrl}.`}</span>
+        <button type="button" aria-label="Retry" onClick={onRetry}>
+          Retry
+        </button>
+      </div>
+    );
+  }
+  if (connection.status === 'checking') {
+    return (
+      <div class="connection-status" role="status">
+        Connecting to {connection.baseUrl}…
+      </div>
+    );
+  }
+  if (connection.status === 'ok' && connection.model) {
+    return (
+      <div class="connection-status" role="status" title={connection.baseUrl}>
+        {connection.model}
+      </div>
+    );
+  }
+  return null;
+}
+
+function Composer(props: { host: HostConnection; streaming: boolean; placeholder: string; onSend(text: string): Promise<boolean>; onStop(): void }) {
+  const saved = (props.host.api.getState() as SavedState | undefined) ?? {};
+  const [draft, setDraft] = useState(saved.draft ?? '');
+  const input = useRef<HTMLTextAreaElement>(null);
+
+  useEffect(() => {
+    props.host.api.setState({ ...((props.host.api.getState() as SavedState | undefined) ?? {}), draft });
+  }, [draft]);
+
+  useEffect(() => {
+    const el = input.current;
+    if (!el) return;
+    el.style.height = 'auto';
+    el.style.height = `${Math.min(el.scrollHeight, 200)}px`;
+  }, [draft]);
+
+  useEffect(() => input.current?.focus(), []);
+
+  const send = async () => {
+    const text = draft.trim();
+    if (!text || props.streaming) return;
+    setDraft('');
+    // Give the text back if the host refused it.
+    if (!(await props.onSend(text))) setDraft((d) => d || text);
+  };
+
+  return (
+    <form
+      class="composer"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void send();
+      }}
+    >
+      <textarea
+        ref={input}
+        rows={1}
+        aria-label="Message"
+        placeholder={props.placeholder}
+        value={draft}
+        onInput={(e) => setDraft((e.currentTarget as HTMLTextAreaElement).value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+            e.preventDefault();
+            void send();
+          } else if (e.key === 'Escape' && props.streaming) {
+            e.preventDefault();
+            props.onStop();
+          }
+        }}
+      />
+      {props.streaming ? (
+        <button type="button" class="stop" aria-label="Stop" title="Stop (Escape)" onClick={props.onStop}>
+          Stop
+        </button>
+      ) : (
+        <button type="submit" aria-label="Send" title="Send (Enter)" disabled={!draft.trim()}>
+          Send
+        </button>
+      )}
+    </form>
+  );
+}

@@ -1,0 +1,205 @@
+// The conversation. Each message is memoised, so a streamed token re-renders only the reply being
+// written; off-screen messages skip layout and paint (`content-visibility: auto` in chat.css).
+// The list follows the stream unless the person has scrolled up.
+import { memo } from 'preact/compat';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { Message } from '../shared/conversation';
+import type { PersonaSummary } from '../shared/persona';
+import { Requests } from '../shared/protocol';
+import type { StreamText } from './chatStore';
+import type { HostConnection } from './hostConnection';
+import { createMarkdownRenderer } from './markdown';
+
+const markdown = createMarkdownRenderer(window);
+/** Within this many pixels of the end counts as "at the bottom". */
+const STICKY_PX = 48;
+
+interface Props {
+  host: HostConnection;
+  messages: Message[];
+  conversationId: string;
+  persona: PersonaSummary | undefined;
+  stream: StreamText | null;
+  streaming: boolean;
+  onRegenerate(): void;
+  onEdit(messageId: string, text: string): void;
+  onError(message: string): void;
+}
+
+export function MessageList(props: Props) {
+  const scroller = useRef<HTMLDivElement>(null);
+  const atBottom = useRef(true);
+  const lastIndex = props.messages.length - 1;
+
+  // A new conversation, or a message sent by the person, scrolls to the end.
+  const lastUserId = useMemo(() => [...props.messages].reverse().find((m) => m.role === 'user')?.id, [props.messages]);
+  useEffect(() => {
+    atBottom.current = true;
+  }, [props.conversationId, lastUserId]);
+
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (el && atBottom.current) el.scrollTop = el.scrollHeight;
+  });
+
+  const onClick = (event: MouseEvent) => {
+    const target = event.target as HTMLElement;
+    const link = target.closest<HTMLAnchorElement>('a[data-href]');
+    if (link) {
+      event.preventDefault();
+      props.host.request(Requests.openLink, { href: link.dataset.href ?? '' }).catch((e: Error) => props.onError(e.message));
+      return;
+    }
+    if (target.closest('a')) {
+      // Any other link in rendered content goes nowhere.
+      event.preventDefault();
+      return;
+    }
+    const button = target.closest<HTMLButtonElement>('button[data-action]');
+    const code = button?.closest('.code-block')?.querySelector('code')?.textContent;
+    if (!button || code == null) return;
+    const type = button.dataset.action === 'insert' ? Requests.insertCode : Requests.copyCode;
+    props.host.request(type, { code }).catch((e: Error) => props.onError(e.message));
+  };
+
+  return (
+    <div
+      class="messages"
+      ref={scroller}
+      role="log"
+      aria-live="polite"
+      aria-relevant="additions"
+      aria-label="Conversation"
+      tabIndex={0}
+      onScroll={(e) => {
+        const el = e.currentTarget as HTMLDivElement;
+        atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICKY_PX;
+      }}
+      onClick={onClick}
+    >
+      {props.messages.map((m, i) => {
+        const streamingThis = props.stream?.messageId === m.id;
+        return (
+          <MessageItem
+            key={m.id}
+            message={m}
+            content={streamingThis ? props.stream!.text : m.content}
+            streaming={streamingThis && props.streaming}
+            persona={props.persona}
+            canRegenerate={i === lastIndex && m.role === 'assistant' && !m.greeting && !props.streaming}
+            canEdit={m.role === 'user' && !props.streaming}
+            onRegenerate={props.onRegenerate}
+            onEdit={props.onEdit}
+          />
+        );
+      })}
+    </div>
+  );
+}
+
+interface ItemProps {
+  message: Message;
+  content: string;
+  streaming: boolean;
+  persona: PersonaSummary | undefined;
+  canRegenerate: boolean;
+  canEdit: boolean;
+  onRegenerate(): void;
+  onEdit(messageId: string, text: string): void;
+}
+
+const MessageItem = memo(function MessageItem({ message, content, streaming, persona, canRegenerate, canEdit, onRegenerate, onEdit }: ItemProps) {
+  const [editing, setEditing] = useState(false);
+  const isUser = message.role === 'user';
+  const status = streaming ? 'streaming' : message.status;
+  const html = useMemo(() => (isUser ? '' : markdown.render(content)), [isUser, content]);
+
+  return (
+    <article class="message" data-role={message.role} data-status={status} aria-label={isUser ? 'You' : (persona?.name ?? 'Assistant')}>
+      <div class="message-author">
+        {isUser ? 'You' : `${persona?.icon ?? ''} ${persona?.name ?? 'Assistant'}`}
+        {status === 'stopped' && <span class="message-note"> · stopped</span>}
+        {message.model && !isUser && <span class="message-note" title="Model"> · {message.model}</span>}
+      </div>
+      {editing ? (
+        <EditBox
+          initial={message.content}
+          onCancel={() => setEditing(false)}
+          onSave={(text) => {
+            setEditing(false);
+            onEdit(message.id, text);
+          }}
+        />
+      ) : isUser ? (
+        <div class="message-content user-text">{content}</div>
+      ) : (
+        // The renderer sanitises while it parses (no script, no remote media, links inert).
+        <div class="message-content markdown" dangerouslySetInnerHTML={{ __html: html }} />
+      )}
+      {streaming && content.length === 0 && (
+        <div class="typing" aria-label="Thinking">
+          <span />
+          <span />
+          <span />
+        </div>
+      )}
+      {message.status === 'error' && message.error && (
+        <div class="message-error" role="alert">
+          {message.error}
+        </div>
+      )}
+      {!editing && (canEdit || canRegenerate) && (
+        <div class="message-actions">
+          {canEdit && (
+            <button type="button" class="link-button" aria-label="Edit message" onClick={() => setEditing(true)}>
+              Edit
+            </button>
+          )}
+          {canRegenerate && (
+            <button type="button" class="link-button" aria-label="Regenerate" onClick={onRegenerate}>
+              Regenerate
+            </button>
+          )}
+        </div>
+      )}
+    </article>
+  );
+});
+
+function EditBox({ initial, onSave, onCancel }: { initial: string; onSave(text: string): void; onCancel(): void }) {
+  const [text, setText] = useState(initial);
+  const ref = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    ref.current?.focus();
+    ref.current?.setSelectionRange(text.length, text.length);
+  }, []);
+  const save = () => text.trim() && onSave(text);
+  return (
+    <div class="edit-box">
+      <textarea
+        ref={ref}
+        aria-label="Edit message"
+        value={text}
+        rows={Math.min(10, text.split('\n').length + 1)}
+        onInput={(e) => setText((e.currentTarget as HTMLTextAreaElement).value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+            e.preventDefault();
+            save();
+          } else if (e.key === 'Escape') {
+            e.preventDefault();
+            onCancel();
+          }
+        }}
+      />
+      <div class="edit-actions">
+        <button type="button" aria-label="Save and resend" onClick={save} disabled={!text.trim()}>
+          Save &amp; Resend
+        </button>
+        <button type="button" class="secondary" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
