@@ -83,8 +83,12 @@ export interface VsCode {
   screenshot(name: string): Promise<string>;
   /** code-server's output, the browser console and every log file under the user-data dir. */
   logs(): string;
-  /** The extension host log files only (exthost*.log and the extensions' output channels). */
+  /** Errors and warnings the browser console showed so far, webviews included, oldest first. */
+  consoleMessages(): readonly string[];
+  /** The extension host log files only (exthost*.log and the extensions' output channels), joined. */
   extensionHostLogs(): string;
+  /** The same, one entry per file: the extension host's own log and each output channel's. */
+  extensionHostLogFiles(): LogFile[];
   /** Waits until the extension host logs match `pattern`; returns the match. */
   waitForExtensionHostLog(pattern: RegExp, what: string, timeoutMs?: number): Promise<RegExpExecArray>;
   /** Closes the browser, kills code-server's process group and removes the temp dirs. */
@@ -235,20 +239,27 @@ function listFiles(dir: string): string[] {
   return out.sort();
 }
 
-function readLogFiles(root: string, filter: (rel: string) => boolean): string {
-  const parts: string[] = [];
-  for (const file of listFiles(join(root, 'logs'))) {
-    const rel = relative(root, file);
-    if (!file.endsWith('.log') || !filter(rel)) continue;
-    let text: string;
+export interface LogFile {
+  /** Relative to the user-data dir, e.g. logs/20261125T022620/exthost1/remoteexthost.log */
+  readonly path: string;
+  readonly text: string;
+}
+
+function readLogFiles(userData: string): LogFile[] {
+  const files: LogFile[] = [];
+  for (const file of listFiles(join(userData, 'logs'))) {
+    if (!file.endsWith('.log')) continue;
     try {
-      text = statSync(file).size > 0 ? readFileSync(file, 'utf8') : '';
+      if (statSync(file).size > 0) files.push({ path: relative(userData, file), text: readFileSync(file, 'utf8') });
     } catch {
-      continue;
+      // rotated away while listing
     }
-    if (text.length > 0) parts.push(`===== ${rel} =====\n${text}`);
   }
-  return parts.join('\n');
+  return files;
+}
+
+function joinLogs(files: readonly LogFile[]): string {
+  return files.map((f) => `===== ${f.path} =====\n${f.text}`).join('\n');
 }
 
 async function installVsix(vsixPath: string, common: string[], timeoutMs: number): Promise<void> {
@@ -330,9 +341,10 @@ export async function startVsCode(options: StartOptions = {}): Promise<VsCode> {
     [
       `===== code-server output =====\n${server?.output() ?? '(not started)'}`,
       `===== browser console (errors and warnings) =====\n${consoleLines.join('\n')}`,
-      readLogFiles(dirs.userData, () => true),
+      joinLogs(readLogFiles(dirs.userData)),
     ].join('\n');
-  const extensionHostLogs = (): string => readLogFiles(dirs.userData, (rel) => /exthost/i.test(rel));
+  const extensionHostLogFiles = (): LogFile[] => readLogFiles(dirs.userData).filter((f) => /exthost/i.test(f.path));
+  const extensionHostLogs = (): string => joinLogs(extensionHostLogFiles());
   const screenshot = async (name: string): Promise<string> => {
     mkdirSync(resultsDir, { recursive: true });
     const path = join(resultsDir, `${safeName(name)}.png`);
@@ -379,7 +391,10 @@ export async function startVsCode(options: StartOptions = {}): Promise<VsCode> {
     context.setDefaultTimeout(30_000);
     page = await context.newPage();
     page.on('console', (msg) => {
-      if (msg.type() === 'error' || msg.type() === 'warning') consoleLines.push(`[${msg.type()}] ${msg.text()}`);
+      if (msg.type() === 'error' || msg.type() === 'warning') {
+        const where = msg.location().url;
+        consoleLines.push(`[${msg.type()}] ${msg.text()}${where ? ` (${where.split('?')[0]})` : ''}`);
+      }
     });
     page.on('pageerror', (err) => consoleLines.push(`[pageerror] ${err.message}`));
     const url = `${origin}/?folder=${encodeURIComponent(dirs.workspace)}`;
@@ -424,6 +439,8 @@ export async function startVsCode(options: StartOptions = {}): Promise<VsCode> {
       screenshot,
       logs,
       extensionHostLogs,
+      extensionHostLogFiles,
+      consoleMessages: () => [...consoleLines],
       waitForExtensionHostLog: (pattern, what, timeoutMs = 30_000) =>
         waitUntil(what, timeoutMs, () => pattern.exec(extensionHostLogs()) ?? undefined, 250),
       stop,
