@@ -1,0 +1,151 @@
+// Every failure of a chat server, as one error type with a reason, and the one place that turns it
+// into text a person can act on. Plain Node: no `vscode` here.
+
+export type ProviderErrorReason =
+  | 'serverDown'
+  | 'noModelLoaded'
+  | 'modelNotFound'
+  | 'multipleModels'
+  | 'contextOverflow'
+  | 'emptyReply'
+  | 'unauthorized'
+  | 'busy'
+  | 'timeout'
+  | 'aborted'
+  | 'badResponse'
+  | 'http';
+
+export interface ProviderErrorOptions {
+  /** HTTP status, when the server answered. */
+  status?: number;
+  /** Base URL of the server that was asked (never carries a key). */
+  baseUrl: string;
+  /** How the server is named to the user: 'LM Studio', 'the cloud endpoint', … */
+  providerLabel?: string;
+  /** The model the request named, when one was named. */
+  model?: string;
+  /** What the server itself said (its error text, redacted), for the log and the user message. */
+  detail?: string;
+  /** True when part of the reply had already arrived: the connection dropped mid-reply. */
+  midStream?: boolean;
+  cause?: unknown;
+}
+
+export class ProviderError extends Error {
+  override readonly name = 'ProviderError';
+  readonly reason: ProviderErrorReason;
+  readonly status: number | undefined;
+  readonly baseUrl: string;
+  readonly providerLabel: string;
+  readonly model: string | undefined;
+  readonly detail: string | undefined;
+  readonly midStream: boolean;
+
+  constructor(reason: ProviderErrorReason, message: string, options: ProviderErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.reason = reason;
+    this.status = options.status;
+    this.baseUrl = options.baseUrl;
+    this.providerLabel = options.providerLabel ?? 'the server';
+    this.model = options.model;
+    this.detail = options.detail;
+    this.midStream = options.midStream ?? false;
+  }
+
+  static is(e: unknown, reason?: ProviderErrorReason): e is ProviderError {
+    return e instanceof ProviderError && (reason === undefined || e.reason === reason);
+  }
+}
+
+export interface DescribeOptions {
+  /** How the server is named to the user; defaults to the label the error carries. */
+  providerLabel?: string;
+}
+
+const settingForUrl = 'persona.chat.baseUrl';
+const settingForModel = 'persona.chat.model';
+
+/** The user-facing text for any error a chat provider throws: what happened and what to do. */
+export function describeProviderError(err: unknown, options: DescribeOptions = {}): string {
+  if (!ProviderError.is(err)) {
+    const text = err instanceof Error ? err.message : String(err);
+    return `Something went wrong talking to ${midSentence(options.providerLabel ?? 'the server')}: ${text}`;
+  }
+  const label = midSentence(options.providerLabel ?? err.providerLabel);
+  const Label = capitalize(label);
+  const url = err.baseUrl;
+  const said = err.detail ? ` (${label} said: “${clip(err.detail, 300)}”)` : '';
+  switch (err.reason) {
+    case 'serverDown':
+      if (err.midStream) {
+        return `The connection to ${label} at ${url} closed in the middle of the reply — the model may have crashed or been unloaded. Check ${label}'s log, then try again.`;
+      }
+      return isLmStudio(label)
+        ? `LM Studio is not running at ${url} — start its local server (Developer tab → Start Server, or \`lms server start\`), or change ${settingForUrl}.`
+        : `${Label} is not reachable at ${url} — check that it is running and that ${settingForUrl} is right.`;
+    case 'noModelLoaded':
+      return isLmStudio(label)
+        ? 'No model is loaded in LM Studio — load one in LM Studio or with `lms load <model>`.'
+        : `${Label} at ${url} has no model loaded — load one, or set ${settingForModel}.`;
+    case 'modelNotFound': {
+      const which = err.model ? `The model “${err.model}”` : 'The requested model';
+      return `${which} is not available on ${label} at ${url} — pick one of its models in ${settingForModel} (leave it empty to use the loaded one)${isLmStudio(label) ? ', or download it in LM Studio' : ''}.`;
+    }
+    case 'multipleModels':
+      return `Several models are loaded in ${label} and none was named — set ${settingForModel} to the one to chat with, or unload the others.`;
+    case 'contextOverflow':
+      return `The conversation is too long for the model's context window${said}. Start a new chat, shorten the persona or memory, or load the model with a larger context length${isLmStudio(label) ? ' (LM Studio: model settings → Context Length)' : ''}.`;
+    case 'emptyReply':
+      return `${Label} sent an empty reply${err.model ? ` from “${err.model}”` : ''}. Try again; if it keeps happening the prompt may not fit the loaded context length — start a new chat or load the model with a larger context.`;
+    case 'unauthorized':
+      return isLmStudio(label)
+        ? `LM Studio at ${url} refused the request (HTTP ${err.status ?? 401}) — its server requires an API token: turn authentication off in LM Studio's server settings, or give Persona the token.`
+        : `${Label} refused the API key (HTTP ${err.status ?? 401}) — run “Persona: Set API Key for Cloud Provider…” to set a valid key.`;
+    case 'busy':
+      return `${Label} is busy${err.status === 429 ? ' or rate-limited' : ''} (HTTP ${err.status ?? 503}) — wait a moment and try again.`;
+    case 'timeout':
+      return `${Label} at ${url} did not answer in time — a model loading on first use can be slow: try again, or raise persona.chat.requestTimeoutSeconds.`;
+    case 'aborted':
+      return 'Stopped.';
+    case 'badResponse':
+      return `${Label} at ${url} sent a reply Persona could not read${said}. Check that ${settingForUrl} points at an OpenAI-compatible server (its base URL usually ends in /v1).`;
+    case 'http':
+      return `${Label} at ${url} answered with an error${err.status ? ` (HTTP ${err.status})` : ''}${said}.`;
+  }
+}
+
+/** True when sending the same request again, unchanged and without the user doing anything, may succeed. */
+export function isRetryable(err: unknown): boolean {
+  if (!ProviderError.is(err)) return false;
+  switch (err.reason) {
+    case 'busy':
+    case 'timeout':
+    case 'emptyReply':
+      return true;
+    case 'serverDown':
+      // A dropped stream is worth retrying; a server that is not there needs the user first.
+      return err.midStream;
+    case 'http':
+      return err.status !== undefined && err.status >= 500;
+    default:
+      return false;
+  }
+}
+
+function isLmStudio(label: string): boolean {
+  return /lm ?studio/i.test(label);
+}
+
+/** 'The cloud endpoint' → 'the cloud endpoint'; names ('LM Studio') stay as they are. */
+function midSentence(label: string): string {
+  return label.replace(/^The /, 'the ');
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function clip(text: string, max: number): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
+}
