@@ -81,7 +81,7 @@ describe('ConversationStore', () => {
     await store.save(conversation('big', 'v0'));
     // A child saves ever-larger versions in a loop; it is killed with SIGKILL at a random moment.
     const script = `
-      const { ConversationStore } = require(${JSON.stringify(new URL('../../src/extension/conversationStore.ts', import.meta.url).pathname)});
+      const { ConversationStore } = require(${JSON.stringify(join(__dirname, '../../src/extension/conversationStore.ts'))});
       const store = new ConversationStore(${JSON.stringify(d)}, { trace(){}, debug(){}, info(){}, warn(){}, error(){} });
       (async () => {
         for (let i = 1; ; i++) {

@@ -12,7 +12,7 @@ function files(dir: string): string[] {
 }
 
 it('src/providers, src/rag, src/shared and src/webview do not import vscode', () => {
-  const root = new URL('../../src/', import.meta.url).pathname;
+  const root = join(__dirname, '../../src');
   const offenders = ['providers', 'rag', 'shared', 'webview']
     .flatMap((d) => {
       try {

@@ -1,10 +1,11 @@
 // The settings declared in code and in package.json must agree, in both directions.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { SETTINGS } from '../../src/extension/settings';
 
-const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+const manifest = JSON.parse(readFileSync(join(__dirname, '../../package.json'), 'utf8'));
 const properties: Record<string, { default: unknown; description?: string; markdownDescription?: string }> = manifest.contributes.configuration.properties;
 
 describe('settings', () => {
