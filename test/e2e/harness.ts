@@ -146,6 +146,9 @@ function codeServerEnv(): NodeJS.ProcessEnv {
     env[k] = v;
   }
   env.PATH = `${node24Bin}:${process.env.PATH ?? ''}`;
+  // No extension gallery: otherwise the workbench queries open-vsx.org (no network here, and no
+  // test should depend on it).
+  env.EXTENSIONS_GALLERY = '{}';
   return env;
 }
 
