@@ -152,16 +152,33 @@ function codeServerEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-// Process groups still alive, killed if the test process exits without stop() (a crash, a timeout).
+// What is still running or on disk if the test process ends without stop() (a crash, an
+// uncaught error, the runner's SIGTERM): killed and removed on the way out.
 const liveGroups = new Set<number>();
+const liveRoots = new Set<string>();
 let exitHookInstalled = false;
-function trackGroup(pid: number): void {
-  liveGroups.add(pid);
+function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  const cleanUp = (): void => {
     for (const g of liveGroups) killGroup(g, 'SIGKILL');
-  });
+    liveGroups.clear();
+    if (process.env.PERSONA_E2E_KEEP !== '1') {
+      for (const r of liveRoots) rmSync(r, { recursive: true, force: true });
+    }
+    liveRoots.clear();
+  };
+  process.on('exit', cleanUp);
+  // exit() rather than re-raising the signal: 'exit' listeners (ours, and Playwright's that kills
+  // the browser) run only on a normal exit. The code says which signal ended the run.
+  const signalCodes = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
+  for (const [signal, code] of Object.entries(signalCodes)) {
+    process.once(signal, () => process.exit(code));
+  }
+}
+function trackGroup(pid: number): void {
+  installExitHook();
+  liveGroups.add(pid);
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -306,6 +323,8 @@ export async function startVsCode(options: StartOptions = {}): Promise<VsCode> {
   const remaining = (): number => Math.max(1000, budget - (Date.now() - started));
 
   const root = makeRoot(label);
+  installExitHook();
+  liveRoots.add(root);
   const dirs = {
     root,
     userData: join(root, 'user-data'),
@@ -339,6 +358,7 @@ export async function startVsCode(options: StartOptions = {}): Promise<VsCode> {
     await browser?.close().catch(() => undefined);
     if (server) await stopGroup(server.child);
     if (process.env.PERSONA_E2E_KEEP !== '1') rmSync(root, { recursive: true, force: true });
+    liveRoots.delete(root);
   };
   const logs = (): string =>
     [
@@ -389,7 +409,16 @@ export async function startVsCode(options: StartOptions = {}): Promise<VsCode> {
       return res.ok;
     }, 100);
 
-    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs, timeout: remaining() });
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      headless: true,
+      args: chromiumArgs,
+      timeout: remaining(),
+      // Our signal handlers exit with the signal's code; Playwright's own would exit 0.
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false,
+    });
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     context.setDefaultTimeout(30_000);
     page = await context.newPage();
