@@ -21,7 +21,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-apt_install chromium libkrb5-dev fonts-dejavu-core
+apt_install chromium libkrb5-dev fonts-dejavu-core fonts-noto-color-emoji
 
 mkdir -p "$TOOLS_DIR"
 cd "$TOOLS_DIR"
