@@ -75,6 +75,8 @@ export interface VsCode {
   readonly url: string;
   readonly port: number;
   readonly dirs: { readonly root: string; readonly userData: string; readonly extensions: string; readonly workspace: string };
+  /** How long each start-up phase took, in ms: for spotting a slow machine in CI logs. */
+  readonly timings: { readonly installMs: number; readonly serverMs: number; readonly workbenchMs: number };
   /** Reloads the window and waits for the workbench again. Webview frames are gone afterwards. */
   reload(): Promise<void>;
   /** Runs a command by its palette title, e.g. "Persona: New Chat". */
@@ -378,6 +380,7 @@ export async function startVsCode(options: StartOptions = {}): Promise<VsCode> {
 
   try {
     await installVsix(vsixPath, common, remaining());
+    const installed = Date.now();
 
     // Port 0: the kernel picks a free port and code-server prints it, so no port can be taken
     // between choosing and binding it.
@@ -408,6 +411,7 @@ export async function startVsCode(options: StartOptions = {}): Promise<VsCode> {
       const res = await fetch(`${origin}/healthz`);
       return res.ok;
     }, 100);
+    const serving = Date.now();
 
     browser = await chromium.launch({
       executablePath: chromiumPath,
@@ -433,6 +437,7 @@ export async function startVsCode(options: StartOptions = {}): Promise<VsCode> {
     const p = page;
     await p.goto(url, { waitUntil: 'domcontentloaded', timeout: remaining() });
     await waitForWorkbench(p, remaining());
+    const timings = { installMs: installed - started, serverMs: serving - installed, workbenchMs: Date.now() - serving };
 
     const reload = async (): Promise<void> => {
       await p.reload({ waitUntil: 'domcontentloaded', timeout: 60_000 });
@@ -466,6 +471,7 @@ export async function startVsCode(options: StartOptions = {}): Promise<VsCode> {
       url,
       port,
       dirs,
+      timings,
       reload,
       runCommand,
       screenshot,

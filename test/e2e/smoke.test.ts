@@ -34,6 +34,8 @@ before(async () => {
     label: 'smoke',
     settings: { 'persona.chat.baseUrl': server.url },
   });
+  const { installMs, serverMs, workbenchMs } = vscode.timings;
+  console.log(`# VS Code up: install ${installMs} ms, code-server ${serverMs} ms, workbench ${workbenchMs} ms`);
 });
 
 after(async () => {
