@@ -90,6 +90,8 @@ class ProviderCache {
           label: s.provider === 'cloud' ? 'The cloud endpoint' : 'LM Studio',
           logger: this.log,
           requestTimeoutMs: timeout,
+          // LM Studio's native /api/v0/models tells the loaded context length; other servers lack it.
+          nativeModelsApi: s.provider === 'local',
         }),
       };
     }
