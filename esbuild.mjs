@@ -45,7 +45,7 @@ const extensionOptions = {
 
 const webviewOptions = {
   ...common,
-  entryPoints: { webview: 'src/webview/main.tsx' },
+  entryPoints: { webview: 'src/webview/main.tsx', highlight: 'src/webview/highlightBundle.ts' },
   outdir: 'dist',
   platform: 'browser',
   format: 'iife',

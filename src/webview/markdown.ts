@@ -18,40 +18,19 @@ import type {
 } from 'dompurify';
 import { Marked } from 'marked';
 import type { Tokens } from 'marked';
-import hljs from 'highlight.js/lib/core';
-import bash from 'highlight.js/lib/languages/bash';
-import diff from 'highlight.js/lib/languages/diff';
-import json from 'highlight.js/lib/languages/json';
-import plaintext from 'highlight.js/lib/languages/plaintext';
-import python from 'highlight.js/lib/languages/python';
-import typescript from 'highlight.js/lib/languages/typescript';
-import xml from 'highlight.js/lib/languages/xml';
-import yaml from 'highlight.js/lib/languages/yaml';
+import type { Highlighter } from './highlighter';
 
 export interface MarkdownRenderer {
   /** Sanitized HTML for `innerHTML`. Safe for partial markdown while a reply streams. */
   render(markdown: string): string;
+  /** Code blocks rendered after this are highlighted (highlight.js loads after the first one). */
+  setHighlighter(highlighter: Highlighter): void;
 }
 
-// The webview's budget is 150 KB minified, and marked (52 KB) and DOMPurify (30 KB) already take
-// more than half of it, so grammars are few (minified: core 21 KB, typescript 8.4, python 4.1,
-// bash 3.8, xml 2.5, yaml 2.5, json 1.2, diff 1.2, plaintext 0.7). A grammar that reads a related
-// language well enough stands in for it through aliases instead of shipping a second grammar.
-// Code in any other language shows as escaped plain text, still labelled with its language.
-const LANGUAGES = [
-  { name: 'typescript', grammar: typescript, aliases: ['javascript', 'js', 'jsx', 'mjs', 'cjs'] },
-  { name: 'python', grammar: python, aliases: [] },
-  { name: 'json', grammar: json, aliases: ['jsonc', 'json5'] },
-  { name: 'bash', grammar: bash, aliases: ['shell', 'console', 'shellsession'] },
-  { name: 'xml', grammar: xml, aliases: [] }, // brings html, svg, xhtml, plist
-  { name: 'yaml', grammar: yaml, aliases: [] },
-  { name: 'diff', grammar: diff, aliases: [] },
-  { name: 'plaintext', grammar: plaintext, aliases: [] }, // brings text, txt
-] as const;
-
-for (const { name, grammar, aliases } of LANGUAGES) {
-  if (!hljs.getLanguage(name)) hljs.registerLanguage(name, grammar);
-  if (aliases.length > 0) hljs.registerAliases([...aliases], { languageName: name });
+export interface MarkdownRendererOptions {
+  highlighter?: Highlighter;
+  /** Called when a code block is rendered before a highlighter is set: load one. */
+  onHighlighterNeeded?: () => void;
 }
 
 const ALLOWED_TAGS = [
@@ -223,7 +202,8 @@ function escapeHtml(text: string): string {
 
 const HIGHLIGHT_CACHE_SIZE = 64;
 
-function createMarkedParser(): Marked {
+function createMarkedParser(options: MarkdownRendererOptions): { marked: Marked; setHighlighter(h: Highlighter): void } {
+  let hljs = options.highlighter;
   // While a reply streams, every finished code block above the growing one would be highlighted
   // again on each frame; remember recent results.
   const highlighted = new Map<string, string>();
@@ -231,12 +211,7 @@ function createMarkedParser(): Marked {
     const key = `${language}\u0000${code}`;
     const cached = highlighted.get(key);
     if (cached !== undefined) return cached;
-    let html: string;
-    try {
-      html = hljs.highlight(code, { language, ignoreIllegals: true }).value;
-    } catch {
-      html = escapeHtml(code);
-    }
+    const html = hljs?.highlight(code, language) ?? escapeHtml(code);
     if (highlighted.size >= HIGHLIGHT_CACHE_SIZE) {
       const oldest = highlighted.keys().next();
       if (!oldest.done) highlighted.delete(oldest.value);
@@ -245,7 +220,7 @@ function createMarkedParser(): Marked {
     return html;
   };
 
-  return new Marked({
+  const marked = new Marked({
     gfm: true,
     breaks: false,
     renderer: {
@@ -256,7 +231,8 @@ function createMarkedParser(): Marked {
       },
       code({ text, lang }: Tokens.Code): string {
         const language = (lang ?? '').trim().split(/\s/, 1)[0]?.toLowerCase() ?? '';
-        const known = language !== '' && hljs.getLanguage(language) !== undefined;
+        if (!hljs && language !== '') options.onHighlighterNeeded?.();
+        const known = language !== '' && hljs?.supports(language) === true;
         const body = known ? highlight(text, language) : escapeHtml(text);
         const label = language === '' ? 'text' : language.slice(0, 40);
         const languageClass = /^[\w+#.-]{1,40}$/.test(label) ? ` language-${label}` : '';
@@ -273,10 +249,17 @@ function createMarkedParser(): Marked {
       },
     },
   });
+  return {
+    marked,
+    setHighlighter(h: Highlighter) {
+      hljs = h;
+      highlighted.clear();
+    },
+  };
 }
 
-export function createMarkdownRenderer(window: Window): MarkdownRenderer {
-  const marked = createMarkedParser();
+export function createMarkdownRenderer(window: Window, options: MarkdownRendererOptions = {}): MarkdownRenderer {
+  const { marked, setHighlighter } = createMarkedParser(options);
   const purify = createSanitizer(window);
   return {
     render(markdown: string): string {
@@ -288,5 +271,6 @@ export function createMarkdownRenderer(window: Window): MarkdownRenderer {
       }
       return purify.sanitize(html);
     },
+    setHighlighter,
   };
 }

@@ -8,9 +8,18 @@ import type { PersonaSummary } from '../shared/persona';
 import { Requests } from '../shared/protocol';
 import type { StreamText } from './chatStore';
 import type { HostConnection } from './hostConnection';
+import { loadHighlighter } from './highlightLoader';
 import { createMarkdownRenderer } from './markdown';
 
-const markdown = createMarkdownRenderer(window);
+/** Bumped when highlight.js arrives, so rendered code blocks are rendered again, highlighted. */
+const highlighterListeners = new Set<() => void>();
+const markdown = createMarkdownRenderer(window, {
+  onHighlighterNeeded: () =>
+    loadHighlighter((h) => {
+      markdown.setHighlighter(h);
+      for (const l of highlighterListeners) l();
+    }),
+});
 /** Within this many pixels of the end counts as "at the bottom". */
 const STICKY_PX = 48;
 
@@ -30,6 +39,12 @@ export function MessageList(props: Props) {
   const scroller = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const lastIndex = props.messages.length - 1;
+  const [highlightVersion, setHighlightVersion] = useState(0);
+  useEffect(() => {
+    const bump = () => setHighlightVersion((v) => v + 1);
+    highlighterListeners.add(bump);
+    return () => highlighterListeners.delete(bump);
+  }, []);
 
   // A new conversation, or a message sent by the person, scrolls to the end.
   const lastUserId = useMemo(() => [...props.messages].reverse().find((m) => m.role === 'user')?.id, [props.messages]);
@@ -85,6 +100,7 @@ export function MessageList(props: Props) {
             message={m}
             content={streamingThis ? props.stream!.text : m.content}
             streaming={streamingThis && props.streaming}
+            highlightVersion={highlightVersion}
             persona={props.persona}
             canRegenerate={i === lastIndex && m.role === 'assistant' && !m.greeting && !props.streaming}
             canEdit={m.role === 'user' && !props.streaming}
@@ -101,6 +117,7 @@ interface ItemProps {
   message: Message;
   content: string;
   streaming: boolean;
+  highlightVersion: number;
   persona: PersonaSummary | undefined;
   canRegenerate: boolean;
   canEdit: boolean;
@@ -108,11 +125,11 @@ interface ItemProps {
   onEdit(messageId: string, text: string): void;
 }
 
-const MessageItem = memo(function MessageItem({ message, content, streaming, persona, canRegenerate, canEdit, onRegenerate, onEdit }: ItemProps) {
+const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, persona, canRegenerate, canEdit, onRegenerate, onEdit }: ItemProps) {
   const [editing, setEditing] = useState(false);
   const isUser = message.role === 'user';
   const status = streaming ? 'streaming' : message.status;
-  const html = useMemo(() => (isUser ? '' : markdown.render(content)), [isUser, content]);
+  const html = useMemo(() => (isUser ? '' : markdown.render(content)), [isUser, content, highlightVersion]);
 
   return (
     <article class="message" data-role={message.role} data-status={status} aria-label={isUser ? 'You' : (persona?.name ?? 'Assistant')}>

@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
 import { Window } from 'happy-dom';
+import { createHighlighter } from '../../src/webview/highlighter';
 import { createMarkdownRenderer, type MarkdownRenderer } from '../../src/webview/markdown';
 
 type HappyWindow = InstanceType<typeof Window>;
@@ -224,7 +225,7 @@ describe('markdown renderer', () => {
   before(() => {
     window = new Window();
     makeHappyDomStandardEnoughForDomPurify(window);
-    renderer = createMarkdownRenderer(asDomWindow(window));
+    renderer = createMarkdownRenderer(asDomWindow(window), { highlighter: createHighlighter() });
   });
   after(async () => {
     await window.happyDOM.close();
@@ -555,5 +556,34 @@ describe('markdown renderer', () => {
     const html = renderer.render(input);
     assert.ok(performance.now() - started < 15_000);
     assertSafe(html, 'nesting');
+  });
+});
+
+describe('highlighting loads lazily', () => {
+  let win: Window;
+  before(() => {
+    win = new Window();
+    makeHappyDomStandardEnoughForDomPurify(win);
+  });
+  after(async () => {
+    await win.happyDOM.close();
+  });
+
+  it('renders code as escaped text until the highlighter arrives, asks for it, then highlights', () => {
+    let asked = 0;
+    const lazy = createMarkdownRenderer(asDomWindow(win), { onHighlighterNeeded: () => asked++ });
+    const source = '```ts\nconst a: number = 1 < 2 ? 3 : 4;\n```';
+    assert.equal(lazy.render('no code here, just `inline`'), lazy.render('no code here, just `inline`'));
+    assert.equal(asked, 0, 'plain text and inline code do not need the highlighter');
+
+    const before = parse(lazy.render(source)).body.querySelector('code')!;
+    assert.ok(asked >= 1, 'a fenced block with a language asks for the highlighter');
+    assert.equal(before.querySelector('span'), null, 'not highlighted yet');
+    assert.equal(before.textContent, 'const a: number = 1 < 2 ? 3 : 4;', 'the code is intact');
+
+    lazy.setHighlighter(createHighlighter());
+    const after = parse(lazy.render(source)).body.querySelector('code')!;
+    assert.ok(after.querySelector('span.hljs-keyword'), 'highlighted after setHighlighter');
+    assert.equal(after.textContent, 'const a: number = 1 < 2 ? 3 : 4;');
   });
 });
