@@ -184,7 +184,7 @@ function createSanitizer(window: Window): DOMPurify {
  */
 function assertSanitizerWorks(purify: DOMPurify): void {
   const probe = purify.sanitize(
-    '<p><x-unknown>a</x-unknown><img src="https://example.invalid/i.png" alt="b" onerror="x"><em>c</em></p>',
+    '<p><x-unknown>a</x-unknown><img src="https://example.invalid/i.png" alt="b" data-evil="x"><em>c</em></p>',
   );
   const expected =
     '<p>a<span class="blocked-image" title="Remote image not loaded: https://example.invalid/i.png">' +
