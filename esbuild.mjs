@@ -28,7 +28,7 @@ const common = {
   sourcesContent: false,
   logLevel: 'warning',
   legalComments: 'none',
-  plugins: [problemMatcher],
+  plugins: watch ? [problemMatcher] : [],
 };
 
 const extensionOptions = {
