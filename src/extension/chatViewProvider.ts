@@ -55,6 +55,10 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     for (const d of this.viewDisposables) d.dispose();
     this.viewDisposables = [
       view.webview.onDidReceiveMessage((m) => void this.onMessage(m)),
+      // A hidden view loses its document (no retainContextWhenHidden): wait for its next ready.
+      view.onDidChangeVisibility(() => {
+        if (!view.visible) this.ready = false;
+      }),
       view.onDidDispose(() => {
         this.view = undefined;
         this.ready = false;
