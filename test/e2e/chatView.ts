@@ -1,0 +1,211 @@
+// Helpers shared by the chat end-to-end tests: one VS Code and one fake LM Studio per test file, and
+// small readers of what the Persona webview shows. Everything read from the page is read as a person
+// would see it (text content, visible buttons), never from the extension's own state.
+//
+// In-page code is passed to `evaluate` as strings: the project's TypeScript has no DOM types, and
+// tsx may wrap functions with helpers that do not exist inside the page.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Frame, Locator, Page } from 'playwright-core';
+import { startFakeOpenAiServer, type FakeOpenAiServer, type FakeServerOptions, type RecordedRequest } from '../support/fakeOpenAiServer';
+import { defaultVsixPath, messageInput, openPersonaView, repoRoot, startVsCode, waitUntil, type StartOptions, type VsCode } from './harness';
+
+/** The name every test profile gives the person, so `{{user}}` substitutions are visible. */
+export const testUserName = 'Ada Tester';
+
+/** PERSONA_E2E_VSIX runs the tests against another build (e.g. one with a behaviour broken on purpose). */
+export const vsixUnderTest = process.env.PERSONA_E2E_VSIX ?? defaultVsixPath;
+
+export interface ChatE2e {
+  vs: VsCode;
+  server: FakeOpenAiServer;
+  /** The Persona webview's frame; opened again after a reload. */
+  view(): Promise<Frame>;
+  stop(): Promise<void>;
+}
+
+export async function startChatE2e(options: {
+  label: string;
+  server?: FakeServerOptions;
+  settings?: Record<string, unknown>;
+  workspaceFiles?: StartOptions['workspaceFiles'];
+}): Promise<ChatE2e> {
+  assert.ok(existsSync(vsixUnderTest), `${vsixUnderTest} is missing: run \`npm run package\` first`);
+  const server = await startFakeOpenAiServer(options.server);
+  let vs: VsCode;
+  try {
+    vs = await startVsCode({
+      vsixPath: vsixUnderTest,
+      label: options.label,
+      workspaceFiles: options.workspaceFiles,
+      settings: { 'persona.chat.baseUrl': server.url, 'persona.user.name': testUserName, ...options.settings },
+    });
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  let frame: Frame | undefined;
+  return {
+    vs,
+    server,
+    async view() {
+      if (frame && !frame.isDetached()) return frame;
+      frame = await openPersonaView(vs.page);
+      return frame;
+    },
+    async stop() {
+      await vs.stop();
+      await server.close();
+    },
+  };
+}
+
+// ---- settings --------------------------------------------------------------------------------------
+
+/** Merges `patch` into the running VS Code's user settings.json (a key set to undefined is removed). */
+export function updateUserSettings(vs: VsCode, patch: Record<string, unknown>): void {
+  const file = join(vs.dirs.userData, 'User', 'settings.json');
+  const settings = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) delete settings[key];
+    else settings[key] = value;
+  }
+  writeFileSync(file, JSON.stringify(settings, null, 2));
+}
+
+// ---- personas --------------------------------------------------------------------------------------
+
+export interface CharacterFile {
+  id: string;
+  name: string;
+  icon: string;
+  systemPrompt: string;
+  greeting: string;
+}
+
+/** A built-in persona as shipped in `characters/<id>.json`: the source the tests compare with. */
+export function characterFile(id: string): CharacterFile {
+  return JSON.parse(readFileSync(join(repoRoot, 'characters', `${id}.json`), 'utf8')) as CharacterFile;
+}
+
+/** `{{char}}` and `{{user}}` as a person reads them in a card (the card format's own macros). */
+export function withNames(text: string, char: string, user = testUserName): string {
+  return text.replace(/\{\{char\}\}|<BOT>/gi, char).replace(/\{\{user\}\}|<USER>/gi, user);
+}
+
+// ---- the webview -------------------------------------------------------------------------------------
+
+export interface ShownMessage {
+  role: string;
+  status: string;
+  /** The message body's text content (markdown rendered), trimmed. */
+  text: string;
+  /** The author line, e.g. "🧙 Coding Guru · stopped". */
+  author: string;
+}
+
+/** Every message the webview shows, in order. */
+export async function shownMessages(frame: Frame): Promise<ShownMessage[]> {
+  return (await frame.evaluate(`Array.from(document.querySelectorAll('.messages article.message')).map((m) => ({
+    role: m.getAttribute('data-role') || '',
+    status: m.getAttribute('data-status') || '',
+    text: (m.querySelector('.message-content')?.textContent || '').trim(),
+    author: (m.querySelector('.message-author')?.textContent || '').replace(/\\s+/g, ' ').trim(),
+  }))`)) as ShownMessage[];
+}
+
+export function lastAssistant(frame: Frame): Locator {
+  return frame.locator('.messages article.message[data-role="assistant"]').last();
+}
+
+/** Types `text` into the message box (newlines with Shift+Enter) and presses Enter. */
+export async function sendMessage(frame: Frame, text: string): Promise<void> {
+  const input = frame.locator(messageInput);
+  await input.fill(text);
+  await input.press('Enter');
+}
+
+/**
+ * Waits until the server has answered `count` chat requests in total and the webview shows the last
+ * one as a finished reply holding the text the server sent (for replies with more markdown than
+ * bold, em and code spans, `shows` says whether the rendered text is that reply).
+ */
+export async function waitForReply(
+  frame: Frame,
+  server: FakeOpenAiServer,
+  count: number,
+  shows?: (shownText: string, textSent: string) => boolean,
+  timeoutMs = 20_000,
+): Promise<ShownMessage[]> {
+  await server.waitFor(() => server.completions.length >= count && server.completions.every((c) => c.outcome !== 'pending'), timeoutMs);
+  const textSent = server.completions.at(-1)!.textSent;
+  const expected = shows ? `a rendering of ${JSON.stringify(textSent)}` : plainTextOf(textSent);
+  let shown: ShownMessage[] = [];
+  try {
+    return await waitUntil(`the webview to show reply ${count} as finished`, timeoutMs, async () => {
+      shown = await shownMessages(frame);
+      const last = shown.at(-1);
+      const same = shows ? shows(last?.text ?? '', textSent) : last?.text === expected;
+      return last?.role === 'assistant' && last.status !== 'streaming' && same ? shown : undefined;
+    }, 100);
+  } catch (e) {
+    (e as Error).message += `; expected ${shows ? expected : JSON.stringify(expected)}, the webview showed ${JSON.stringify(shown.slice(-3))}`;
+    throw e;
+  }
+}
+
+/** The chat messages a request carried. */
+export function requestMessages(request: RecordedRequest | undefined): Array<{ role: string; content: string }> {
+  assert.ok(request, 'no chat request was recorded');
+  const body = request.body as { messages?: Array<{ role: string; content: string }> } | undefined;
+  assert.ok(Array.isArray(body?.messages), `the request carried no messages: ${request.rawBody.slice(0, 300)}`);
+  return body.messages;
+}
+
+/**
+ * The text a person reads from markdown with only **bold**, *em* and `code` spans: what the
+ * webview's text content should be for such a reply.
+ */
+export function plainTextOf(markdown: string): string {
+  return markdown.replace(/\*\*|`|(?<!\w)\*(?!\s)|(?<!\s)\*(?!\w)/g, '').trim();
+}
+
+/** Opens a workspace file in the editor through Quick Open. */
+export async function openWorkspaceFile(page: Page, name: string): Promise<void> {
+  if (await page.locator('.quick-input-widget').isVisible().catch(() => false)) await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(name);
+  await waitUntil(`Quick Open to offer ${name}`, 10_000, async () => {
+    const label = await page.locator('.quick-input-list .monaco-list-row.focused .label-name').first().innerText({ timeout: 1000 });
+    return label.trim() === name;
+  }, 100);
+  await input.press('Enter');
+  await page.locator(`.tabs-container .tab[aria-label^="${name}"]`).first().waitFor({ state: 'visible', timeout: 10_000 });
+}
+
+/** Starts watching the webview's last assistant message and records each text length it takes. */
+export async function recordReplyLengths(frame: Frame): Promise<void> {
+  await frame.evaluate(`(() => {
+    window.__replyLengths = [];
+    const record = () => {
+      const all = document.querySelectorAll('.messages article.message[data-role="assistant"]');
+      const m = all[all.length - 1];
+      if (!m) return;
+      const len = (m.querySelector('.message-content')?.textContent || '').length;
+      const status = m.getAttribute('data-status');
+      const seen = window.__replyLengths;
+      const prev = seen[seen.length - 1];
+      if (!prev || prev.len !== len || prev.status !== status) seen.push({ len, status });
+    };
+    window.__replyObserver?.disconnect();
+    window.__replyObserver = new MutationObserver(record);
+    window.__replyObserver.observe(document.querySelector('.messages'), { subtree: true, childList: true, characterData: true, attributes: true });
+  })()`);
+}
+
+export async function recordedReplyLengths(frame: Frame): Promise<Array<{ len: number; status: string }>> {
+  return (await frame.evaluate('window.__replyLengths || []')) as Array<{ len: number; status: string }>;
+}
