@@ -1,8 +1,9 @@
 // The conversation. Each message is memoised, so a streamed token re-renders only the reply being
 // written; off-screen messages skip layout and paint (`content-visibility: auto` in chat.css).
 // The list follows the stream unless the person has scrolled up.
+import { createContext } from 'preact';
 import { memo } from 'preact/compat';
-import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useContext, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Message } from '../shared/conversation';
 import type { PersonaSummary } from '../shared/persona';
 import { Requests } from '../shared/protocol';
@@ -22,6 +23,50 @@ const markdown = createMarkdownRenderer(window, {
 });
 /** Within this many pixels of the end counts as "at the bottom". */
 const STICKY_PX = 48;
+/** Messages this close to the end are rendered as markdown at once; older ones when scrolled near. */
+const EAGER_TAIL = 30;
+
+/**
+ * Tells a message when it comes within a screen or so of the visible part of the list. Messages far
+ * from view show their text plainly until then, so opening a long conversation parses only the
+ * markdown a person can see.
+ */
+class NearViewWatcher {
+  private readonly callbacks = new Map<Element, () => void>();
+  private observer: IntersectionObserver | undefined;
+
+  attach(root: HTMLElement): void {
+    this.observer = new IntersectionObserver(
+      (entries) => {
+        for (const e of entries) {
+          if (!e.isIntersecting) continue;
+          this.callbacks.get(e.target)?.();
+          this.unwatch(e.target);
+        }
+      },
+      { root, rootMargin: '1000px 0px' },
+    );
+    for (const el of this.callbacks.keys()) this.observer.observe(el);
+  }
+
+  watch(el: Element, onNear: () => void): () => void {
+    this.callbacks.set(el, onNear);
+    this.observer?.observe(el);
+    return () => this.unwatch(el);
+  }
+
+  private unwatch(el: Element): void {
+    this.callbacks.delete(el);
+    this.observer?.unobserve(el);
+  }
+
+  detach(): void {
+    this.observer?.disconnect();
+    this.observer = undefined;
+  }
+}
+
+const NearView = createContext<NearViewWatcher | null>(null);
 
 interface Props {
   host: HostConnection;
@@ -38,6 +83,11 @@ interface Props {
 export function MessageList(props: Props) {
   const scroller = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
+  const [watcher] = useState(() => new NearViewWatcher());
+  useEffect(() => {
+    if (scroller.current) watcher.attach(scroller.current);
+    return () => watcher.detach();
+  }, [watcher]);
   const lastIndex = props.messages.length - 1;
   const [highlightVersion, setHighlightVersion] = useState(0);
   useEffect(() => {
@@ -78,38 +128,41 @@ export function MessageList(props: Props) {
   };
 
   return (
-    <div
-      class="messages"
-      ref={scroller}
-      role="log"
-      aria-live="polite"
-      aria-relevant="additions"
-      aria-label="Conversation"
-      tabIndex={0}
-      onScroll={(e) => {
-        const el = e.currentTarget as HTMLDivElement;
-        atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICKY_PX;
-      }}
-      onClick={onClick}
-    >
-      {props.messages.map((m, i) => {
-        const streamingThis = props.stream?.messageId === m.id;
-        return (
-          <MessageItem
-            key={m.id}
-            message={m}
-            content={streamingThis ? props.stream!.text : m.content}
-            streaming={streamingThis && props.streaming}
-            highlightVersion={highlightVersion}
-            persona={props.persona}
-            canRegenerate={i === lastIndex && m.role === 'assistant' && !m.greeting && !props.streaming}
-            canEdit={m.role === 'user' && !props.streaming}
-            onRegenerate={props.onRegenerate}
-            onEdit={props.onEdit}
-          />
-        );
-      })}
-    </div>
+    <NearView.Provider value={watcher}>
+      <div
+        class="messages"
+        ref={scroller}
+        role="log"
+        aria-live="polite"
+        aria-relevant="additions"
+        aria-label="Conversation"
+        tabIndex={0}
+        onScroll={(e) => {
+          const el = e.currentTarget as HTMLDivElement;
+          atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICKY_PX;
+        }}
+        onClick={onClick}
+      >
+        {props.messages.map((m, i) => {
+          const streamingThis = props.stream?.messageId === m.id;
+          return (
+            <MessageItem
+              key={m.id}
+              message={m}
+              content={streamingThis ? props.stream!.text : m.content}
+              streaming={streamingThis && props.streaming}
+              highlightVersion={highlightVersion}
+              persona={props.persona}
+              eager={i > lastIndex - EAGER_TAIL}
+              canRegenerate={i === lastIndex && m.role === 'assistant' && !m.greeting && !props.streaming}
+              canEdit={m.role === 'user' && !props.streaming}
+              onRegenerate={props.onRegenerate}
+              onEdit={props.onEdit}
+            />
+          );
+        })}
+      </div>
+    </NearView.Provider>
   );
 }
 
@@ -118,6 +171,8 @@ interface ItemProps {
   content: string;
   streaming: boolean;
   highlightVersion: number;
+  /** Render markdown at once rather than when scrolled near. */
+  eager: boolean;
   persona: PersonaSummary | undefined;
   canRegenerate: boolean;
   canEdit: boolean;
@@ -125,14 +180,22 @@ interface ItemProps {
   onEdit(messageId: string, text: string): void;
 }
 
-const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, persona, canRegenerate, canEdit, onRegenerate, onEdit }: ItemProps) {
+const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canEdit, onRegenerate, onEdit }: ItemProps) {
   const [editing, setEditing] = useState(false);
+  const [near, setNear] = useState(eager);
+  const self = useRef<HTMLElement>(null);
+  const watcher = useContext(NearView);
   const isUser = message.role === 'user';
   const status = streaming ? 'streaming' : message.status;
-  const html = useMemo(() => (isUser ? '' : markdown.render(content)), [isUser, content, highlightVersion]);
+  const rendered = near || eager;
+  useEffect(() => {
+    if (rendered || !self.current || !watcher) return;
+    return watcher.watch(self.current, () => setNear(true));
+  }, [rendered, watcher]);
+  const html = useMemo(() => (isUser || !rendered ? '' : markdown.render(content)), [isUser, rendered, content, highlightVersion]);
 
   return (
-    <article class="message" data-role={message.role} data-status={status} aria-label={isUser ? 'You' : (persona?.name ?? 'Assistant')}>
+    <article ref={self} class="message" data-role={message.role} data-status={status} aria-label={isUser ? 'You' : (persona?.name ?? 'Assistant')}>
       <div class="message-author">
         {isUser ? 'You' : `${persona?.icon ?? ''} ${persona?.name ?? 'Assistant'}`}
         {status === 'stopped' && <span class="message-note"> · stopped</span>}
@@ -147,7 +210,8 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
             onEdit(message.id, text);
           }}
         />
-      ) : isUser ? (
+      ) : isUser || !rendered ? (
+        // Far from view, a reply shows its source text until it is scrolled near.
         <div class="message-content user-text">{content}</div>
       ) : (
         // The renderer sanitises while it parses (no script, no remote media, links inert).
