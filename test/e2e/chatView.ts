@@ -5,7 +5,7 @@
 // In-page code is passed to `evaluate` as strings: the project's TypeScript has no DOM types, and
 // tsx may wrap functions with helpers that do not exist inside the page.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Frame, Locator, Page } from 'playwright-core';
 import { startFakeOpenAiServer, type FakeOpenAiServer, type FakeServerOptions, type RecordedRequest } from '../support/fakeOpenAiServer';
@@ -63,15 +63,34 @@ export async function startChatE2e(options: {
 
 // ---- settings --------------------------------------------------------------------------------------
 
-/** Merges `patch` into the running VS Code's user settings.json (a key set to undefined is removed). */
-export function updateUserSettings(vs: VsCode, patch: Record<string, unknown>): void {
+/**
+ * Merges `patch` into the running VS Code's user settings (a key set to undefined is removed), the
+ * way a person would: in the settings.json editor, saved. Writing the file on disk is not enough:
+ * code-server does not notice changes to its user settings file made behind its back.
+ */
+export async function updateUserSettings(vs: VsCode, patch: Record<string, unknown>): Promise<void> {
   const file = join(vs.dirs.userData, 'User', 'settings.json');
   const settings = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   for (const [key, value] of Object.entries(patch)) {
     if (value === undefined) delete settings[key];
     else settings[key] = value;
   }
-  writeFileSync(file, JSON.stringify(settings, null, 2));
+  const text = `${JSON.stringify(settings, null, 2)}\n`;
+  const page = vs.page;
+  await vs.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(vs.url).origin });
+  await vs.runCommand('Preferences: Open User Settings (JSON)');
+  // Code 1.139 shows it in a modal editor; its Monaco editor names the file.
+  const editor = page.locator('.monaco-editor[data-uri$="/User/settings.json"]').first();
+  await editor.waitFor({ state: 'visible', timeout: 10_000 });
+  await editor.locator('.view-lines').click();
+  await page.evaluate(`navigator.clipboard.writeText(${JSON.stringify(text)})`);
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Control+V');
+  await page.keyboard.press('Control+S');
+  await waitUntil('settings.json to be saved', 10_000, () => readFileSync(file, 'utf8') === text);
+  // Escape closes the modal editor (F1 does not reach the palette from inside it).
+  await page.keyboard.press('Escape');
+  await editor.waitFor({ state: 'detached', timeout: 5000 });
 }
 
 // ---- personas --------------------------------------------------------------------------------------

@@ -1,0 +1,119 @@
+// Conversations in a real VS Code: one survives a window reload, the list shows it, "New chat"
+// starts another, the list switches between them (and the next request carries the right history),
+// and renaming sticks. The tests build on each other, in order: run the whole file.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Frame } from 'playwright-core';
+import { captureOnFailure, waitUntil } from './harness';
+import { requestMessages, sendMessage, shownMessages, startChatE2e, waitForReply, type ChatE2e, type ShownMessage } from './chatView';
+
+let e2e: ChatE2e | undefined;
+
+function started(): ChatE2e {
+  assert.ok(e2e, 'VS Code did not start (see the before hook)');
+  return e2e;
+}
+
+before(async () => {
+  let n = 0;
+  e2e = await startChatE2e({ label: 'conversations', server: { reply: () => `Reply number ${++n}.` } });
+  await e2e.view();
+});
+
+after(async () => {
+  await e2e?.stop();
+});
+
+const firstMessage = 'Remember the word aubergine.';
+const secondMessage = 'Something else entirely.';
+let firstConversation: ShownMessage[] = [];
+
+const roleAndText = (messages: ShownMessage[]) => messages.map((m) => [m.role, m.text]);
+
+async function openList(frame: Frame): Promise<string[]> {
+  const toggle = frame.locator('button[aria-label="Conversations"]');
+  if ((await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
+  const list = frame.locator('.conversation-list[aria-label="Conversations"]');
+  await list.waitFor({ state: 'visible', timeout: 5000 });
+  return list.locator('.conversation-title').allTextContents();
+}
+
+test('a conversation survives a window reload', async () => {
+  const { vs, server, view } = started();
+  await captureOnFailure(vs, 'conversations-reload', async () => {
+    let frame = await view();
+    await sendMessage(frame, firstMessage);
+    firstConversation = await waitForReply(frame, server, 1);
+    assert.deepEqual(roleAndText(firstConversation).slice(1), [['user', firstMessage], ['assistant', server.completions.at(-1)!.textSent]]);
+
+    await vs.reload();
+    frame = await view();
+    const restored = await waitUntil('the conversation to be shown again after the reload', 20_000, async () => {
+      const shown = await shownMessages(frame);
+      return shown.length === firstConversation.length ? shown : undefined;
+    });
+    assert.deepEqual(roleAndText(restored), roleAndText(firstConversation), 'the reloaded window shows other messages');
+    assert.equal(server.chatRequests.length, 1, 'the reload sent the conversation to the model again');
+  });
+});
+
+test('the conversation list shows the conversation; New chat starts another; the list switches between them', async () => {
+  const { vs, server, view } = started();
+  await captureOnFailure(vs, 'conversations-list', async () => {
+    const frame = await view();
+    assert.deepEqual(await openList(frame), [firstMessage]);
+
+    await frame.locator('button[aria-label="New chat"]').click();
+    await waitUntil('a new conversation holding only the greeting', 10_000, async () => (await shownMessages(frame)).length === 1);
+    await sendMessage(frame, secondMessage);
+    const second = await waitForReply(frame, server, 2);
+    // The second conversation's request did not carry the first one.
+    assert.ok(!requestMessages(server.chatRequests.at(-1)).some((m) => m.content === firstMessage), 'the new chat sent the old conversation');
+
+    const titles = await openList(frame);
+    assert.deepEqual([...titles].sort(), [firstMessage, secondMessage].sort());
+    assert.equal(await frame.locator('.conversation-list li.active .conversation-title').textContent(), secondMessage);
+
+    await frame.locator('.conversation-list .conversation-open', { hasText: firstMessage }).click();
+    await waitUntil('the first conversation to be shown', 10_000, async () =>
+      JSON.stringify(roleAndText(await shownMessages(frame))) === JSON.stringify(roleAndText(firstConversation)),
+    );
+    // The next message continues the first conversation, on the wire too.
+    await sendMessage(frame, 'And the word was?');
+    await waitForReply(frame, server, 3);
+    const sent = requestMessages(server.chatRequests.at(-1)).slice(1);
+    assert.deepEqual(
+      sent.map((m) => [m.role, m.content]),
+      [...roleAndText(firstConversation), ['user', 'And the word was?']],
+      'the request does not continue the first conversation',
+    );
+
+    await openList(frame);
+    await frame.locator('.conversation-list .conversation-open', { hasText: secondMessage }).click();
+    await waitUntil('the second conversation to be shown', 10_000, async () =>
+      JSON.stringify(roleAndText(await shownMessages(frame))) === JSON.stringify(roleAndText(second)),
+    );
+  });
+});
+
+test('renaming a conversation shows the new title, also after a reload', async () => {
+  const { vs, view } = started();
+  await captureOnFailure(vs, 'conversations-rename', async () => {
+    let frame = await view();
+    await openList(frame);
+    await frame.locator(`button[aria-label="Rename ${firstMessage}"]`).click();
+    const input = frame.locator('input[aria-label="Conversation title"]');
+    assert.equal(await input.inputValue(), firstMessage);
+    await input.fill('Aubergine talk');
+    await input.press('Enter');
+    await waitUntil('the list to show the new title', 10_000, async () => (await openList(frame)).includes('Aubergine talk'));
+    assert.ok(!(await openList(frame)).includes(firstMessage), 'the old title is still listed');
+
+    await vs.reload();
+    frame = await view();
+    await waitUntil('the renamed conversation to be listed after a reload', 20_000, async () => {
+      const titles = await openList(frame);
+      return titles.includes('Aubergine talk') && titles.includes(secondMessage) && titles.length === 2;
+    });
+  });
+});
