@@ -83,15 +83,15 @@
       bytes = -1;
     }
     // The host's answer to `webview/ready` is the state the view is drawn from.
-    if (open.stateAt === undefined && data && data.kind === 'response') {
+    if (open.stateAt === undefined && data && typeof data.ok === 'boolean') {
       open.stateAt = t;
       open.stateBytes = bytes;
     }
     if (!traffic) return;
-    const kind = data && typeof data === 'object' ? (data.method ?? data.kind ?? 'other') : typeof data;
+    const kind = data && typeof data === 'object' ? (data.method ?? (typeof data.ok === 'boolean' ? 'response' : 'other')) : typeof data;
     const entry = { t, kind: String(kind), bytes };
     // Where the reply's raw text ends once this delta is applied: matched to the server's writes.
-    if (kind === 'chat/delta' && data.params) entry.end = data.params.offset + String(data.params.text).length;
+    if (kind === 'chat/delta' && Array.isArray(data.params)) entry.end = data.params[1] + String(data.params[2]).length;
     traffic.push(entry);
   }, true);
 

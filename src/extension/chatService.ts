@@ -44,6 +44,7 @@ export interface ChatServiceDeps {
 export interface DeltaEvent {
   conversationId: string;
   messageId: string;
+  stream: number;
   offset: number;
   text: string;
 }
@@ -67,7 +68,13 @@ export class ChatService {
   /** True once the active conversation has been written (a greeting-only one is not). */
   private persisted = false;
   private activePersonaId!: string;
-  private streaming: { conversationId: string; messageId: string; abort: AbortController; done: Promise<void> } | undefined;
+  private streaming: { conversationId: string; messageId: string; stream: number; abort: AbortController; done: Promise<void> } | undefined;
+  private streamCount = 0;
+  /** The latest reply, done when it has ended and been saved. */
+  private lastReply: Promise<void> = Promise.resolve();
+  /** Saves run one after another, so an older version never lands after a newer one. */
+  private saving: Promise<void> = Promise.resolve();
+  private readonly countTokens: TokenCounter;
   private connection: ConnectionState;
   private modelInfo: { key: string; model: string; contextLength?: number } | undefined;
   private connectionCheck: Promise<void> | undefined;
@@ -75,6 +82,7 @@ export class ChatService {
   private readonly deltaListeners = new Set<Listener<DeltaEvent>>();
 
   constructor(private readonly deps: ChatServiceDeps) {
+    this.countTokens = cachedCounter(deps.countTokens);
     const s = deps.settings();
     this.connection = { status: 'unknown', provider: s.provider, baseUrl: s.baseUrl };
   }
@@ -133,7 +141,7 @@ export class ChatService {
 
   /** Resolves when the reply being streamed (if any) has ended and been saved. */
   async idle(): Promise<void> {
-    await this.streaming?.done;
+    await this.lastReply;
   }
 
   async viewState(): Promise<ViewState> {
@@ -143,7 +151,7 @@ export class ChatService {
       activePersonaId: this.activePersonaId,
       conversations,
       conversation: this.conversation,
-      streaming: this.streaming ? { conversationId: this.streaming.conversationId, messageId: this.streaming.messageId } : null,
+      streaming: this.streaming ? { conversationId: this.streaming.conversationId, messageId: this.streaming.messageId, stream: this.streaming.stream } : null,
       connection: this.connection,
     };
   }
@@ -293,15 +301,19 @@ export class ChatService {
     const abort = new AbortController();
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    this.streaming = { conversationId: conversation.id, messageId: reply.id, abort, done };
-    // Saved before the first token so the person's message survives a crash mid-reply.
-    await this.save(conversation);
-    this.emitState();
-    void this.stream(conversation, reply, abort.signal).finally(finish);
+    const stream = ++this.streamCount;
+    this.streaming = { conversationId: conversation.id, messageId: reply.id, stream, abort, done };
+    this.lastReply = done;
+    // The request goes out first; showing the message and saving it (so it survives a crash
+    // mid-reply) follow without delaying the first token.
+    const saved = this.save(conversation);
+    void this.stream(conversation, reply, abort.signal, stream).finally(finish);
+    setImmediate(() => this.emitState());
+    await saved;
     return { messageId: reply.id };
   }
 
-  private async stream(conversation: Conversation, reply: Message, signal: AbortSignal): Promise<void> {
+  private async stream(conversation: Conversation, reply: Message, signal: AbortSignal, stream: number): Promise<void> {
     const settings = this.deps.settings();
     const persona = this.deps.personas.getOrDefault(conversation.personaId);
     const started = Date.now();
@@ -315,7 +327,7 @@ export class ChatService {
         history: conversation.messages.slice(0, -1),
         contextLength: info?.contextLength,
         replyTokens,
-        countTokens: this.deps.countTokens,
+        countTokens: this.countTokens,
       });
       if (prompt.droppedMessages > 0) this.deps.logger.info(`Left out the ${prompt.droppedMessages} oldest messages to fit the model's context.`);
       const events = provider.streamChat({
@@ -332,7 +344,7 @@ export class ChatService {
         if (event.type === 'delta') {
           const offset = reply.content.length;
           reply.content += event.text;
-          for (const l of this.deltaListeners) l({ conversationId: conversation.id, messageId: reply.id, offset, text: event.text });
+          for (const l of this.deltaListeners) l({ conversationId: conversation.id, messageId: reply.id, stream, offset, text: event.text });
         } else if (event.type === 'start') {
           reply.model = event.model;
         } else if (event.type === 'usage') {
@@ -366,7 +378,13 @@ export class ChatService {
     }
   }
 
-  private async save(conversation: Conversation): Promise<void> {
+  private save(conversation: Conversation): Promise<void> {
+    const next = this.saving.then(() => this.write(conversation));
+    this.saving = next.catch(() => undefined);
+    return next;
+  }
+
+  private async write(conversation: Conversation): Promise<void> {
     await this.deps.store.save(conversation);
     if (conversation === this.conversation && !this.persisted) {
       this.persisted = true;
@@ -437,6 +455,20 @@ export class ChatService {
     this.connection = { status: 'unknown', provider: s.provider, baseUrl: s.baseUrl };
     void this.checkConnection();
   }
+}
+
+/** Counting a long conversation's tokens again on every turn is wasted work: remember recent counts. */
+function cachedCounter(count: TokenCounter, limit = 2000): TokenCounter {
+  const cache = new Map<string, number>();
+  return (text) => {
+    let n = cache.get(text);
+    if (n === undefined) {
+      n = count(text);
+      if (cache.size >= limit) cache.delete(cache.keys().next().value!);
+      cache.set(text, n);
+    }
+    return n;
+  };
 }
 
 function titleFrom(text: string): string {

@@ -17,10 +17,16 @@ import {
 } from '../shared/protocol';
 import type { ChatService, DeltaEvent } from './chatService';
 import { exportConversation, exportFileName } from './conversationExport';
+import { ViewStateTracker } from './stateDiff';
 import { describeError } from './userMessages';
 
-/** Streamed text is sent at most once per this many ms (one animation frame). */
-const DELTA_BATCH_MS = 16;
+/**
+ * Streamed text is sent at most once per this many ms: two animation frames. The first token of a
+ * reply goes out at once; after that, local models write a token every 15–30 ms, and each message
+ * costs an envelope, so two frames' worth per message keeps the traffic near the text's own size
+ * while the text still moves at 30 updates a second.
+ */
+const DELTA_BATCH_MS = 32;
 
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   static readonly viewType = 'persona.chatView';
@@ -33,6 +39,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private deltaTimer: NodeJS.Timeout | undefined;
   private lastDeltaSent = 0;
   private stateScheduled = false;
+  private readonly tracker = new ViewStateTracker();
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -57,7 +64,10 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       view.webview.onDidReceiveMessage((m) => void this.onMessage(m)),
       // A hidden view loses its document (no retainContextWhenHidden): wait for its next ready.
       view.onDidChangeVisibility(() => {
-        if (!view.visible) this.ready = false;
+        if (!view.visible) {
+          this.ready = false;
+          this.tracker.forget();
+        }
       }),
       view.onDidDispose(() => {
         this.view = undefined;
@@ -94,18 +104,22 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
 
   private async sendState(): Promise<void> {
     if (!this.ready) return;
+    const state = await this.chat.viewState();
+    if (!this.ready) return;
     this.flushDelta();
-    this.post(makeNotification(Notifications.state, await this.chat.viewState()));
+    this.post(makeNotification(Notifications.state, this.tracker.update(state)));
   }
 
   private queueDelta(delta: DeltaEvent): void {
     const p = this.pendingDelta;
-    if (p && p.messageId === delta.messageId && p.offset + p.text.length === delta.offset) {
+    if (p && p.stream === delta.stream && p.offset + p.text.length === delta.offset) {
       p.text += delta.text;
     } else {
       this.flushDelta();
       this.pendingDelta = { ...delta };
     }
+    // A hidden view gets the reply in the state it asks for when shown again.
+    if (!this.ready) return;
     if (this.deltaTimer) return;
     const wait = this.lastDeltaSent + DELTA_BATCH_MS - Date.now();
     // The first token of a burst goes out at once; later ones ride with the next frame's batch.
@@ -117,10 +131,25 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     clearTimeout(this.deltaTimer);
     this.deltaTimer = undefined;
     const d = this.pendingDelta;
-    if (!d) return;
+    if (!d || !this.ready) return;
     this.pendingDelta = undefined;
     this.lastDeltaSent = Date.now();
-    this.post(makeNotification(Notifications.delta, d));
+    this.post(makeNotification(Notifications.delta, [d.stream, d.offset, d.text]));
+    this.tracker.sentDelta(d.messageId, d.offset + d.text.length);
+  }
+
+  /** The webview (new, or shown again) asks for everything: answer at once, then check the server. */
+  private async answerReady(id: number): Promise<void> {
+    this.ready = false;
+    this.pendingDelta = undefined;
+    const state = await this.chat.viewState();
+    this.tracker.sentFull(state);
+    this.ready = true;
+    this.post(makeResponse(id, state));
+    // Text streamed while the state was read rides along; anything else that changed meanwhile too.
+    this.flushDelta();
+    this.scheduleState();
+    setTimeout(() => void this.chat.checkConnectionIfUnknown(), 0);
   }
 
   // ---- incoming ----------------------------------------------------------------------------------
@@ -134,8 +163,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     }
     const request = parsed.value;
     try {
+      if (request.method === Requests.ready.method) return await this.answerReady(request.id);
       const result = await this.dispatch(request);
-      if (request.method === Requests.ready.method) this.ready = true;
       this.post(makeResponse(request.id, result ?? null));
     } catch (e) {
       this.logger.warn(`${request.method} failed: ${(e as Error).message}`);
@@ -147,9 +176,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     const chat = this.chat;
     switch (request.method) {
       case 'webview/ready':
-        this.pendingDelta = undefined;
-        if (chat.activeConversation && !chat.isStreaming) void chat.checkConnectionIfUnknown();
-        return chat.viewState();
+        throw new Error('handled by answerReady');
       case 'chat/send':
         return chat.send(request.params.text);
       case 'chat/stop':

@@ -1,11 +1,12 @@
 // The host↔webview protocol, imported by both bundles. Every message is declared here once, as a
 // value with a method id (`area/verb`) and zod schemas; both sides validate what they receive.
 //
-//   webview → host:  { kind: 'request', id, method, params }
-//   host → webview:  { kind: 'response', id, ok: true, result } | { kind: 'response', id, ok: false, error }
-//                    { kind: 'notification', method, params }
+//   webview → host:  { id, method, params }
+//   host → webview:  { id, ok: true, result } | { id, ok: false, error }      (the answer to a request)
+//                    { method, params }                                       (a notification)
+// Envelopes are kept short on purpose: a streamed reply is many small notifications.
 import * as z from 'zod/mini';
-import { ConversationSchema, ConversationSummarySchema } from './conversation';
+import { ConversationSchema, ConversationSummarySchema, MessageSchema } from './conversation';
 import { PersonaSummarySchema } from './persona';
 
 export interface RequestType<M extends string, P extends z.ZodMiniType, R extends z.ZodMiniType> {
@@ -42,17 +43,50 @@ export type ConnectionState = z.infer<typeof ConnectionStateSchema>;
 export const StreamingSchema = z.object({
   conversationId: z.string(),
   messageId: z.string(),
+  /** A short number that `chat/delta` notifications use instead of the two ids. */
+  stream: z.int().check(z.gte(0)),
 });
 
-export const ViewStateSchema = z.object({
+const viewFields = {
   personas: z.array(PersonaSummarySchema),
   activePersonaId: z.string(),
   conversations: z.array(ConversationSummarySchema),
-  conversation: z.nullable(ConversationSchema),
   streaming: z.nullable(StreamingSchema),
   connection: ConnectionStateSchema,
-});
+};
+
+/** Everything the view shows; the answer to `webview/ready`. */
+export const ViewStateSchema = z.object({ ...viewFields, conversation: z.nullable(ConversationSchema) });
 export type ViewState = z.infer<typeof ViewStateSchema>;
+
+/** A message the webview already has the text of (it came in `chat/delta`s) is sent without it. */
+export const MessagePatchSchema = z.extend(MessageSchema, { content: z.optional(z.string()) });
+
+/**
+ * The active conversation as a change to what the webview has: its first `keep` messages stay,
+ * the rest are replaced by `tail`. Sending, regenerating and editing all change only the end.
+ */
+export const ConversationPatchSchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  personaId: z.string(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  keep: z.int().check(z.gte(0)),
+  tail: z.array(MessagePatchSchema),
+});
+export type ConversationPatch = z.infer<typeof ConversationPatchSchema>;
+
+/** `state/changed`: a field left out is unchanged since the last state the webview got. */
+export const StateUpdateSchema = z.object({
+  activePersonaId: viewFields.activePersonaId,
+  streaming: viewFields.streaming,
+  connection: viewFields.connection,
+  personas: z.optional(viewFields.personas),
+  conversations: z.optional(viewFields.conversations),
+  conversation: z.optional(z.union([z.object({ full: ConversationSchema }), z.object({ patch: ConversationPatchSchema }), z.null()])),
+});
+export type StateUpdate = z.infer<typeof StateUpdateSchema>;
 
 const Empty = z.object({});
 const Void = z.null();
@@ -83,15 +117,14 @@ export const Requests = {
 // ---- notifications (host → webview) --------------------------------------------------------------
 
 export const Notifications = {
-  /** The whole view state; sent on ready and after every structural change (never per token). */
-  state: notification('state/changed', ViewStateSchema),
-  /** Text appended to a streaming reply; the host batches tokens so one of these carries many. */
-  delta: notification(
-    'chat/delta',
-    // `offset` is the reply's length before this text: a webview that already has it (from a state
-    // snapshot taken mid-stream) skips what it has, and one that sees a gap asks for the state again.
-    z.object({ conversationId: z.string(), messageId: z.string(), offset: z.int().check(z.gte(0)), text: z.string() }),
-  ),
+  /** What changed in the view state; sent after every structural change (never per token). */
+  state: notification('state/changed', StateUpdateSchema),
+  /**
+   * Text appended to a streaming reply, as `[stream, offset, text]`; the host batches tokens. The
+   * offset is the reply's length before this text: a webview that already has it (from a state
+   * taken mid-stream) skips what it has, and one that sees a gap asks for the whole state again.
+   */
+  delta: notification('chat/delta', z.tuple([z.int().check(z.gte(0)), z.int().check(z.gte(0)), z.string()])),
 } as const;
 
 export type AnyRequestType = (typeof Requests)[keyof typeof Requests];
@@ -108,19 +141,17 @@ export const ProtocolErrorSchema = z.object({
 export type ProtocolError = z.infer<typeof ProtocolErrorSchema>;
 
 const RequestEnvelopeSchema = z.object({
-  kind: z.literal('request'),
   id: z.int().check(z.gte(0)),
   method: z.string().check(z.maxLength(100)),
   params: z.unknown(),
 });
 
 const ResponseEnvelopeSchema = z.union([
-  z.object({ kind: z.literal('response'), id: z.int(), ok: z.literal(true), result: z.unknown() }),
-  z.object({ kind: z.literal('response'), id: z.int(), ok: z.literal(false), error: ProtocolErrorSchema }),
+  z.object({ id: z.int(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ id: z.int(), ok: z.literal(false), error: ProtocolErrorSchema }),
 ]);
 
 const NotificationEnvelopeSchema = z.object({
-  kind: z.literal('notification'),
   method: z.string().check(z.maxLength(100)),
   params: z.unknown(),
 });
@@ -166,7 +197,7 @@ export type IncomingHostMessage =
 /** Webview side: checks a raw message from the host. Results are checked against their request's schema by the caller. */
 export function parseHostMessage(raw: unknown): ParseResult<IncomingHostMessage> {
   const response = ResponseEnvelopeSchema.safeParse(raw);
-  if (response.success) return { ok: true, value: response.data };
+  if (response.success) return { ok: true, value: { kind: 'response', ...response.data } };
   const envelope = NotificationEnvelopeSchema.safeParse(raw);
   if (!envelope.success) return { ok: false, error: 'not a response or notification' };
   const type = notificationsByMethod.get(envelope.data.method);
@@ -177,17 +208,17 @@ export function parseHostMessage(raw: unknown): ParseResult<IncomingHostMessage>
 }
 
 export function makeRequest<T extends AnyRequestType>(type: T, id: number, params: ParamsOf<T>) {
-  return { kind: 'request' as const, id, method: type.method, params };
+  return { id, method: type.method, params };
 }
 
 export function makeNotification<T extends AnyNotificationType>(type: T, params: ParamsOf<T>) {
-  return { kind: 'notification' as const, method: type.method, params };
+  return { method: type.method, params };
 }
 
 export function makeResponse(id: number, result: unknown) {
-  return { kind: 'response' as const, id, ok: true as const, result };
+  return { id, ok: true as const, result };
 }
 
 export function makeErrorResponse(id: number, error: ProtocolError) {
-  return { kind: 'response' as const, id, ok: false as const, error };
+  return { id, ok: false as const, error };
 }

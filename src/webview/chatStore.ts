@@ -1,20 +1,26 @@
-// The webview's copy of the host state, plus the reply being streamed. Deltas are applied as they
-// arrive but subscribers hear about them at most once per animation frame, so a burst of tokens
-// costs one render.
-import type { Message } from '../shared/conversation';
-import type { IncomingNotification, ViewState } from '../shared/protocol';
+// The webview's copy of the host state, plus the reply being streamed. Updates arrive as changes to
+// what the webview has (see StateUpdate); deltas are applied as they arrive but subscribers hear
+// about them at most once per animation frame, so a burst of tokens costs one render. The first
+// text of a reply is shown at once.
+import type { Conversation, Message } from '../shared/conversation';
+import type { IncomingNotification, StateUpdate, ViewState } from '../shared/protocol';
 
 export interface StreamText {
   messageId: string;
   text: string;
 }
 
+type Delta = [stream: number, offset: number, text: string];
+
 export class ChatStore {
   state: ViewState | null = null;
   stream: StreamText | null = null;
   private readonly listeners = new Set<() => void>();
   private frame = 0;
+  /** Deltas of a stream the state has not announced yet (a delta can overtake its state). */
+  private early: Delta[] = [];
 
+  /** `resync` asks the host for the whole state again: called when an update does not fit. */
   constructor(private readonly resync: () => void) {}
 
   subscribe(listener: () => void): () => void {
@@ -36,25 +42,82 @@ export class ChatStore {
     });
   }
 
+  /** The whole state, as the answer to `webview/ready`. */
   setState(state: ViewState): void {
     this.state = state;
-    const streaming = state.streaming;
-    const message = streaming && state.conversation?.id === streaming.conversationId ? findMessage(state, streaming.messageId) : undefined;
-    // The snapshot's text is the truth; deltas that follow skip what it already holds.
-    this.stream = message ? { messageId: message.id, text: message.content } : null;
+    this.syncStream();
     this.notifyNow();
   }
 
   handle(n: IncomingNotification): void {
-    if (n.method === 'state/changed') {
-      this.setState(n.params);
+    if (n.method === 'state/changed') this.apply(n.params);
+    else this.applyDelta(n.params);
+  }
+
+  private apply(update: StateUpdate): void {
+    const old = this.state;
+    if (!old) return;
+    let conversation: Conversation | null = old.conversation;
+    if (update.conversation === null) conversation = null;
+    else if (update.conversation && 'full' in update.conversation) conversation = update.conversation.full;
+    else if (update.conversation) {
+      const patch = update.conversation.patch;
+      if (!old.conversation || old.conversation.id !== patch.id || old.conversation.messages.length < patch.keep) {
+        this.resync();
+        return;
+      }
+      const messages = old.conversation.messages.slice(0, patch.keep);
+      for (const m of patch.tail) {
+        if (m.content !== undefined) {
+          messages.push(m as Message);
+          continue;
+        }
+        // Its text came in deltas: take it from the stream (or the copy we had).
+        const text = this.stream?.messageId === m.id ? this.stream.text : old.conversation.messages.find((o) => o.id === m.id)?.content;
+        if (text === undefined) {
+          this.resync();
+          return;
+        }
+        messages.push({ ...m, content: text });
+      }
+      const { keep: _keep, tail: _tail, ...header } = patch;
+      conversation = { schemaVersion: old.conversation.schemaVersion, ...header, messages };
+    }
+    this.state = {
+      personas: update.personas ?? old.personas,
+      conversations: update.conversations ?? old.conversations,
+      activePersonaId: update.activePersonaId,
+      streaming: update.streaming,
+      connection: update.connection,
+      conversation,
+    };
+    this.syncStream();
+    this.notifyNow();
+  }
+
+  /** Points the stream at the reply being written, starting from the text the state holds. */
+  private syncStream(): void {
+    const streaming = this.state?.streaming;
+    const message = streaming && this.state?.conversation?.id === streaming.conversationId ? findMessage(this.state, streaming.messageId) : undefined;
+    if (!message) {
+      this.stream = null;
+      this.early = [];
       return;
     }
-    const { messageId, offset, text } = n.params;
-    if (!this.stream || this.stream.messageId !== messageId) {
-      const message = this.state ? findMessage(this.state, messageId) : undefined;
-      if (!message) return;
-      this.stream = { messageId, text: message.content };
+    const text = this.stream?.messageId === message.id && this.stream.text.length > message.content.length ? this.stream.text : message.content;
+    this.stream = { messageId: message.id, text };
+    const early = this.early.filter((d) => d[0] === streaming!.stream);
+    this.early = [];
+    for (const d of early) this.applyDelta(d);
+  }
+
+  private applyDelta(delta: Delta): void {
+    const [stream, offset, text] = delta;
+    const streaming = this.state?.streaming;
+    if (!streaming || streaming.stream !== stream || !this.stream) {
+      // Not announced yet: keep it for the state that will.
+      if ((!streaming || stream > streaming.stream) && this.early.length < 10_000) this.early.push(delta);
+      return;
     }
     const have = this.stream.text.length;
     if (offset > have) {
@@ -64,8 +127,10 @@ export class ChatStore {
     }
     const fresh = text.slice(have - offset);
     if (!fresh) return;
-    this.stream = { messageId, text: this.stream.text + fresh };
-    this.notifyNextFrame();
+    this.stream = { messageId: this.stream.messageId, text: this.stream.text + fresh };
+    // The first words on screen should not wait for a frame; the rest are batched per frame.
+    if (have === 0) this.notifyNow();
+    else this.notifyNextFrame();
   }
 }
 
