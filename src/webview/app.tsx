@@ -1,5 +1,6 @@
 // The chat view: header (persona, conversations, new chat), connection banner, messages, composer.
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import type { RefObject } from 'preact';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { PersonaSummary } from '../shared/persona';
 import { Requests, type ConnectionState } from '../shared/protocol';
 import type { ChatStore } from './chatStore';
@@ -15,6 +16,7 @@ export function App({ host, store }: { host: HostConnection; store: ChatStore })
   const [, setVersion] = useState(0);
   const [error, setError] = useState<string | null>(null);
   const [showList, setShowList] = useState(false);
+  const listButton = useRef<HTMLButtonElement>(null);
   useEffect(() => store.subscribe(() => setVersion((v) => v + 1)), [store]);
 
   const call = useCallback(
@@ -46,6 +48,7 @@ export function App({ host, store }: { host: HostConnection; store: ChatStore })
         personas={state.personas}
         activePersonaId={state.activePersonaId}
         listOpen={showList}
+        listButton={listButton}
         onToggleList={() => setShowList((v) => !v)}
         onSelectPersona={(id) => call(() => host.request(Requests.selectPersona, { id }))}
         onNew={() => {
@@ -58,7 +61,10 @@ export function App({ host, store }: { host: HostConnection; store: ChatStore })
           conversations={state.conversations}
           personas={state.personas}
           activeId={state.conversation?.id}
-          onClose={() => setShowList(false)}
+          onClose={() => {
+            setShowList(false);
+            listButton.current?.focus();
+          }}
           onSelect={(id) => {
             setShowList(false);
             void call(() => host.request(Requests.selectConversation, { id }));
@@ -103,6 +109,7 @@ function Header(props: {
   personas: PersonaSummary[];
   activePersonaId: string;
   listOpen: boolean;
+  listButton: RefObject<HTMLButtonElement>;
   onToggleList(): void;
   onSelectPersona(id: string): void;
   onNew(): void;
@@ -122,7 +129,7 @@ function Header(props: {
           </option>
         ))}
       </select>
-      <button type="button" class="secondary" aria-label="Conversations" aria-expanded={props.listOpen} title="Conversations" onClick={props.onToggleList}>
+      <button type="button" class="secondary" ref={props.listButton} aria-label="Chats" aria-expanded={props.listOpen} title="Conversations" onClick={props.onToggleList}>
         Chats
       </button>
       <button type="button" class="secondary" aria-label="New chat" title="New chat" onClick={props.onNew}>
@@ -177,6 +184,11 @@ function Composer(props: { host: HostConnection; streaming: boolean; placeholder
   }, [draft]);
 
   useEffect(() => input.current?.focus(), []);
+  // Stop, Send and Regenerate hide themselves: keep the keyboard in the view, in the message box.
+  useLayoutEffect(() => {
+    const active = document.activeElement;
+    if (!active || active === document.body) input.current?.focus();
+  }, [props.streaming]);
 
   const send = async () => {
     const text = draft.trim();
@@ -212,11 +224,12 @@ function Composer(props: { host: HostConnection; streaming: boolean; placeholder
         }}
       />
       {props.streaming ? (
-        <button type="button" class="stop" aria-label="Stop" title="Stop (Escape)" onClick={props.onStop}>
+        // Distinct keys: Send must not be the Stop element re-labelled, or it would keep (and then lose) focus.
+        <button key="stop" type="button" class="stop" aria-label="Stop" title="Stop (Escape)" onClick={props.onStop}>
           Stop
         </button>
       ) : (
-        <button type="submit" aria-label="Send" title="Send (Enter)" disabled={!draft.trim()}>
+        <button key="send" type="submit" aria-label="Send" title="Send (Enter)" disabled={!draft.trim()}>
           Send
         </button>
       )}

@@ -183,6 +183,14 @@ interface ItemProps {
 const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canEdit, onRegenerate, onEdit }: ItemProps) {
   const [editing, setEditing] = useState(false);
   const [near, setNear] = useState(eager);
+  const editButton = useRef<HTMLButtonElement>(null);
+  const refocusEdit = useRef(false);
+  useLayoutEffect(() => {
+    if (!editing && refocusEdit.current) {
+      refocusEdit.current = false;
+      editButton.current?.focus();
+    }
+  }, [editing]);
   const self = useRef<HTMLElement>(null);
   const watcher = useContext(NearView);
   const isUser = message.role === 'user';
@@ -204,7 +212,10 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
       {editing ? (
         <EditBox
           initial={message.content}
-          onCancel={() => setEditing(false)}
+          onCancel={() => {
+            refocusEdit.current = true;
+            setEditing(false);
+          }}
           onSave={(text) => {
             setEditing(false);
             onEdit(message.id, text);
@@ -232,7 +243,7 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
       {!editing && (canEdit || canRegenerate) && (
         <div class="message-actions">
           {canEdit && (
-            <button type="button" class="link-button" aria-label="Edit message" onClick={() => setEditing(true)}>
+            <button type="button" class="link-button" ref={editButton} aria-label="Edit message" onClick={() => setEditing(true)}>
               Edit
             </button>
           )}
@@ -274,7 +285,7 @@ function EditBox({ initial, onSave, onCancel }: { initial: string; onSave(text: 
         }}
       />
       <div class="edit-actions">
-        <button type="button" aria-label="Save and resend" onClick={save} disabled={!text.trim()}>
+        <button type="button" onClick={save} disabled={!text.trim()}>
           Save &amp; Resend
         </button>
         <button type="button" class="secondary" onClick={onCancel}>

@@ -201,7 +201,7 @@ test('Edit on a user message then Save and resend cuts the history after it and 
     const box = firstUser.locator('textarea[aria-label="Edit message"]');
     assert.equal(await box.inputValue(), 'First question');
     await box.fill('First question, edited');
-    await firstUser.locator('button[aria-label="Save and resend"]').click();
+    await firstUser.locator('button', { hasText: 'Save & Resend' }).click();
     await waitForReply(frame, server, 3);
 
     const sent = requestMessages(server.chatRequests.at(-1));

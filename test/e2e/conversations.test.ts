@@ -31,7 +31,7 @@ let firstConversation: ShownMessage[] = [];
 const roleAndText = (messages: ShownMessage[]) => messages.map((m) => [m.role, m.text]);
 
 async function openList(frame: Frame): Promise<string[]> {
-  const toggle = frame.locator('button[aria-label="Conversations"]');
+  const toggle = frame.locator('button[aria-label="Chats"]');
   if ((await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
   const list = frame.locator('.conversation-list[aria-label="Conversations"]');
   await list.waitFor({ state: 'visible', timeout: 5000 });
