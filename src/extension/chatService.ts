@@ -435,6 +435,20 @@ export class ChatService {
     this.emitState();
   }
 
+  private warmed = false;
+
+  /**
+   * The view is open, so a message may come soon: load the tokenizer (megabytes of tables, about
+   * 0.4 s) now, in a quiet moment, rather than on the first Enter.
+   */
+  warmUp(): void {
+    if (this.warmed) return;
+    this.warmed = true;
+    setTimeout(() => {
+      if (!this.streaming) this.countTokens('');
+    }, 1500).unref?.();
+  }
+
   checkConnectionIfUnknown(): Promise<void> | undefined {
     return this.connection.status === 'unknown' ? this.checkConnection() : undefined;
   }

@@ -150,6 +150,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     this.flushDelta();
     this.scheduleState();
     setTimeout(() => void this.chat.checkConnectionIfUnknown(), 0);
+    this.chat.warmUp();
   }
 
   // ---- incoming ----------------------------------------------------------------------------------
