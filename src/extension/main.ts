@@ -9,6 +9,7 @@ import { ChatViewProvider } from './chatViewProvider';
 import { registerCommands } from './commands';
 import { CONNECTION_SETTINGS, chatSettings, setting } from './config';
 import { ConversationStore } from './conversationStore';
+import { FilePreferences } from './filePreferences';
 import { PersonaRegistry } from './personaRegistry';
 import { ApiKeyStore } from './secrets';
 import { createPersonaStatusBar } from './statusBar';
@@ -22,13 +23,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const personas = await PersonaRegistry.load(context.asAbsolutePath('characters'), log);
     const storageRoot = context.storageUri ?? vscode.Uri.joinPath(context.globalStorageUri, 'no-workspace');
     const store = new ConversationStore(path.join(storageRoot.fsPath, 'conversations'), log);
+    const preferences = await FilePreferences.load(path.join(storageRoot.fsPath, 'preferences.json'), log);
     const keys = new ApiKeyStore(context.secrets);
     const providers = new ProviderCache(keys, log);
 
     const chat = new ChatService({
       store,
       personas,
-      preferences: context.workspaceState,
+      preferences,
       settings: chatSettings,
       createProvider: (s) => providers.get(s),
       countTokens: lazyTokenCounter(),

@@ -109,3 +109,28 @@ describe('ConversationStore', () => {
     }
   });
 });
+
+describe('FilePreferences', () => {
+  it('keeps values across a reload, written at once, and survives a torn file', async () => {
+    const { FilePreferences } = await import('../../src/extension/filePreferences');
+    const dir = await mkdtemp(join(tmpdir(), 'persona-prefs-'));
+    try {
+      const file = join(dir, 'sub', 'preferences.json');
+      const prefs = await FilePreferences.load(file, silentLogger);
+      assert.equal(prefs.get('a'), undefined);
+      await prefs.update('persona.activeConversationId', 'c1');
+      await prefs.update('persona.activePersonaId', 'sam');
+      await prefs.update('persona.activePersonaId', undefined);
+      assert.deepEqual(JSON.parse(await readFile(file, 'utf8')), { 'persona.activeConversationId': 'c1' });
+      assert.equal((await FilePreferences.load(file, silentLogger)).get('persona.activeConversationId'), 'c1');
+
+      await writeFile(file, '{"persona.activeConv');
+      const warnings: string[] = [];
+      const torn = await FilePreferences.load(file, { ...silentLogger, warn: (m: string) => void warnings.push(m) });
+      assert.equal(torn.get('persona.activeConversationId'), undefined);
+      assert.equal(warnings.length, 1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
