@@ -141,8 +141,11 @@ test('Escape in the edit box gives focus back to Edit; Escape in the conversatio
     const frame = await view();
     await frame.locator('.message[data-role="user"] button[aria-label="Edit message"]').first().focus();
     await vs.page.keyboard.press('Enter');
-    assert.equal((await focused(frame))?.label, 'Edit message', 'the edit box has focus');
-    assert.equal((await focused(frame))?.tag, 'textarea');
+    const box = await waitUntil('the edit box to take focus', 5000, async () => {
+      const f = await focused(frame);
+      return f?.tag === 'textarea' ? f : undefined;
+    }).catch(() => null);
+    assert.equal(box?.label, 'Edit message', 'the edit box has focus');
     await vs.page.keyboard.press('Escape');
     const back = await waitUntil('focus to leave the edit box', 5000, async () => {
       const f = await focused(frame);
