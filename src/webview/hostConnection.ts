@@ -53,7 +53,7 @@ export class HostConnection {
     return () => this.listeners.delete(listener);
   }
 
-  request<T extends AnyRequestType>(type: T, params: ParamsOf<T>): Promise<ResultOf<T>> {
+  request<T extends AnyRequestType>(type: T, params: ParamsOf<T>, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<ResultOf<T>> {
     const id = this.nextId++;
     return new Promise<ResultOf<T>>((resolve, reject) => {
       const timer = WAITS_ON_PERSON.has(type.method)
@@ -61,7 +61,7 @@ export class HostConnection {
         : setTimeout(() => {
             this.pending.delete(id);
             reject(new RequestError(`Persona did not answer "${type.method}" in time.`, 'timeout'));
-          }, DEFAULT_TIMEOUT_MS);
+          }, timeoutMs);
       this.pending.set(id, { type, resolve: resolve as (v: unknown) => void, reject, timer });
       this.api.postMessage(makeRequest(type, id, params));
     });

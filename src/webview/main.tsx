@@ -10,12 +10,21 @@ const host = new HostConnection();
 const store = new ChatStore(() => void ready());
 host.onNotification((n) => store.handle(n));
 
+let attempt = 0;
+
+/**
+ * Asks for the whole state. The answer normally takes milliseconds; a view shown again while VS Code
+ * is busy has been seen to lose it, so ask again after a few seconds (ready is idempotent).
+ */
 async function ready(): Promise<void> {
+  const timeoutMs = Math.min(3000 * 2 ** attempt, 20_000);
   try {
-    store.setState(await host.request(Requests.ready, {}));
+    store.setState(await host.request(Requests.ready, {}, timeoutMs));
+    attempt = 0;
   } catch (e) {
-    console.error('Persona: the host did not send its state', e);
-    setTimeout(() => void ready(), 1000);
+    attempt++;
+    console.warn(`Persona: no state from the host yet (${(e as Error).message}); asking again`);
+    setTimeout(() => void ready(), 250);
   }
 }
 

@@ -2,7 +2,7 @@
 // written; off-screen messages skip layout and paint (`content-visibility: auto` in chat.css).
 // The list follows the stream unless the person has scrolled up.
 import { createContext } from 'preact';
-import { memo } from 'preact/compat';
+import { memo } from './memo';
 import { useContext, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Message } from '../shared/conversation';
 import type { PersonaSummary } from '../shared/persona';
