@@ -90,7 +90,12 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
 
   private post(message: unknown): void {
     if (!this.view || !this.ready) return;
-    void this.view.webview.postMessage(message);
+    // VS Code drops a message to a webview it does not consider live (e.g. one being shown again);
+    // the webview asks for the state again when its answer does not come.
+    this.view.webview.postMessage(message).then(
+      (delivered) => delivered || this.logger.debug('A message to the webview was not delivered (view not live).'),
+      () => undefined,
+    );
   }
 
   private scheduleState(): void {
