@@ -19,8 +19,11 @@ export class PromptTooLongError extends Error {
   }
 }
 
+/** One pass with a function replacer: a name that contains `{{user}}` or `$&` is inserted as it is. */
 export function substituteMacros(text: string, names: { char: string; user: string }): string {
-  return text.replace(/\{\{char\}\}|<BOT>/gi, names.char).replace(/\{\{user\}\}|<USER>/gi, names.user);
+  return text.replace(/\{\{(char|user)\}\}|<(BOT|USER)>/gi, (_, curly: string | undefined, angle: string | undefined) =>
+    (curly ?? angle ?? '').toLowerCase() === 'user' ? names.user : names.char,
+  );
 }
 
 export interface PromptInput {

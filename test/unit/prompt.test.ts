@@ -23,6 +23,8 @@ const msg = (role: 'user' | 'assistant', content: string, extra: Partial<Message
 describe('prompt assembly', () => {
   it('substitutes {{char}}/<BOT> and {{user}}/<USER>, case-insensitively', () => {
     assert.equal(substituteMacros('{{CHAR}} and {{User}} / <bot> <user>', { char: 'Sam', user: 'Ada' }), 'Sam and Ada / Sam Ada');
+    // Names are inserted as they are: not substituted again, not read as replacement patterns.
+    assert.equal(substituteMacros('Hi {{user}}, I am {{char}}', { char: 'Ann {{user}}', user: '$& Bob' }), 'Hi $& Bob, I am Ann {{user}}');
   });
 
   it('puts the persona system prompt first, then the turns in order, leaving out failed replies', () => {
