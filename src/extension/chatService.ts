@@ -5,13 +5,14 @@ import { randomUUID } from 'node:crypto';
 import type { Conversation, ConversationSummary, Message } from '../shared/conversation';
 import { CONVERSATION_SCHEMA_VERSION } from '../shared/conversation';
 import type { Logger } from '../shared/logger';
-import type { Persona } from '../shared/persona';
 import type { ConnectionState, ViewState } from '../shared/protocol';
 import { ProviderError } from '../providers/errors';
 import type { ChatProvider } from '../providers/types';
 import type { ConversationStore } from './conversationStore';
+import { assembleCardPrompt, substituteCardMacros, type PromptCard } from './cards/cardPrompt';
+import type { CardPersona } from './cards/cardToPersona';
 import type { PersonaRegistry } from './personaRegistry';
-import { assemblePrompt, substituteMacros, type TokenCounter } from './prompt';
+import { contextBudget, type TokenCounter } from './prompt';
 
 export interface ChatSettings {
   provider: 'local' | 'cloud';
@@ -53,6 +54,8 @@ const PREF_PERSONA = 'persona.activePersonaId';
 const PREF_CONVERSATION = 'persona.activeConversationId';
 const TITLE_LENGTH = 60;
 const DEFAULT_REPLY_TOKENS = 1024;
+/** What a card with an empty `system_prompt` gets (and what its `{{original}}` stands for). */
+export const DEFAULT_CARD_SYSTEM_PROMPT = "Write {{char}}'s next reply in a fictional chat between {{char}} and {{user}}. Stay in character.";
 
 export class UserFacingError extends Error {
   constructor(message: string) {
@@ -119,11 +122,11 @@ export class ChatService {
 
   // ---- queries ---------------------------------------------------------------------------------------
 
-  persona(): Persona {
+  persona(): CardPersona {
     return this.deps.personas.getOrDefault(this.activePersonaId);
   }
 
-  personasForPicker(): Persona[] {
+  personasForPicker(): CardPersona[] {
     return this.deps.personas.list();
   }
 
@@ -158,7 +161,7 @@ export class ChatService {
 
   // ---- conversations -----------------------------------------------------------------------------
 
-  private freshConversation(persona: Persona): Conversation {
+  private freshConversation(persona: CardPersona): Conversation {
     const now = Date.now();
     return {
       schemaVersion: CONVERSATION_SCHEMA_VERSION,
@@ -171,7 +174,7 @@ export class ChatService {
         {
           id: randomUUID(),
           role: 'assistant',
-          content: substituteMacros(persona.greeting, { char: persona.name, user: this.deps.settings().userName }),
+          content: substituteCardMacros(persona.greeting, { char: persona.nickname.trim() || persona.name, user: this.deps.settings().userName }),
           createdAt: now,
           status: 'complete',
           greeting: true,
@@ -240,6 +243,18 @@ export class ChatService {
     } else {
       await this.deps.preferences.update(PREF_PERSONA, persona.id);
     }
+    this.emitState();
+  }
+
+  /**
+   * Deletes a custom persona. Its conversations stay on disk and readable; if it is the one
+   * chatting now, a new conversation with the default persona takes over.
+   */
+  async deletePersona(id: string): Promise<void> {
+    const affected = this.activePersonaId === id || this.conversation.personaId === id;
+    if (affected) await this.stopAndWait();
+    await this.deps.personas.removeCustom(id);
+    if (affected) await this.activate(this.freshConversation(this.deps.personas.getOrDefault(undefined)), false);
     this.emitState();
   }
 
@@ -321,15 +336,16 @@ export class ChatService {
       const provider = await this.deps.createProvider(settings);
       const info = this.modelInfoFor(settings);
       const replyTokens = settings.maxTokens ?? persona.sampling.maxTokens ?? DEFAULT_REPLY_TOKENS;
-      const prompt = assemblePrompt({
-        persona,
+      const prompt = assembleCardPrompt({
+        card: promptCardOf(persona),
         userName: settings.userName,
         history: conversation.messages.slice(0, -1),
-        contextLength: info?.contextLength,
-        replyTokens,
+        defaultSystemPrompt: DEFAULT_CARD_SYSTEM_PROMPT,
         countTokens: this.countTokens,
+        ...(info?.contextLength !== undefined ? { contextBudget: contextBudget(info.contextLength, replyTokens) } : {}),
       });
       if (prompt.droppedMessages > 0) this.deps.logger.info(`Left out the ${prompt.droppedMessages} oldest messages to fit the model's context.`);
+      if (prompt.activatedEntries.length > 0) this.deps.logger.info(`Lorebook entries in this prompt: ${prompt.activatedEntries.map((e) => (e.key ? `#${e.index} (${e.key})` : `#${e.index}`)).join(', ')}.`);
       const events = provider.streamChat({
         model: settings.model || info?.model,
         messages: prompt.messages,
@@ -469,6 +485,21 @@ export class ChatService {
     this.connection = { status: 'unknown', provider: s.provider, baseUrl: s.baseUrl };
     void this.checkConnection();
   }
+}
+
+/** The fields of a persona that may reach the model; notes, creator, version and tags never do. */
+function promptCardOf(p: CardPersona): PromptCard {
+  return {
+    name: p.name,
+    nickname: p.nickname,
+    description: p.characterDescription,
+    personality: p.personality,
+    scenario: p.scenario,
+    system_prompt: p.systemPrompt,
+    mes_example: p.exampleDialogue,
+    post_history_instructions: p.postHistoryInstructions,
+    character_book: p.lorebook,
+  };
 }
 
 /** Counting a long conversation's tokens again on every turn is wasted work: remember recent counts. */
