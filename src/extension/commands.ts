@@ -1,12 +1,20 @@
 // The palette commands. Each is registered once, in `activate`, and disposed with the extension.
 import * as vscode from 'vscode';
 import type { ChatService } from './chatService';
+import { deleteCharacter, exportCharacterCard, importCharacterCard } from './characterCommands';
 import type { ChatViewProvider } from './chatViewProvider';
+import type { PersonaRegistry } from './personaRegistry';
 import type { ApiKeyStore } from './secrets';
 import { setting } from './config';
 import { describeError } from './userMessages';
 
-export function registerCommands(deps: { chat: ChatService; view: ChatViewProvider; keys: ApiKeyStore; log: vscode.LogOutputChannel }): vscode.Disposable[] {
+export function registerCommands(deps: {
+  chat: ChatService;
+  view: ChatViewProvider;
+  personas: PersonaRegistry;
+  keys: ApiKeyStore;
+  log: vscode.LogOutputChannel;
+}): vscode.Disposable[] {
   const { chat, view, keys, log } = deps;
   const guarded = (fn: () => Promise<unknown>) => async () => {
     try {
@@ -79,5 +87,8 @@ export function registerCommands(deps: { chat: ChatService; view: ChatViewProvid
       }),
     ),
     vscode.commands.registerCommand('persona.showLog', () => log.show()),
+    vscode.commands.registerCommand('persona.character.import', guarded(() => importCharacterCard(deps))),
+    vscode.commands.registerCommand('persona.character.export', guarded(() => exportCharacterCard(deps))),
+    vscode.commands.registerCommand('persona.character.delete', guarded(() => deleteCharacter(deps))),
   ];
 }

@@ -9,6 +9,7 @@ import { ChatViewProvider } from './chatViewProvider';
 import { registerCommands } from './commands';
 import { CONNECTION_SETTINGS, chatSettings, setting } from './config';
 import { ConversationStore } from './conversationStore';
+import { CustomPersonaStore } from './customPersonaStore';
 import { FilePreferences } from './filePreferences';
 import { PersonaRegistry } from './personaRegistry';
 import { ApiKeyStore } from './secrets';
@@ -20,7 +21,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const log = vscode.window.createOutputChannel('Persona', { log: true });
   context.subscriptions.push(log);
   try {
-    const personas = await PersonaRegistry.load(context.asAbsolutePath('characters'), log);
+    // Global storage: custom personas follow the person across workspaces.
+    const customPersonas = new CustomPersonaStore(path.join(context.globalStorageUri.fsPath, 'personas'), log);
+    const personas = await PersonaRegistry.load(context.asAbsolutePath('characters'), log, customPersonas);
     const storageRoot = context.storageUri ?? vscode.Uri.joinPath(context.globalStorageUri, 'no-workspace');
     const store = new ConversationStore(path.join(storageRoot.fsPath, 'conversations'), log);
     const preferences = await FilePreferences.load(path.join(storageRoot.fsPath, 'preferences.json'), log);
@@ -43,7 +46,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     context.subscriptions.push(
       vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, view),
       view,
-      ...registerCommands({ chat, view, keys, log }),
+      ...registerCommands({ chat, view, personas, keys, log }),
       createPersonaStatusBar(chat),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (CONNECTION_SETTINGS.some((k) => e.affectsConfiguration(`persona.${k}`))) {

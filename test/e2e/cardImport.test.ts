@@ -1,0 +1,113 @@
+// Importing a Character Card V2 PNG through "Persona: Import Character Card…" in a real VS Code
+// (code-server's own file dialog), then chatting with it: the greeting is the card's first_mes, the
+// request carries its description, a lorebook entry joins once its key is mentioned, and people-only
+// fields never reach the model. A malformed PNG is refused with a notification and changes nothing.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Frame, Page } from 'playwright-core';
+import { captureOnFailure, waitUntil } from './harness';
+import { requestMessages, sendMessage, shownMessages, startChatE2e, testUserName, waitForReply, type ChatE2e } from './chatView';
+import { sampleV2Card, v2PngCard } from '../support/v2PngCard';
+
+let e2e: ChatE2e | undefined;
+const card = v2PngCard(sampleV2Card());
+
+function started(): ChatE2e {
+  assert.ok(e2e, 'VS Code did not start (see the before hook)');
+  return e2e;
+}
+
+before(async () => {
+  e2e = await startChatE2e({
+    label: 'cardImport',
+    server: { reply: 'Aye, that it is.' },
+    workspaceFiles: { 'cards/vell.png': card, 'cards/broken.png': card.subarray(0, card.length - 40) },
+  });
+  await e2e.view();
+});
+
+after(async () => {
+  await e2e?.stop();
+});
+
+const personaSelect = 'select[aria-label="Persona"]';
+
+async function personaOptions(frame: Frame): Promise<string[]> {
+  return frame.locator(`${personaSelect} option`).allTextContents();
+}
+
+/** Runs the import command and answers code-server's simple file dialog with `file`. */
+async function importFile(e: ChatE2e, file: string): Promise<void> {
+  const page: Page = e.vs.page;
+  await e.vs.runCommand('Persona: Import Character Card…');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await waitUntil('the file dialog to open', 10_000, async () => {
+    const title = await page.locator('.quick-input-widget .quick-input-title').innerText({ timeout: 1000 });
+    return /Import Character Card/.test(title);
+  });
+  await input.fill(file);
+  await waitUntil(`the file dialog to hold ${file}`, 5000, async () => (await input.inputValue()) === file);
+  // The dialog reads the folder as the path changes and may let an Enter pass while it does: press
+  // again only while it is still open with our path in it.
+  await waitUntil(`the file dialog to accept ${file}`, 10_000, async () => {
+    if (!(await page.locator('.quick-input-widget').isVisible())) return true;
+    if ((await input.inputValue()) !== file) await input.fill(file);
+    await input.press('Enter');
+    await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 1500 }).catch(() => undefined);
+    return !(await page.locator('.quick-input-widget').isVisible());
+  });
+}
+
+test('a V2 PNG card imported from the palette chats with its description, greeting and lorebook', async () => {
+  const e = started();
+  await captureOnFailure(e.vs, 'cardImport-import', async () => {
+    const frame = await e.view();
+    const before = await personaOptions(frame);
+    await importFile(e, join(e.vs.dirs.workspace, 'cards', 'vell.png'));
+
+    await waitUntil("the webview's persona select to show the imported card", 15_000, async () =>
+      (await frame.locator(`${personaSelect} option:checked`).textContent()) === '🎭 Captain Vell' ? true : undefined,
+    );
+    assert.equal((await personaOptions(frame)).length, before.length + 1);
+
+    const greeting = `Ahoy, ${testUserName}! Captain Vell at your service. Dry yourself by the fire.`;
+    const shown = await waitUntil('a conversation opened by the card greeting', 10_000, async () => {
+      const messages = await shownMessages(frame);
+      return messages.length === 1 && messages[0]?.text === greeting ? messages : undefined;
+    });
+    assert.equal(shown[0]!.author, '🎭 Captain Vell');
+
+    const done = e.server.completions.length;
+    await sendMessage(frame, 'Good evening, captain.');
+    await waitForReply(frame, e.server, done + 1);
+    const first = requestMessages(e.server.chatRequests.at(-1));
+    assert.equal(first[0]!.role, 'system');
+    assert.match(first[0]!.content, /Captain Vell is the keeper of the Quillmoor lighthouse, weathered and wry/);
+    assert.match(first[0]!.content, new RegExp(`Scenario: ${testUserName} has washed ashore`));
+    assert.deepEqual(first.slice(1), [
+      { role: 'assistant', content: greeting },
+      { role: 'user', content: 'Good evening, captain.' },
+    ]);
+    assert.doesNotMatch(JSON.stringify(first), /LORE:|NEVER-SENT/);
+
+    await sendMessage(frame, 'How old is the lighthouse?');
+    await waitForReply(frame, e.server, done + 2);
+    const second = requestMessages(e.server.chatRequests.at(-1));
+    assert.match(second[0]!.content, /LORE: The Quillmoor lighthouse lamp is fed with whale oil and was lit in 1802\./);
+    assert.doesNotMatch(JSON.stringify(second), /NEVER-SENT/);
+  });
+});
+
+test('a malformed PNG shows an error notification and adds no persona', async () => {
+  const e = started();
+  await captureOnFailure(e.vs, 'cardImport-broken', async () => {
+    const frame = await e.view();
+    const before = await personaOptions(frame);
+    await importFile(e, join(e.vs.dirs.workspace, 'cards', 'broken.png'));
+    const toast = e.vs.page.locator('.notifications-toasts .notification-toast', { hasText: '"broken.png"' });
+    await toast.first().waitFor({ state: 'visible', timeout: 10_000 });
+    assert.match(await toast.first().innerText(), /incomplete PNG image|damaged PNG image/);
+    assert.deepEqual(await personaOptions(frame), before);
+  });
+});
