@@ -185,9 +185,11 @@ function Composer(props: { host: HostConnection; streaming: boolean; placeholder
 
   useEffect(() => input.current?.focus(), []);
   // Stop, Send and Regenerate hide themselves: keep the keyboard in the view, in the message box.
+  // Only while the view has focus: a reply that ends while the person is in the editor or the
+  // command palette must not pull the keyboard back into the view.
   useLayoutEffect(() => {
     const active = document.activeElement;
-    if (!active || active === document.body) input.current?.focus();
+    if (document.hasFocus() && (!active || active === document.body)) input.current?.focus();
   }, [props.streaming]);
 
   const send = async () => {
