@@ -9,6 +9,7 @@ import * as z from 'zod/mini';
 import type { Logger } from '../shared/logger';
 import { ProviderError, type ProviderErrorReason } from './errors';
 import type { ChatProvider, ChatRequest, ChatStreamEvent, ModelInfo } from './types';
+import { clip, serverText } from './serverText';
 
 export interface ChatClientOptions {
   /** OpenAI-compatible base URL, e.g. `http://127.0.0.1:1234/v1`. */
@@ -506,27 +507,6 @@ export function classifyServerError(status: number | undefined, body: unknown, t
   return 'http';
 }
 
-/** The human-readable part of an error body: `{"error": "…"}`, `{error: {message}}`, `{detail: {msg}}`, `{message}` or plain text. */
-export function serverText(body: unknown): string {
-  if (body === undefined || body === null) return '';
-  if (typeof body === 'string') return body;
-  if (typeof body !== 'object') return String(body);
-  const record = body as Record<string, unknown>;
-  for (const key of ['error', 'detail']) {
-    const inner = record[key];
-    if (typeof inner === 'string') return inner;
-    if (inner && typeof inner === 'object') {
-      const nested = inner as Record<string, unknown>;
-      for (const field of ['message', 'msg', 'error']) {
-        if (typeof nested[field] === 'string') return nested[field];
-      }
-    }
-  }
-  if (typeof record['message'] === 'string') return record['message'];
-  if (typeof record['msg'] === 'string') return record['msg'];
-  return JSON.stringify(body) ?? '';
-}
-
 function errorField(body: unknown, field: string): string | undefined {
   if (!body || typeof body !== 'object') return undefined;
   const record = body as Record<string, unknown>;
@@ -591,11 +571,6 @@ function errorCode(e: unknown): string | undefined {
 
 function elapsed(since: number): number {
   return Math.round(performance.now() - since);
-}
-
-function clip(text: string, max: number): string {
-  const oneLine = text.replace(/\s+/g, ' ').trim();
-  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
 }
 
 /**

@@ -1,5 +1,6 @@
 // Every failure of a chat server, as one error type with a reason, and the one place that turns it
 // into text a person can act on. Plain Node: no `vscode` here.
+import { capitalize, clip, midSentence } from './serverText';
 
 export type ProviderErrorReason =
   | 'serverDown'
@@ -136,16 +137,4 @@ function isLmStudio(label: string): boolean {
   return /lm ?studio/i.test(label);
 }
 
-/** 'The cloud endpoint' → 'the cloud endpoint'; names ('LM Studio') stay as they are. */
-function midSentence(label: string): string {
-  return label.replace(/^The /, 'the ');
-}
 
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-function clip(text: string, max: number): string {
-  const oneLine = text.replace(/\s+/g, ' ').trim();
-  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
-}

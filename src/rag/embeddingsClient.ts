@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod/mini';
 import type { Logger } from '../shared/logger';
 import { duration, EmbeddingsError, type EmbeddingsErrorOptions, type EmbeddingsErrorReason } from './embeddingsErrors';
+import { clip, errorText as errorTextIn } from '../providers/serverText';
 
 export interface EmbeddingsClientOptions {
   /** OpenAI-compatible base URL, e.g. `http://127.0.0.1:5001/v1` (KoboldCpp). */
@@ -399,25 +400,6 @@ function positiveInteger(value: number, name: string): number {
   return value;
 }
 
-/** The human-readable part of a JSON error body: KoboldCpp's `{detail: {msg}}`, `{error: "…"}`, `{error: {message}}`, `{message}`. */
-function errorTextIn(body: unknown): string | undefined {
-  if (typeof body === 'string') return body;
-  if (!body || typeof body !== 'object') return undefined;
-  const record = body as Record<string, unknown>;
-  for (const key of ['detail', 'error']) {
-    const inner = record[key];
-    if (typeof inner === 'string') return inner;
-    if (inner && typeof inner === 'object') {
-      const nested = inner as Record<string, unknown>;
-      for (const field of ['msg', 'message', 'error']) {
-        if (typeof nested[field] === 'string') return nested[field];
-      }
-    }
-  }
-  if (typeof record['message'] === 'string') return record['message'];
-  return undefined;
-}
-
 /** A non-JSON body as one line of text: HTML tags dropped. */
 function bodyText(text: string): string {
   return text.replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
@@ -472,7 +454,3 @@ function elapsed(since: number): number {
   return Math.round(performance.now() - since);
 }
 
-function clip(text: string, max: number): string {
-  const oneLine = text.replace(/\s+/g, ' ').trim();
-  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
-}

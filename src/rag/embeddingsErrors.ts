@@ -1,5 +1,6 @@
 // Every failure of an embeddings server, as one error type with a reason, and the one place that
 // turns it into text a person can act on. Plain Node: no `vscode` here.
+import { capitalize, clip, midSentence } from '../providers/serverText';
 
 export type EmbeddingsErrorReason =
   /** Nothing listens at the URL, or the connection kept failing after the retries. */
@@ -150,16 +151,4 @@ function isKoboldCpp(label: string): boolean {
   return /kobold/i.test(label);
 }
 
-/** 'The embeddings server' → 'the embeddings server'; names ('KoboldCpp') stay as they are. */
-function midSentence(label: string): string {
-  return label.replace(/^The /, 'the ');
-}
 
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-function clip(text: string, max: number): string {
-  const oneLine = text.replace(/\s+/g, ' ').trim();
-  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
-}

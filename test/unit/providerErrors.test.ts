@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { classifyServerError, nativeModelsUrl, serverText } from '../../src/providers/chatClient';
+import { classifyServerError, nativeModelsUrl } from '../../src/providers/chatClient';
+import { serverText } from '../../src/providers/serverText';
 import { describeProviderError, isRetryable, ProviderError, type ProviderErrorOptions, type ProviderErrorReason } from '../../src/providers/errors';
 
 const url = 'http://127.0.0.1:1234/v1';
