@@ -9,7 +9,7 @@ import * as z from 'zod/mini';
 import type { Logger } from '../shared/logger';
 import { ProviderError, type ProviderErrorReason } from './errors';
 import type { ChatProvider, ChatRequest, ChatStreamEvent, ModelInfo } from './types';
-import { clip, serverText } from './serverText';
+import { clip, errorCode, serverText } from './serverText';
 
 export interface ChatClientOptions {
   /** OpenAI-compatible base URL, e.g. `http://127.0.0.1:1234/v1`. */
@@ -556,17 +556,6 @@ function isAbortError(e: unknown): boolean {
 
 function isNetworkError(e: unknown): boolean {
   return e instanceof TypeError && errorCode(e) !== undefined;
-}
-
-/** The system error code (ECONNREFUSED, ENOTFOUND, ECONNRESET, …) somewhere in the cause chain. */
-function errorCode(e: unknown): string | undefined {
-  let current: unknown = e;
-  for (let depth = 0; current && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && code) return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
 
 function elapsed(since: number): number {

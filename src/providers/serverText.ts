@@ -1,4 +1,4 @@
-// Reading what an OpenAI-compatible server said, and shaping it for a sentence. Shared by the chat
+// Reading what an OpenAI-compatible server (or the connection to it) said, and shaping it for a sentence. Shared by the chat
 // client (LM Studio, cloud) and the embeddings client (KoboldCpp), and by their error texts.
 
 /**
@@ -45,4 +45,15 @@ export function midSentence(label: string): string {
 
 export function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** The system error code (ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET, …) somewhere in the cause chain. */
+export function errorCode(e: unknown): string | undefined {
+  let current: unknown = e;
+  for (let depth = 0; current && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
 }

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod/mini';
 import type { Logger } from '../shared/logger';
 import { duration, EmbeddingsError, type EmbeddingsErrorOptions, type EmbeddingsErrorReason } from './embeddingsErrors';
-import { clip, errorText as errorTextIn } from '../providers/serverText';
+import { clip, errorCode, errorText as errorTextIn } from '../providers/serverText';
 
 export interface EmbeddingsClientOptions {
   /** OpenAI-compatible base URL, e.g. `http://127.0.0.1:5001/v1` (KoboldCpp). */
@@ -433,17 +433,6 @@ function mostCommon(values: number[]): number | undefined {
     }
   }
   return best;
-}
-
-/** The system error code (ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET, …) somewhere in the cause chain. */
-function errorCode(e: unknown): string | undefined {
-  let current: unknown = e;
-  for (let depth = 0; current && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && code) return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
 
 function errorText(e: unknown): string {

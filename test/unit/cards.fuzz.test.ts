@@ -11,6 +11,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { zipSync } from 'fflate';
 import { CardError, crc32, placeholderPng, readCard, writeCardJson, writeCardPng, writeCharx } from '../../src/extension/cards/cardCodec';
 import { CardDataSchema } from '../../src/extension/cards/cardSchema';
+import { prng } from '../support/prng';
 
 interface FuzzConfig {
   seed: number;
@@ -31,18 +32,6 @@ interface FuzzReport {
 }
 
 // --- the worker ------------------------------------------------------------------------------
-
-/** mulberry32: small, fast and good enough to pick mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rng = () => number;
 const int = (rng: Rng, n: number) => Math.floor(rng() * n);

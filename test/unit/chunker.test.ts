@@ -6,20 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { encode } from 'gpt-tokenizer';
 import { chunkEncodedText, chunkText, contentHash, encodeForChunking, isProbablyBinary, type Chunk } from '../../src/rag/chunker';
+import { prng } from '../support/prng';
 
 const noSpecial = { disallowedSpecial: new Set<string>() };
-
-/** mulberry32: small, fast, and the same sequence on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const plainWords = ['the', 'memory', 'persona', 'index', 'function', 'return', 'chunk', 'token', 'line', 'vector'];
 
