@@ -2,7 +2,8 @@
 // Plain Node (no `vscode`): the import command asks the questions, this does the rest.
 import { randomBytes } from 'node:crypto';
 import { readCard, type CardWarning } from './cards/cardCodec';
-import { cardToPersona, type CardPersona } from './cards/cardToPersona';
+import type { CardPersona } from '../shared/cardPersona';
+import { cardToPersona } from './cards/cardToPersona';
 
 export interface PreparedImport {
   persona: CardPersona;

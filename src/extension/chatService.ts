@@ -10,7 +10,7 @@ import { ProviderError } from '../providers/errors';
 import type { ChatProvider } from '../providers/types';
 import type { ConversationStore } from './conversationStore';
 import { assembleCardPrompt, substituteCardMacros, type PromptCard } from './cards/cardPrompt';
-import type { CardPersona } from './cards/cardToPersona';
+import type { CardPersona } from '../shared/cardPersona';
 import type { PersonaRegistry } from './personaRegistry';
 import { contextBudget, type TokenCounter } from './prompt';
 

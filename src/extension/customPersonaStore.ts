@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Logger } from '../shared/logger';
 import { PERSONA_ID_PATTERN } from '../shared/persona';
 import { sweepTempFiles, writeFileAtomic } from './atomicFile';
-import { CardPersonaSchema, type CardPersona } from './cards/cardToPersona';
+import { CardPersonaSchema, type CardPersona } from '../shared/cardPersona';
 
 export class CustomPersonaStore {
   constructor(

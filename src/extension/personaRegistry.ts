@@ -5,7 +5,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../shared/logger';
 import { PersonaSchema, summarizePersona, type PersonaSummary } from '../shared/persona';
-import { personaToCardPersona, type CardPersona } from './cards/cardToPersona';
+import type { CardPersona } from '../shared/cardPersona';
+import { personaToCardPersona } from './cards/cardToPersona';
 import type { CustomPersonaStore } from './customPersonaStore';
 
 export const DEFAULT_PERSONA_ID = 'sam';

@@ -15,7 +15,7 @@ import {
   writeCharx,
   type CardErrorReason,
 } from '../../src/extension/cards/cardCodec';
-import { CardDataSchema, type CardData } from '../../src/extension/cards/cardSchema';
+import { CardDataSchema, type CardData } from '../../src/shared/cardSchema';
 import { cardToPersona, DEFAULT_CARD_ICON, PERSONA_EXTENSION_KEY, personaToCard, personaToCardPersona } from '../../src/extension/cards/cardToPersona';
 import type { Persona } from '../../src/shared/persona';
 

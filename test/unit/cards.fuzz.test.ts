@@ -10,7 +10,7 @@ import { it } from 'node:test';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { zipSync } from 'fflate';
 import { CardError, crc32, placeholderPng, readCard, writeCardJson, writeCardPng, writeCharx } from '../../src/extension/cards/cardCodec';
-import { CardDataSchema } from '../../src/extension/cards/cardSchema';
+import { CardDataSchema } from '../../src/shared/cardSchema';
 import { prng } from '../support/prng';
 
 interface FuzzConfig {

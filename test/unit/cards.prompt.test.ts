@@ -10,7 +10,7 @@ import {
   type CardPromptInput,
   type HistoryMessage,
 } from '../../src/extension/cards/cardPrompt';
-import { CardDataSchema, type CardData, type LorebookEntry } from '../../src/extension/cards/cardSchema';
+import { CardDataSchema, type CardData, type LorebookEntry } from '../../src/shared/cardSchema';
 import { PromptTooLongError } from '../../src/extension/prompt';
 
 const countTokens = (t: string) => encode(t, { disallowedSpecial: new Set() }).length;

@@ -14,7 +14,7 @@ import {
   type CardData,
   type CardSpec,
   type CardV2Data,
-} from './cardSchema';
+} from '../../shared/cardSchema';
 
 // ---------------------------------------------------------------------------------------------
 // Limits

@@ -3,7 +3,7 @@
 // caller's counter.
 import type { ChatMessage } from '../../providers/types';
 import { PromptTooLongError, type TokenCounter } from '../prompt';
-import type { CardData, Lorebook, LorebookEntry } from './cardSchema';
+import type { CardData, Lorebook, LorebookEntry } from '../../shared/cardSchema';
 
 /** Tokens a chat template adds around each message; the same estimate as `prompt.ts`. */
 const PER_MESSAGE_OVERHEAD = 6;
