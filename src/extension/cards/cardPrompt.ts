@@ -32,6 +32,11 @@ export interface CardPromptInput {
   countTokens: TokenCounter;
   /** Tokens the whole prompt may use; absent = no trimming. */
   contextBudget?: number;
+  /**
+   * Passages from the workspace memory, as a ready system-prompt section: after the character,
+   * before the examples. The first thing left out when the context is short (after examples).
+   */
+  memory?: string;
 }
 
 export interface ActivatedEntry {
@@ -57,6 +62,8 @@ export interface CardPrompt {
   droppedMessages: number;
   /** Example blocks left out (from the last) once no more history could go. */
   droppedExamples: number;
+  /** The memory section was left out to fit `contextBudget`. */
+  droppedMemory: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -194,9 +201,11 @@ export function assembleCardPrompt(input: CardPromptInput): CardPrompt {
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
   const allExamples = splitExampleDialogue(card.mes_example).map(sub);
+  const memory = input.memory?.trim() ?? '';
+  let withMemory = memory.length > 0;
   const systemFor = (examples: readonly string[]): ChatMessage => ({
     role: 'system',
-    content: [...head, ...examples.map((b) => `[Example dialogue, not part of this chat]\n${b}`)].join('\n\n'),
+    content: [...head, ...(withMemory ? [memory] : []), ...examples.map((b) => `[Example dialogue, not part of this chat]\n${b}`)].join('\n\n'),
   });
 
   const postText = sub(card.post_history_instructions.replace(ORIGINAL, '')).trim();
@@ -220,6 +229,12 @@ export function assembleCardPrompt(input: CardPromptInput): CardPrompt {
       system = systemFor(examples);
       total += cost(system);
     }
+    if (total > budget && withMemory) {
+      total -= cost(system);
+      withMemory = false;
+      system = systemFor(examples);
+      total += cost(system);
+    }
     if (total > budget) throw new PromptTooLongError(total, budget);
   }
 
@@ -231,5 +246,6 @@ export function assembleCardPrompt(input: CardPromptInput): CardPrompt {
     promptTokens: total,
     droppedMessages: dropped,
     droppedExamples: allExamples.length - examples.length,
+    droppedMemory: memory.length > 0 && !withMemory,
   };
 }
