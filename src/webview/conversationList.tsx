@@ -1,5 +1,5 @@
 // The list of this workspace's conversations: open, rename, export, delete.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ConversationSummary } from '../shared/conversation';
 import type { PersonaSummary } from '../shared/persona';
 
@@ -17,7 +17,23 @@ interface Props {
 export function ConversationList(props: Props) {
   const [renaming, setRenaming] = useState<string | null>(null);
   const panel = useRef<HTMLDivElement>(null);
-  useEffect(() => panel.current?.querySelector<HTMLElement>('button')?.focus(), []);
+  // Focus moves in as the list appears (a layout effect, not after paint), so the next key pressed
+  // already lands in it.
+  useLayoutEffect(() => panel.current?.querySelector<HTMLElement>('button')?.focus(), []);
+  // Escape closes the list wherever focus is in the view (it may still be on the Chats toggle).
+  const renamingNow = useRef(renaming);
+  renamingNow.current = renaming;
+  const onClose = useRef(props.onClose);
+  onClose.current = props.onClose;
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== 'Escape' || renamingNow.current || e.defaultPrevented) return;
+      e.preventDefault();
+      onClose.current();
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, []);
   const icons = new Map(props.personas.map((p) => [p.id, p.icon]));
 
   return (
@@ -26,9 +42,6 @@ export function ConversationList(props: Props) {
       ref={panel}
       role="region"
       aria-label="Conversations"
-      onKeyDown={(e) => {
-        if (e.key === 'Escape' && !renaming) props.onClose();
-      }}
     >
       {props.conversations.length === 0 && <p class="empty">No saved conversations yet. They appear here after your first message.</p>}
       <ul>

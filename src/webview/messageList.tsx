@@ -189,6 +189,11 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
     if (!editing && refocusEdit.current) {
       refocusEdit.current = false;
       editButton.current?.focus();
+      // Seen once in CI: focus ended on the page body after Escape, as if something took it while
+      // the edit box went away. Look again a frame later, and only if focus is still nowhere.
+      requestAnimationFrame(() => {
+        if (document.activeElement === document.body || !document.activeElement) editButton.current?.focus();
+      });
     }
   }, [editing]);
   const self = useRef<HTMLElement>(null);

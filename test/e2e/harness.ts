@@ -8,7 +8,7 @@ import { chromium, type Browser, type BrowserContext, type Frame, type Page } fr
 
 export const repoRoot = resolve(__dirname, '..', '..');
 export const resultsDir = join(repoRoot, 'test-results');
-export const defaultVsixPath = join(repoRoot, 'persona.vsix');
+export const defaultVsixPath = process.env.PERSONA_VSIX ?? join(repoRoot, 'persona.vsix');
 export const personaExtensionId = 'persona-dev.persona';
 
 const toolsDir = process.env.PERSONA_TOOLS_DIR ?? join(homedir(), '.cache', 'persona-e2e');
