@@ -1,20 +1,67 @@
-// Custom personas (imported cards, and later the Character Builder's) in the extension's global
-// storage, so they follow the person across workspaces: one JSON file each, written atomically,
-// checked against `CardPersonaSchema` on every read. A file that fails is logged and skipped, never
-// deleted: it may be a newer version's, or a hand edit worth fixing. Plain Node (no `vscode`).
-import { randomBytes } from 'node:crypto';
+// Custom personas (imported cards, and the Character Builder's) in the extension's global storage,
+// so they follow the person across workspaces: one JSON file each, written atomically, checked
+// against `CardPersonaSchema` on every read. A file that fails is logged and skipped, never deleted:
+// it may be a newer version's, or a hand edit worth fixing. Plain Node (no `vscode`).
+//
+// Beside `<id>.json`, everything else of a persona starts with `<id>.` (ids have no dots, so no other
+// persona's files do): its pictures `<id>.avatar…`, its versions `<id>.history/`, and the files a
+// card came with `<id>.assets/`.
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import * as z from 'zod/mini';
 import type { Logger } from '../shared/logger';
 import { PERSONA_ID_PATTERN } from '../shared/persona';
 import { sweepTempFiles, writeFileAtomic } from './atomicFile';
 import { CardPersonaSchema, type CardPersona } from '../shared/cardPersona';
+import { PersonaHistory } from './personaHistory';
+
+/** Largest picture stored with a persona. */
+export const MAX_AVATAR_BYTES = 10 * 1024 * 1024;
+/** Largest single file, and all files together, kept from a card (CHARX unpacks to at most 50 MB). */
+export const MAX_ASSET_BYTES = 50 * 1024 * 1024;
+export const MAX_ASSETS = 2_000;
+
+export type PersonaStoreErrorReason = 'badAvatar' | 'tooManyAssets';
+
+export class PersonaStoreError extends Error {
+  constructor(
+    readonly reason: PersonaStoreErrorReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PersonaStoreError';
+  }
+
+  static is(e: unknown, reason?: PersonaStoreErrorReason): e is PersonaStoreError {
+    return e instanceof PersonaStoreError && (reason === undefined || e.reason === reason);
+  }
+}
+
+/** The picture's format from its first bytes, or undefined when it is none a webview shows safely. */
+export function imageExtension(bytes: Uint8Array): 'png' | 'jpg' | 'gif' | 'webp' | undefined {
+  const at = (i: number, ...v: number[]) => v.every((b, k) => bytes[i + k] === b);
+  if (at(0, 0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'png';
+  if (at(0, 0xff, 0xd8, 0xff)) return 'jpg';
+  if (at(0, 0x47, 0x49, 0x46, 0x38)) return 'gif';
+  if (at(0, 0x52, 0x49, 0x46, 0x46) && at(8, 0x57, 0x45, 0x42, 0x50)) return 'webp';
+  return undefined;
+}
+
+const ASSET_INDEX = 'index.json';
+const TMP_DIR_SUFFIX = '.tmpdir';
+const AssetIndexSchema = z.object({ assets: z.array(z.object({ uri: z.string().check(z.maxLength(2000)), file: z.string() })) });
 
 export class CustomPersonaStore {
+  readonly history: PersonaHistory;
+
   constructor(
     private readonly dir: string,
     private readonly logger: Logger,
-  ) {}
+    options: { maxVersions?: number } = {},
+  ) {
+    this.history = new PersonaHistory(dir, logger, options.maxVersions);
+  }
 
   private fileFor(id: string): string {
     if (!PERSONA_ID_PATTERN.test(id)) throw new Error(`invalid persona id "${id}"`);
@@ -26,11 +73,14 @@ export class CustomPersonaStore {
     await sweepTempFiles(this.dir);
     let names: string[];
     try {
-      names = (await fs.readdir(this.dir)).filter((n) => n.endsWith('.json')).sort();
+      names = await fs.readdir(this.dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
     }
+    // Asset folders a killed write left behind.
+    await Promise.all(names.filter((n) => n.startsWith('.') && n.endsWith(TMP_DIR_SUFFIX)).map((n) => fs.rm(path.join(this.dir, n), { recursive: true, force: true })));
+    names = names.filter((n) => n.endsWith('.json')).sort();
     const personas: CardPersona[] = [];
     for (const name of names) {
       const persona = await this.readFile(path.join(this.dir, name));
@@ -53,11 +103,128 @@ export class CustomPersonaStore {
     await writeFileAtomic(this.fileFor(checked.id), `${JSON.stringify(checked, null, 2)}\n`);
   }
 
-  /** The persona's file and its avatar, if any. */
+  /**
+   * The persona's file first (so a failure after it leaves no half-listed persona), then its
+   * pictures, history and assets: every file whose name starts with `<id>.`.
+   */
   async delete(id: string): Promise<void> {
-    const persona = await this.get(id);
-    await fs.rm(this.fileFor(id), { force: true });
-    if (persona?.avatar) await fs.rm(this.avatarPath(persona.avatar.file), { force: true });
+    const file = this.fileFor(id);
+    await fs.rm(file, { force: true });
+    let names: string[];
+    try {
+      names = await fs.readdir(this.dir);
+    } catch {
+      return;
+    }
+    const prefix = `${id}.`;
+    await Promise.all(names.filter((n) => n.startsWith(prefix)).map((n) => fs.rm(path.join(this.dir, n), { recursive: true, force: true })));
+  }
+
+  /** True when the picture file belongs to this persona (its name starts with `<id>.`). */
+  ownsFile(id: string, file: string): boolean {
+    return file.startsWith(`${id}.`);
+  }
+
+  /**
+   * Stores a picture under a name made from its content, `<id>.avatar-<hash>.<ext>`: a new picture
+   * never replaces the one an older version shows, so restoring a version brings its picture back.
+   */
+  async saveAvatarVersion(id: string, bytes: Uint8Array): Promise<{ file: string; ext: string }> {
+    if (!PERSONA_ID_PATTERN.test(id)) throw new Error(`invalid persona id "${id}"`);
+    if (bytes.length > MAX_AVATAR_BYTES) {
+      throw new PersonaStoreError('badAvatar', `The picture is ${(bytes.length / 1024 / 1024).toFixed(1)} MB; choose one under ${MAX_AVATAR_BYTES / 1024 / 1024} MB.`);
+    }
+    const ext = imageExtension(bytes);
+    if (!ext) throw new PersonaStoreError('badAvatar', 'The picture is not a PNG, JPEG, GIF or WebP image; choose one of those.');
+    const file = `${id}.avatar-${createHash('sha256').update(bytes).digest('hex').slice(0, 12)}.${ext}`;
+    try {
+      await fs.access(this.avatarPath(file));
+    } catch {
+      await this.saveAvatar(file, bytes);
+    }
+    return { file, ext };
+  }
+
+  // --- assets: the files a card came with (CHARX entries, PNG asset chunks), kept for export -----
+
+  private assetsDir(id: string): string {
+    if (!PERSONA_ID_PATTERN.test(id)) throw new Error(`invalid persona id "${id}"`);
+    return path.join(this.dir, `${id}.assets`);
+  }
+
+  /**
+   * Replaces the persona's assets with these, keyed by the URI the card uses. Files get safe names
+   * of their own (`0001-name.ext`); an index maps them back to their URIs. The new set is written
+   * to a temp folder and swapped in, so a failure leaves the old set whole.
+   */
+  async saveAssets(id: string, assets: ReadonlyMap<string, Uint8Array>): Promise<void> {
+    const target = this.assetsDir(id);
+    if (assets.size > MAX_ASSETS) throw new PersonaStoreError('tooManyAssets', `The card has ${assets.size} files; Persona keeps at most ${MAX_ASSETS}.`);
+    let total = 0;
+    for (const bytes of assets.values()) total += bytes.length;
+    if (total > MAX_ASSET_BYTES) {
+      throw new PersonaStoreError('tooManyAssets', `The card's files add up to ${(total / 1024 / 1024).toFixed(1)} MB; Persona keeps at most ${MAX_ASSET_BYTES / 1024 / 1024} MB.`);
+    }
+    await fs.mkdir(this.dir, { recursive: true });
+    // Not `.tmp`: sweepTempFiles removes files, and this is a folder (list() sweeps these).
+    const tmp = path.join(this.dir, `.${id}.assets.${randomBytes(6).toString('hex')}${TMP_DIR_SUFFIX}`);
+    const old = path.join(this.dir, `.${id}.assets.${randomBytes(6).toString('hex')}.old${TMP_DIR_SUFFIX}`);
+    try {
+      await fs.mkdir(tmp);
+      const index: Array<{ uri: string; file: string }> = [];
+      let n = 0;
+      for (const [uri, bytes] of assets) {
+        const file = `${String(++n).padStart(4, '0')}-${safeAssetName(uri)}`;
+        await fs.writeFile(path.join(tmp, file), bytes);
+        index.push({ uri, file });
+      }
+      await fs.writeFile(path.join(tmp, ASSET_INDEX), `${JSON.stringify({ assets: index }, null, 2)}\n`);
+      let moved = false;
+      try {
+        await fs.rename(target, old);
+        moved = true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+      try {
+        await fs.rename(tmp, target);
+      } catch (e) {
+        if (moved) await fs.rename(old, target);
+        throw e;
+      }
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+      await fs.rm(old, { recursive: true, force: true });
+    }
+  }
+
+  /** The persona's assets by URI; empty when it has none. A damaged index is logged and read as none. */
+  async readAssets(id: string): Promise<Map<string, Uint8Array>> {
+    const dir = this.assetsDir(id);
+    const out = new Map<string, Uint8Array>();
+    let raw: string;
+    try {
+      raw = await fs.readFile(path.join(dir, ASSET_INDEX), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.error(`The files of persona "${id}" could not be read: ${(e as Error).message}`);
+      return out;
+    }
+    let index: z.infer<typeof AssetIndexSchema>;
+    try {
+      index = AssetIndexSchema.parse(JSON.parse(raw));
+    } catch (e) {
+      this.logger.error(`The file index of persona "${id}" is damaged (${(e as Error).message}); its card files are left out of exports.`);
+      return out;
+    }
+    for (const { uri, file } of index.assets) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$/.test(file)) continue;
+      try {
+        out.set(uri, new Uint8Array(await fs.readFile(path.join(dir, file))));
+      } catch (e) {
+        this.logger.warn(`Card file ${file} of persona "${id}" could not be read: ${(e as Error).message}`);
+      }
+    }
+    return out;
   }
 
   /** Where a persona's picture lives: beside its file, under a name the schema allows. */
@@ -112,4 +279,11 @@ export class CustomPersonaStore {
     }
     return parsed.data;
   }
+}
+
+/** A file name from an asset's URI: its last segment, letters, digits, dot, dash and underscore only. */
+function safeAssetName(uri: string): string {
+  const last = uri.split(/[/:]/).filter(Boolean).at(-1) ?? 'asset';
+  const clean = last.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._-]+/, '').slice(-80);
+  return clean || 'asset';
 }

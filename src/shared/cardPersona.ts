@@ -55,5 +55,25 @@ export const CardPersonaSchema = z.object({
   /** The card as imported (or as last exported): the base that export overlays. */
   card: z.optional(CardDataSchema),
   cardSource: z.optional(CardSourceSchema),
+  /** The version of this content in the persona's history; absent in files saved before versioning. */
+  version: z.optional(z.number()),
 });
 export type CardPersona = z.infer<typeof CardPersonaSchema>;
+
+// --- versions -------------------------------------------------------------------------------------
+// Here rather than beside the history store: the builder webview lists versions too.
+
+export const VERSION_KINDS = ['create', 'edit', 'import', 'restore', 'snapshot'] as const;
+export type VersionKind = (typeof VERSION_KINDS)[number];
+
+export const VersionSummarySchema = z.object({
+  version: z.int().check(z.gte(1)),
+  /** Unix milliseconds. */
+  savedAt: z.number(),
+  kind: z.enum(VERSION_KINDS),
+  /** A snapshot's name, given by the person. */
+  name: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(100))),
+  /** For a restore: the version whose content it brought back. */
+  restoredFrom: z.optional(z.int().check(z.gte(1))),
+});
+export type VersionSummary = z.infer<typeof VersionSummarySchema>;
