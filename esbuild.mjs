@@ -2,6 +2,7 @@
 // webview (browser IIFE with Preact). esbuild does not type-check: run `npm run typecheck`.
 import * as esbuild from 'esbuild';
 import { mkdir } from 'node:fs/promises';
+import { lanceEntryPoints, lanceResolvePlugin } from './scripts/lanceBundles.mjs';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -33,14 +34,16 @@ const common = {
 
 const extensionOptions = {
   ...common,
-  entryPoints: { extension: 'src/extension/main.ts', tokenizer: 'src/extension/tokenizer.ts' },
+  entryPoints: { extension: 'src/extension/main.ts', tokenizer: 'src/extension/tokenizer.ts', ...lanceEntryPoints },
   outdir: 'dist',
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  // `vscode` is provided by the host; native modules are loaded from node_modules at run time.
-  external: ['vscode', '@lancedb/lancedb', 'apache-arrow'],
+  // `vscode` is provided by the host. LanceDB and Arrow are bundles of their own, loaded on first
+  // use of memory, and LanceDB's native binary sits beside them: see scripts/lanceBundles.mjs.
+  external: ['vscode'],
   mainFields: ['module', 'main'],
+  plugins: [...common.plugins, lanceResolvePlugin],
 };
 
 const webviewOptions = {

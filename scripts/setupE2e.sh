@@ -21,7 +21,8 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-apt_install chromium libkrb5-dev fonts-dejavu-core fonts-noto-color-emoji
+# binutils: `strip`, with which `npm run package` (run by scripts/test.sh) strips LanceDB's binary.
+apt_install chromium libkrb5-dev fonts-dejavu-core fonts-noto-color-emoji binutils
 
 mkdir -p "$TOOLS_DIR"
 cd "$TOOLS_DIR"
