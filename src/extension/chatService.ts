@@ -2,10 +2,10 @@
 // edit-and-resend, and the connection state. Plain Node (no `vscode`): the view provider and the
 // commands drive it, and unit tests drive it against a real HTTP server.
 import { randomUUID } from 'node:crypto';
-import type { Conversation, ConversationSummary, Message } from '../shared/conversation';
+import type { Citation, Conversation, ConversationSummary, Message } from '../shared/conversation';
 import { CONVERSATION_SCHEMA_VERSION } from '../shared/conversation';
 import type { Logger } from '../shared/logger';
-import type { ConnectionState, ViewState } from '../shared/protocol';
+import type { ConnectionState, MemoryStatus, ViewState } from '../shared/protocol';
 import { ProviderError } from '../providers/errors';
 import type { ChatProvider } from '../providers/types';
 import type { ConversationStore } from './conversationStore';
@@ -40,6 +40,24 @@ export interface ChatServiceDeps {
   countTokens: TokenCounter;
   describeError: (error: unknown) => string;
   logger: Logger;
+  /** The workspace memory; absent: chats never use memory. */
+  memory?: ChatMemory;
+}
+
+/** What the chat needs from the workspace memory. */
+export interface ChatMemory {
+  /** Passages for the reply to the end of `history`. Never throws: a failure comes back as `note`. */
+  retrieve(input: { history: { role: 'user' | 'assistant'; content: string }[]; personaId: string; signal: AbortSignal }): Promise<MemoryContext>;
+  status(): MemoryStatus;
+  onDidChange(listener: () => void): { dispose(): void };
+}
+
+export interface MemoryContext {
+  /** The system-prompt section ('' when nothing was found). */
+  section: string;
+  citations: Citation[];
+  /** Why memory could not be used, said once per cause (e.g. the embeddings server is down). */
+  note?: string;
 }
 
 export interface DeltaEvent {
@@ -88,6 +106,7 @@ export class ChatService {
     this.countTokens = cachedCounter(deps.countTokens);
     const s = deps.settings();
     this.connection = { status: 'unknown', provider: s.provider, baseUrl: s.baseUrl };
+    deps.memory?.onDidChange(() => this.emitState());
   }
 
   async init(): Promise<void> {
@@ -95,10 +114,10 @@ export class ChatService {
     this.activePersonaId = this.deps.personas.getOrDefault(prefs.get<string>(PREF_PERSONA)).id;
     const lastId = prefs.get<string>(PREF_CONVERSATION);
     const last = lastId ? await this.deps.store.get(lastId).catch(() => undefined) : undefined;
-    if (last && this.deps.personas.get(last.personaId)) {
+    if (last) {
       this.conversation = last;
       this.persisted = true;
-      this.activePersonaId = last.personaId;
+      if (this.deps.personas.get(last.personaId)) this.activePersonaId = last.personaId;
     } else {
       this.conversation = this.freshConversation(this.persona());
     }
@@ -156,6 +175,7 @@ export class ChatService {
       conversation: this.conversation,
       streaming: this.streaming ? { conversationId: this.streaming.conversationId, messageId: this.streaming.messageId, stream: this.streaming.stream } : null,
       connection: this.connection,
+      memory: this.deps.memory?.status() ?? { status: 'off' },
     };
   }
 
@@ -168,6 +188,8 @@ export class ChatService {
       id: randomUUID(),
       title: 'New chat',
       personaId: persona.id,
+      personaName: persona.name,
+      ...(persona.version !== undefined ? { personaVersion: persona.version } : {}),
       createdAt: now,
       updatedAt: now,
       messages: [
@@ -186,6 +208,11 @@ export class ChatService {
   private async activate(conversation: Conversation, persisted: boolean): Promise<void> {
     this.conversation = conversation;
     this.persisted = persisted;
+    // A chat whose persona was deleted stays readable; the persona picker keeps the last one.
+    if (!this.deps.personas.get(conversation.personaId)) {
+      await this.deps.preferences.update(PREF_CONVERSATION, persisted ? conversation.id : undefined);
+      return;
+    }
     this.activePersonaId = conversation.personaId;
     await this.deps.preferences.update(PREF_PERSONA, conversation.personaId);
     await this.deps.preferences.update(PREF_CONVERSATION, persisted ? conversation.id : undefined);
@@ -260,8 +287,51 @@ export class ChatService {
 
   // ---- chatting ----------------------------------------------------------------------------------
 
+  /** Turns the workspace memory on or off for the active chat. */
+  async setMemoryEnabled(enabled: boolean): Promise<void> {
+    const conversation = this.conversation;
+    if (enabled) delete conversation.memory;
+    else conversation.memory = false;
+    if (this.persisted) await this.save(conversation);
+    this.emitState();
+  }
+
+  /**
+   * Forgotten sources leave no trace in the chats: their citations go from every stored reply.
+   * `matches` gets each cited source; returns how many conversations changed.
+   */
+  async forgetCitations(matches: (source: string) => boolean): Promise<number> {
+    await this.lastReply;
+    let changed = 0;
+    for (const summary of await this.deps.store.list()) {
+      const conversation = summary.id === this.conversation.id ? this.conversation : await this.deps.store.get(summary.id);
+      if (!conversation) continue;
+      let touched = false;
+      for (const m of conversation.messages) {
+        if (!m.citations?.some((c) => matches(c.source))) continue;
+        const kept = m.citations.filter((c) => !matches(c.source));
+        if (kept.length > 0) m.citations = kept;
+        else delete m.citations;
+        touched = true;
+      }
+      if (touched) {
+        changed++;
+        await this.save(conversation);
+      }
+    }
+    if (changed > 0) this.emitState();
+    return changed;
+  }
+
+  private assertWritable(conversation: Conversation): void {
+    if (!this.deps.personas.get(conversation.personaId)) {
+      throw new UserFacingError(`${conversation.personaName ?? 'The persona of this chat'} was deleted, so this chat is read-only. Start a new chat to go on.`);
+    }
+  }
+
   async send(text: string): Promise<{ messageId: string }> {
     if (this.streaming) throw new UserFacingError('A reply is still being written. Stop it first, or wait for it to finish.');
+    this.assertWritable(this.conversation);
     const content = text.trim();
     if (!content) throw new UserFacingError('The message is empty.');
     const conversation = this.conversation;
@@ -274,6 +344,7 @@ export class ChatService {
   async regenerate(): Promise<{ messageId: string }> {
     if (this.streaming) throw new UserFacingError('A reply is still being written. Stop it first.');
     const conversation = this.conversation;
+    this.assertWritable(conversation);
     const last = conversation.messages.at(-1);
     if (!last) throw new UserFacingError('There is nothing to regenerate yet.');
     if (last.role === 'assistant') {
@@ -286,6 +357,7 @@ export class ChatService {
   async edit(messageId: string, text: string): Promise<{ messageId: string }> {
     if (this.streaming) throw new UserFacingError('A reply is still being written. Stop it first.');
     const conversation = this.conversation;
+    this.assertWritable(conversation);
     const index = conversation.messages.findIndex((m) => m.id === messageId);
     const message = conversation.messages[index];
     if (!message || message.role !== 'user') throw new UserFacingError('Only your own messages can be edited.');
@@ -336,7 +408,10 @@ export class ChatService {
       const provider = await this.deps.createProvider(settings);
       const info = this.modelInfoFor(settings);
       const replyTokens = settings.maxTokens ?? persona.sampling.maxTokens ?? DEFAULT_REPLY_TOKENS;
+      if (persona.version !== undefined && conversation.personaVersion !== persona.version) conversation.personaVersion = persona.version;
+      const memory = await this.recall(conversation, reply, persona.id, signal);
       const prompt = assembleCardPrompt({
+        memory,
         card: promptCardOf(persona),
         userName: settings.userName,
         history: conversation.messages.slice(0, -1),
@@ -344,6 +419,10 @@ export class ChatService {
         countTokens: this.countTokens,
         ...(info?.contextLength !== undefined ? { contextBudget: contextBudget(info.contextLength, replyTokens) } : {}),
       });
+      if (prompt.droppedMemory) {
+        delete reply.citations;
+        reply.memoryNote = 'Memory was left out: the model’s context is too small for it and this conversation.';
+      }
       if (prompt.droppedMessages > 0) this.deps.logger.info(`Left out the ${prompt.droppedMessages} oldest messages to fit the model's context.`);
       if (prompt.activatedEntries.length > 0) this.deps.logger.info(`Lorebook entries in this prompt: ${prompt.activatedEntries.map((e) => (e.key ? `#${e.index} (${e.key})` : `#${e.index}`)).join(', ')}.`);
       const events = provider.streamChat({
@@ -392,6 +471,22 @@ export class ChatService {
       }
       this.emitState();
     }
+  }
+
+  /** The memory section for this reply; its citations and any note go on the reply at once. */
+  private async recall(conversation: Conversation, reply: Message, personaId: string, signal: AbortSignal): Promise<string> {
+    const memory = this.deps.memory;
+    if (!memory || conversation.memory === false) return '';
+    const history = conversation.messages
+      .slice(0, -1)
+      .filter((m) => m.content.length > 0 && m.status !== 'error')
+      .map((m) => ({ role: m.role, content: m.content }));
+    const found = await memory.retrieve({ history, personaId, signal });
+    signal.throwIfAborted();
+    if (found.citations.length > 0) reply.citations = found.citations;
+    if (found.note) reply.memoryNote = found.note;
+    if (found.citations.length > 0 || found.note) this.emitState();
+    return found.section;
   }
 
   private save(conversation: Conversation): Promise<void> {

@@ -28,6 +28,12 @@ import { describeError } from './userMessages';
  */
 const DELTA_BATCH_MS = 32;
 
+/** What the view's memory buttons do; the memory controller provides them. */
+export interface ViewMemoryActions {
+  openCitation(citation: ParamsOf<typeof Requests.openCitation>): Promise<void>;
+  addFiles(): Promise<void>;
+}
+
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   static readonly viewType = 'persona.chatView';
 
@@ -45,6 +51,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     private readonly extensionUri: vscode.Uri,
     private readonly chat: ChatService,
     private readonly logger: Logger,
+    private readonly memory?: ViewMemoryActions,
   ) {
     this.disposables.push(
       chat.onDidChangeState(() => this.scheduleState()),
@@ -213,6 +220,14 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
         return insertAtCursor(request.params.code);
       case 'connection/retry':
         return chat.retry();
+      case 'chat/setMemory':
+        return chat.setMemoryEnabled(request.params.enabled);
+      case 'memory/open':
+        if (!this.memory) throw new Error('Memory is not available in this window.');
+        return this.memory.openCitation(request.params);
+      case 'memory/add':
+        if (!this.memory) throw new Error('Memory is not available in this window.');
+        return this.memory.addFiles();
     }
   }
 

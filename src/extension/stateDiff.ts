@@ -13,7 +13,8 @@ interface SentConversation {
 }
 
 function versionOf(m: Message): string {
-  return `${m.createdAt}|${m.status}|${m.content.length}|${m.error ?? ''}|${m.model ?? ''}|${m.usage?.completionTokens ?? ''}`;
+  const cites = m.citations?.map((c) => `${c.source}:${c.startLine}`).join(',') ?? '-';
+  return `${m.createdAt}|${m.status}|${m.content.length}|${m.error ?? ''}|${m.model ?? ''}|${m.usage?.completionTokens ?? ''}|${cites}|${m.memoryNote ?? ''}`;
 }
 
 export class ViewStateTracker {
@@ -44,7 +45,7 @@ export class ViewStateTracker {
   }
 
   update(state: ViewState): StateUpdate {
-    const update: StateUpdate = { activePersonaId: state.activePersonaId, streaming: state.streaming, connection: state.connection };
+    const update: StateUpdate = { activePersonaId: state.activePersonaId, streaming: state.streaming, connection: state.connection, memory: state.memory };
     const personas = JSON.stringify(state.personas);
     if (personas !== this.personas) {
       update.personas = state.personas;
@@ -81,7 +82,18 @@ export class ViewStateTracker {
     const unchanged = tail.length === 0 && keep === sent.messages.length && tracked.header === sent.header;
     if (!unchanged) {
       update.conversation = {
-        patch: { id: next.id, title: next.title, personaId: next.personaId, createdAt: next.createdAt, updatedAt: next.updatedAt, keep, tail },
+        patch: {
+          id: next.id,
+          title: next.title,
+          personaId: next.personaId,
+          ...(next.personaName !== undefined ? { personaName: next.personaName } : {}),
+          createdAt: next.createdAt,
+          updatedAt: next.updatedAt,
+          ...(next.memory !== undefined ? { memory: next.memory } : {}),
+          ...(next.personaVersion !== undefined ? { personaVersion: next.personaVersion } : {}),
+          keep,
+          tail,
+        },
       };
     }
     return update;
@@ -91,7 +103,7 @@ export class ViewStateTracker {
 function track(c: Conversation): SentConversation {
   return {
     id: c.id,
-    header: `${c.title}|${c.personaId}|${c.updatedAt}`,
+    header: `${c.title}|${c.personaId}|${c.updatedAt}|${c.memory ?? ''}|${c.personaVersion ?? ''}`,
     messages: c.messages.map((m) => ({ id: m.id, version: versionOf(m) })),
   };
 }

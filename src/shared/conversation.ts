@@ -10,6 +10,17 @@ export const UsageSchema = z.object({
 });
 export type Usage = z.infer<typeof UsageSchema>;
 
+/** A passage of workspace memory a reply was given: shown under it, opened at its lines on a click. */
+export const CitationSchema = z.object({
+  /** Workspace-relative path (with '/') or the name of an upload. */
+  source: z.string().check(z.minLength(1), z.maxLength(1000)),
+  startLine: z.int().check(z.gte(1)),
+  endLine: z.int().check(z.gte(1)),
+  /** Cosine similarity, 0..1. */
+  score: z.number(),
+});
+export type Citation = z.infer<typeof CitationSchema>;
+
 export const MessageSchema = z.object({
   id: z.string().check(z.minLength(1), z.maxLength(100)),
   role: z.enum(['user', 'assistant']),
@@ -21,6 +32,10 @@ export const MessageSchema = z.object({
   error: z.optional(z.string()),
   model: z.optional(z.string()),
   usage: z.optional(UsageSchema),
+  /** Memory passages the reply was given (none: no memory was used). */
+  citations: z.optional(z.array(CitationSchema)),
+  /** Why memory was not used for this reply, when it should have been (e.g. the embeddings server is down). */
+  memoryNote: z.optional(z.string()),
 });
 export type Message = z.infer<typeof MessageSchema>;
 
@@ -31,9 +46,15 @@ export const ConversationSchema = z.object({
   id: z.string().check(z.regex(/^[A-Za-z0-9_-]{1,100}$/)),
   title: z.string().check(z.maxLength(200)),
   personaId: z.string(),
+  /** The persona's name when the chat began: still shown after the persona is deleted. */
+  personaName: z.optional(z.string().check(z.maxLength(200))),
   createdAt: z.number(),
   updatedAt: z.number(),
   messages: z.array(MessageSchema),
+  /** False: this chat does not use the workspace memory. */
+  memory: z.optional(z.boolean()),
+  /** The version of the persona the chat last ran with (custom personas have versions). */
+  personaVersion: z.optional(z.int()),
 });
 export type Conversation = z.infer<typeof ConversationSchema>;
 

@@ -47,12 +47,27 @@ export const StreamingSchema = z.object({
   stream: z.int().check(z.gte(0)),
 });
 
+/** The workspace memory as the view shows it: a line under the header and the per-chat switch. */
+export const MemoryStatusSchema = z.object({
+  /**
+   * off: no memory in this window (none set up, or a virtual workspace); unavailable: LanceDB cannot
+   * run here; empty: nothing added yet; ready; indexing; paused (e.g. the embeddings server is down).
+   */
+  status: z.enum(['off', 'unavailable', 'empty', 'ready', 'indexing', 'paused']),
+  /** Documents in memory (ready/indexing/paused). */
+  documents: z.optional(z.int().check(z.gte(0))),
+  /** e.g. "Indexing 12 of 40 files" or why it is paused; says what to do. */
+  message: z.optional(z.string()),
+});
+export type MemoryStatus = z.infer<typeof MemoryStatusSchema>;
+
 const viewFields = {
   personas: z.array(PersonaSummarySchema),
   activePersonaId: z.string(),
   conversations: z.array(ConversationSummarySchema),
   streaming: z.nullable(StreamingSchema),
   connection: ConnectionStateSchema,
+  memory: MemoryStatusSchema,
 };
 
 /** Everything the view shows; the answer to `webview/ready`. */
@@ -70,8 +85,11 @@ export const ConversationPatchSchema = z.object({
   id: z.string(),
   title: z.string(),
   personaId: z.string(),
+  personaName: z.optional(z.string()),
   createdAt: z.number(),
   updatedAt: z.number(),
+  memory: z.optional(z.boolean()),
+  personaVersion: z.optional(z.int()),
   keep: z.int().check(z.gte(0)),
   tail: z.array(MessagePatchSchema),
 });
@@ -82,6 +100,7 @@ export const StateUpdateSchema = z.object({
   activePersonaId: viewFields.activePersonaId,
   streaming: viewFields.streaming,
   connection: viewFields.connection,
+  memory: viewFields.memory,
   personas: z.optional(viewFields.personas),
   conversations: z.optional(viewFields.conversations),
   conversation: z.optional(z.union([z.object({ full: ConversationSchema }), z.object({ patch: ConversationPatchSchema }), z.null()])),
@@ -112,6 +131,16 @@ export const Requests = {
   copyCode: request('code/copy', z.object({ code: z.string().check(z.maxLength(MAX_MESSAGE_CHARS)) }), Void),
   insertCode: request('code/insert', z.object({ code: z.string().check(z.maxLength(MAX_MESSAGE_CHARS)) }), Void),
   retryConnection: request('connection/retry', Empty, Void),
+  /** Memory on or off for the active chat. */
+  setMemory: request('chat/setMemory', z.object({ enabled: z.boolean() }), Void),
+  /** Opens a cited passage in an editor, at its lines. */
+  openCitation: request(
+    'memory/open',
+    z.object({ source: z.string().check(z.minLength(1), z.maxLength(1000)), startLine: z.int().check(z.gte(1)), endLine: z.int().check(z.gte(1)) }),
+    Void,
+  ),
+  /** The "Add files" button: the host asks with a file picker. */
+  addToMemory: request('memory/add', Empty, Void),
 } as const;
 
 // ---- notifications (host → webview) --------------------------------------------------------------

@@ -89,6 +89,7 @@ export class ChatStore {
       activePersonaId: update.activePersonaId,
       streaming: update.streaming,
       connection: update.connection,
+      memory: update.memory,
       conversation,
     };
     this.syncStream();

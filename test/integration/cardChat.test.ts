@@ -91,6 +91,14 @@ describe('chatting with an imported card', () => {
     assert.ok(state.conversations.some((c) => c.id === conversationId), 'still listed');
     await chat.selectConversation(conversationId);
     assert.equal(chat.activeConversation.messages.length, 5);
+    assert.equal(chat.activeConversation.personaName, 'Captain Vell');
+    // Read-only: nobody else answers in the deleted persona's name.
+    const requests = server.chatRequests.length;
+    await assert.rejects(chat.send('Are you still there?'), /Captain Vell was deleted, so this chat is read-only/);
+    await assert.rejects(chat.regenerate(), /read-only/);
+    assert.equal(server.chatRequests.length, requests);
+    assert.equal(chat.activeConversation.messages.length, 5);
+    assert.equal(chat.persona().id, 'sam', 'the picker keeps a persona that exists');
     await assert.rejects(chat.deletePersona('sam'), /built-in/);
   });
 });

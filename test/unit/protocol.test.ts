@@ -71,8 +71,10 @@ describe('protocol: messages from the host', () => {
       conversation: null,
       streaming: null,
       connection: { status: 'ok', provider: 'local', baseUrl: 'http://127.0.0.1:1234/v1', model: 'm' },
+      memory: { status: 'ready', documents: 3 },
     };
     assert.equal(parseHostMessage(makeNotification(Notifications.state, update as never)).ok, true);
+    assert.equal(parseHostMessage(makeNotification(Notifications.state, { ...update, memory: { status: 'maybe' } } as never)).ok, false);
     const { personas: _p, conversations: _c, conversation: _v, ...minimal } = update;
     assert.equal(parseHostMessage(makeNotification(Notifications.state, minimal as never)).ok, true, 'unchanged parts may be left out');
     assert.equal(parseHostMessage(makeNotification(Notifications.state, { ...update, connection: { status: 'on fire' } } as never)).ok, false);

@@ -24,6 +24,7 @@ function baseState(conversation: Conversation | null): ViewState {
     conversation,
     streaming: null,
     connection: { status: 'ok', provider: 'local', baseUrl: 'http://127.0.0.1:1234/v1' },
+    memory: { status: 'empty' },
   };
 }
 
