@@ -5,6 +5,7 @@ import type { PersonaSummary } from '../shared/persona';
 import { Requests, type ConnectionState } from '../shared/protocol';
 import type { ChatStore } from './chatStore';
 import { ConversationList } from './conversationList';
+import { MemoryBar, ReadOnlyNotice } from './memoryBar';
 import type { HostConnection } from './hostConnection';
 import { MessageList } from './messageList';
 
@@ -41,6 +42,13 @@ export function App({ host, store }: { host: HostConnection; store: ChatStore })
 
   const persona = state.personas.find((p) => p.id === state.activePersonaId);
   const streaming = state.streaming !== null;
+  const conversation = state.conversation;
+  // The persona of this chat was deleted: it stays readable, nobody answers in its name.
+  const orphaned = conversation !== null && !state.personas.some((p) => p.id === conversation.personaId);
+  const newChat = () => {
+    setShowList(false);
+    void call(() => host.request(Requests.newConversation, {}));
+  };
 
   return (
     <div class="app">
@@ -51,10 +59,7 @@ export function App({ host, store }: { host: HostConnection; store: ChatStore })
         listButton={listButton}
         onToggleList={() => setShowList((v) => !v)}
         onSelectPersona={(id) => call(() => host.request(Requests.selectPersona, { id }))}
-        onNew={() => {
-          setShowList(false);
-          void call(() => host.request(Requests.newConversation, {}));
-        }}
+        onNew={newChat}
       />
       {showList && (
         <ConversationList
@@ -75,11 +80,17 @@ export function App({ host, store }: { host: HostConnection; store: ChatStore })
         />
       )}
       <ConnectionBanner connection={state.connection} onRetry={() => call(() => host.request(Requests.retryConnection, {}))} />
+      <MemoryBar
+        memory={state.memory}
+        enabled={conversation?.memory !== false}
+        onToggle={(enabled) => call(() => host.request(Requests.setMemory, { enabled }))}
+        onAdd={() => call(() => host.request(Requests.addToMemory, {}))}
+      />
       <MessageList
         host={host}
         messages={state.conversation?.messages ?? []}
         conversationId={state.conversation?.id ?? ''}
-        persona={persona}
+        persona={orphaned ? { id: conversation.personaId, name: conversation.personaName ?? 'Deleted persona', description: '', icon: '👻', builtIn: false } : persona}
         stream={store.stream}
         streaming={streaming}
         onRegenerate={onRegenerate}
@@ -94,8 +105,10 @@ export function App({ host, store }: { host: HostConnection; store: ChatStore })
           </button>
         </div>
       )}
+      {orphaned && <ReadOnlyNotice personaName={conversation.personaName} onNew={newChat} />}
       <Composer
         host={host}
+        readOnly={orphaned}
         streaming={streaming}
         placeholder={persona ? `Message ${persona.name}…` : 'Message…'}
         onSend={async (text) => (await call(() => host.request(Requests.send, { text }))) !== undefined}
@@ -167,7 +180,7 @@ function ConnectionBanner({ connection, onRetry }: { connection: ConnectionState
   return null;
 }
 
-function Composer(props: { host: HostConnection; streaming: boolean; placeholder: string; onSend(text: string): Promise<boolean>; onStop(): void }) {
+function Composer(props: { host: HostConnection; streaming: boolean; readOnly: boolean; placeholder: string; onSend(text: string): Promise<boolean>; onStop(): void }) {
   const saved = (props.host.api.getState() as SavedState | undefined) ?? {};
   const [draft, setDraft] = useState(saved.draft ?? '');
   const input = useRef<HTMLTextAreaElement>(null);
@@ -212,7 +225,8 @@ function Composer(props: { host: HostConnection; streaming: boolean; placeholder
         ref={input}
         rows={1}
         aria-label="Message"
-        placeholder={props.placeholder}
+        placeholder={props.readOnly ? 'This chat is read-only' : props.placeholder}
+        disabled={props.readOnly}
         value={draft}
         onInput={(e) => setDraft((e.currentTarget as HTMLTextAreaElement).value)}
         onKeyDown={(e) => {
@@ -231,7 +245,7 @@ function Composer(props: { host: HostConnection; streaming: boolean; placeholder
           Stop
         </button>
       ) : (
-        <button key="send" type="submit" aria-label="Send" title="Send (Enter)" disabled={!draft.trim()}>
+        <button key="send" type="submit" aria-label="Send" title="Send (Enter)" disabled={!draft.trim() || props.readOnly}>
           Send
         </button>
       )}

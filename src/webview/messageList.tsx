@@ -120,6 +120,12 @@ export function MessageList(props: Props) {
       event.preventDefault();
       return;
     }
+    const cite = target.closest<HTMLButtonElement>('button[data-source]');
+    if (cite) {
+      const { source = '', start = '1', end = '1' } = cite.dataset;
+      props.host.request(Requests.openCitation, { source, startLine: Number(start), endLine: Number(end) }).catch((e: Error) => props.onError(e.message));
+      return;
+    }
     const button = target.closest<HTMLButtonElement>('button[data-action]');
     const code = button?.closest('.code-block')?.querySelector('code')?.textContent;
     if (!button || code == null) return;
@@ -240,6 +246,21 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
           <span />
         </div>
       )}
+      {message.citations && message.citations.length > 0 && (
+        <ol class="citations" aria-label="Sources from memory">
+          {message.citations.map((c, i) => (
+            <li key={`${c.source}:${c.startLine}`}>
+              <button type="button" class="link-button" data-source={c.source} data-start={c.startLine} data-end={c.endLine} title={`Open ${c.source} at line ${c.startLine}`}>
+                {`[${i + 1}] ${c.source.split('/').pop()} · ${c.startLine === c.endLine ? `line ${c.startLine}` : `lines ${c.startLine}–${c.endLine}`}`}
+              </button>
+              <span class="citation-score" title="Similarity to your message">
+                {c.score.toFixed(2)}
+              </span>
+            </li>
+          ))}
+        </ol>
+      )}
+      {message.memoryNote && <div class="memory-note">{message.memoryNote}</div>}
       {message.status === 'error' && message.error && (
         <div class="message-error" role="alert">
           {message.error}
