@@ -1,14 +1,25 @@
-// From a card file's bytes to a new custom persona: read, map, a fresh id that never overwrites.
-// Plain Node (no `vscode`): the import command asks the questions, this does the rest.
+// From a file's bytes to a custom persona ready to save: a character card (V1/V2/V3 as JSON, PNG or
+// CHARX) or Persona's own file (a persona with its history). Always a fresh id, so nothing is
+// overwritten unless the person chooses "new version" afterwards. Plain Node (no `vscode`): the
+// import command asks the questions, this does the rest, and nothing here writes anything.
 import { randomBytes } from 'node:crypto';
-import { readCard, type CardWarning } from './cards/cardCodec';
+import { firstNonSpace, MAX_CARD_FILE_BYTES, parseJsonBytes, readCard, type CardWarning } from './cards/cardCodec';
 import type { CardPersona } from '../shared/cardPersona';
 import { cardToPersona } from './cards/cardToPersona';
+import { imageExtension } from './customPersonaStore';
+import { looksLikePersonaFile, MAX_PERSONA_FILE_BYTES, PersonaFileError, readPersonaFile } from './cards/personaFile';
+import type { HistoryEntry } from './personaHistory';
 
 export interface PreparedImport {
   persona: CardPersona;
-  /** The picture to store beside the persona (a PNG card's own image, or a CHARX icon). */
+  /** The picture to store beside the persona (a PNG card's own image, a CHARX icon, a Persona file's). */
   avatar?: Uint8Array;
+  /** Files the card came with, by the URI the card uses (CHARX entries, PNG asset chunks). */
+  assets: Map<string, Uint8Array>;
+  /** Versions a Persona file brought, oldest first, already checked and given the new id. */
+  history: HistoryEntry[];
+  /** What the file was: a character card, or Persona's own format. */
+  kind: 'card' | 'personaFile';
   warnings: CardWarning[];
 }
 
@@ -34,16 +45,74 @@ export function freshPersonaId(name: string, taken: (id: string) => boolean, ran
   }
 }
 
-/** Throws `CardError` for anything that is not a card; nothing is written here. */
-export function prepareImport(bytes: Uint8Array, options: { fileName: string; taken: (id: string) => boolean; now?: number }): PreparedImport {
+export interface PrepareImportOptions {
+  fileName: string;
+  taken: (id: string) => boolean;
+  /** Unix milliseconds, for `cardSource.importedAt`. */
+  now?: number;
+}
+
+/** Throws CardError or PersonaFileError for anything that is not a card or a Persona file. */
+export function prepareImport(bytes: Uint8Array, options: PrepareImportOptions): PreparedImport {
+  const own = personaFileValue(bytes, options.fileName);
+  if (own !== undefined) return preparePersonaFile(own, options);
+
   const parsed = readCard(bytes, options.fileName);
   const id = freshPersonaId(parsed.card.name || 'character', options.taken);
-  const avatarExt = parsed.avatar?.ext.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 10);
-  const avatar = parsed.avatar && avatarExt ? { file: `${id}.avatar.${avatarExt}`, ext: avatarExt } : undefined;
+  const warnings = [...parsed.warnings];
+  // A CHARX icon may be any file: only pictures a webview shows safely become the avatar.
+  let avatarBytes = parsed.avatar?.bytes;
+  const avatarExt = avatarBytes ? imageExtension(avatarBytes) : undefined;
+  if (avatarBytes && !avatarExt) {
+    warnings.push({ code: 'missingAsset', message: 'The card’s icon is not a PNG, JPEG, GIF or WebP picture, so the persona has no picture (the file is kept with the card).' });
+    avatarBytes = undefined;
+  }
+  const avatar = avatarBytes && avatarExt ? { file: `${id}.avatar.${avatarExt}`, ext: avatarExt } : undefined;
   const persona = cardToPersona(parsed.card, {
     id,
     source: { spec: parsed.spec, format: parsed.format, fileName: options.fileName.slice(0, 500), importedAt: options.now ?? Date.now() },
     ...(avatar ? { avatar } : {}),
   });
-  return { persona, ...(avatar && parsed.avatar ? { avatar: parsed.avatar.bytes } : {}), warnings: parsed.warnings };
+  return { persona, ...(avatar && avatarBytes ? { avatar: avatarBytes } : {}), assets: parsed.assets, history: [], kind: 'card', warnings };
+}
+
+/** The parsed JSON when the bytes are a Persona file; undefined for anything else (cards included). */
+function personaFileValue(bytes: Uint8Array, fileName: string): unknown {
+  if (firstNonSpace(bytes) !== 0x7b /* { */) return undefined;
+  // Our own exports say so at their start; anything else is parsed only within the card limit
+  // (readCard refuses larger files with its own message).
+  const saysPersona = /"format"\s*:\s*"persona"/.test(Buffer.from(bytes.subarray(0, 200)).toString('utf8'));
+  if (!saysPersona && bytes.length > MAX_CARD_FILE_BYTES) return undefined;
+  if (bytes.length > MAX_PERSONA_FILE_BYTES) {
+    throw new PersonaFileError('tooLarge', `${(bytes.length / 1024 / 1024).toFixed(1)} MB; the limit is ${MAX_PERSONA_FILE_BYTES / 1024 / 1024} MB`, fileName);
+  }
+  let value: unknown;
+  try {
+    value = parseJsonBytes(bytes);
+  } catch (e) {
+    if (!saysPersona) return undefined; // readCard says what is wrong with it
+    throw new PersonaFileError('notJson', (e as { detail?: string }).detail ?? '', fileName);
+  }
+  return looksLikePersonaFile(value) ? value : undefined;
+}
+
+function preparePersonaFile(value: unknown, options: PrepareImportOptions): PreparedImport {
+  const content = readPersonaFile(value, options.fileName);
+  if (content.avatar && imageExtension(content.avatar.bytes) !== content.avatar.ext) {
+    throw new PersonaFileError('invalidFile', `its picture is not the ${content.avatar.ext.toUpperCase()} image it says it is`, options.fileName);
+  }
+  const id = freshPersonaId(content.persona.name, options.taken);
+  // The file's picture names belong to the machine it came from; the registry stores the picture
+  // under this persona's own name when it saves.
+  const { version: _version, avatar: _avatar, ...rest } = content.persona;
+  const persona: CardPersona = { ...rest, id, ...(content.avatar ? { avatar: { file: `${id}.avatar.${content.avatar.ext}`, ext: content.avatar.ext } } : {}) };
+  const history = content.history.map((e) => ({ summary: e.summary, persona: { ...e.persona, id, version: e.summary.version } }));
+  return {
+    persona,
+    ...(content.avatar ? { avatar: content.avatar.bytes } : {}),
+    assets: content.assets,
+    history,
+    kind: 'personaFile',
+    warnings: [],
+  };
 }

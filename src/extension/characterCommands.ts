@@ -1,12 +1,13 @@
-// Import, export and delete of custom personas as character cards (Character Card V1/V2/V3 in JSON,
-// PNG or CHARX). Reading and mapping are plain Node (`cardImport.ts`, `cards/`); this file asks the
-// questions and shows the answers.
+// Import, export and delete of custom personas: as character cards (Character Card V1/V2/V3 in
+// JSON, PNG or CHARX) and as Persona's own file (with the version history if wanted). Reading,
+// mapping and writing are plain Node (`cardImport.ts`, `cards/`); this file asks the questions and
+// shows the answers.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { prepareImport } from './cardImport';
-import { CardError, MAX_CARD_FILE_BYTES, placeholderPng, writeCardJson, writeCardPng, writeCharx } from './cards/cardCodec';
+import { EXPORT_EXTENSIONS, exportPersona, type ExportFormat } from './cards/cardExport';
+import { MAX_PERSONA_FILE_BYTES, PersonaFileError } from './cards/personaFile';
 import type { CardPersona } from '../shared/cardPersona';
-import { personaToCard } from './cards/cardToPersona';
 import type { ChatService } from './chatService';
 import type { ChatViewProvider } from './chatViewProvider';
 import type { PersonaRegistry } from './personaRegistry';
@@ -26,37 +27,53 @@ export async function importCharacterCard(deps: CharacterCommandDeps): Promise<v
     title: 'Import Character Card',
     openLabel: 'Import',
     canSelectMany: false,
-    filters: { 'Character cards': ['png', 'json', 'charx'], 'All files': ['*'] },
+    filters: { 'Character cards and Persona files': ['png', 'json', 'charx'], 'All files': ['*'] },
   });
   const uri = picked?.[0];
   if (!uri) return;
   const fileName = path.posix.basename(uri.path);
-  // Ask the size first: a card file is small, and a wrong pick should not be read into memory.
+  // Ask the size first: a wrong pick should not be read into memory. Cards are refused above 20 MB
+  // by the reader; Persona files with a long history may be larger.
   const { size } = await vscode.workspace.fs.stat(uri);
-  if (size > MAX_CARD_FILE_BYTES) throw new CardError('tooLarge', `${(size / 1024 / 1024).toFixed(1)} MB`, fileName);
+  if (size > MAX_PERSONA_FILE_BYTES) throw new PersonaFileError('tooLarge', `${(size / 1024 / 1024).toFixed(1)} MB`, fileName);
   const bytes = await vscode.workspace.fs.readFile(uri);
   const prepared = prepareImport(bytes, { fileName, taken: (id) => personas.get(id) !== undefined });
   const { persona } = prepared;
 
+  // Never overwrite: a name that exists asks for a copy, or a new version of a custom persona.
+  let asNewVersionOf: CardPersona | undefined;
   const sameName = personas.withName(persona.name);
   if (sameName.length > 0) {
+    const target = sameName.find((p) => !personas.isBuiltIn(p.id));
+    const asVersion = target ? `Save as New Version of ${target.name}` : undefined;
+    const detail = target
+      ? `A new copy sits beside the existing persona. A new version replaces its content; every earlier version stays in its history and can be restored.${prepared.history.length > 0 ? ' (The version history in the file is imported only with a new copy.)' : ''}`
+      : `${sameName[0]!.name} is built in and cannot be changed, so the import makes a new copy beside it.`;
     const choice = await vscode.window.showWarningMessage(
       `A persona named "${persona.name}" already exists.`,
-      { modal: true, detail: 'Importing makes a new copy beside it; the existing persona is not changed.' },
-      IMPORT_AS_COPY,
+      { modal: true, detail },
+      ...(asVersion ? [IMPORT_AS_COPY, asVersion] : [IMPORT_AS_COPY]),
     );
-    if (choice !== IMPORT_AS_COPY) return;
+    if (choice === undefined) return;
+    if (choice === asVersion) asNewVersionOf = target;
   }
 
-  await personas.addCustom(persona, prepared.avatar);
-  log.info(`Imported ${fileName} (${persona.cardSource?.spec ?? 'card'}, ${persona.cardSource?.format ?? '?'}) as persona "${persona.id}".`);
-  await chat.selectPersona(persona.id);
+  const summary = await personas.importCustom(persona, {
+    ...(prepared.avatar ? { avatar: prepared.avatar } : {}),
+    assets: prepared.assets,
+    ...(asNewVersionOf ? { asNewVersionOf: asNewVersionOf.id } : { history: prepared.history }),
+  });
+  const id = asNewVersionOf?.id ?? persona.id;
+  const what = prepared.kind === 'personaFile' ? 'Persona file' : `${persona.cardSource?.spec ?? 'card'}, ${persona.cardSource?.format ?? '?'}`;
+  log.info(`Imported ${fileName} (${what}) as ${asNewVersionOf ? `version ${summary.version} of` : 'new'} persona "${id}"${prepared.history.length > 0 && !asNewVersionOf ? ` with ${prepared.history.length} earlier versions` : ''}.`);
+  await chat.selectPersona(id);
   await view.focus();
+  const done = asNewVersionOf ? `Saved ${persona.name} as version ${summary.version} of ${asNewVersionOf.name}.` : `Imported ${persona.name}.`;
   if (prepared.warnings.length > 0) {
     for (const w of prepared.warnings) log.warn(`Import of ${fileName}: ${w.message}`);
-    void vscode.window.showWarningMessage(`Imported ${persona.name}, with warnings: ${prepared.warnings.map((w) => w.message).join(' ')}`);
+    void vscode.window.showWarningMessage(`${done} With warnings: ${prepared.warnings.map((w) => w.message).join(' ')}`);
   } else {
-    void vscode.window.showInformationMessage(`Imported ${persona.name}. The chat is now with them.`);
+    void vscode.window.showInformationMessage(`${done} The chat is now with them.`);
   }
 }
 
@@ -74,38 +91,65 @@ async function pickPersona(personas: PersonaRegistry, title: string, options: { 
   return (await vscode.window.showQuickPick(items, { title, placeHolder: 'Choose a persona', matchOnDetail: true }))?.persona;
 }
 
-function embeddedAssets(p: CardPersona): boolean {
-  return (p.card?.assets ?? []).some((a) => typeof a.uri === 'string' && a.uri.startsWith('embeded://'));
-}
+type FormatItem = vscode.QuickPickItem & { format: ExportFormat };
+
+const FORMAT_ITEMS: FormatItem[] = [
+  { format: 'cardJson', label: 'Character Card V3 (JSON)', detail: 'For other character apps.' },
+  { format: 'png', label: 'PNG card', detail: 'The picture with the card inside (V3, and V2 for older apps).' },
+  { format: 'charx', label: 'CHARX archive', detail: 'The card with the files it came with (pictures, sounds…).' },
+  { format: 'personaFile', label: 'Persona file (JSON)', detail: 'Everything Persona keeps, optionally with the version history: for another machine or a backup.' },
+];
+
+const FILTER_NAMES: Record<ExportFormat, string> = {
+  cardJson: 'Character Card V3 (JSON)',
+  png: 'PNG card (V3 with a V2 backfill)',
+  charx: 'CHARX archive',
+  personaFile: 'Persona file',
+};
 
 export async function exportCharacterCard(deps: CharacterCommandDeps): Promise<void> {
   const { personas, log } = deps;
   const persona = await pickPersona(personas, 'Export Character Card');
   if (!persona) return;
-  const filters: Record<string, string[]> = { 'Character Card V3 (JSON)': ['json'], 'PNG card (V3 with a V2 backfill)': ['png'] };
-  // Persona does not keep a card's embedded files yet, so CHARX is offered only for cards that had them.
-  if (embeddedAssets(persona)) filters['CHARX archive'] = ['charx'];
+  const format = (await vscode.window.showQuickPick(FORMAT_ITEMS, { title: `Export ${persona.name}`, placeHolder: 'Choose a format' }))?.format;
+  if (!format) return;
+
+  let history: Awaited<ReturnType<PersonaRegistry['historyEntries']>> | undefined;
+  if (format === 'personaFile' && !personas.isBuiltIn(persona.id)) {
+    const count = (await personas.versions(persona.id)).length;
+    if (count > 1) {
+      type HistoryItem = vscode.QuickPickItem & { withHistory: boolean };
+      const choice = await vscode.window.showQuickPick<HistoryItem>(
+        [
+          { withHistory: false, label: 'Current version only' },
+          { withHistory: true, label: 'With version history', detail: `All ${count} versions, so they can be restored after importing.` },
+        ],
+        { title: `Export ${persona.name} with version history?` },
+      );
+      if (!choice) return;
+      if (choice.withHistory) history = await personas.historyEntries(persona.id);
+    }
+  }
+
+  const ext = EXPORT_EXTENSIONS[format];
   const base = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const fileBase = persona.name.replace(/[^\p{L}\p{N} _-]+/gu, '').trim() || persona.id;
   const target = await vscode.window.showSaveDialog({
     title: `Export ${persona.name}`,
     saveLabel: 'Export',
-    filters,
-    ...(base ? { defaultUri: vscode.Uri.joinPath(base, `${persona.name.replace(/[^\p{L}\p{N} _-]+/gu, '').trim() || persona.id}.json`) } : {}),
+    filters: { [FILTER_NAMES[format]]: [ext.split('.').at(-1)!] },
+    ...(base ? { defaultUri: vscode.Uri.joinPath(base, `${fileBase}.${ext}`) } : {}),
   });
   if (!target) return;
-  const card = personaToCard(persona, { now: Math.floor(Date.now() / 1000) });
-  const ext = path.posix.extname(target.path).toLowerCase();
-  let bytes: Uint8Array;
-  if (ext === '.png') {
-    const avatar = persona.avatar?.ext === 'png' ? await personas.avatarOf(persona.id) : undefined;
-    bytes = writeCardPng(card, avatar ?? placeholderPng(persona.name));
-  } else if (ext === '.charx') {
-    bytes = writeCharx(card);
-  } else {
-    bytes = new TextEncoder().encode(writeCardJson(card));
-  }
+  const avatar = await personas.avatarOf(persona.id);
+  const bytes = exportPersona(format, {
+    persona,
+    ...(avatar ? { avatar } : {}),
+    assets: await personas.assetsOf(persona.id),
+    ...(history ? { history } : {}),
+  });
   await vscode.workspace.fs.writeFile(target, bytes);
-  log.info(`Exported persona "${persona.id}" to ${target.fsPath}.`);
+  log.info(`Exported persona "${persona.id}" (${format}${history ? `, ${history.length} versions` : ''}) to ${target.fsPath}.`);
   void vscode.window.showInformationMessage(`Exported ${persona.name} to ${path.posix.basename(target.path)}.`);
 }
 
@@ -115,7 +159,7 @@ export async function deleteCharacter(deps: CharacterCommandDeps): Promise<void>
   if (!persona) return;
   const choice = await vscode.window.showWarningMessage(
     `Delete the persona "${persona.name}"?`,
-    { modal: true, detail: 'Its file is removed. Conversations with it stay in the list and can still be read.' },
+    { modal: true, detail: 'Its file, picture, version history and card files are removed. Conversations with it stay in the list and can still be read.' },
     'Delete',
   );
   if (choice !== 'Delete') return;

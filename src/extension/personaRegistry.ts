@@ -248,9 +248,15 @@ export class PersonaRegistry {
       if (this.personas.has(persona.id)) throw new Error(`a persona with id "${persona.id}" already exists`);
       const checked = this.check(persona);
       if (options.history && options.history.length > 0) {
-        // Versions an earlier save left behind under this id (it cannot have any): start clean.
+        // The file's picture is the only one it brought: versions that had a picture show it.
+        const picture = options.avatar ? await store.saveAvatarVersion(checked.id, options.avatar) : undefined;
+        const entries = options.history.map(({ summary, persona: p }) => {
+          const { avatar: hadPicture, ...rest } = p;
+          return { summary, persona: { ...rest, id: checked.id, ...(hadPicture && picture ? { avatar: picture } : {}) } };
+        });
+        // Versions an earlier failed import left under this id (a fresh one): start clean.
         await store.history.remove(checked.id);
-        await store.history.importEntries(checked.id, options.history);
+        await store.history.importEntries(checked.id, entries);
       }
       try {
         return await this.save(checked, 'import', { ...avatar, ...assets });

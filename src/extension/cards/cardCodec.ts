@@ -161,7 +161,7 @@ export function readCard(bytes: Uint8Array, fileName?: string): ParsedCard {
   }
 }
 
-function firstNonSpace(bytes: Uint8Array): number | undefined {
+export function firstNonSpace(bytes: Uint8Array): number | undefined {
   let i = startsWith(bytes, [0xef, 0xbb, 0xbf]) ? 3 : 0;
   for (; i < bytes.length; i++) {
     const b = bytes[i]!;
@@ -178,7 +178,8 @@ function readJsonCard(bytes: Uint8Array): ParsedCard {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
 
-function parseJsonBytes(bytes: Uint8Array): unknown {
+/** UTF-8 JSON (a BOM allowed), nested at most MAX_JSON_DEPTH deep; throws CardError. */
+export function parseJsonBytes(bytes: Uint8Array): unknown {
   let text: string;
   try {
     text = utf8.decode(bytes); // drops a leading BOM
