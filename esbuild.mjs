@@ -48,7 +48,7 @@ const extensionOptions = {
 
 const webviewOptions = {
   ...common,
-  entryPoints: { webview: 'src/webview/main.tsx', highlight: 'src/webview/highlightBundle.ts' },
+  entryPoints: { webview: 'src/webview/main.tsx', highlight: 'src/webview/highlightBundle.ts', builder: 'src/webview/builder/main.tsx' },
   outdir: 'dist',
   platform: 'browser',
   format: 'iife',

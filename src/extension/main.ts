@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { OpenAiCompatibleChatClient } from '../providers/chatClient';
 import type { ChatProvider } from '../providers/types';
+import { registerCharacterBuilder } from './builderPanel';
 import { ChatService, UserFacingError, type ChatSettings } from './chatService';
 import { ChatViewProvider } from './chatViewProvider';
 import { registerCommands } from './commands';
@@ -60,6 +61,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         if (setting('chat.provider') === 'cloud') chat.settingsChanged();
       }),
     );
+    context.subscriptions.push(...registerCharacterBuilder({ extensionUri: context.extensionUri, globalStorageDir: context.globalStorageUri.fsPath, personas, log, countTokens: lazyTokenCounter(), chatWith: async (id) => (await chat.selectPersona(id), await view.focus()) }));
     log.info(`Persona activated in ${Math.round(performance.now() - started)} ms (${personas.list().length} personas).`);
   } catch (e) {
     // VS Code shows nothing when activation fails: say it ourselves.

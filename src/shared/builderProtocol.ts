@@ -1,0 +1,445 @@
+// The Character Builder panel's protocol, imported by the host and the builder webview. Same envelopes
+// as the chat view (`protocol.ts`): `{ id, method, params }` → `{ id, ok, result | error }`; the
+// builder needs no notifications (the host changes the form only when asked). Both sides validate
+// what they receive.
+//
+// The form is what the person types, not yet a persona: numbers are text until they parse, tags and
+// lorebook keys are one comma-separated line, and anything the form does not show (a card's
+// `extensions`, an entry's secondary keys…) rides along in `rest` so a save never loses it.
+// `formToPersona` turns a form into a `CardPersona` or into messages next to the fields.
+import * as z from 'zod/mini';
+import { CardPersonaSchema, VersionSummarySchema, type CardPersona } from './cardPersona';
+import type { Lorebook, LorebookEntry } from './cardSchema';
+import type { Sampling } from './persona';
+import { ProtocolErrorSchema, type ParseResult, type RequestType } from './protocol';
+
+/** Text from the form: bounded so one message can never be enormous. */
+const Text = (max: number) => z.string().check(z.maxLength(max));
+const LONG = 100_000;
+const Rest = z.optional(z.record(z.string(), z.unknown()));
+
+export const LoreEntryFormSchema = z.object({
+  /** Comma-separated. */
+  keys: Text(4_000),
+  content: Text(LONG),
+  enabled: z.boolean(),
+  constant: z.boolean(),
+  insertionOrder: Text(30),
+  /** The entry as it was read, for the fields the form does not show. */
+  rest: Rest,
+});
+export type LoreEntryForm = z.infer<typeof LoreEntryFormSchema>;
+
+export const SamplingFormSchema = z.object({
+  temperature: Text(30),
+  topP: Text(30),
+  maxTokens: Text(30),
+  presencePenalty: Text(30),
+  frequencyPenalty: Text(30),
+});
+export type SamplingForm = z.infer<typeof SamplingFormSchema>;
+
+export const BuilderFormSchema = z.object({
+  name: Text(1_000),
+  /** One line for lists and pickers. */
+  description: Text(1_000),
+  /** An emoji: shown wherever the persona is listed. */
+  icon: Text(100),
+  /** `saved:<file>` for the stored picture, `new:<token>` for one picked in this panel, null for none. */
+  avatar: z.nullable(Text(200)),
+  nickname: Text(1_000),
+  characterDescription: Text(LONG),
+  personality: Text(LONG),
+  scenario: Text(LONG),
+  systemPrompt: Text(LONG),
+  postHistoryInstructions: Text(LONG),
+  exampleDialogue: Text(LONG),
+  greeting: Text(LONG),
+  alternateGreetings: z.array(Text(LONG)).check(z.maxLength(200)),
+  /** Comma-separated. */
+  tags: Text(4_000),
+  creatorNotes: Text(LONG),
+  sampling: SamplingFormSchema,
+  lorebook: z.object({
+    scanDepth: Text(30),
+    tokenBudget: Text(30),
+    entries: z.array(LoreEntryFormSchema).check(z.maxLength(1_000)),
+    /** The book as it was read (name, extensions…); undefined when the persona had none. */
+    rest: Rest,
+  }),
+});
+export type BuilderForm = z.infer<typeof BuilderFormSchema>;
+
+export const DiffPartSchema = z.object({
+  value: z.string(),
+  added: z.optional(z.nullable(z.boolean())),
+  removed: z.optional(z.nullable(z.boolean())),
+});
+
+export const FieldDiffSchema = z.object({
+  field: Text(200),
+  label: Text(200),
+  change: z.enum(['added', 'removed', 'changed']),
+  before: z.optional(z.string()),
+  after: z.optional(z.string()),
+  parts: z.optional(z.array(DiffPartSchema)),
+});
+export type FieldDiffView = z.infer<typeof FieldDiffSchema>;
+
+/** A picture the webview may show: only inline data of the three formats the host accepts. */
+export const AvatarUrlSchema = z.string().check(z.maxLength(4_000_000), z.regex(/^data:image\/(png|jpeg|webp);base64,[A-Za-z0-9+/]*={0,2}$/));
+
+export const BuilderStateSchema = z.object({
+  /** Names the draft file and the panel (kept in the webview's state for restoring after a reload). */
+  draftKey: z.string().check(z.regex(/^(new-[a-f0-9]{8,32}|[a-z0-9][a-z0-9-]{0,63})$/)),
+  /** The saved persona this panel edits; null until a new one is first saved. */
+  personaId: z.nullable(z.string()),
+  form: BuilderFormSchema,
+  /** The form as last saved (null: never saved): the form differs from it = unsaved changes. */
+  savedForm: z.nullable(BuilderFormSchema),
+  /** Unix ms of the unsaved draft this panel was restored from, if it was. */
+  restoredDraftAt: z.nullable(z.number()),
+  avatarUrl: z.nullable(AvatarUrlSchema),
+  /** What `{{user}}` becomes in the preview. */
+  userName: z.string(),
+});
+export type BuilderState = z.infer<typeof BuilderStateSchema>;
+
+export const PreviewSchema = z.object({
+  messages: z.array(z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() })),
+  /** Tokens of the system message alone, and of the whole request with the sample turn. */
+  systemTokens: z.int().check(z.gte(0)),
+  totalTokens: z.int().check(z.gte(0)),
+  /** Lorebook entries the sample message activated, by index. */
+  activatedEntries: z.array(z.int()),
+});
+export type Preview = z.infer<typeof PreviewSchema>;
+
+const Empty = z.object({});
+const Void = z.null();
+const Version = z.int().check(z.gte(0), z.lte(1_000_000_000));
+
+function request<M extends string, P extends z.ZodMiniType, R extends z.ZodMiniType>(method: M, params: P, result: R): RequestType<M, P, R> {
+  return { method, params, result };
+}
+
+export const BuilderRequests = {
+  ready: request('builder/ready', Empty, BuilderStateSchema),
+  /** The form changed: the host keeps it as the draft and answers with the prompt preview. */
+  update: request('builder/update', z.object({ form: BuilderFormSchema, sampleMessage: Text(4_000) }), PreviewSchema),
+  save: request('builder/save', z.object({ form: BuilderFormSchema }), BuilderStateSchema),
+  /** Asks first; null when the person keeps their changes. */
+  discard: request('builder/discard', Empty, z.nullable(BuilderStateSchema)),
+  /** Opens a file dialog; null when cancelled. */
+  pickAvatar: request('builder/pickAvatar', Empty, z.nullable(z.object({ avatar: Text(200), avatarUrl: AvatarUrlSchema }))),
+  versions: request('builder/versions', Empty, z.array(VersionSummarySchema)),
+  /** Asks for the snapshot's name; null when cancelled. */
+  snapshot: request('builder/snapshot', Empty, z.nullable(VersionSummarySchema)),
+  diff: request('builder/diff', z.object({ from: Version, to: Version }), z.array(FieldDiffSchema)),
+  /** Asks first; null when cancelled. Restoring saves a new version and reloads the form. */
+  restore: request('builder/restore', z.object({ version: Version }), z.nullable(BuilderStateSchema)),
+} as const;
+
+export type AnyBuilderRequest = (typeof BuilderRequests)[keyof typeof BuilderRequests];
+export type BuilderParams<T extends { params: z.ZodMiniType }> = z.infer<T['params']>;
+export type BuilderResult<T extends { result: z.ZodMiniType }> = z.infer<T['result']>;
+
+export type IncomingBuilderRequest = {
+  [K in keyof typeof BuilderRequests]: { id: number; method: (typeof BuilderRequests)[K]['method']; params: BuilderParams<(typeof BuilderRequests)[K]> };
+}[keyof typeof BuilderRequests];
+
+export type IncomingBuilderHostMessage =
+  | { kind: 'response'; id: number; ok: true; result: unknown }
+  | { kind: 'response'; id: number; ok: false; error: z.infer<typeof ProtocolErrorSchema> };
+
+const RequestEnvelopeSchema = z.object({ id: z.int().check(z.gte(0)), method: z.string().check(z.maxLength(100)), params: z.unknown() });
+const ResponseEnvelopeSchema = z.union([
+  z.object({ id: z.int(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ id: z.int(), ok: z.literal(false), error: ProtocolErrorSchema }),
+]);
+
+const requestsByMethod = new Map<string, AnyBuilderRequest>(Object.values(BuilderRequests).map((r) => [r.method, r]));
+
+function describeIssues(error: z.core.$ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+/** Host side: a raw message from the builder webview. On failure the id (when readable) lets the host answer with an error. */
+export function parseBuilderRequest(raw: unknown): ParseResult<IncomingBuilderRequest> {
+  const envelope = RequestEnvelopeSchema.safeParse(raw);
+  if (!envelope.success) return { ok: false, error: `not a request: ${describeIssues(envelope.error)}` };
+  const { id, method, params } = envelope.data;
+  const type = requestsByMethod.get(method);
+  if (!type) return { ok: false, id, error: `unknown method "${method}"` };
+  const parsed = type.params.safeParse(params);
+  if (!parsed.success) return { ok: false, id, error: `invalid params for ${method}: ${describeIssues(parsed.error)}` };
+  return { ok: true, value: { id, method, params: parsed.data } as IncomingBuilderRequest };
+}
+
+/** Webview side: a raw message from the host (only answers: the host sends nothing unasked). */
+export function parseBuilderHostMessage(raw: unknown): ParseResult<IncomingBuilderHostMessage> {
+  const response = ResponseEnvelopeSchema.safeParse(raw);
+  if (!response.success) return { ok: false, error: `not a response: ${describeIssues(response.error)}` };
+  return { ok: true, value: { kind: 'response', ...response.data } };
+}
+
+// ---- form ↔ persona ------------------------------------------------------------------------------
+
+export function emptyForm(): BuilderForm {
+  return {
+    name: '',
+    description: '',
+    icon: '🙂',
+    avatar: null,
+    nickname: '',
+    characterDescription: '',
+    personality: '',
+    scenario: '',
+    systemPrompt: '',
+    postHistoryInstructions: '',
+    exampleDialogue: '',
+    greeting: '',
+    alternateGreetings: [],
+    tags: '',
+    creatorNotes: '',
+    sampling: { temperature: '', topP: '', maxTokens: '', presencePenalty: '', frequencyPenalty: '' },
+    lorebook: { scanDepth: '', tokenBudget: '', entries: [] },
+  };
+}
+
+const numberText = (n: number | null | undefined): string => (typeof n === 'number' && Number.isFinite(n) ? String(n) : '');
+const splitList = (text: string): string[] =>
+  text
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t.length > 0);
+
+export function personaToForm(p: CardPersona): BuilderForm {
+  const book = p.lorebook;
+  let lorebook: BuilderForm['lorebook'] = { scanDepth: '', tokenBudget: '', entries: [] };
+  if (book) {
+    const { entries, scan_depth, token_budget, ...bookRest } = book;
+    lorebook = {
+      scanDepth: numberText(scan_depth),
+      tokenBudget: numberText(token_budget),
+      rest: bookRest,
+      entries: entries.map((e) => {
+        const { keys, content, enabled, constant, insertion_order, ...rest } = e;
+        return { keys: keys.join(', '), content, enabled, constant: constant === true, insertionOrder: numberText(insertion_order), rest };
+      }),
+    };
+  }
+  return {
+    name: p.name,
+    description: p.description,
+    icon: p.icon,
+    avatar: p.avatar ? `saved:${p.avatar.file}` : null,
+    nickname: p.nickname,
+    characterDescription: p.characterDescription,
+    personality: p.personality,
+    scenario: p.scenario,
+    systemPrompt: p.systemPrompt,
+    postHistoryInstructions: p.postHistoryInstructions,
+    exampleDialogue: p.exampleDialogue,
+    greeting: p.greeting,
+    alternateGreetings: [...p.alternateGreetings],
+    tags: p.tags.join(', '),
+    creatorNotes: p.creatorNotes,
+    sampling: {
+      temperature: numberText(p.sampling.temperature),
+      topP: numberText(p.sampling.topP),
+      maxTokens: numberText(p.sampling.maxTokens),
+      presencePenalty: numberText(p.sampling.presencePenalty),
+      frequencyPenalty: numberText(p.sampling.frequencyPenalty),
+    },
+    lorebook,
+  };
+}
+
+/** Messages by form path: `name`, `sampling.temperature`, `lorebook.entries.2.insertionOrder`, `alternateGreetings.1`. */
+export type FormErrors = Record<string, string>;
+
+interface NumberRule {
+  label: string;
+  min: number;
+  max: number;
+  /** The minimum itself is not allowed (top_p > 0). */
+  minExclusive?: boolean;
+  integer?: boolean;
+}
+
+const SAMPLING_RULES: Record<keyof SamplingForm, NumberRule> = {
+  temperature: { label: 'Temperature', min: 0, max: 2 },
+  topP: { label: 'Top P', min: 0, max: 1, minExclusive: true },
+  maxTokens: { label: 'Max tokens', min: 1, max: 1_000_000, integer: true },
+  presencePenalty: { label: 'Presence penalty', min: -2, max: 2 },
+  frequencyPenalty: { label: 'Frequency penalty', min: -2, max: 2 },
+};
+
+/** Empty text is "not set" (undefined); anything else must be a number the rule allows. */
+function readNumber(text: string, rule: NumberRule, path: string, errors: FormErrors): number | undefined {
+  const t = text.trim();
+  if (t === '') return undefined;
+  const n = Number(t);
+  const range = `${rule.minExclusive ? 'above' : 'from'} ${rule.min} ${rule.minExclusive ? 'up to' : 'to'} ${rule.max}`;
+  if (!Number.isFinite(n) || (rule.integer && !Number.isInteger(n)) || n < rule.min || n > rule.max || (rule.minExclusive && n === rule.min)) {
+    errors[path] = `${rule.label} must be ${rule.integer ? 'a whole number' : 'a number'} ${range}, or empty for the default.`;
+    return undefined;
+  }
+  return n;
+}
+
+const LORE_NUMBER: NumberRule = { label: 'Insertion order', min: -1_000_000, max: 1_000_000, integer: true };
+
+/** Where a `CardPersonaSchema` issue belongs on the form. */
+function formPath(path: readonly PropertyKey[]): string {
+  const parts = path.map(String);
+  if (parts[0] === 'tags') return 'tags';
+  if (parts[0] === 'avatar') return 'avatar';
+  if (parts[0] === 'lorebook') {
+    if (parts[1] === 'entries' && parts[2] !== undefined) {
+      const field = { keys: 'keys', content: 'content', insertion_order: 'insertionOrder' }[parts[3] ?? ''] ?? 'content';
+      return `lorebook.entries.${parts[2]}.${field}`;
+    }
+    return 'lorebook';
+  }
+  return parts.slice(0, 2).join('.') || 'form';
+}
+
+export interface FormBase {
+  id: string;
+  /** The saved persona being edited: fields the form does not show are kept from it. */
+  persona?: CardPersona;
+  /** The avatar file the form's `avatar` token stands for, when it is not the saved one. */
+  avatar?: CardPersona['avatar'];
+}
+
+export type FormResult = { ok: true; persona: CardPersona } | { ok: false; errors: FormErrors };
+
+/** The persona a form describes, or what to fix, field by field. Checked with `CardPersonaSchema` last. */
+export function formToPersona(form: BuilderForm, base: FormBase): FormResult {
+  const errors: FormErrors = {};
+  const name = form.name.trim();
+  if (!name) errors.name = 'Give the persona a name.';
+  else if (name.length > 200) errors.name = `The name is ${name.length} characters long; keep it to 200.`;
+  const description = form.description.trim();
+  if (!description) errors.description = 'Write one line that says who this is: it is shown in the persona pickers.';
+  else if (description.length > 200) errors.description = `Keep the one-line description to 200 characters (it has ${description.length}).`;
+  const icon = form.icon.trim();
+  if (!icon) errors.icon = 'Choose an emoji: it is shown beside the name.';
+  else if (icon.length > 16) errors.icon = 'Use one emoji or a few characters (16 at most).';
+
+  const sampling: Sampling = {};
+  for (const key of Object.keys(SAMPLING_RULES) as (keyof SamplingForm)[]) {
+    const value = readNumber(form.sampling[key], SAMPLING_RULES[key], `sampling.${key}`, errors);
+    if (value !== undefined) sampling[key] = value;
+  }
+
+  const entries: LorebookEntry[] = form.lorebook.entries.map((e, i) => {
+    const keys = splitList(e.keys);
+    if (!e.content.trim()) errors[`lorebook.entries.${i}.content`] = 'Write what this entry adds to the prompt, or remove the entry.';
+    if (keys.length === 0 && !e.constant) errors[`lorebook.entries.${i}.keys`] = 'Add at least one key (comma-separated), or make the entry always on.';
+    const order = readNumber(e.insertionOrder, LORE_NUMBER, `lorebook.entries.${i}.insertionOrder`, errors) ?? 0;
+    const rest = e.rest ?? { extensions: {}, use_regex: false };
+    return { ...rest, keys, content: e.content, enabled: e.enabled, constant: e.constant, insertion_order: order } as LorebookEntry;
+  });
+  const scanDepth = readNumber(form.lorebook.scanDepth, { label: 'Scan depth', min: 0, max: 1_000, integer: true }, 'lorebook.scanDepth', errors);
+  const tokenBudget = readNumber(form.lorebook.tokenBudget, { label: 'Token budget', min: 0, max: 1_000_000, integer: true }, 'lorebook.tokenBudget', errors);
+  let lorebook: Lorebook | undefined;
+  if (entries.length > 0 || form.lorebook.rest !== undefined) {
+    const { scan_depth: _d, token_budget: _b, ...bookRest } = form.lorebook.rest ?? { extensions: {} };
+    lorebook = {
+      ...(bookRest as Omit<Lorebook, 'entries'>),
+      ...(scanDepth !== undefined ? { scan_depth: scanDepth } : {}),
+      ...(tokenBudget !== undefined ? { token_budget: tokenBudget } : {}),
+      entries,
+    } as Lorebook;
+  }
+
+  const tags = splitList(form.tags);
+  if (tags.some((t) => t.length > 40)) errors.tags = 'Keep each tag to 40 characters.';
+  if (tags.length > 50) errors.tags = 'Use 50 tags at most.';
+
+  let avatar: CardPersona['avatar'];
+  if (form.avatar !== null) {
+    const saved = base.persona?.avatar;
+    if (saved && form.avatar === `saved:${saved.file}`) avatar = saved;
+    else if (base.avatar) avatar = base.avatar;
+    else errors.avatar = 'The picture is no longer available: choose it again.';
+  }
+
+  if (Object.keys(errors).length > 0) return { ok: false, errors };
+
+  const { lorebook: _oldBook, avatar: _oldAvatar, ...kept } = base.persona ?? emptyPersonaFields();
+  const candidate: CardPersona = {
+    ...kept,
+    id: base.id,
+    name,
+    description,
+    icon,
+    nickname: form.nickname.trim(),
+    characterDescription: form.characterDescription,
+    personality: form.personality,
+    scenario: form.scenario,
+    systemPrompt: form.systemPrompt,
+    postHistoryInstructions: form.postHistoryInstructions,
+    exampleDialogue: form.exampleDialogue,
+    greeting: form.greeting,
+    alternateGreetings: form.alternateGreetings.filter((g) => g.trim().length > 0),
+    tags,
+    creatorNotes: form.creatorNotes,
+    sampling,
+    ...(lorebook ? { lorebook } : {}),
+    ...(avatar ? { avatar } : {}),
+  };
+  const parsed = CardPersonaSchema.safeParse(candidate);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) errors[formPath(issue.path)] ??= issue.message;
+    return { ok: false, errors };
+  }
+  return { ok: true, persona: parsed.data };
+}
+
+function emptyPersonaFields(): Omit<CardPersona, 'id'> {
+  return {
+    name: '',
+    description: '',
+    icon: '🙂',
+    systemPrompt: '',
+    greeting: '',
+    tags: [],
+    sampling: {},
+    characterDescription: '',
+    personality: '',
+    scenario: '',
+    exampleDialogue: '',
+    postHistoryInstructions: '',
+    nickname: '',
+    alternateGreetings: [],
+    groupOnlyGreetings: [],
+    creatorNotes: '',
+    creator: '',
+    characterVersion: '',
+  };
+}
+
+/** A persona id made from its name: lower-case letters, digits and dashes, unique among `taken`. */
+export function personaIdFor(name: string, taken: (id: string) => boolean): string {
+  const slug =
+    name
+      .normalize('NFKD')
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 48)
+      .replace(/-+$/, '') || 'persona';
+  const base = /^[a-z0-9]/.test(slug) ? slug : `p-${slug}`;
+  if (!taken(base)) return base;
+  for (let n = 2; ; n++) {
+    const id = `${base}-${n}`;
+    if (!taken(id)) return id;
+  }
+}
