@@ -123,7 +123,7 @@ export async function scanPaths(paths: string[], options: ScanOptions): Promise<
  * One sentence for the person about what was left out, e.g. "Skipped 12 files: 8 ignored by
  * .gitignore, 3 binary, 1 larger than 1 MB." ('' when nothing was). Reasons by count, largest first.
  */
-export function describeSkipped(skipped: readonly { reason: SkipReason; kind?: SkippedEntry['kind'] }[], options: { maxFileBytes?: number } = {}): string {
+export function describeSkipped(skipped: readonly (Pick<SkippedEntry, 'relPath' | 'reason'> & { kind?: SkippedEntry['kind'] })[], options: { maxFileBytes?: number } = {}): string {
   if (skipped.length === 0) return '';
   const counts = new Map<SkipReason, number>();
   let folders = 0;
