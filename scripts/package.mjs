@@ -59,13 +59,18 @@ function run(command, args, what) {
  * loads and queries the same). Written under a temporary name and renamed, so that an extension
  * host running from dist/ never sees half a file.
  */
-function stageBinary(target, { lanceTriple, elf }) {
-  const source = publishedBinary(target, lanceTriple);
+function stageBinary(target, { lanceTriple, elf }, source) {
   const dest = join(dist, nativeFileName(lanceTriple));
   const partial = `${dest}.partial`;
   if (elf) {
     const strip = process.env.STRIP ?? 'strip';
-    const { missing } = run(strip, ['--strip-unneeded', '-o', partial, source], `Stripping ${relative(repoRoot, source)}`);
+    let missing;
+    try {
+      ({ missing } = run(strip, ['--strip-unneeded', '-o', partial, source], `Stripping ${relative(repoRoot, source)}`));
+    } catch (e) {
+      rmSync(partial, { force: true });
+      throw e;
+    }
     if (missing) {
       throw new PackagingError(
         `"${strip}" was not found: packaging for Linux strips LanceDB's binary with GNU binutils. Install it (Debian/Ubuntu: sudo apt-get install binutils), or set STRIP to a strip for ${target}.`,
@@ -87,13 +92,15 @@ function main() {
       throw new PackagingError(`dist/${bundle} is missing: build first (node esbuild.mjs --production), or run npm run package.`);
     }
   }
+  // Before anything in dist/ changes: a target that cannot be packaged leaves it as it was.
+  const source = spec.lanceTriple ? publishedBinary(target, spec.lanceTriple) : undefined;
   // Only the target's binary may be in dist/: .vscodeignore lets every dist/lancedb.*.node through.
   const keep = spec.lanceTriple ? nativeFileName(spec.lanceTriple) : undefined;
   for (const name of readdirSync(dist)) {
     if (/^lancedb\..*\.node(\.partial)?$/.test(name) && name !== keep) rmSync(join(dist, name), { force: true });
   }
-  if (spec.lanceTriple) {
-    const binary = stageBinary(target, spec);
+  if (source) {
+    const binary = stageBinary(target, spec, source);
     console.log(`package: ${relative(repoRoot, binary)} (${(statSync(binary).size / 1e6).toFixed(1)} MB) for ${target}`);
   } else {
     console.warn(`package: WARNING: LanceDB publishes no build for ${target}; this .vsix has no memory (chat works).`);
