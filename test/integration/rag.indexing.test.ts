@@ -1,0 +1,614 @@
+// The indexing queue and the memory service against real parts: LanceDB on disk in a temp dir, the
+// fake KoboldCpp on a loopback port, files on disk, and child processes that are killed mid-run or
+// that share the storage folder (two VS Code windows on one workspace).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chunkText, contentHash } from '../../src/rag/chunker';
+import { EmbeddingsClient } from '../../src/rag/embeddingsClient';
+import type { IndexingBackend, IndexingProgress, IndexingQueueOptions, IndexJob } from '../../src/rag/indexingQueue';
+import { IndexingQueue } from '../../src/rag/indexingQueue';
+import type { LanceDbModule } from '../../src/rag/lanceLoader';
+import { loadLanceDb } from '../../src/rag/lanceLoader';
+import { MemoryStore } from '../../src/rag/memoryStore';
+import { silentLogger } from '../../src/shared/logger';
+import type { FakeKoboldCpp } from '../support/fakeKoboldCpp';
+import { fakeEmbedding, startFakeKoboldCpp } from '../support/fakeKoboldCpp';
+
+const D = 64;
+const MODEL = 'fake-embedder';
+const CHUNK = { chunkTokens: 48, overlapTokens: 8 };
+const repo = resolve(__dirname, '../..');
+const root = mkdtempSync(join(tmpdir(), 'persona-indexing-'));
+let lancedb: LanceDbModule;
+let fake: FakeKoboldCpp;
+
+before(async () => {
+  const loaded = await loadLanceDb();
+  assert.ok(loaded.ok, loaded.ok ? '' : loaded.reason);
+  lancedb = loaded.lancedb;
+  fake = await startFakeKoboldCpp({ dimension: D });
+});
+after(async () => {
+  await fake.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+// ---- a workspace, a store and a queue ---------------------------------------------------------------
+
+let dirs = 0;
+
+interface Harness {
+  dir: string;
+  files: string;
+  store: MemoryStore;
+  client: EmbeddingsClient;
+  queue: IndexingQueue;
+  /** Every progress event, in order. */
+  events: IndexingProgress[];
+  write(rel: string, text: string): string;
+  addJobs(rels: string[], kb?: string): IndexJob[];
+  close(): Promise<void>;
+}
+
+/**
+ * Words that belong to one file only, so a search for them finds that file. They end in the name:
+ * the fake's word hash (FNV-1a, low bits) maps words that end alike to the same few dimensions.
+ */
+function topic(name: string, words: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < words; i += 8) {
+    lines.push(Array.from({ length: 8 }, (_, j) => `${name}${(i + j) % 13}${name}`).join(' '));
+  }
+  return `# ${name}\n\n${lines.join('\n')}\n`;
+}
+
+async function harness(options: { name: string; dir?: string; queue?: Partial<IndexingQueueOptions>; url?: () => string } = { name: 'h' }): Promise<Harness> {
+  const dir = options.dir ?? join(root, `${++dirs}-${options.name}`);
+  const files = join(dir, 'ws');
+  mkdirSync(files, { recursive: true });
+  const store = await MemoryStore.open(join(dir, 'db'), { dimension: D, model: MODEL });
+  const url = options.url ?? (() => fake.url);
+  let client = new EmbeddingsClient({ baseUrl: url(), logger: silentLogger, expectedDimension: D, retries: 2, retryDelayMs: 5, maxRetryDelayMs: 20, batchSize: 8 });
+  const events: IndexingProgress[] = [];
+  const connect = async (): Promise<IndexingBackend> => {
+    if (client.baseUrl !== url()) client = new EmbeddingsClient({ baseUrl: url(), logger: silentLogger, expectedDimension: D, retries: 2, retryDelayMs: 5, maxRetryDelayMs: 20, batchSize: 8 });
+    const c = client;
+    return { store, embed: (texts, signal) => c.embed(texts, signal), ...CHUNK };
+  };
+  const queue = await IndexingQueue.open({
+    dir: join(dir, 'queue'),
+    connect,
+    heartbeatMs: 100,
+    inboxPollMs: 50,
+    retryDelayMs: 60_000,
+    progressIntervalMs: 5,
+    ...options.queue,
+  });
+  queue.onProgress((p) => events.push(p));
+  const h: Harness = {
+    dir,
+    files,
+    store,
+    get client() {
+      return client;
+    },
+    queue,
+    events,
+    write(rel, text) {
+      const file = join(files, rel);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, text);
+      return file;
+    },
+    addJobs(rels, kb = 'workspace') {
+      return rels.map((rel) => ({ kind: 'add', source: rel, path: join(files, rel), kb }));
+    },
+    async close() {
+      await queue.dispose();
+      await store.close();
+    },
+  };
+  return h;
+}
+
+/** Every row of the model's table: ids must be unique, every document whole. */
+async function rows(dir: string): Promise<{ id: string; source: string; kb: string; docHash: string; chunkIndex: number; text: string }[]> {
+  const db = await lancedb.connect(join(dir, 'db'));
+  try {
+    const names = await db.tableNames();
+    if (names.length === 0) return [];
+    assert.equal(names.length, 1, `one table per model: ${names.join(', ')}`);
+    const table = await db.openTable(names[0]!);
+    const all = await table.query().select(['id', 'source', 'kb', 'docHash', 'chunkIndex', 'text']).toArray();
+    table.close();
+    return all.map((r) => ({ id: r.id, source: r.source, kb: r.kb, docHash: r.docHash, chunkIndex: r.chunkIndex, text: r.text }));
+  } finally {
+    db.close();
+  }
+}
+
+/** Asserts each stored document is exactly the chunking of `contents[source]`: all of it, once. */
+function assertWhole(all: Awaited<ReturnType<typeof rows>>, contents: Record<string, string>): Set<string> {
+  assert.equal(new Set(all.map((r) => r.id)).size, all.length, 'no duplicate chunk ids');
+  const bySource = new Map<string, typeof all>();
+  for (const r of all) bySource.set(r.source, [...(bySource.get(r.source) ?? []), r]);
+  for (const [source, docRows] of bySource) {
+    const text = contents[source];
+    assert.ok(text !== undefined, `unexpected document ${source}`);
+    const expected = chunkText(text, CHUNK);
+    assert.deepEqual(
+      docRows.map((r) => r.chunkIndex).sort((a, b) => a - b),
+      expected.map((c) => c.index),
+      `${source} is whole`,
+    );
+    for (const r of docRows) {
+      assert.equal(r.docHash, contentHash(text));
+      assert.equal(r.text, expected[r.chunkIndex]!.text);
+    }
+  }
+  return new Set(bySource.keys());
+}
+
+function waitForProgress(h: Harness, check: (p: IndexingProgress) => boolean, timeoutMs = 10_000): Promise<IndexingProgress> {
+  return new Promise((resolvePromise, reject) => {
+    const now = h.queue.progress();
+    if (check(now)) return resolvePromise(now);
+    const timer = setTimeout(() => {
+      sub.dispose();
+      reject(new Error(`progress condition not met in ${timeoutMs} ms; last: ${JSON.stringify(h.queue.progress())}`));
+    }, timeoutMs);
+    const sub = h.queue.onProgress((p) => {
+      if (check(p)) {
+        clearTimeout(timer);
+        sub.dispose();
+        resolvePromise(p);
+      }
+    });
+  });
+}
+
+function journal(h: Harness): IndexJob[] {
+  const file = join(h.dir, 'queue', 'journal.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { jobs: IndexJob[] }).jobs : [];
+}
+
+// ---- the queue ------------------------------------------------------------------------------------------
+
+describe('IndexingQueue', () => {
+  it('indexes a folder of files; search finds each by its words; the full-text index is built once at the end', async () => {
+    fake.reset();
+    const h = await harness({ name: 'basic' });
+    const names = ['alpha', 'bravo', 'charlie', 'golf', 'hotel', 'xray'];
+    const contents: Record<string, string> = {};
+    for (const n of names) {
+      contents[`docs/${n}.md`] = topic(n, n === 'alpha' ? 200 : 24);
+      h.write(`docs/${n}.md`, contents[`docs/${n}.md`]!);
+    }
+    await h.queue.enqueue(h.addJobs(Object.keys(contents)));
+    assert.equal(journal(h).length, names.length, 'the jobs are on disk when enqueue resolves');
+    await h.queue.whenIdle();
+
+    const p = h.queue.progress();
+    assert.equal(p.state, 'idle');
+    assert.equal(p.indexed, names.length);
+    assert.equal(p.done, names.length);
+    assert.equal(p.total, names.length);
+    assert.deepEqual(p.failed, []);
+    assert.deepEqual(journal(h), []);
+    assert.ok(h.events.some((e) => e.state === 'running' && e.current !== undefined), 'progress named the file being indexed');
+    assert.ok(chunkText(contents['docs/alpha.md']!, CHUNK).length > 3, 'alpha spans several chunks');
+    assertWhole(await rows(h.dir), contents);
+
+    for (const n of names) {
+      const hits = await h.store.search(fakeEmbedding(Array.from({ length: 8 }, (_, i) => `${n}${i + 1}${n}`).join(' '), D), { kbs: ['workspace'], k: 1 });
+      assert.equal(hits[0]?.source, `docs/${n}.md`);
+    }
+    // optimize() ran after the run: full-text search works (it needs the FTS index).
+    const text = await h.store.search(fakeEmbedding('unrelated words', D), { kbs: ['workspace'], k: 3, queryText: 'charlie4charlie' });
+    assert.ok(text.some((hit) => hit.source === 'docs/charlie.md' && hit.via !== 'vector'));
+    await h.close();
+  });
+
+  it('re-adding unchanged files makes no embedding request; a changed file replaces its chunks; a remove job removes', async () => {
+    const h = await harness({ name: 'rerun' });
+    const contents: Record<string, string> = { 'a.md': topic('apple', 120), 'b.md': topic('banana', 40), 'c.md': topic('cherry', 40) };
+    for (const [rel, text] of Object.entries(contents)) h.write(rel, text);
+    await h.queue.enqueue(h.addJobs(Object.keys(contents)));
+    await h.queue.whenIdle();
+    const versionBefore = await h.store.tableVersion();
+
+    fake.reset();
+    await h.queue.enqueue(h.addJobs(Object.keys(contents)));
+    await h.queue.whenIdle();
+    assert.equal(fake.embeddingRequests.length, 0, 'no embedding request for unchanged files');
+    assert.equal(h.queue.progress().unchanged, 3);
+    assert.equal(h.queue.progress().indexed, 0);
+    assert.equal(await h.store.tableVersion(), versionBefore, 'nothing written');
+
+    // a.md shrinks to fewer chunks with other words: no chunk of the old text may stay.
+    contents['a.md'] = topic('avocado', 30);
+    h.write('a.md', contents['a.md']);
+    fake.reset();
+    await h.queue.enqueue(h.addJobs(['a.md', 'b.md']));
+    await h.queue.whenIdle();
+    assert.deepEqual(fake.embeddingRequests.flatMap((r) => r.inputs), chunkText(contents['a.md'], CHUNK).map((c) => c.text), 'only the changed file was embedded');
+    const after = await rows(h.dir);
+    assertWhole(after, contents);
+    assert.ok(!after.some((r) => r.text.includes('apple')), 'no stale chunk of the old version');
+
+    await h.queue.enqueue([{ kind: 'remove', source: 'b.md', kb: 'workspace' }]);
+    await h.queue.whenIdle();
+    assert.equal(h.queue.progress().removed, 1);
+    assert.deepEqual(
+      (await h.store.listDocuments()).map((d) => d.source),
+      ['a.md', 'c.md'],
+    );
+    await h.close();
+  });
+
+  it('duplicates of a (source, kb) collapse to the latest; the same file in two knowledge bases is two documents', async () => {
+    // The first run's connect waits until all three enqueues are on disk.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const h2 = await harness({
+      name: 'dupes2',
+      queue: {
+        connect: async () => {
+          await gate;
+          return { store: h2.store, embed: (t, s) => h2.client.embed(t, s), ...CHUNK };
+        },
+      },
+    });
+    const file = h2.write('n.md', topic('nectar', 20));
+    await h2.queue.enqueue([{ kind: 'add', source: 'n.md', path: file, kb: 'workspace' }]);
+    await h2.queue.enqueue([{ kind: 'remove', source: 'n.md', kb: 'workspace' }]);
+    await h2.queue.enqueue([
+      { kind: 'add', source: 'n.md', path: file, kb: 'workspace' },
+      { kind: 'add', source: 'n.md', path: file, kb: 'persona:bard' },
+    ]);
+    assert.deepEqual(
+      journal(h2).map((j) => `${j.kind} ${j.kb}`),
+      ['add workspace', 'add persona:bard'],
+    );
+    release();
+    await h2.queue.whenIdle();
+    assert.deepEqual((await h2.store.listDocuments()).map((d) => `${d.kb} ${d.source}`).sort(), ['persona:bard n.md', 'workspace n.md']);
+    await h2.close();
+  });
+
+  it('a file that vanished before it was read is a failed entry with a clear message; binary and oversized files are skipped; the rest is indexed', async () => {
+    const h = await harness({ name: 'vanish' });
+    const contents: Record<string, string> = {};
+    for (let i = 0; i < 6; i++) {
+      contents[`f${i}.md`] = topic(`file${i}x`, 40);
+      h.write(`f${i}.md`, contents[`f${i}.md`]!);
+    }
+    writeFileSync(join(h.files, 'image.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0x0d, 1, 2, 3]));
+    const rels = Object.keys(contents);
+    fake.setLatency(40);
+    try {
+      await h.queue.enqueue([...h.addJobs(rels), ...h.addJobs(['image.png'])]);
+      // Deleted while the first files are being embedded.
+      await fake.waitFor(() => fake.embeddingRequests.length >= 1);
+      rmSync(join(h.files, 'f4.md'));
+      await h.queue.whenIdle();
+    } finally {
+      fake.setLatency(0);
+    }
+    const p = h.queue.progress();
+    assert.equal(p.failed.length, 1);
+    assert.equal(p.failed[0]!.source, 'f4.md');
+    assert.match(p.failed[0]!.message, /f4\.md was not indexed: the file was deleted or moved/);
+    assert.deepEqual(p.skipped, [{ source: 'image.png', reason: 'binary file' }]);
+    assert.equal(p.indexed, 5);
+    delete contents['f4.md'];
+    assert.deepEqual([...assertWhole(await rows(h.dir), contents)].sort(), Object.keys(contents).sort());
+    assert.deepEqual(journal(h), [], 'failed and skipped jobs leave the journal');
+    await h.close();
+
+    // Over the size limit: skipped with the limit named, never read.
+    const small = await harness({ name: 'oversize', queue: { connect: async () => ({ store: small.store, embed: (t, s) => small.client.embed(t, s), ...CHUNK, maxFileBytes: 100 }) } });
+    small.write('big.md', 'x '.repeat(200));
+    await small.queue.enqueue(small.addJobs(['big.md']));
+    await small.queue.whenIdle();
+    assert.deepEqual(small.queue.progress().skipped, [{ source: 'big.md', reason: 'larger than 100 bytes (400 bytes)' }]);
+    await small.close();
+  });
+
+  it('503 busy answers are retried by the client; indexing finishes without a failure', async () => {
+    fake.reset();
+    const h = await harness({ name: 'busy' });
+    const contents = { 'p.md': topic('papaya', 60), 'q.md': topic('quince', 60) };
+    for (const [rel, text] of Object.entries(contents)) h.write(rel, text);
+    fake.failNext('busy503', { count: 2 });
+    await h.queue.enqueue(h.addJobs(Object.keys(contents)));
+    await h.queue.whenIdle();
+    assert.equal(fake.embeddingRequests.filter((r) => r.status === 503).length, 2);
+    assert.equal(h.queue.progress().indexed, 2);
+    assert.deepEqual(h.queue.progress().failed, []);
+    assertWhole(await rows(h.dir), contents);
+    await h.close();
+  });
+
+  it('cancel stops at once, drops the waiting jobs from the journal and keeps what was committed', async () => {
+    const h = await harness({ name: 'cancel', queue: { batchMaxDocuments: 1 } });
+    const contents: Record<string, string> = {};
+    for (let i = 0; i < 12; i++) {
+      contents[`c${i}.md`] = topic(`cancel${i}y`, 30);
+      h.write(`c${i}.md`, contents[`c${i}.md`]!);
+    }
+    fake.reset();
+    fake.setLatency(60);
+    try {
+      await h.queue.enqueue(h.addJobs(Object.keys(contents)));
+      await waitForProgress(h, (p) => p.indexed >= 3);
+      const started = performance.now();
+      await h.queue.cancel();
+      assert.ok(performance.now() - started < 1000, 'cancel did not wait for the request in flight');
+    } finally {
+      fake.setLatency(0);
+    }
+    const requests = fake.embeddingRequests.length;
+    assert.equal(h.queue.progress().state, 'idle');
+    assert.deepEqual(h.queue.pendingJobs(), []);
+    assert.deepEqual(journal(h), []);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(fake.embeddingRequests.length, requests, 'no request after cancel');
+    assert.ok(fake.embeddingRequests.some((r) => r.outcome === 'clientClosed'), 'the request in flight was aborted');
+    const kept = assertWhole(await rows(h.dir), contents);
+    assert.ok(kept.size >= 3 && kept.size < 12, `committed documents stay (${kept.size})`);
+    await h.close();
+  });
+});
+
+describe('IndexingQueue: server down', () => {
+  it('pauses with a reason naming the URL, keeps the jobs, and finishes after the server is back and resume() is called', async () => {
+    const down = await startFakeKoboldCpp({ dimension: D });
+    const port = down.port;
+    let server: FakeKoboldCpp | undefined = down;
+    const h = await harness({ name: 'down', url: () => `http://127.0.0.1:${port}/v1` });
+    const contents: Record<string, string> = { 'x.md': topic('xylophone', 40), 'y.md': topic('yodel', 40) };
+    for (const [rel, text] of Object.entries(contents)) h.write(rel, text);
+    await server.close();
+    server = undefined;
+    try {
+      await h.queue.enqueue(h.addJobs(Object.keys(contents)));
+      const paused = await waitForProgress(h, (p) => p.state === 'paused');
+      assert.equal(paused.pauseCause, 'embeddings');
+      assert.match(paused.pausedReason!, new RegExp(`KoboldCpp is not running at http://127\\.0\\.0\\.1:${port}/v1`));
+      assert.ok(paused.retryAt! > Date.now() + 30_000, 'retries by itself later');
+      assert.equal(journal(h).length, 2, 'all jobs kept');
+      await h.queue.whenIdle(); // paused counts as settled
+
+      server = await startFakeKoboldCpp({ dimension: D, port });
+      h.queue.resume();
+      await waitForProgress(h, (p) => p.state === 'idle');
+      assert.equal(h.queue.progress().indexed, 2);
+      assert.equal(h.queue.progress().pausedReason, undefined);
+      assertWhole(await rows(h.dir), contents);
+    } finally {
+      await server?.close();
+      await h.close();
+    }
+  });
+
+  it('retries by itself after the delay', async () => {
+    const down = await startFakeKoboldCpp({ dimension: D });
+    const port = down.port;
+    await down.close();
+    const h = await harness({ name: 'autoretry', url: () => `http://127.0.0.1:${port}/v1`, queue: { retryDelayMs: 300 } });
+    h.write('r.md', topic('radish', 30));
+    await h.queue.enqueue(h.addJobs(['r.md']));
+    await waitForProgress(h, (p) => p.state === 'paused');
+    const server = await startFakeKoboldCpp({ dimension: D, port });
+    try {
+      await waitForProgress(h, (p) => p.state === 'idle' && p.indexed === 1, 5000);
+    } finally {
+      await server.close();
+      await h.close();
+    }
+  });
+
+  it('an embeddings model of another dimension pauses until resume(), saying the model changed', async () => {
+    const h = await harness({ name: 'dim' });
+    h.write('d.md', topic('dimension', 30));
+    fake.reset();
+    fake.failNext('wrongDimension', { dimension: 16, count: 1 });
+    await h.queue.enqueue(h.addJobs(['d.md']));
+    const p = await waitForProgress(h, (x) => x.state === 'paused');
+    assert.equal(p.pauseCause, 'dimension');
+    assert.match(p.pausedReason!, /the embeddings model changed/);
+    assert.equal(p.retryAt, undefined, 'waits for a person');
+    h.queue.resume();
+    await waitForProgress(h, (x) => x.state === 'idle');
+    assert.equal(h.queue.progress().indexed, 1);
+    await h.close();
+  });
+
+  it('a failing store write pauses the queue and loses nothing', async () => {
+    let failWrites = true;
+    const h2 = await harness({
+      name: 'diskfail2',
+      queue: {
+        connect: async () => ({
+          store: {
+            hasDocument: (s, k, d) => h2.store.hasDocument(s, k, d),
+            upsertDocuments: (docs) => (failWrites ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })) : h2.store.upsertDocuments(docs)),
+            optimize: () => h2.store.optimize(),
+          },
+          embed: (t, s) => h2.client.embed(t, s),
+          ...CHUNK,
+        }),
+      },
+    });
+    h2.write('s.md', topic('storage', 30));
+    await h2.queue.enqueue(h2.addJobs(['s.md']));
+    const p = await waitForProgress(h2, (x) => x.state === 'paused');
+    assert.equal(p.pauseCause, 'storage');
+    assert.match(p.pausedReason!, /the disk is full.*Nothing was lost/);
+    assert.equal(journal(h2).length, 1);
+    failWrites = false;
+    h2.queue.resume();
+    await waitForProgress(h2, (x) => x.state === 'idle');
+    assert.deepEqual((await h2.store.listDocuments()).map((d) => d.source), ['s.md']);
+    await h2.close();
+  });
+});
+
+// ---- child processes -----------------------------------------------------------------------------------
+
+interface ChildRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  lines: string[];
+  stderr: string;
+}
+
+/** Starts `script` under `node --import tsx`; `kill` sends SIGKILL. */
+function startChild(script: string, args: string[], timeoutMs = 30_000): { done: Promise<ChildRun>; kill: () => void } {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  const kill = () => child.kill('SIGKILL');
+  const done = new Promise<ChildRun>((resolvePromise, reject) => {
+    const lines: string[] = [];
+    let stderr = '';
+    let buffered = '';
+    const timer = setTimeout(() => {
+      kill();
+      reject(new Error(`child timed out after ${timeoutMs} ms; last lines: ${lines.slice(-3).join(' | ')}\n${stderr.slice(-2000)}`));
+    }, timeoutMs);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        lines.push(line);
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, lines, stderr });
+    });
+  });
+  return { done, kill };
+}
+
+const childScript = join(root, 'queueChild.ts');
+writeFileSync(
+  childScript,
+  `import { join } from 'node:path';
+import { EmbeddingsClient } from ${JSON.stringify(join(repo, 'src/rag/embeddingsClient.ts'))};
+import { IndexingQueue } from ${JSON.stringify(join(repo, 'src/rag/indexingQueue.ts'))};
+import { MemoryStore } from ${JSON.stringify(join(repo, 'src/rag/memoryStore.ts'))};
+import { silentLogger } from ${JSON.stringify(join(repo, 'src/shared/logger.ts'))};
+
+async function main() {
+  const [mode, dir, url, jobsJson] = process.argv.slice(2);
+  let store: MemoryStore | undefined;
+  const queue = await IndexingQueue.open({
+    dir: join(dir!, 'queue'),
+    heartbeatMs: 100,
+    inboxPollMs: 50,
+    batchMaxDocuments: 2,
+    connect: async () => {
+      if (mode !== 'run') throw new Error('this process must not index');
+      store ??= await MemoryStore.open(join(dir!, 'db'), { dimension: ${D}, model: ${JSON.stringify(MODEL)} });
+      const client = new EmbeddingsClient({ baseUrl: url!, logger: silentLogger, expectedDimension: ${D}, batchSize: 8 });
+      return { store, embed: (t, s) => client.embed(t, s), chunkTokens: ${CHUNK.chunkTokens}, overlapTokens: ${CHUNK.overlapTokens} };
+    },
+  });
+  queue.onProgress((p) => console.log(JSON.stringify({ progress: { state: p.state, indexed: p.indexed, done: p.done } })));
+  console.log(JSON.stringify({ opened: queue.progress().state, holdsLock: queue.holdsLock }));
+  await queue.enqueue(JSON.parse(jobsJson!));
+  console.log(JSON.stringify({ enqueued: true }));
+  await queue.whenIdle();
+  console.log(JSON.stringify({ idle: queue.progress() }));
+  await queue.dispose();
+  await store?.close();
+}
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
+`,
+);
+
+describe('IndexingQueue: crashes and two processes', () => {
+  it('a queue killed with SIGKILL mid-run leaves each document whole or absent, and reopening finishes without duplicates or re-embedding', async (t) => {
+    const dir = join(root, `${++dirs}-crash`);
+    const files = join(dir, 'ws');
+    mkdirSync(files, { recursive: true });
+    const contents: Record<string, string> = {};
+    const jobs: IndexJob[] = [];
+    for (let i = 0; i < 24; i++) {
+      const rel = `src/m${String(i).padStart(2, '0')}.md`;
+      contents[rel] = topic(`crash${i}z`, 40 + (i % 3) * 30);
+      mkdirSync(join(files, 'src'), { recursive: true });
+      writeFileSync(join(files, rel), contents[rel]!);
+      jobs.push({ kind: 'add', source: rel, path: join(files, rel), kb: 'workspace' });
+    }
+    fake.reset();
+    fake.setLatency(25);
+    let killedAt = 0;
+    let run: ChildRun;
+    try {
+      const killer = fake.waitFor(() => fake.embeddingRequests.filter((r) => r.outcome === 'answered').length >= 12, 20_000);
+      const child = startChild(childScript, ['run', dir, fake.url, JSON.stringify(jobs)]);
+      await killer;
+      // Killed from here, in the middle of its run.
+      killedAt = fake.embeddingRequests.length;
+      child.kill();
+      run = await child.done;
+    } finally {
+      fake.setLatency(0);
+    }
+    assert.equal(run.signal, 'SIGKILL', `the child was killed mid-run (${run.lines.slice(-2).join(' | ')}) ${run.stderr}`);
+    assert.ok(!run.lines.some((l) => l.startsWith('{"idle"')), 'it had not finished');
+    const afterCrash = assertWhole(await rows(dir), contents);
+    t.diagnostic(`after the crash: ${afterCrash.size} of 24 documents whole, the rest absent; ${killedAt} requests`);
+    assert.ok(afterCrash.size > 0 && afterCrash.size < 24, `a crash in the middle (${afterCrash.size})`);
+    assert.ok(existsSync(join(dir, 'queue', 'lock')), 'the dead process left its lock');
+
+    // Reopened here: the dead process's lock is taken over, the journal resumed.
+    fake.reset();
+    const h = await harness({ name: 'crash', dir });
+    await waitForProgress(h, (p) => p.state === 'idle');
+    const final = assertWhole(await rows(dir), contents);
+    assert.equal(final.size, 24);
+    const reembedded = fake.embeddingRequests.flatMap((r) => r.inputs).filter((text) => [...afterCrash].some((source) => contents[source]!.includes(text)));
+    assert.deepEqual(reembedded, [], 'documents committed before the crash were not embedded again');
+    await h.close();
+  });
+
+  it('a second process without the lock hands its jobs to the first, which indexes them', async () => {
+    const h = await harness({ name: 'two' });
+    assert.ok(h.queue.holdsLock);
+    const contents: Record<string, string> = { 'w/one.md': topic('window', 30), 'w/two.md': topic('second', 30) };
+    for (const [rel, text] of Object.entries(contents)) h.write(rel, text);
+    const run = await startChild(childScript, ['elsewhere', h.dir, fake.url, JSON.stringify(h.addJobs(Object.keys(contents)))]).done;
+    assert.equal(run.code, 0, run.stderr);
+    const opened = JSON.parse(run.lines[0]!) as { opened: string; holdsLock: boolean };
+    assert.deepEqual(opened, { opened: 'elsewhere', holdsLock: false });
+    await waitForProgress(h, (p) => p.state === 'idle' && p.indexed === 2);
+    assertWhole(await rows(h.dir), contents);
+    assert.deepEqual(readdirSync(join(h.dir, 'queue', 'inbox')), [], 'the inbox file was taken');
+    await h.close();
+  });
+
+  it('a process without the lock takes over when the holder leaves', async () => {
+    const a = await harness({ name: 'takeover' });
+    const b = await harness({ name: 'takeover-b', dir: a.dir });
+    assert.ok(a.queue.holdsLock);
+    assert.equal(b.queue.progress().state, 'elsewhere');
+    await a.queue.dispose();
+    await waitForProgress(b, (p) => p.state === 'idle', 3000);
+    assert.ok(b.queue.holdsLock);
+    await a.store.close();
+    await b.close();
+  });
+});
