@@ -32,6 +32,16 @@ export interface PendingAvatar {
   bytes: Uint8Array;
 }
 
+/** The image format the bytes say they are (not what the file name says), or undefined. */
+export function imageFormat(bytes: Uint8Array): PendingAvatar['ext'] | undefined {
+  const at = (i: number) => bytes[i];
+  if (bytes.length >= 8 && [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a].every((b, i) => at(i) === b)) return 'png';
+  if (bytes.length >= 3 && at(0) === 0xff && at(1) === 0xd8 && at(2) === 0xff) return 'jpg';
+  const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
+  if (bytes.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
+  return undefined;
+}
+
 export function draftAvatar(draft: BuilderDraft): PendingAvatar | undefined {
   if (!draft.avatar) return undefined;
   return { token: draft.avatar.token, ext: draft.avatar.ext, bytes: Buffer.from(draft.avatar.base64, 'base64') };

@@ -12,7 +12,6 @@ import {
   emptyForm,
   formToPersona,
   parseBuilderRequest,
-  personaIdFor,
   personaToForm,
   type BuilderForm,
   type BuilderState,
@@ -22,8 +21,9 @@ import {
 import type { CardPersona, VersionKind, VersionSummary } from '../shared/cardPersona';
 import { diffPersonas, type FieldDiff } from '../shared/personaDiff';
 import { makeErrorResponse, makeResponse } from '../shared/protocol';
-import { DRAFT_KEY_PATTERN, BuilderDraftStore, draftAvatar, makeDraft, type PendingAvatar } from './builderDrafts';
+import { DRAFT_KEY_PATTERN, BuilderDraftStore, draftAvatar, imageFormat, makeDraft, type PendingAvatar } from './builderDrafts';
 import { previewPrompt } from './builderPreview';
+import { freshPersonaId } from './cardImport';
 import { DEFAULT_CARD_SYSTEM_PROMPT } from './chatService';
 import { chatSettings } from './config';
 import type { TokenCounter } from './prompt';
@@ -262,18 +262,7 @@ function sameForm(a: BuilderForm | null, b: BuilderForm | null): boolean {
 
 // ---- pictures ------------------------------------------------------------------------------------
 
-type ImageExt = PendingAvatar['ext'];
-const MIME: Record<ImageExt, string> = { png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp' };
-
-/** The image format the bytes say they are (not what the file name says), or undefined. */
-export function imageFormat(bytes: Uint8Array): ImageExt | undefined {
-  const at = (i: number) => bytes[i];
-  if (bytes.length >= 8 && [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a].every((b, i) => at(i) === b)) return 'png';
-  if (bytes.length >= 3 && at(0) === 0xff && at(1) === 0xd8 && at(2) === 0xff) return 'jpg';
-  const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
-  if (bytes.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
-  return undefined;
-}
+const MIME: Record<PendingAvatar['ext'], string> = { png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp' };
 
 function pendingAvatarOf(bytes: Uint8Array): PendingAvatar | undefined {
   const ext = imageFormat(bytes);
@@ -502,7 +491,7 @@ class BuilderSession {
     const { personas } = this.owner.deps;
     this.form = form;
     const isNew = this.personaId === null;
-    const id = this.personaId ?? (this.base && !personas.get(this.base.id) ? this.base.id : personaIdFor(form.name, (candidate) => personas.get(candidate) !== undefined || /^new-[a-f0-9]{8,32}$/.test(candidate)));
+    const id = this.personaId ?? (this.base && !personas.get(this.base.id) ? this.base.id : freshPersonaId(form.name, (candidate) => personas.get(candidate) !== undefined));
     const result = formToPersona(form, this.formBase(id));
     if (!result.ok) {
       const fields = Object.keys(result.errors).length;

@@ -227,8 +227,9 @@ export function personaToForm(p: CardPersona): BuilderForm {
       tokenBudget: numberText(token_budget),
       rest: bookRest,
       entries: entries.map((e) => {
-        const { keys, content, enabled, constant, insertion_order, ...rest } = e;
-        return { keys: keys.join(', '), content, enabled, constant: constant === true, insertionOrder: numberText(insertion_order), rest };
+        // `constant` stays in `rest` too: an entry that never said it is not written as `false`.
+        const { keys, content, enabled, insertion_order, ...rest } = e;
+        return { keys: keys.join(', '), content, enabled, constant: e.constant === true, insertionOrder: numberText(insertion_order), rest };
       }),
     };
   }
@@ -344,7 +345,8 @@ export function formToPersona(form: BuilderForm, base: FormBase): FormResult {
     if (keys.length === 0 && !e.constant) errors[`lorebook.entries.${i}.keys`] = 'Add at least one key (comma-separated), or make the entry always on.';
     const order = readNumber(e.insertionOrder, LORE_NUMBER, `lorebook.entries.${i}.insertionOrder`, errors) ?? 0;
     const rest = e.rest ?? { extensions: {}, use_regex: false };
-    return { ...rest, keys, content: e.content, enabled: e.enabled, constant: e.constant, insertion_order: order } as LorebookEntry;
+    const constant = e.constant || (rest.constant !== undefined && rest.constant !== null) ? { constant: e.constant } : {};
+    return { ...rest, keys, content: e.content, enabled: e.enabled, ...constant, insertion_order: order } as LorebookEntry;
   });
   const scanDepth = readNumber(form.lorebook.scanDepth, { label: 'Scan depth', min: 0, max: 1_000, integer: true }, 'lorebook.scanDepth', errors);
   const tokenBudget = readNumber(form.lorebook.tokenBudget, { label: 'Token budget', min: 0, max: 1_000_000, integer: true }, 'lorebook.tokenBudget', errors);
@@ -424,22 +426,4 @@ function emptyPersonaFields(): Omit<CardPersona, 'id'> {
     creator: '',
     characterVersion: '',
   };
-}
-
-/** A persona id made from its name: lower-case letters, digits and dashes, unique among `taken`. */
-export function personaIdFor(name: string, taken: (id: string) => boolean): string {
-  const slug =
-    name
-      .normalize('NFKD')
-      .toLowerCase()
-      .replace(/[^a-z0-9]+/g, '-')
-      .replace(/^-+|-+$/g, '')
-      .slice(0, 48)
-      .replace(/-+$/, '') || 'persona';
-  const base = /^[a-z0-9]/.test(slug) ? slug : `p-${slug}`;
-  if (!taken(base)) return base;
-  for (let n = 2; ; n++) {
-    const id = `${base}-${n}`;
-    if (!taken(id)) return id;
-  }
 }
