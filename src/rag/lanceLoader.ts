@@ -68,7 +68,7 @@ export function loadLanceDbIn(env: LoaderEnvironment): LanceLoadResult {
   try {
     return { ok: true, lancedb: env.requireLanceDb() };
   } catch (err) {
-    const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    const detail = rootCause(err);
     return {
       ok: false,
       reason: `LanceDB could not be loaded on this platform (${env.platform}-${env.arch}): memory is off; chat works without it. (${detail})`,
@@ -91,4 +91,22 @@ export function loadLanceDb(): Promise<LanceLoadResult> {
     }),
   );
   return loaded;
+}
+
+/**
+ * The line that says why the native module failed. napi-rs wraps each path it tried (the .node file
+ * beside the bundle, then the platform package) in "Cannot find native binding. npm has a bug…",
+ * which means nothing in an installed extension: take the first error in the `cause` chain that is
+ * more than a missing file (a missing GLIBC version, a wrong architecture), else the innermost one.
+ */
+export function rootCause(err: unknown): string {
+  const lines: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; depth < 10 && current !== undefined && current !== null; depth++) {
+    lines.push((current instanceof Error ? current.message : String(current)).split('\n')[0]!.trim());
+    const cause: unknown = current instanceof Error ? current.cause : undefined;
+    current = Array.isArray(cause) ? cause.at(-1) : cause;
+  }
+  const causes = lines.slice(1);
+  return causes.find((l) => !/Cannot find module/i.test(l)) ?? causes.at(-1) ?? lines[0] ?? 'unknown error';
 }

@@ -9,6 +9,7 @@ import {
   missingCpuFeaturesReason,
   missingCpuFlags,
   parseCpuFlags,
+  rootCause,
 } from '../../src/rag/lanceLoader';
 
 const haswell =
@@ -108,6 +109,25 @@ describe('loadLanceDbIn', () => {
       assert.match(result.reason, /chat works without it/);
       assert.doesNotMatch(result.reason, /Require stack/);
     }
+  });
+
+  it("names the real failure, not napi-rs's wrapper about npm (what an installed extension meets)", () => {
+    // The shape of @lancedb/lancedb's native.js: each failed path chained through `cause`.
+    const besideBundle = new Error('/ext/dist/lancedb.linux-x64-gnu.node: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.28\' not found');
+    const fromPackage = Object.assign(new Error("Cannot find module '@lancedb/lancedb-linux-x64-gnu'\nRequire stack: …"), { cause: besideBundle });
+    const m = machine({
+      requireLanceDb: () => {
+        throw new Error('Cannot find native binding. npm has a bug related to optional dependencies. Please try `npm i` again.', { cause: fromPackage });
+      },
+    });
+    const result = loadLanceDbIn(m);
+    assert.equal(result.ok, false);
+    if (!result.ok) {
+      assert.match(result.reason, /GLIBC_2\.28' not found/);
+      assert.doesNotMatch(result.reason, /npm has a bug|Require stack/);
+    }
+    // Nothing but missing files: the innermost one says which.
+    assert.equal(rootCause(new Error('wrapper', { cause: Object.assign(new Error("Cannot find module 'a'"), { cause: new Error("Cannot find module './x.node'") }) })), "Cannot find module './x.node'");
   });
 
   it('sets LANCE_CPU_THREADS to 2 before loading, and keeps a value already set', () => {
