@@ -13,7 +13,9 @@ import { nativeFileName, packageTargets } from './lanceBundles.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(repoRoot, 'dist');
-const outFile = join(repoRoot, 'persona.vsix');
+// --out FILE: somewhere else than persona.vsix (e.g. a build of one's own while tests use the other).
+const outArg = process.argv.indexOf('--out');
+const outFile = outArg >= 0 && process.argv[outArg + 1] ? resolve(process.argv[outArg + 1]) : join(repoRoot, 'persona.vsix');
 const require = createRequire(join(repoRoot, 'package.json'));
 /** LanceDB's main module: its platform packages are resolved from there, as its own loader does. */
 const lancedbMain = require.resolve('@lancedb/lancedb');
