@@ -177,21 +177,20 @@ export class PersonaRegistry {
 
   /** The persona's versions, newest first (damaged version files are logged and left out). */
   async versions(id: string): Promise<VersionSummary[]> {
-    const store = this.store();
-    if (!this.personas.has(id) || this.isBuiltIn(id)) return [];
-    return store.history.list(id);
+    if (!this.custom || !this.personas.has(id) || this.isBuiltIn(id)) return [];
+    return this.custom.history.list(id);
   }
 
   /** The persona as it was at that version, or undefined if the version is missing or damaged. */
   async versionContent(id: string, version: number): Promise<CardPersona | undefined> {
-    if (this.isBuiltIn(id)) return undefined;
-    return (await this.store().history.read(id, version))?.persona;
+    if (!this.custom || this.isBuiltIn(id)) return undefined;
+    return (await this.custom.history.read(id, version))?.persona;
   }
 
   /** Every readable version with its content, oldest first (for export with history). */
   async historyEntries(id: string): Promise<HistoryEntry[]> {
-    if (this.isBuiltIn(id)) return [];
-    return this.store().history.entries(id);
+    if (!this.custom || this.isBuiltIn(id)) return [];
+    return this.custom.history.entries(id);
   }
 
   /** Makes a new version whose content is that of `version`; the history is never rewritten. */
