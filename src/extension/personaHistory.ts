@@ -59,6 +59,13 @@ export interface AppendOptions {
 }
 
 export class PersonaHistory {
+  /**
+   * Summaries already read, by persona and version (null: damaged). Version files are written once
+   * and never changed, so what was read stays true; listing then reads only new files, not every
+   * version's full persona again.
+   */
+  private readonly known = new Map<string, Map<number, VersionSummary | null>>();
+
   constructor(
     private readonly dir: string,
     private readonly logger: Logger,
@@ -95,12 +102,25 @@ export class PersonaHistory {
 
   /** Every readable version's summary, newest first. */
   async list(id: string): Promise<VersionSummary[]> {
+    const numbers = await this.numbers(id);
+    const known = this.knownFor(id);
+    for (const n of known.keys()) if (!numbers.includes(n)) known.delete(n);
     const summaries: VersionSummary[] = [];
-    for (const n of (await this.numbers(id)).reverse()) {
-      const entry = await this.read(id, n);
-      if (entry) summaries.push(entry.summary);
+    for (const n of numbers.reverse()) {
+      let summary = known.get(n);
+      if (summary === undefined) {
+        summary = (await this.read(id, n))?.summary ?? null;
+        known.set(n, summary);
+      }
+      if (summary) summaries.push(summary);
     }
     return summaries;
+  }
+
+  private knownFor(id: string): Map<number, VersionSummary | null> {
+    let known = this.known.get(id);
+    if (!known) this.known.set(id, (known = new Map()));
+    return known;
   }
 
   /** Every readable version, oldest first. */
@@ -158,6 +178,7 @@ export class PersonaHistory {
     for (;;) {
       const entry = this.entry(id, version, persona, options);
       if (await this.writeOnce(this.fileFor(id, version), entry)) {
+        this.knownFor(id).set(version, entry.summary);
         await this.prune(id);
         return entry;
       }
@@ -177,10 +198,12 @@ export class PersonaHistory {
       if (!(await this.writeOnce(this.fileFor(id, e.summary.version), entry))) {
         throw new PersonaHistoryError('versionExists', id, e.summary.version);
       }
+      this.knownFor(id).set(e.summary.version, entry.summary);
     }
   }
 
   async remove(id: string): Promise<void> {
+    this.known.delete(id);
     await fs.rm(this.dirFor(id), { recursive: true, force: true });
   }
 
@@ -234,10 +257,12 @@ export class PersonaHistory {
     let excess = numbers.length - this.maxVersions;
     for (const n of numbers.slice(1)) {
       if (excess <= 0) break;
-      const entry = await this.read(id, n);
+      const known = this.knownFor(id).get(n);
+      const summary = known === undefined ? (await this.read(id, n))?.summary : known;
       // A damaged file is left alone (and still counts): it is never deleted.
-      if (!entry || entry.summary.kind === 'snapshot') continue;
+      if (!summary || summary.kind === 'snapshot') continue;
       await fs.rm(this.fileFor(id, n), { force: true });
+      this.knownFor(id).delete(n);
       excess--;
     }
   }
