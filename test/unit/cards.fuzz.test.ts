@@ -1,5 +1,7 @@
 // Fuzzing the card readers: thousands of mutated PNG, JSON and zip inputs must each end in a valid
-// card or a CardError — no other exception, no hang. The loop runs in a worker thread so that a
+// card or a CardError — no other exception, no hang. Persona's own files (a persona with its version
+// history, picture and card files) go through the whole import preparation the same way: a persona
+// ready to save, or a CardError / PersonaFileError. The loop runs in a worker thread so that a
 // real hang (synchronous code never yields) is cut off by terminating the worker.
 //
 // Reproducing a failure: each case's randomness comes from (seed, index) alone, so
@@ -11,6 +13,10 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { zipSync } from 'fflate';
 import { CardError, crc32, placeholderPng, readCard, writeCardJson, writeCardPng, writeCharx } from '../../src/extension/cards/cardCodec';
 import { CardDataSchema } from '../../src/shared/cardSchema';
+import { prepareImport } from '../../src/extension/cardImport';
+import { cardToPersona } from '../../src/extension/cards/cardToPersona';
+import { PersonaFileError, writePersonaFile } from '../../src/extension/cards/personaFile';
+import { CardPersonaSchema } from '../../src/shared/cardPersona';
 import { prng } from '../support/prng';
 
 interface FuzzConfig {
@@ -63,7 +69,17 @@ const seeds = {
   json: enc.encode(writeCardJson(card)),
   v1: enc.encode(JSON.stringify({ name: 'V1', description: 'd', personality: 'p', scenario: 's', first_mes: 'f', mes_example: '<START>m' })),
   charx: writeCharx(card, new Map([['embeded://assets/icon/images/main.png', tinyPng]])),
+  personaFile: personaFileSeed(),
 };
+
+function personaFileSeed(): Uint8Array {
+  const persona = { ...cardToPersona(card, { id: 'fuzz-000001' }), version: 2 };
+  const history = [
+    { summary: { version: 1, savedAt: 1, kind: 'create' as const }, persona: { ...persona, version: 1, greeting: 'Old' } },
+    { summary: { version: 2, savedAt: 2, kind: 'snapshot' as const, name: 'named' }, persona },
+  ];
+  return enc.encode(writePersonaFile({ persona, history, avatar: { bytes: tinyPng, ext: 'png' }, assets: new Map([['embeded://a.txt', enc.encode('a')]]) }, 3));
+}
 
 function pngChunkSpans(b: Uint8Array): Array<{ start: number; end: number }> {
   const spans: Array<{ start: number; end: number }> = [];
@@ -234,6 +250,7 @@ const plans: Array<{ seed: keyof typeof seeds; mutations: Record<string, (rng: R
   { seed: 'json', mutations: { ...byteMutations, ...jsonMutations } },
   { seed: 'v1', mutations: { ...byteMutations, ...jsonMutations } },
   { seed: 'charx', mutations: { ...byteMutations, ...zipMutations } },
+  { seed: 'personaFile', mutations: { ...byteMutations, ...jsonMutations } },
 ];
 
 function runCase(config: FuzzConfig, index: number): { kind: string; outcome: 'card' | string } {
@@ -253,6 +270,18 @@ function runCase(config: FuzzConfig, index: number): { kind: string; outcome: 'c
     }
   }
   const kind = `${plan.seed}:${names.join('+')}`;
+  if (plan.seed === 'personaFile') {
+    try {
+      const prepared = prepareImport(bytes, { fileName: 'fuzz.persona.json', taken: () => false });
+      // What comes out must be a persona the registry can save, with versions it can store.
+      assert.ok(CardPersonaSchema.safeParse(prepared.persona).success, 'prepared persona passes the schema');
+      for (const h of prepared.history) assert.ok(CardPersonaSchema.safeParse(h.persona).success && h.persona.id === prepared.persona.id, 'history entries are checked');
+      return { kind, outcome: 'card' };
+    } catch (e) {
+      if (CardError.is(e) || PersonaFileError.is(e)) return { kind, outcome: `${e.name}.${e.reason}` };
+      throw Object.assign(new Error(`${kind}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`), { kind });
+    }
+  }
   try {
     const parsed = readCard(bytes, 'fuzz.bin');
     // A card that is read must be a card we can use and write again.
@@ -319,7 +348,7 @@ function fuzzInWorker(config: FuzzConfig): Promise<FuzzReport> {
 }
 
 if (isMainThread) {
-  it('mutated PNG, JSON and zip inputs give a valid card or a CardError, nothing else, and never hang', async (t) => {
+  it('mutated PNG, JSON, zip and Persona-file inputs give a valid card (or persona) or a typed error, nothing else, and never hang', async (t) => {
     const env = process.env;
     const config: FuzzConfig = {
       seed: env.FUZZ_SEED ? Number(env.FUZZ_SEED) : 0x5eed,
@@ -334,7 +363,7 @@ if (isMainThread) {
     assert.ok(report.slowest.ms < 1_000, `case ${report.slowest.index} (${report.slowest.kind}) took ${Math.round(report.slowest.ms)} ms`);
     if (config.only === undefined) {
       // The mutations reach every layer: each reason shows up, and some mutants are still cards.
-      for (const r of ['truncatedPng', 'badPngCrc', 'noCardInPng', 'badBase64', 'notJson', 'wrongSpec', 'invalidCard', 'badZip', 'unknownFormat']) {
+      for (const r of ['truncatedPng', 'badPngCrc', 'noCardInPng', 'badBase64', 'notJson', 'wrongSpec', 'invalidCard', 'badZip', 'unknownFormat', 'PersonaFileError.notJson', 'PersonaFileError.invalidPersona', 'PersonaFileError.invalidHistory']) {
         assert.ok((report.errors[r] ?? 0) > 0, `no case ended in ${r}: ${JSON.stringify(report.errors)}`);
       }
       assert.ok(report.cards > 0, 'some mutants are still valid cards');
