@@ -13,7 +13,10 @@ import type { IndexingBackend, IndexingProgress, IndexingQueueOptions, IndexJob 
 import { IndexingQueue } from '../../src/rag/indexingQueue';
 import type { LanceDbModule } from '../../src/rag/lanceLoader';
 import { loadLanceDb } from '../../src/rag/lanceLoader';
+import type { MemoryServiceOptions, MemorySettings } from '../../src/rag/memoryService';
+import { MemoryService, MemoryServiceError } from '../../src/rag/memoryService';
 import { MemoryStore } from '../../src/rag/memoryStore';
+import type { HistoryTurn } from '../../src/rag/retrieval';
 import { silentLogger } from '../../src/shared/logger';
 import type { FakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { fakeEmbedding, startFakeKoboldCpp } from '../support/fakeKoboldCpp';
@@ -610,5 +613,183 @@ describe('IndexingQueue: crashes and two processes', () => {
     assert.ok(b.queue.holdsLock);
     await a.store.close();
     await b.close();
+  });
+});
+
+// ---- the memory service -----------------------------------------------------------------------------------
+
+interface ServiceHarness {
+  dir: string;
+  files: string;
+  service: MemoryService;
+  settings: MemorySettings;
+  write(rel: string, text: string): { absPath: string; source: string };
+}
+
+function serviceHarness(name: string, options: { url?: () => string; loadLanceDb?: MemoryServiceOptions['loadLanceDb'] } = {}): ServiceHarness {
+  const dir = join(root, `${++dirs}-${name}`);
+  const files = join(dir, 'ws');
+  mkdirSync(files, { recursive: true });
+  const url = options.url ?? (() => fake.url);
+  const settings: MemorySettings = { baseUrl: '', model: 'bge-m3', ...CHUNK, maxFileBytes: 1 << 20, topK: 4, minScore: 0.2, tokenBudget: 2000 };
+  const service = new MemoryService({
+    dir: join(dir, 'memory'),
+    settings: () => ({ ...settings, baseUrl: url() }),
+    logger: silentLogger,
+    ...(options.loadLanceDb ? { loadLanceDb: options.loadLanceDb } : {}),
+    queueOptions: { heartbeatMs: 100, inboxPollMs: 50, retryDelayMs: 60_000, progressIntervalMs: 5 },
+  });
+  return {
+    dir: join(dir, 'memory'),
+    files,
+    service,
+    settings,
+    write(rel, text) {
+      const absPath = join(files, rel);
+      mkdirSync(dirname(absPath), { recursive: true });
+      writeFileSync(absPath, text);
+      return { absPath, source: rel };
+    },
+  };
+}
+
+const ask = (text: string): HistoryTurn[] => [{ role: 'user', content: text }];
+
+describe('MemoryService', () => {
+  it('does nothing at construction; retrieve on a memory that never held anything answers [] without a request or LanceDB', async () => {
+    fake.reset();
+    const loads: string[] = [];
+    const s = serviceHarness('lazy', {
+      loadLanceDb: async () => {
+        loads.push('load');
+        return loadLanceDb();
+      },
+    });
+    assert.deepEqual(s.service.status(), { state: 'notStarted' });
+    assert.equal(existsSync(s.dir), false, 'no folder made');
+    assert.deepEqual(await s.service.retrieve(ask('what is in alphabet.md?'), ['workspace']), { passages: [] });
+    assert.deepEqual(loads, []);
+    assert.equal(fake.requests.length, 0);
+    assert.equal(s.service.progress().state, 'idle');
+    await s.service.dispose();
+  });
+
+  it('adds files, lists them, and retrieves the passages a question is about', async () => {
+    const s = serviceHarness('service');
+    const changes: string[] = [];
+    s.service.onDidChange(() => changes.push(s.service.status().state));
+    const files = [s.write('notes/kiwi.md', topic('kiwi', 40)), s.write('notes/lemon.md', topic('lemon', 40)), s.write('mango.md', topic('mango', 40))];
+    await s.service.add(files, 'workspace');
+    await s.service.whenIdle();
+    assert.deepEqual(s.service.status(), { state: 'ready', model: 'koboldcpp/bge-m3-Q8_0', dimension: D });
+    assert.ok(changes.includes('starting') && changes.includes('ready'));
+    assert.deepEqual(
+      (await s.service.listDocuments()).map((d) => d.source),
+      ['mango.md', 'notes/kiwi.md', 'notes/lemon.md'],
+    );
+    const found = await s.service.retrieve(ask(Array.from({ length: 6 }, (_, i) => `lemon${i}lemon`).join(' ')), ['workspace']);
+    assert.equal(found.reason, undefined);
+    assert.equal(found.passages[0]?.source, 'notes/lemon.md');
+    assert.deepEqual(await s.service.retrieve(ask('lemon1lemon'), ['persona:other']), { passages: [] }, 'other knowledge bases are not searched');
+    await s.service.dispose();
+  });
+
+  it('forget while jobs for the same sources wait leaves nothing of them: not in the queue, not on disk', async () => {
+    const s = serviceHarness('forget');
+    const files = [];
+    for (let i = 0; i < 8; i++) files.push(s.write(`notes/n${i}.md`, topic(`note${i}q`, 40)));
+    for (let i = 0; i < 3; i++) files.push(s.write(`keep${i}.md`, topic(`keep${i}k`, 40)));
+    fake.reset();
+    fake.setLatency(40);
+    try {
+      await s.service.add(files, 'workspace');
+      // One note embedded (waiting in the batch for its commit), the next one in flight.
+      await fake.waitFor(() => fake.embeddingRequests.some((r) => r.outcome === 'answered' && r.inputs.some((t) => t.includes('note0q'))));
+      await s.service.forget('notes');
+      await s.service.whenIdle();
+    } finally {
+      fake.setLatency(0);
+    }
+    const sources = (await s.service.listDocuments()).map((d) => d.source);
+    assert.deepEqual(sources, ['keep0.md', 'keep1.md', 'keep2.md']);
+    assert.ok(!(await rows(s.dir)).some((r) => r.source.startsWith('notes/')), 'no chunk of notes/ on disk');
+    assert.ok(!s.service.progress().failed.length);
+    await s.service.dispose();
+  });
+
+  it('forgetAll cancels indexing and removes every table', async () => {
+    const s = serviceHarness('forgetall');
+    await s.service.add([s.write('a.md', topic('anise', 30))], 'workspace');
+    await s.service.whenIdle();
+    fake.setLatency(40);
+    try {
+      await s.service.add([s.write('b.md', topic('basil', 30)), s.write('c.md', topic('clove', 30))], 'persona:bard');
+      await s.service.forgetAll();
+      await s.service.whenIdle();
+    } finally {
+      fake.setLatency(0);
+    }
+    assert.deepEqual(await s.service.listDocuments(), []);
+    assert.deepEqual(await rows(s.dir), []);
+    assert.deepEqual(readdirSync(join(s.dir, 'db')).filter((e) => e.endsWith('.lance')), []);
+    await s.service.dispose();
+  });
+
+  it('retrieve with the embeddings server down answers [] and a reason naming the URL, never throws', async () => {
+    const server = await startFakeKoboldCpp({ dimension: D });
+    const url = server.url;
+    const s = serviceHarness('retrieve-down', { url: () => url });
+    await s.service.add([s.write('o.md', topic('olive', 30))], 'workspace');
+    await s.service.whenIdle();
+    await server.close();
+    const started = performance.now();
+    const found = await s.service.retrieve(ask('olive1olive olive2olive'), ['workspace']);
+    assert.deepEqual(found.passages, []);
+    assert.match(found.reason!, new RegExp(`KoboldCpp is not running at ${url.replace(/[.]/g, '\\.')}`));
+    assert.ok(performance.now() - started < 3000, 'fails fast for a chat turn');
+    await s.service.dispose();
+  });
+
+  it('where LanceDB cannot run: status unavailable with the reason, methods fail clearly, retrieve answers [] with the reason', async () => {
+    const reason = "This CPU lacks AVX2/FMA, which LanceDB's Linux build needs: memory is off; chat works without it (missing: avx2).";
+    const s = serviceHarness('unavailable', { loadLanceDb: async () => ({ ok: false, reason }) });
+    mkdirSync(s.dir, { recursive: true });
+    writeFileSync(join(s.dir, 'memory.json'), JSON.stringify({ version: 1, current: { model: 'm', dimension: D }, models: [] }));
+    await assert.rejects(s.service.add([s.write('u.md', 'text')], 'workspace'), (e: unknown) => MemoryServiceError.is(e, 'unavailable') && /AVX2/.test((e as Error).message));
+    assert.deepEqual(s.service.status(), { state: 'unavailable', reason });
+    await assert.rejects(s.service.listDocuments(), /Memory is off on this machine/);
+    const found = await s.service.retrieve(ask('anything'), ['workspace']);
+    assert.deepEqual(found.passages, []);
+    assert.match(found.reason!, /AVX2/);
+    await s.service.dispose();
+  });
+
+  it('another embeddings model: retrieval says so, indexing goes to its own table, the old documents are offered for re-indexing and can be discarded', async () => {
+    const other = await startFakeKoboldCpp({ dimension: D, embeddingsModel: 'koboldcpp/nomic-embed' });
+    let url = fake.url;
+    const s = serviceHarness('model-change', { url: () => url });
+    try {
+      await s.service.add([s.write('p.md', topic('pepper', 30))], 'workspace');
+      await s.service.whenIdle();
+      url = other.url;
+      const found = await s.service.retrieve(ask('pepper1pepper pepper2pepper'), ['workspace']);
+      assert.deepEqual(found.passages, []);
+      assert.match(found.reason!, /now uses koboldcpp\/nomic-embed, but this memory was made with koboldcpp\/bge-m3-Q8_0/);
+
+      await s.service.add([s.write('q.md', topic('quinoa', 30))], 'workspace');
+      await s.service.whenIdle();
+      assert.deepEqual(s.service.status(), { state: 'ready', model: 'koboldcpp/nomic-embed', dimension: D });
+      assert.deepEqual((await s.service.listDocuments()).map((d) => d.source), ['q.md'], 'vectors of two models never mix');
+      const old = await s.service.otherModelDocuments();
+      assert.deepEqual(old.map((o) => [o.model, o.documents.map((d) => d.source)]), [['koboldcpp/bge-m3-Q8_0', ['p.md']]]);
+      assert.equal((await s.service.retrieve(ask('quinoa1quinoa quinoa2quinoa'), ['workspace'])).passages[0]?.source, 'q.md');
+
+      await s.service.discardOtherModels();
+      assert.deepEqual(await s.service.otherModelDocuments(), []);
+      assert.deepEqual((await s.service.listDocuments()).map((d) => d.source), ['q.md']);
+    } finally {
+      await s.service.dispose();
+      await other.close();
+    }
   });
 });

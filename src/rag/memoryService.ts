@@ -1,0 +1,558 @@
+// The workspace memory as one object: what the extension talks to for adding files, forgetting them,
+// the indexing progress and the passages of a chat turn. Plain Node: no `vscode` here.
+//
+// Nothing heavy happens at construction. The first call that needs memory loads LanceDB (or finds
+// that it cannot run here: status 'unavailable', chat goes on without memory) and opens the indexing
+// queue, which resumes a journal left by an earlier session. The embeddings server is asked for its
+// model and vector length when indexing starts, never for listing or forgetting: the last model seen
+// is kept in `memory.json`, so memory can be listed, searched for emptiness and forgotten while the
+// server is down.
+//
+// Layout of `dir`: `db/` (LanceDB, a table per embedding model and dimension), `queue/` (journal,
+// lock, inbox: see indexingQueue.ts), `memory.json` (the models seen).
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as z from 'zod/mini';
+import { writeFileAtomic } from '../extension/atomicFile';
+import type { Logger } from '../shared/logger';
+import { describeEmbeddingsError, EmbeddingsError } from './embeddingsErrors';
+import { EmbeddingsClient } from './embeddingsClient';
+import type { IndexingBackend, IndexingProgress, IndexingQueue, IndexingQueueOptions, IndexJob } from './indexingQueue';
+import type { LanceLoadResult } from './lanceLoader';
+import { loadLanceDb } from './lanceLoader';
+import type { DocumentSummary } from './memoryStore';
+import { MemoryStore, tableNameFor } from './memoryStore';
+import type { HistoryTurn, RetrievedPassage } from './retrieval';
+
+export interface MemorySettings {
+  /** OpenAI-compatible base URL of the embeddings server (KoboldCpp: http://127.0.0.1:5001/v1). */
+  baseUrl: string;
+  /** Sent as `model`; the name the server answers with is the one memory is kept under. */
+  model: string;
+  apiKey?: string;
+  chunkTokens: number;
+  overlapTokens: number;
+  maxFileBytes: number;
+  topK: number;
+  minScore: number;
+  /** Tokens the memory section of a prompt may take. */
+  tokenBudget: number;
+}
+
+/** The embeddings calls memory makes (EmbeddingsClient has them). */
+export interface MemoryEmbedder {
+  embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]>;
+  probe(signal?: AbortSignal): Promise<{ dimension: number; model?: string }>;
+  /** The model the server named in its last reply. */
+  readonly lastModel: string | undefined;
+}
+
+export interface MemoryServiceOptions {
+  /** Folder of this workspace's memory (created on first write), e.g. `<storageUri>/memory`. */
+  dir: string;
+  /** Read on every use: a change of settings applies to the next run or the next turn. */
+  settings: () => MemorySettings;
+  logger: Logger;
+  /** Token counter for the memory budget; default: gpt-tokenizer's o200k (loaded on first use). */
+  countTokens?: (text: string) => number;
+  // ---- for tests ----
+  loadLanceDb?: () => Promise<LanceLoadResult>;
+  /** `purpose` 'retrieval' wants few retries (a chat turn waits for it); 'indexing' the defaults. */
+  createEmbedder?: (settings: MemorySettings, options: { expectedDimension?: number; purpose: 'indexing' | 'retrieval' }) => MemoryEmbedder;
+  queueOptions?: Partial<Omit<IndexingQueueOptions, 'dir' | 'connect' | 'logger'>>;
+}
+
+export type MemoryServiceStatus =
+  /** Nothing loaded yet (no call needed memory so far). */
+  | { state: 'notStarted' }
+  | { state: 'starting' }
+  /** `model`/`dimension`: the embedding model memory is kept for, once one was seen. */
+  | { state: 'ready'; model?: string; dimension?: number }
+  /** LanceDB cannot run on this machine; every method but `retrieve` throws MemoryServiceError('unavailable'). */
+  | { state: 'unavailable'; reason: string }
+  | { state: 'disposed' };
+
+export interface RetrieveResult {
+  passages: RetrievedPassage[];
+  /** Why memory gave nothing when it might have (server down, model changed, …): the text to show once. */
+  reason?: string;
+}
+
+export interface OtherModelDocuments {
+  model: string;
+  dimension: number;
+  documents: DocumentSummary[];
+}
+
+export type MemoryServiceErrorReason = 'unavailable' | 'disposed';
+
+export class MemoryServiceError extends Error {
+  override readonly name = 'MemoryServiceError';
+  readonly reason: MemoryServiceErrorReason;
+
+  constructor(reason: MemoryServiceErrorReason, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+  }
+
+  static is(e: unknown, reason?: MemoryServiceErrorReason): e is MemoryServiceError {
+    return e instanceof MemoryServiceError && (reason === undefined || e.reason === reason);
+  }
+}
+
+const ModelSchema = z.object({ model: z.string().check(z.minLength(1)), dimension: z.int().check(z.gte(1)) });
+type ModelKey = z.infer<typeof ModelSchema>;
+const StateSchema = z.object({
+  version: z.literal(1),
+  /** The model the embeddings server answered with last. */
+  current: z.optional(ModelSchema),
+  /** Every model memory has held documents for. */
+  models: z.array(ModelSchema),
+});
+type MemoryState = z.infer<typeof StateSchema>;
+
+/** A chat turn waits for retrieval: fail fast instead of the indexing client's patient retries. */
+const retrievalClient = { retries: 1, retryDelayMs: 200, maxRetryDelayMs: 500, requestTimeoutMs: 20_000 } as const;
+
+const idleProgress: IndexingProgress = {
+  state: 'idle',
+  done: 0,
+  total: 0,
+  indexed: 0,
+  unchanged: 0,
+  removed: 0,
+  skipped: [],
+  skippedCount: 0,
+  failed: [],
+  failedCount: 0,
+};
+
+interface Opened {
+  queue: IndexingQueue;
+}
+
+export class MemoryService {
+  private readonly dir: string;
+  private readonly dbDir: string;
+  private readonly statePath: string;
+  private readonly logger: Logger;
+  private readonly settings: () => MemorySettings;
+  private readonly load: () => Promise<LanceLoadResult>;
+  private readonly createEmbedder: NonNullable<MemoryServiceOptions['createEmbedder']>;
+  private countTokens: ((text: string) => number) | undefined;
+  private readonly queueOptions: MemoryServiceOptions['queueOptions'];
+
+  private currentStatus: MemoryServiceStatus = { state: 'notStarted' };
+  private opening: Promise<Opened> | undefined;
+  private opened: Opened | undefined;
+  private state: MemoryState = { version: 1, models: [] };
+  /** One store per model, opened once and kept: the queue and retrieval may use it at once. */
+  private readonly stores = new Map<string, Promise<MemoryStore>>();
+  private readonly listeners = new Set<() => void>();
+  private disposed = false;
+
+  constructor(options: MemoryServiceOptions) {
+    this.dir = options.dir;
+    this.dbDir = path.join(options.dir, 'db');
+    this.statePath = path.join(options.dir, 'memory.json');
+    this.logger = options.logger;
+    this.settings = options.settings;
+    this.load = options.loadLanceDb ?? loadLanceDb;
+    this.countTokens = options.countTokens;
+    this.queueOptions = options.queueOptions;
+    this.createEmbedder =
+      options.createEmbedder ??
+      ((s, { expectedDimension, purpose }) =>
+        new EmbeddingsClient({
+          baseUrl: s.baseUrl,
+          model: s.model,
+          ...(s.apiKey ? { apiKey: s.apiKey } : {}),
+          logger: this.logger,
+          ...(expectedDimension !== undefined ? { expectedDimension } : {}),
+          ...(purpose === 'retrieval' ? retrievalClient : {}),
+        }));
+  }
+
+  // ---- lifecycle and status ---------------------------------------------------------------------------
+
+  /** Loads LanceDB and opens the queue (resuming a journal) if not done yet. Never throws; see status(). */
+  async start(): Promise<void> {
+    await this.open().catch(() => {});
+  }
+
+  status(): MemoryServiceStatus {
+    return this.currentStatus;
+  }
+
+  /** The indexing queue's progress; idle until memory is opened. */
+  progress(): IndexingProgress {
+    return this.opened?.queue.progress() ?? { ...idleProgress, skipped: [], failed: [] };
+  }
+
+  /** Called on every change of status or progress (progress at most every 100 ms while indexing). */
+  onDidChange(listener: () => void): { dispose(): void } {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  /** Resolves when the queue has nothing to do now (idle or paused; see IndexingQueue.whenIdle). */
+  async whenIdle(): Promise<void> {
+    const opened = this.opened ?? (this.opening ? await this.opening.catch(() => undefined) : undefined);
+    await opened?.queue.whenIdle();
+  }
+
+  /** Stops indexing (jobs stay in the journal for next time) and closes the database. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    const opened = this.opened ?? (this.opening ? await this.opening.catch(() => undefined) : undefined);
+    await opened?.queue.dispose();
+    for (const store of this.stores.values()) {
+      await store.then((s) => s.close()).catch(() => {});
+    }
+    this.stores.clear();
+    this.currentStatus = { state: 'disposed' };
+    this.listeners.clear();
+  }
+
+  // ---- adding and removing ------------------------------------------------------------------------------
+
+  /** Queues files for indexing into `kb`; resolves once the jobs are on disk. */
+  async add(files: readonly { absPath: string; source: string }[], kb: string): Promise<void> {
+    const { queue } = await this.open();
+    await queue.enqueue(files.map((f): IndexJob => ({ kind: 'add', source: f.source, path: f.absPath, kb })));
+  }
+
+  /** Queues the removal of a document (its file was deleted). Not forgetting: see forget. */
+  async remove(source: string, kb: string): Promise<void> {
+    const { queue } = await this.open();
+    await queue.enqueue([{ kind: 'remove', source, kb }]);
+  }
+
+  /** Stops indexing and drops the waiting jobs; committed documents stay. */
+  async cancel(): Promise<void> {
+    await this.opened?.queue.cancel();
+  }
+
+  /** While paused: try again now (after starting the server, setting a key, …). */
+  resume(): void {
+    this.opened?.queue.resume();
+  }
+
+  // ---- reading ---------------------------------------------------------------------------------------------
+
+  /** Documents of the current embedding model (optionally of one kb); [] before anything was indexed. */
+  async listDocuments(kb?: string): Promise<DocumentSummary[]> {
+    await this.open();
+    const store = await this.currentStore();
+    return store ? store.listDocuments(kb) : [];
+  }
+
+  /**
+   * Documents kept for other embedding models than the current one: after the model changed, the
+   * current one's memory starts empty while these are not searched. Offer to re-index them
+   * (add their files again) and then `discardOtherModels()`.
+   */
+  async otherModelDocuments(): Promise<OtherModelDocuments[]> {
+    await this.open();
+    const current = this.state.current;
+    const result: OtherModelDocuments[] = [];
+    for (const m of this.state.models) {
+      if (current && m.model === current.model && m.dimension === current.dimension) continue;
+      const documents = await (await this.storeFor(m)).listDocuments();
+      if (documents.length > 0) result.push({ model: m.model, dimension: m.dimension, documents });
+    }
+    return result;
+  }
+
+  /**
+   * The passages for a chat turn. Never throws for a server that is down, a model that changed or a
+   * memory that cannot run: `reason` says why nothing came back. Quick (no request, no LanceDB load)
+   * while nothing was ever indexed. Rethrows only an abort of `signal`.
+   */
+  async retrieve(history: HistoryTurn[], kbs: string[], signal?: AbortSignal): Promise<RetrieveResult> {
+    if (kbs.length === 0 || this.disposed) return { passages: [] };
+    // Before LanceDB is loaded: a memory that never held anything has no state file.
+    if (!this.opened && !(await exists(this.statePath))) return { passages: [] };
+    try {
+      await this.open();
+    } catch (e) {
+      return { passages: [], reason: errorText(e) };
+    }
+    const current = this.state.current;
+    if (!current) return { passages: [] };
+    const store = await this.storeFor(current);
+    const docs = await store.listDocuments();
+    if (!docs.some((d) => kbs.includes(d.kb))) return { passages: [] };
+
+    const settings = this.settings();
+    const embedder = this.createEmbedder(settings, { expectedDimension: current.dimension, purpose: 'retrieval' });
+    const { retrieve } = await import('./retrieval');
+    const countTokens = this.countTokens ?? (await defaultTokenCounter());
+    this.countTokens = countTokens;
+    try {
+      const passages = await retrieve({
+        search: (vector, opts) => {
+          // A model of the same dimension makes vectors that fit the table and mean nothing there.
+          const model = embedder.lastModel;
+          if (model && model !== current.model) throw new ModelChanged(current.model, model);
+          return store.search(vector, opts);
+        },
+        embed: (texts, s) => embedder.embed(texts, s),
+        history,
+        kbs,
+        k: settings.topK,
+        minScore: settings.minScore,
+        tokenBudget: settings.tokenBudget,
+        countTokens,
+        ...(signal ? { signal } : {}),
+      });
+      return { passages };
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason ?? e;
+      if (e instanceof ModelChanged) return { passages: [], reason: e.message };
+      if (EmbeddingsError.is(e)) return { passages: [], reason: describeEmbeddingsError(e) };
+      this.logger.warn(`Memory: retrieval failed: ${errorText(e)}`);
+      return { passages: [], reason: `memory could not be searched (${errorText(e)}).` };
+    }
+  }
+
+  // ---- forgetting --------------------------------------------------------------------------------------------
+
+  /**
+   * Forgets a source, or everything under a folder (`a/b` forgets `a/b` and `a/b/…`), in every
+   * knowledge base and every model's table: waiting jobs for them are dropped first (a job in
+   * progress is not committed), then their chunks are removed from the disk. '' forgets everything.
+   */
+  async forget(target: string): Promise<void> {
+    const folder = target.replace(/\/+$/, '');
+    if (folder === '') return this.forgetAll();
+    const { queue } = await this.open();
+    await queue.drop({ folder });
+    const store = await this.anyStore();
+    const result = await store.forgetFolder(folder);
+    this.logger.info(`Memory: forgot ${result.chunks} passages of ${target}.`);
+    this.changed();
+  }
+
+  /** Cancels indexing and removes every table of this workspace's memory from the disk. */
+  async forgetAll(): Promise<void> {
+    const { queue } = await this.open();
+    await queue.cancel();
+    const store = await this.anyStore();
+    await store.forgetAll();
+    this.state = { version: 1, ...(this.state.current ? { current: this.state.current } : {}), models: [] };
+    await this.saveState();
+    this.logger.info('Memory: forgot everything.');
+    this.changed();
+  }
+
+  /** Removes the tables of every model but the current one (after re-indexing for it). */
+  async discardOtherModels(): Promise<void> {
+    await this.open();
+    const current = this.state.current;
+    const lancedb = await this.load();
+    if (!lancedb.ok) return;
+    const keep = current ? tableNameFor(current.model, current.dimension) : undefined;
+    const others = this.state.models.filter((m) => tableNameFor(m.model, m.dimension) !== keep);
+    const connection = await lancedb.lancedb.connect(this.dbDir);
+    try {
+      for (const m of others) {
+        const name = tableNameFor(m.model, m.dimension);
+        const store = this.stores.get(name);
+        this.stores.delete(name);
+        await store?.then((s) => s.close()).catch(() => {});
+        if ((await connection.tableNames()).includes(name)) await connection.dropTable(name);
+        await fs.rm(path.join(this.dbDir, `${name}.lance`), { recursive: true, force: true });
+      }
+    } finally {
+      connection.close();
+    }
+    this.state = { ...this.state, models: this.state.models.filter((m) => !others.includes(m)) };
+    await this.saveState();
+    this.changed();
+  }
+
+  // ---- opening -----------------------------------------------------------------------------------------------
+
+  private open(): Promise<Opened> {
+    if (this.disposed) return Promise.reject(new MemoryServiceError('disposed', 'Memory is closed.'));
+    if (this.opened) return Promise.resolve(this.opened);
+    this.opening ??= this.openOnce().then(
+      (opened) => {
+        this.opened = opened;
+        return opened;
+      },
+      (e: unknown) => {
+        // Unavailable stays unavailable; anything else (a disk error) may be tried again.
+        if (!MemoryServiceError.is(e, 'unavailable')) this.opening = undefined;
+        throw e;
+      },
+    );
+    return this.opening;
+  }
+
+  private async openOnce(): Promise<Opened> {
+    this.setStatus({ state: 'starting' });
+    const loaded = await this.load();
+    if (!loaded.ok) {
+      this.setStatus({ state: 'unavailable', reason: loaded.reason });
+      this.logger.warn(`Memory is off: ${loaded.reason}`);
+      throw new MemoryServiceError('unavailable', `Memory is off on this machine: ${loaded.reason}`);
+    }
+    try {
+      await this.loadState();
+      const { IndexingQueue } = await import('./indexingQueue');
+      const queue = await IndexingQueue.open({
+        ...this.queueOptions,
+        dir: path.join(this.dir, 'queue'),
+        logger: this.logger,
+        connect: (signal) => this.connectForIndexing(signal),
+      });
+      queue.onProgress(() => this.changed());
+      this.setStatus(this.readyStatus());
+      return { queue };
+    } catch (e) {
+      this.setStatus({ state: 'notStarted' });
+      throw e;
+    }
+  }
+
+  /** Each indexing run: asks the server which model it serves now and opens that model's table. */
+  private async connectForIndexing(signal: AbortSignal): Promise<IndexingBackend> {
+    const settings = this.settings();
+    const probe = await this.createEmbedder(settings, { purpose: 'indexing' }).probe(signal);
+    const model: ModelKey = { model: probe.model ?? (settings.model || 'unknown'), dimension: probe.dimension };
+    const previous = this.state.current;
+    if (!previous || previous.model !== model.model || previous.dimension !== model.dimension) {
+      if (previous) this.logger.info(`Memory: the embeddings model is now ${model.model} (${model.dimension}-d), was ${previous.model} (${previous.dimension}-d).`);
+      this.state = { ...this.state, current: model };
+    }
+    if (!this.state.models.some((m) => m.model === model.model && m.dimension === model.dimension)) {
+      this.state = { ...this.state, models: [...this.state.models, model] };
+    }
+    await this.saveState();
+    this.setStatus(this.readyStatus());
+    const store = await this.storeFor(model);
+    const embedder = this.createEmbedder(settings, { expectedDimension: model.dimension, purpose: 'indexing' });
+    return {
+      store,
+      embed: async (texts, s) => {
+        const vectors = await embedder.embed(texts, s);
+        const named = embedder.lastModel;
+        // Same length, other model: its vectors would sit among the old ones and mean nothing there.
+        if (named && named !== model.model) {
+          throw new EmbeddingsError('dimensionMismatch', `The embeddings server now answers with ${named}, not ${model.model}`, {
+            baseUrl: settings.baseUrl,
+            model: named,
+            expectedDimension: model.dimension,
+            actualDimension: vectors[0]?.length ?? model.dimension,
+          });
+        }
+        return vectors;
+      },
+      chunkTokens: settings.chunkTokens,
+      overlapTokens: settings.overlapTokens,
+      maxFileBytes: settings.maxFileBytes,
+    };
+  }
+
+  private storeFor(m: ModelKey): Promise<MemoryStore> {
+    const name = tableNameFor(m.model, m.dimension);
+    let store = this.stores.get(name);
+    if (!store) {
+      store = MemoryStore.open(this.dbDir, { dimension: m.dimension, model: m.model, logger: this.logger });
+      store.catch(() => this.stores.delete(name));
+      this.stores.set(name, store);
+    }
+    return store;
+  }
+
+  private async currentStore(): Promise<MemoryStore | undefined> {
+    return this.state.current ? this.storeFor(this.state.current) : undefined;
+  }
+
+  /**
+   * A store to forget through (forgetting covers every model's table, whichever store does it).
+   * Without any model seen yet, one for a placeholder model: it opens no table of its own.
+   */
+  private async anyStore(): Promise<MemoryStore> {
+    const m = this.state.current ?? this.state.models[0] ?? { model: 'persona-forget', dimension: 1 };
+    return this.storeFor(m);
+  }
+
+  private readyStatus(): MemoryServiceStatus {
+    const c = this.state.current;
+    return c ? { state: 'ready', model: c.model, dimension: c.dimension } : { state: 'ready' };
+  }
+
+  private async loadState(): Promise<void> {
+    let text: string;
+    try {
+      text = await fs.readFile(this.statePath, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    const parsed = StateSchema.safeParse(parseJson(text));
+    if (parsed.success) {
+      this.state = parsed.data;
+    } else {
+      // Only a cache of what the server said: the next indexing run writes it again.
+      this.logger.warn(`Memory: ${this.statePath} could not be read; the embeddings model is asked again on the next run.`);
+    }
+  }
+
+  private saveState(): Promise<void> {
+    return writeFileAtomic(this.statePath, JSON.stringify(this.state));
+  }
+
+  private setStatus(status: MemoryServiceStatus): void {
+    if (this.disposed) return;
+    this.currentStatus = status;
+    this.changed();
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) {
+      try {
+        listener();
+      } catch (e) {
+        this.logger.warn(`Memory: a listener threw: ${errorText(e)}`);
+      }
+    }
+  }
+}
+
+class ModelChanged extends Error {
+  constructor(stored: string, now: string) {
+    super(`the embeddings server now uses ${now}, but this memory was made with ${stored} — re-index memory for the new model, or load ${stored} again.`);
+  }
+}
+
+/** gpt-tokenizer's o200k, the chunker's: loaded on the first turn that searches memory. */
+async function defaultTokenCounter(): Promise<(text: string) => number> {
+  const { encodeForChunking } = await import('./chunker');
+  return (text) => encodeForChunking(text).length;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
