@@ -14,7 +14,6 @@ import * as z from 'zod/mini';
 import type { Logger } from '../shared/logger';
 import { PERSONA_ID_PATTERN } from '../shared/persona';
 import { CardPersonaSchema, VersionSummarySchema, type CardPersona, type VersionKind, type VersionSummary } from '../shared/cardPersona';
-import { sweepTempFiles } from './atomicFile';
 
 export type { VersionKind, VersionSummary } from '../shared/cardPersona';
 
@@ -173,7 +172,7 @@ export class PersonaHistory {
   async append(id: string, persona: CardPersona, options: AppendOptions): Promise<HistoryEntry> {
     const dir = this.dirFor(id);
     await fs.mkdir(dir, { recursive: true });
-    await sweepTempFiles(dir);
+    await sweepStaleTempFiles(dir);
     let version = ((await this.latest(id)) ?? 0) + 1;
     for (;;) {
       const entry = this.entry(id, version, persona, options);
@@ -265,5 +264,21 @@ export class PersonaHistory {
       this.knownFor(id).delete(n);
       excess--;
     }
+  }
+}
+
+/** Temp files a killed write left behind; only old ones, as another window may be writing now. */
+async function sweepStaleTempFiles(dir: string, olderThanMs = 10 * 60_000): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const n of names.filter((x) => x.startsWith('.') && x.endsWith('.tmp'))) {
+    const file = path.join(dir, n);
+    const stat = await fs.stat(file).catch(() => undefined);
+    if (stat && now - stat.mtimeMs > olderThanMs) await fs.rm(file, { force: true });
   }
 }

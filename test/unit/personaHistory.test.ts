@@ -4,7 +4,7 @@
 // can be duplicated, pictures follow their versions, growth is bounded, and two windows saving at
 // once never overwrite each other's versions.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -139,6 +139,19 @@ describe('persona versions', () => {
     const next = await reloaded.saveCustom(persona('mira-000005', 'Mira', 'Four.'));
     assert.equal(next.version, 4, 'a damaged version keeps its number');
     assert.equal(await readFile(join(history, '000002.json'), 'utf8'), '{"summary": {"version": 2, "sav', 'never rewritten or deleted');
+  });
+
+  it('sweeps temp files a killed write left long ago, and leaves a fresh one (another window may be writing it)', async () => {
+    const dir = join(root, 'temps');
+    const registry = await load(dir);
+    await registry.saveCustom(persona('mira-000013'));
+    const history = join(dir, 'mira-000013.history');
+    await writeFile(join(history, '.000002.json.aaaaaa.tmp'), 'half');
+    await writeFile(join(history, '.000002.json.bbbbbb.tmp'), 'half');
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await utimes(join(history, '.000002.json.aaaaaa.tmp'), hourAgo, hourAgo);
+    await registry.saveCustom(persona('mira-000013'));
+    assert.deepEqual((await readdir(history)).sort(), ['.000002.json.bbbbbb.tmp', '000001.json', '000002.json']);
   });
 
   it('a version file that claims another number or persona is skipped', async () => {
