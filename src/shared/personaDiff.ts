@@ -36,9 +36,17 @@ export function isLongText(text: string): boolean {
   return text.length > LONG_TEXT_CHARS || text.split('\n').length > LONG_TEXT_LINES;
 }
 
+/**
+ * Beyond this many edits two texts are shown as one removal and one addition: finding the smallest
+ * diff of two long, very different texts costs time that grows with the product of their sizes.
+ */
+export const MAX_DIFF_EDITS = 2_000;
+
 /** Word diff for short text, line diff for long text; the parts rebuild both sides exactly. */
 export function textDiff(before: string, after: string): DiffPart[] {
-  const changes = isLongText(before) || isLongText(after) ? diffLines(before, after) : diffWordsWithSpace(before, after);
+  const options = { maxEditLength: MAX_DIFF_EDITS };
+  const changes = isLongText(before) || isLongText(after) ? diffLines(before, after, options) : diffWordsWithSpace(before, after, options);
+  if (!changes) return [...(before ? [{ value: before, removed: true }] : []), ...(after ? [{ value: after, added: true }] : [])];
   return changes.map((c) => ({ value: c.value, ...(c.added ? { added: true } : {}), ...(c.removed ? { removed: true } : {}) }));
 }
 

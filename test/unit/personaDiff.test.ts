@@ -84,6 +84,19 @@ describe('diffPersonas', () => {
     assert.ok(textDiff('a b\nc', 'a x\nc').some((p) => p.removed && p.value === 'b'));
   });
 
+  it('gives up on a smallest diff of two long, entirely different texts quickly, showing old and new whole', () => {
+    // Every tenth line in common, so a full diff would be hundreds of parts.
+    const a = Array.from({ length: 6_000 }, (_, i) => (i % 10 === 0 ? `same line ${i}` : `alpha line ${i}`)).join('\n');
+    const b = Array.from({ length: 6_000 }, (_, i) => (i % 10 === 0 ? `same line ${i}` : `beta line ${i}`)).join('\n');
+    const started = performance.now();
+    const parts = textDiff(a, b);
+    assert.ok(performance.now() - started < 2_000, `took ${Math.round(performance.now() - started)} ms`);
+    assert.deepEqual(parts, [
+      { value: a, removed: true },
+      { value: b, added: true },
+    ]);
+  });
+
   it('tells text that was added or removed, without parts', () => {
     const diffs = byField(diffPersonas(base(), { ...base(), scenario: 'A storm is coming.', personality: '' }));
     assert.deepEqual(diffs.get('scenario'), { field: 'scenario', label: 'Scenario', change: 'added', after: 'A storm is coming.' });
