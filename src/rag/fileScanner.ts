@@ -434,7 +434,7 @@ class Scan {
       if (text) rules.add(rebaseGitignore(text, posix(relative(ignoreBase, dir))));
     }
     const startRel = posix(relative(ignoreBase, start));
-    if (startRel !== '' && rules.ignores(`${startRel}/`)) {
+    if (startRel !== '' && isIgnored(rules, `${startRel}/`)) {
       // Picked although git ignores it: the rules from above are waived inside it.
       ignoreBase = start;
       rules = ignore({ ignorecase: caseInsensitive });
@@ -496,11 +496,11 @@ class Scan {
       }
       if (isDir) {
         if (generatedFolderNames.has(entry.name)) this.skip(abs, 'generated', 'folder');
-        else if (rules.ignores(`${ignoreRel}/`)) this.skip(abs, 'gitignored', 'folder');
+        else if (isIgnored(rules, `${ignoreRel}/`)) this.skip(abs, 'gitignored', 'folder');
         else if (this.excluded(walk, abs)) this.skip(abs, 'excluded', 'folder');
         else next.push({ abs, ignoreRel, rules });
       } else if (isFile) {
-        if (rules.ignores(ignoreRel)) this.skip(abs, 'gitignored', 'file');
+        if (isIgnored(rules, ignoreRel)) this.skip(abs, 'gitignored', 'file');
         else if (this.excluded(walk, abs)) this.skip(abs, 'excluded', 'file');
         else candidates.push({ abs, rel: this.relPath(abs) });
       } else {
@@ -592,6 +592,18 @@ class Scan {
   private relPath(abs: string): string {
     if (abs === this.root) return '.';
     return isWithin(this.root, abs) ? posix(relative(this.root, abs)) : posix(abs);
+  }
+}
+
+/**
+ * `ignore` throws on a path that looks unrelativised, which a real name can be: a folder at the
+ * top named `...`. No git pattern can name such a path without also matching others, so: not ignored.
+ */
+function isIgnored(rules: Ignore, path: string): boolean {
+  try {
+    return rules.ignores(path);
+  } catch {
+    return false;
   }
 }
 

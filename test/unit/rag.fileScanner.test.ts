@@ -284,6 +284,13 @@ describe('scanPaths: git ignore rules', () => {
     });
   });
 
+  it('copes with names git rules cannot express, such as a folder named "..."', async () => {
+    const root = tree({ '.gitignore': '*.log\n', '.../a.txt': 'a', '.../b.log': 'b', '....': 'dots', '.x./c.txt': 'c' });
+    gitInit(root);
+    const result = await scanPaths(['.'], options(root));
+    assert.deepEqual(rels(result), gitUntracked(root));
+  });
+
   it('honours .gitignore files in a folder that is not a git repository', async () => {
     const root = tree({ '.gitignore': '*.log\n', 'a.md': 'a', 'b.log': 'b' });
     assert.deepEqual(rels(await scanPaths(['.'], options(root))), ['.gitignore', 'a.md']);
