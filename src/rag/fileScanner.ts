@@ -596,8 +596,8 @@ class Scan {
 }
 
 /**
- * `ignore` throws on a path that looks unrelativised, which a real name can be: a folder at the
- * top named `...`. No git pattern can name such a path without also matching others, so: not ignored.
+ * `ignore` throws on a path it takes for one not made relative (`./x`, `../x`, `c:/x` on Windows).
+ * No entry name should look like that, but one odd name must not end the whole scan.
  */
 function isIgnored(rules: Ignore, path: string): boolean {
   try {
