@@ -148,6 +148,13 @@ export async function exportCharacterCard(deps: CharacterCommandDeps): Promise<v
     assets: await personas.assetsOf(persona.id),
     ...(history ? { history } : {}),
   });
+  if (format === 'personaFile' && bytes.length > MAX_PERSONA_FILE_BYTES) {
+    // Written anyway it could not be imported again: say so before anything is written.
+    const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`;
+    throw new Error(
+      `The Persona file would be ${mb(bytes.length)}, more than Persona imports (${mb(MAX_PERSONA_FILE_BYTES)}). Export it without its version history, or as a CHARX card.`,
+    );
+  }
   await vscode.workspace.fs.writeFile(target, bytes);
   log.info(`Exported persona "${persona.id}" (${format}${history ? `, ${history.length} versions` : ''}) to ${target.fsPath}.`);
   void vscode.window.showInformationMessage(`Exported ${persona.name} to ${path.posix.basename(target.path)}.`);
