@@ -14,6 +14,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as z from 'zod/mini';
 import { writeFileAtomic } from '../extension/atomicFile';
+import { errorCode } from '../providers/serverText';
 import type { Logger } from '../shared/logger';
 import { describeEmbeddingsError, EmbeddingsError } from './embeddingsErrors';
 import { EmbeddingsClient } from './embeddingsClient';
@@ -111,8 +112,16 @@ const StateSchema = z.object({
 });
 type MemoryState = z.infer<typeof StateSchema>;
 
-/** A chat turn waits for retrieval: fail fast instead of the indexing client's patient retries. */
-const retrievalClient = { retries: 1, retryDelayMs: 200, maxRetryDelayMs: 500, requestTimeoutMs: 20_000 } as const;
+/**
+ * A chat turn waits for retrieval. KoboldCpp embeds one request at a time and answers 503 to the
+ * others: indexing holds back its next request while a turn retrieves, and the turn's request
+ * retries busy answers for a few seconds (the indexing request in flight finishes meanwhile).
+ */
+const retrievalClient = { retries: 6, retryDelayMs: 250, maxRetryDelayMs: 2000, requestTimeoutMs: 20_000 } as const;
+/** After a turn found the server down, the next turns say so at once for this long instead of retrying. */
+const downMemoryMs = 30_000;
+/** Texts per indexing embed call: between two calls indexing yields to a chat turn's retrieval. */
+const indexingSliceTexts = 64;
 
 const idleProgress: IndexingProgress = {
   state: 'idle',
@@ -150,6 +159,11 @@ export class MemoryService {
   private readonly stores = new Map<string, Promise<MemoryStore>>();
   private readonly listeners = new Set<() => void>();
   private disposed = false;
+  /** Chat turns retrieving now, and what indexing waits on before its next request. */
+  private retrievals = 0;
+  private retrievalsDone: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** The last turn found the server down: the same answer until `until`, for this base URL. */
+  private down: { baseUrl: string; until: number; reason: string } | undefined;
 
   constructor(options: MemoryServiceOptions) {
     this.dir = options.dir;
@@ -169,7 +183,7 @@ export class MemoryService {
           ...(s.apiKey ? { apiKey: s.apiKey } : {}),
           logger: this.logger,
           ...(expectedDimension !== undefined ? { expectedDimension } : {}),
-          ...(purpose === 'retrieval' ? retrievalClient : {}),
+          ...(purpose === 'retrieval' ? { ...retrievalClient, fetch: refusedFailsFast(s.baseUrl) } : {}),
         }));
   }
 
@@ -286,10 +300,12 @@ export class MemoryService {
     if (!docs.some((d) => kbs.includes(d.kb))) return { passages: [] };
 
     const settings = this.settings();
+    if (this.down && this.down.baseUrl === settings.baseUrl && Date.now() < this.down.until) return { passages: [], reason: this.down.reason };
     const embedder = this.createEmbedder(settings, { expectedDimension: current.dimension, purpose: 'retrieval' });
     const { retrieve } = await import('./retrieval');
     const countTokens = this.countTokens ?? (await defaultTokenCounter());
     this.countTokens = countTokens;
+    this.beginRetrieval();
     try {
       const passages = await retrieve({
         search: (vector, opts) => {
@@ -307,13 +323,55 @@ export class MemoryService {
         countTokens,
         ...(signal ? { signal } : {}),
       });
+      this.down = undefined;
       return { passages };
     } catch (e) {
       if (signal?.aborted) throw signal.reason ?? e;
       if (e instanceof ModelChanged) return { passages: [], reason: e.message };
-      if (EmbeddingsError.is(e)) return { passages: [], reason: describeEmbeddingsError(e) };
+      if (EmbeddingsError.is(e)) {
+        const reason = describeEmbeddingsError(e);
+        if (e.reason === 'serverDown') this.down = { baseUrl: settings.baseUrl, until: Date.now() + downMemoryMs, reason };
+        return { passages: [], reason };
+      }
       this.logger.warn(`Memory: retrieval failed: ${errorText(e)}`);
       return { passages: [], reason: `memory could not be searched (${errorText(e)}).` };
+    } finally {
+      this.endRetrieval();
+    }
+  }
+
+  private beginRetrieval(): void {
+    if (this.retrievals++ === 0) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.retrievalsDone = { promise, resolve };
+    }
+  }
+
+  private endRetrieval(): void {
+    if (--this.retrievals === 0) {
+      this.retrievalsDone?.resolve();
+      this.retrievalsDone = undefined;
+    }
+  }
+
+  /** Indexing's next request waits while a chat turn retrieves (KoboldCpp serves one at a time). */
+  private async yieldToRetrieval(signal: AbortSignal | undefined): Promise<void> {
+    while (this.retrievalsDone) {
+      const waiting = this.retrievalsDone.promise;
+      if (!signal) {
+        await waiting;
+        continue;
+      }
+      signal.throwIfAborted();
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        void waiting.then(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        });
+      });
     }
   }
 
@@ -438,7 +496,11 @@ export class MemoryService {
     return {
       store,
       embed: async (texts, s) => {
-        const vectors = await embedder.embed(texts, s);
+        const vectors: Float32Array[] = [];
+        for (let i = 0; i < texts.length; i += indexingSliceTexts) {
+          await this.yieldToRetrieval(s);
+          vectors.push(...(await embedder.embed(texts.slice(i, i + indexingSliceTexts), s)));
+        }
         const named = embedder.lastModel;
         // Same length, other model: its vectors would sit among the old ones and mean nothing there.
         if (named && named !== model.model) {
@@ -528,6 +590,23 @@ class ModelChanged extends Error {
   constructor(stored: string, now: string) {
     super(`the embeddings server now uses ${now}, but this memory was made with ${stored} — re-index memory for the new model, or load ${stored} again.`);
   }
+}
+
+/**
+ * `fetch` for a chat turn's client: nothing listening fails at once instead of being retried like a
+ * busy answer (the client retries both alike; a turn should wait for a busy server, not a dead one).
+ */
+function refusedFailsFast(baseUrl: string): typeof globalThis.fetch {
+  return async (input, init) => {
+    try {
+      return await globalThis.fetch(input, init);
+    } catch (e) {
+      if (errorCode(e) === 'ECONNREFUSED') {
+        throw new EmbeddingsError('serverDown', `Cannot connect to the embeddings server at ${baseUrl} (ECONNREFUSED)`, { baseUrl: baseUrl.replace(/\/+$/, ''), detail: 'ECONNREFUSED', attempts: 1, cause: e });
+      }
+      throw e;
+    }
+  };
 }
 
 /** gpt-tokenizer's o200k, the chunker's: loaded on the first turn that searches memory. */

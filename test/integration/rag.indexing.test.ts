@@ -750,6 +750,36 @@ describe('MemoryService', () => {
     await s.service.dispose();
   });
 
+  it('a chat turn during indexing on a one-at-a-time server: indexing holds its next request until the turn has its passages', async () => {
+    const s = serviceHarness('turn-during-indexing');
+    await s.service.add([s.write('fig.md', topic('fig', 30))], 'workspace');
+    await s.service.whenIdle();
+    const files = Array.from({ length: 10 }, (_, i) => s.write(`g${i}.md`, topic(`grape${i}g`, 30)));
+    fake.reset();
+    fake.setExclusive(true);
+    fake.setLatency(120);
+    const query = Array.from({ length: 6 }, (_, i) => `fig${i}fig`).join(' ');
+    try {
+      await s.service.add(files, 'workspace');
+      await fake.waitFor(() => fake.embeddingRequests.some((r) => r.inputs.some((t) => t.includes('grape1g'))));
+      const found = await s.service.retrieve(ask(query), ['workspace']);
+      assert.equal(found.reason, undefined);
+      assert.equal(found.passages[0]?.source, 'fig.md');
+      const turn = fake.embeddingRequests.filter((r) => r.inputs.includes(query));
+      const answered = turn.find((r) => r.status === 200)!;
+      assert.ok(answered, 'the turn got its vector');
+      const first = Math.min(...turn.map((r) => r.receivedAt));
+      const during = fake.embeddingRequests.filter((r) => !r.inputs.includes(query) && r.receivedAt > first && r.receivedAt < answered.endedAt!);
+      assert.deepEqual(during.map((r) => r.inputs[0]?.slice(0, 20)), [], 'no indexing request started while the turn waited');
+      await s.service.whenIdle();
+      assert.equal(s.service.progress().indexed, 10);
+    } finally {
+      fake.setExclusive(false);
+      fake.setLatency(0);
+      await s.service.dispose();
+    }
+  });
+
   it('where LanceDB cannot run: status unavailable with the reason, methods fail clearly, retrieve answers [] with the reason', async () => {
     const reason = "This CPU lacks AVX2/FMA, which LanceDB's Linux build needs: memory is off; chat works without it (missing: avx2).";
     const s = serviceHarness('unavailable', { loadLanceDb: async () => ({ ok: false, reason }) });
