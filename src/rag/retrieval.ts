@@ -63,7 +63,7 @@ const maxSourceChars = 300;
 export function retrievalQuery(history: HistoryTurn[]): string {
   const last = lastUserIndex(history);
   if (last < 0) return '';
-  const message = history[last]!.content.trim().slice(0, queryLimits.lastMessageChars);
+  const message = head(history[last]!.content.trim(), queryLimits.lastMessageChars);
   if (message.length >= queryLimits.selfContainedChars) return message;
   const before = history
     .slice(0, last)
@@ -131,7 +131,7 @@ export async function retrieve(options: RetrieveOptions): Promise<RetrievedPassa
   const [vector] = await options.embed([query], signal);
   signal?.throwIfAborted();
   if (!vector) return [];
-  const message = history[lastUserIndex(history)]!.content.slice(0, queryLimits.lastMessageChars);
+  const message = head(history[lastUserIndex(history)]!.content, queryLimits.lastMessageChars);
   const hits = await options.search(vector, { k, kbs: [...kbs], minScore, queryText: exactTerms(message).join(' ') });
   signal?.throwIfAborted();
 
@@ -180,7 +180,7 @@ function longestBacktickRun(text: string): number {
 /** One line, however the file is named: a newline in a name must not start a line of the prompt. */
 function sourceLabel(source: string): string {
   const flat = source.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim();
-  return flat.length > maxSourceChars ? `${flat.slice(0, maxSourceChars)}…` : flat;
+  return flat.length > maxSourceChars ? `${head(flat, maxSourceChars)}…` : flat;
 }
 
 // ---- the budget -----------------------------------------------------------------------------------------
@@ -256,9 +256,24 @@ function lastUserIndex(history: HistoryTurn[]): number {
 function clipTurn(turn: HistoryTurn, room: number): string {
   const text = turn.content.trim();
   if (text.length <= room) return text;
-  if (turn.role === 'user') return text.slice(0, room);
-  const head = Math.ceil(room / 2);
-  return `${text.slice(0, head)}\n…\n${text.slice(text.length - (room - head))}`;
+  if (turn.role === 'user') return head(text, room);
+  const start = Math.ceil(room / 2);
+  return `${head(text, start)}\n…\n${tail(text, room - start)}`;
+}
+
+/** The first `n` UTF-16 units, one less rather than half of a surrogate pair (a lone half is not text to embed). */
+function head(text: string, n: number): string {
+  if (text.length <= n) return text;
+  const cut = /[\ud800-\udbff]/.test(text[n - 1] ?? '') ? n - 1 : n;
+  return text.slice(0, cut);
+}
+
+/** The last `n` UTF-16 units, likewise. */
+function tail(text: string, n: number): string {
+  if (n <= 0) return '';
+  if (text.length <= n) return text;
+  const from = text.length - n;
+  return text.slice(/[\udc00-\udfff]/.test(text[from]!) ? from + 1 : from);
 }
 
 /** Two passages with this key say the same thing: line endings and trailing blanks aside. */

@@ -81,6 +81,16 @@ describe('retrievalQuery', () => {
     }
   });
 
+  it('never cuts an emoji in half, at either end of a clipped turn', () => {
+    const emojis = '🙂'.repeat(3000);
+    // Odd offsets, so that each cut falls inside a pair unless it is moved.
+    const q = retrievalQuery([user(`a${emojis}`), assistant(`a${emojis}a`), user('and it?')]);
+    assert.ok(q.length < 1100);
+    assert.doesNotMatch(q, /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/, 'no lone surrogate');
+    const long = retrievalQuery([user(`a${'🙂'.repeat(queryLimits.lastMessageChars)}`)]);
+    assert.doesNotMatch(long, /[\ud800-\udbff]$/);
+  });
+
   it('lets a long self-contained message stand alone', () => {
     const long = `Explain ${'the indexing queue and how it retries '.repeat(20)}`;
     assert.equal(retrievalQuery([user('earlier about cooking'), assistant('pasta'), user(long)]), long.trim());
