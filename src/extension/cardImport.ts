@@ -3,7 +3,7 @@
 // overwritten unless the person chooses "new version" afterwards. Plain Node (no `vscode`): the
 // import command asks the questions, this does the rest, and nothing here writes anything.
 import { randomBytes } from 'node:crypto';
-import { firstNonSpace, MAX_CARD_FILE_BYTES, parseJsonBytes, readCard, type CardWarning } from './cards/cardCodec';
+import { CardError, firstNonSpace, MAX_CARD_FILE_BYTES, parseJsonBytes, readCard, type CardWarning } from './cards/cardCodec';
 import type { CardPersona } from '../shared/cardPersona';
 import { cardToPersona } from './cards/cardToPersona';
 import { imageExtension } from './customPersonaStore';
@@ -52,6 +52,25 @@ export interface PrepareImportOptions {
   now?: number;
 }
 
+/** Persona files say what they are at their start (`writePersonaFile` puts `format` first). */
+const PERSONA_FILE_HEAD = /"format"\s*:\s*"persona"/;
+
+/**
+ * What the bytes are, cheaply, for a caller deciding whether to import a file at all (a dropped
+ * file that is neither goes elsewhere): a Persona file by what it says at its start (a damaged one
+ * still counts, so importing it tells what is wrong), a card when it reads as one.
+ */
+export function importableKind(bytes: Uint8Array, fileName?: string): 'card' | 'personaFile' | undefined {
+  if (firstNonSpace(bytes) === 0x7b && PERSONA_FILE_HEAD.test(Buffer.from(bytes.subarray(0, 200)).toString('utf8'))) return 'personaFile';
+  try {
+    readCard(bytes, fileName);
+    return 'card';
+  } catch (e) {
+    if (CardError.is(e)) return undefined;
+    throw e;
+  }
+}
+
 /** Throws CardError or PersonaFileError for anything that is not a card or a Persona file. */
 export function prepareImport(bytes: Uint8Array, options: PrepareImportOptions): PreparedImport {
   const own = personaFileValue(bytes, options.fileName);
@@ -81,7 +100,7 @@ function personaFileValue(bytes: Uint8Array, fileName: string): unknown {
   if (firstNonSpace(bytes) !== 0x7b /* { */) return undefined;
   // Our own exports say so at their start; anything else is parsed only within the card limit
   // (readCard refuses larger files with its own message).
-  const saysPersona = /"format"\s*:\s*"persona"/.test(Buffer.from(bytes.subarray(0, 200)).toString('utf8'));
+  const saysPersona = PERSONA_FILE_HEAD.test(Buffer.from(bytes.subarray(0, 200)).toString('utf8'));
   if (!saysPersona && bytes.length > MAX_CARD_FILE_BYTES) return undefined;
   if (bytes.length > MAX_PERSONA_FILE_BYTES) {
     throw new PersonaFileError('tooLarge', `${(bytes.length / 1024 / 1024).toFixed(1)} MB; the limit is ${MAX_PERSONA_FILE_BYTES / 1024 / 1024} MB`, fileName);

@@ -22,7 +22,6 @@ export interface CharacterCommandDeps {
 const IMPORT_AS_COPY = 'Import as a New Copy';
 
 export async function importCharacterCard(deps: CharacterCommandDeps): Promise<void> {
-  const { chat, view, personas, log } = deps;
   const picked = await vscode.window.showOpenDialog({
     title: 'Import Character Card',
     openLabel: 'Import',
@@ -36,7 +35,16 @@ export async function importCharacterCard(deps: CharacterCommandDeps): Promise<v
   // by the reader; Persona files with a long history may be larger.
   const { size } = await vscode.workspace.fs.stat(uri);
   if (size > MAX_PERSONA_FILE_BYTES) throw new PersonaFileError('tooLarge', `${(size / 1024 / 1024).toFixed(1)} MB`, fileName);
-  const bytes = await vscode.workspace.fs.readFile(uri);
+  await importCharacterBytes(deps, await vscode.workspace.fs.readFile(uri), fileName);
+}
+
+/**
+ * Imports a card or Persona file already read (the Import command, a file dropped on the chat):
+ * asks when the name exists, saves, switches the chat to it. Throws CardError / PersonaFileError
+ * for anything else, having written nothing.
+ */
+export async function importCharacterBytes(deps: CharacterCommandDeps, bytes: Uint8Array, fileName: string): Promise<void> {
+  const { chat, view, personas, log } = deps;
   const prepared = prepareImport(bytes, { fileName, taken: (id) => personas.get(id) !== undefined });
   const { persona } = prepared;
 

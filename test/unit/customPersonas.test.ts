@@ -8,7 +8,7 @@ import { zipSync } from 'fflate';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freshPersonaId, prepareImport, slugify } from '../../src/extension/cardImport';
+import { freshPersonaId, importableKind, prepareImport, slugify } from '../../src/extension/cardImport';
 import { CardError, placeholderPng, readCard } from '../../src/extension/cards/cardCodec';
 import { exportPersona } from '../../src/extension/cards/cardExport';
 import { PersonaFileError } from '../../src/extension/cards/personaFile';
@@ -215,6 +215,15 @@ describe('Persona files: export and import with the version history', () => {
     await reloaded.restoreVersion(id, 1);
     assert.equal(reloaded.get(id)?.systemPrompt, 'First.');
     assert.ok(Buffer.from((await reloaded.avatarOf(id))!).equals(Buffer.from(picture)));
+  });
+
+  it('tells a Persona file (even a damaged one) and a card from anything else', () => {
+    const file = exportPersona('personaFile', { persona: custom('kind-eeeeee', 'Kind') });
+    assert.equal(importableKind(file), 'personaFile');
+    assert.equal(importableKind(file.subarray(0, 100)), 'personaFile', 'importing it then says what is wrong');
+    assert.equal(importableKind(v2PngCard(sampleV2Card())), 'card');
+    assert.equal(importableKind(placeholderPng('just a picture', 4)), undefined);
+    assert.equal(importableKind(Buffer.from('{"name": "notes", "items": []}')), undefined);
   });
 
   it('exports the current version only when asked to', async () => {
