@@ -309,7 +309,6 @@ export class IndexingQueue {
   static async open(options: IndexingQueueOptions): Promise<IndexingQueue> {
     const queue = new IndexingQueue(options);
     await fs.mkdir(queue.inboxDir, { recursive: true });
-    await sweepTempFiles(queue.dir);
     await queue.tryBecomeHolder();
     queue.heartbeatTimer = setInterval(() => void queue.heartbeat(), queue.o.heartbeatMs);
     queue.heartbeatTimer.unref();
@@ -689,7 +688,7 @@ export class IndexingQueue {
     }
     if (bytes.length > maxBytes) return { kind: 'skipped', reason: `larger than ${sizeText(maxBytes)} (${sizeText(bytes.length)})` };
     if (isProbablyBinary(bytes)) return { kind: 'skipped', reason: 'binary file' };
-    const text = new TextDecoder('utf-8').decode(bytes);
+    const text = decodeText(bytes);
     const docHash = contentHash(text);
     if (await backend.store.hasDocument(job.source, job.kb, docHash)) return { kind: 'unchanged' };
     const chunks = chunkText(text, {
@@ -887,6 +886,8 @@ export class IndexingQueue {
     }
     this.holder = true;
     try {
+      // Only the holder writes the journal, so only it may sweep what a killed write left.
+      await sweepTempFiles(this.dir);
       await this.loadJournal();
     } catch (e) {
       this.logger.error(`Indexing: the journal could not be read: ${errorText(e)}`);
@@ -1090,6 +1091,15 @@ function readFailure(job: AddJob, e: unknown): string {
   if (code === 'EACCES' || code === 'EPERM') return `${job.source} was not indexed: permission to read ${job.path} was denied.`;
   if (code === 'EISDIR') return `${job.source} was not indexed: ${job.path} is a folder.`;
   return `${job.source} was not indexed: ${job.path} could not be read (${errorText(e)}).`;
+}
+
+/** UTF-8 when it is (a BOM dropped); else Latin-1, which the binary check lets through and every byte of which is a character. */
+function decodeText(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return bytes.toString('latin1');
+  }
 }
 
 function sizeText(bytes: number): string {

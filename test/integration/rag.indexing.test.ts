@@ -2,9 +2,9 @@
 // fake KoboldCpp on a loopback port, files on disk, and child processes that are killed mid-run or
 // that share the storage folder (two VS Code windows on one workspace).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chunkText, contentHash } from '../../src/rag/chunker';
@@ -459,6 +459,146 @@ describe('IndexingQueue: server down', () => {
     await waitForProgress(h2, (x) => x.state === 'idle');
     assert.deepEqual((await h2.store.listDocuments()).map((d) => d.source), ['s.md']);
     await h2.close();
+  });
+});
+
+describe('IndexingQueue: bad input and odd files', () => {
+  it('a text the server fails on (an empty vector) fails that file with the reason; the others are indexed', async () => {
+    const h = await harness({ name: 'itemfail' });
+    const contents: Record<string, string> = { 'ok1.md': topic('okay', 30), 'ok2.md': topic('fine', 30) };
+    for (const [rel, text] of Object.entries(contents)) h.write(rel, text);
+    h.write('poison.md', `${topic('toxic', 30)}\nPOISONPILL here\n`);
+    fake.failTextsContaining('POISONPILL');
+    try {
+      await h.queue.enqueue(h.addJobs(['ok1.md', 'poison.md', 'ok2.md']));
+      await h.queue.whenIdle();
+    } finally {
+      fake.failTextsContaining(undefined);
+    }
+    const p = h.queue.progress();
+    assert.equal(p.state, 'idle', 'one bad text does not pause the queue');
+    assert.deepEqual(p.failed.map((f) => f.source), ['poison.md']);
+    assert.match(p.failed[0]!.message, /^poison\.md was not indexed: KoboldCpp could not embed text #\d+ .*empty vector/);
+    assert.deepEqual([...assertWhole(await rows(h.dir), contents)].sort(), ['ok1.md', 'ok2.md']);
+    await h.close();
+  });
+
+  it('a Latin-1 file is read as Latin-1, a UTF-8 one with a BOM without it', async () => {
+    const h = await harness({ name: 'latin1' });
+    writeFileSync(join(h.files, 'latin.txt'), Buffer.from('Un café à Noël, déjà vu.\n', 'latin1'));
+    writeFileSync(join(h.files, 'bom.txt'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('Crème brûlée\n', 'utf8')]));
+    await h.queue.enqueue(h.addJobs(['latin.txt', 'bom.txt']));
+    await h.queue.whenIdle();
+    const texts = Object.fromEntries((await rows(h.dir)).map((r) => [r.source, r.text]));
+    assert.deepEqual(texts, { 'latin.txt': 'Un café à Noël, déjà vu.\n', 'bom.txt': 'Crème brûlée\n' });
+    await h.close();
+  });
+
+  it('an unreadable journal is moved aside (kept), and the queue starts empty and works', async () => {
+    const dir = join(root, `${++dirs}-badjournal`);
+    mkdirSync(join(dir, 'queue'), { recursive: true });
+    writeFileSync(join(dir, 'queue', 'journal.json'), '{"version": 1, "jobs": [{"kind": "add"');
+    const h = await harness({ name: 'badjournal', dir });
+    const aside = readdirSync(join(dir, 'queue')).filter((n) => n.startsWith('journal.unreadable-'));
+    assert.equal(aside.length, 1);
+    assert.equal(readFileSync(join(dir, 'queue', aside[0]!), 'utf8'), '{"version": 1, "jobs": [{"kind": "add"');
+    assert.equal(h.queue.progress().state, 'idle');
+    h.write('after.md', topic('after', 20));
+    await h.queue.enqueue(h.addJobs(['after.md']));
+    await h.queue.whenIdle();
+    assert.equal(h.queue.progress().indexed, 1);
+    await h.close();
+  });
+
+  it('enqueue refuses a job that is not one, and writes nothing', async () => {
+    const h = await harness({ name: 'badjob' });
+    await assert.rejects(h.queue.enqueue([{ kind: 'add', source: '', path: '/x', kb: 'workspace' }]), /Not an indexing job/);
+    await assert.rejects(h.queue.enqueue([{ kind: 'rename', source: 'a' } as unknown as IndexJob]), /Not an indexing job/);
+    assert.deepEqual(journal(h), []);
+    await h.close();
+  });
+});
+
+describe('IndexingQueue: the lock', () => {
+  const writeLock = (dir: string, lock: object | string, ageMs: number) => {
+    mkdirSync(join(dir, 'queue'), { recursive: true });
+    const file = join(dir, 'queue', 'lock');
+    writeFileSync(file, typeof lock === 'string' ? lock : JSON.stringify(lock));
+    const t = new Date(Date.now() - ageMs);
+    utimesSync(file, t, t);
+  };
+
+  it('a lock of another machine with a recent heartbeat keeps this process out; one silent too long is taken over', async () => {
+    const dir = join(root, `${++dirs}-lockhost`);
+    const foreign = { pid: 1, host: 'another-machine', token: 'foreign', startedAt: Date.now() };
+    writeLock(dir, foreign, 1000);
+    const out = await harness({ name: 'lockhost', dir, queue: { lockStaleMs: 60_000 } });
+    assert.equal(out.queue.progress().state, 'elsewhere');
+    assert.equal(out.queue.holdsLock, false);
+    await out.close();
+    assert.equal(JSON.parse(readFileSync(join(dir, 'queue', 'lock'), 'utf8')).token, 'foreign', 'a process without the lock leaves it alone');
+
+    writeLock(dir, foreign, 5000);
+    const taker = await harness({ name: 'lockhost2', dir, queue: { lockStaleMs: 2000 } });
+    assert.ok(taker.queue.holdsLock);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'queue', 'lock'), 'utf8')).pid, process.pid);
+    await taker.close();
+    assert.ok(!existsSync(join(dir, 'queue', 'lock')), 'released on dispose');
+  });
+
+  it('the lock of a dead process on this machine is taken over at once; an unreadable lock only once it is old', async () => {
+    const dir = join(root, `${++dirs}-lockdead`);
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    writeLock(dir, { pid: Number(dead.stdout), host: hostname(), token: 'dead', startedAt: 0 }, 0);
+    const a = await harness({ name: 'lockdead', dir });
+    assert.ok(a.queue.holdsLock);
+    await a.close();
+
+    writeLock(dir, '', 1000);
+    const b = await harness({ name: 'lockdead2', dir });
+    assert.equal(b.queue.progress().state, 'elsewhere', 'a lock being written right now');
+    await b.close();
+    writeLock(dir, '', 60_000);
+    const c = await harness({ name: 'lockdead3', dir });
+    assert.ok(c.queue.holdsLock);
+    await c.close();
+  });
+
+  it('a holder whose lock another process took stops running the queue and leaves the new lock alone', async () => {
+    const h = await harness({ name: 'lostlock' });
+    assert.ok(h.queue.holdsLock);
+    const other = { pid: process.pid, host: hostname(), token: 'usurper', startedAt: Date.now() };
+    writeFileSync(join(h.dir, 'queue', 'lock'), JSON.stringify(other));
+    await waitForProgress(h, (p) => p.state === 'elsewhere', 3000);
+    assert.equal(h.queue.holdsLock, false);
+    await h.close();
+    assert.equal(JSON.parse(readFileSync(join(h.dir, 'queue', 'lock'), 'utf8')).token, 'usurper');
+  });
+
+  it('cancel and drop from a process without the lock reach the holder', async () => {
+    const a = await harness({ name: 'remote-cancel' });
+    const b = await harness({ name: 'remote-cancel-b', dir: a.dir });
+    assert.equal(b.queue.progress().state, 'elsewhere');
+    const rels = Array.from({ length: 6 }, (_, i) => `r${i}.md`);
+    for (const rel of rels) a.write(rel, topic(rel.replace('.md', 'w'), 30));
+    fake.setLatency(80);
+    try {
+      await b.queue.enqueue(a.addJobs(rels));
+      await waitForProgress(a, (p) => p.state === 'running' && p.total === 6, 3000);
+      await b.queue.drop({ source: 'r5.md' });
+      await b.queue.whenIdle();
+      assert.ok(!a.queue.pendingJobs().some((j) => j.source === 'r5.md'), 'dropped by the holder');
+      await b.queue.cancel();
+      await b.queue.whenIdle();
+      await waitForProgress(a, (p) => p.state === 'idle', 3000);
+    } finally {
+      fake.setLatency(0);
+    }
+    assert.deepEqual(journal(a), []);
+    assert.ok((await a.store.listDocuments()).length < 5, 'cancelled before the end');
+    await b.queue.dispose();
+    await b.store.close();
+    await a.close();
   });
 });
 
