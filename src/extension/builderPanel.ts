@@ -11,6 +11,7 @@ import * as z from 'zod/mini';
 import {
   emptyForm,
   formToPersona,
+  hasUnsavedChanges,
   parseBuilderRequest,
   personaToForm,
   type BuilderForm,
@@ -256,10 +257,6 @@ function panelTitle(name: string): string {
   return `Persona: ${name.trim() || 'New Persona'}`;
 }
 
-function sameForm(a: BuilderForm | null, b: BuilderForm | null): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
 // ---- pictures ------------------------------------------------------------------------------------
 
 const MIME: Record<PendingAvatar['ext'], string> = { png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp' };
@@ -355,8 +352,9 @@ class BuilderSession {
     return this.owner.deps.log;
   }
 
+  /** An unsaved copy (a duplicate) is worth keeping from the start; an untouched new form is not. */
   private get dirty(): boolean {
-    return !sameForm(this.form, this.savedForm);
+    return this.base !== undefined || hasUnsavedChanges(this.form, this.savedForm);
   }
 
   dispose(): void {

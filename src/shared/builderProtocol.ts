@@ -210,6 +210,21 @@ export function emptyForm(): BuilderForm {
   };
 }
 
+/** JSON with object keys sorted: two forms that say the same thing compare equal whatever their key order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+/**
+ * Whether the form has changes to keep: it differs from the saved persona's form, or for a persona
+ * never saved, from the empty form (`saved` null).
+ */
+export function hasUnsavedChanges(form: BuilderForm, saved: BuilderForm | null): boolean {
+  return canonical(form) !== canonical(saved ?? emptyForm());
+}
+
 const numberText = (n: number | null | undefined): string => (typeof n === 'number' && Number.isFinite(n) ? String(n) : '');
 const splitList = (text: string): string[] =>
   text

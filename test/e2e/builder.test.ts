@@ -1,7 +1,7 @@
 // The Character Builder in a real VS Code: create a persona from the palette (live preview with a
 // token count, a picture picked through code-server's file dialog), chat with it, edit it, compare and
 // restore versions, and keep an unsaved draft across a window reload. Screenshots in dark, light and
-// high-contrast themes land in test-results/ for a person to look at.
+// high-contrast themes land in test-results/builder-*.png for a person to look at.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -149,7 +149,7 @@ test('a new persona: live preview with tokens, a picture, validation, save, then
     assert.equal(await img.getAttribute('alt'), `Picture of ${name}`);
 
     assert.equal(await save.isDisabled(), false);
-    await e.vs.screenshot('builder-dark-new');
+    await e.vs.screenshot('builder-new');
     await save.click();
     await waitUntil('the builder to say everything is saved', 10_000, async () => (await status(frame)) === 'All changes saved');
     assert.equal(await frame.locator('h1').innerText(), name);
@@ -229,7 +229,7 @@ test('edit it again: a second version, the greeting diff, and restoring version 
     assert.equal(await side('ins'), firstGreeting);
     assert.match((await greetingDiff.locator('ins').first().textContent()) ?? '', /^\[added: /, 'added text is labelled, not only coloured');
     assert.match((await greetingDiff.locator('del').first().textContent()) ?? '', /^\[removed: /);
-    await e.vs.screenshot('builder-dark-versions');
+    await e.vs.screenshot('builder-versions');
 
     await frame.getByRole('button', { name: 'Restore version 1' }).click();
     await answerDialog(page, /Restore version 1\?/, 'Restore');
@@ -268,10 +268,11 @@ test('an unsaved draft survives a window reload', async () => {
   });
 });
 
-test('screenshots in light and high-contrast themes', async () => {
+test('screenshots in dark, light and high-contrast themes', async () => {
   const e = started();
   await captureOnFailure(e.vs, 'builder-themes', async () => {
     for (const [theme, shot] of [
+      ['Default Dark Modern', 'builder-dark'],
       ['Default Light Modern', 'builder-light'],
       ['Default High Contrast', 'builder-high-contrast'],
     ] as const) {
@@ -279,6 +280,7 @@ test('screenshots in light and high-contrast themes', async () => {
       const frame = await builderFrame(e.vs.page);
       await frame.locator('#f-sampling-topP').fill('7');
       await frame.locator('#f-sampling-topP-error').waitFor({ state: 'visible', timeout: 5000 });
+      await frame.evaluate('window.scrollTo(0, 0)');
       await e.vs.screenshot(shot);
       await frame.locator('#f-sampling-topP').fill('');
     }

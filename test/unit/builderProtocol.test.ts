@@ -12,6 +12,7 @@ import {
   BuilderStateSchema,
   emptyForm,
   formToPersona,
+  hasUnsavedChanges,
   parseBuilderHostMessage,
   parseBuilderRequest,
   personaToForm,
@@ -227,6 +228,21 @@ describe('builder form → persona', () => {
     assert.equal(withFile.ok && withFile.persona.avatar?.file, 'vega.avatar-abc123.png');
     const removed = formToPersona(filled({ avatar: null }), { id: 'vega', persona: { ...importedPersona(), avatar: { file: 'mira.png', ext: 'png' } } });
     assert.equal(removed.ok && removed.persona.avatar, undefined);
+  });
+});
+
+describe('unsaved changes', () => {
+  it('are none for an untouched new form, or a saved form that came back through the protocol with its keys in another order', () => {
+    assert.equal(hasUnsavedChanges(emptyForm(), null), false);
+    assert.equal(hasUnsavedChanges(filled(), null), true);
+    const saved = personaToForm(importedPersona());
+    const parsed = parseBuilderRequest({ id: 1, method: 'builder/save', params: { form: saved } });
+    assert.ok(parsed.ok && parsed.value.method === 'builder/save');
+    const echoed = parsed.value.params.form;
+    assert.notEqual(JSON.stringify(echoed), JSON.stringify(saved), 'the schema reorders keys (the case this guards against)');
+    assert.equal(hasUnsavedChanges(echoed, saved), false);
+    assert.equal(hasUnsavedChanges({ ...echoed, scenario: 'x' }, saved), true);
+    assert.equal(hasUnsavedChanges({ ...echoed, lorebook: { ...echoed.lorebook, entries: echoed.lorebook.entries.slice().reverse() } }, saved), true, 'entry order matters');
   });
 });
 

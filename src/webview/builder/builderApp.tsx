@@ -2,7 +2,7 @@
 // a Versions tab. The form is sent to the host (debounced) after every change: the host keeps it as
 // the draft and answers with the preview. Card text is only ever rendered as text nodes.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { BuilderRequests, formToPersona, type BuilderForm, type BuilderState, type FormErrors, type Preview } from '../../shared/builderProtocol';
+import { BuilderRequests, formToPersona, hasUnsavedChanges, type BuilderForm, type BuilderState, type FormErrors, type Preview } from '../../shared/builderProtocol';
 import type { BuilderConnection } from './builderConnection';
 import { controlId, FieldMessages, Section, TextArea, TextField } from './fields';
 import { LorebookEditor } from './lorebookEditor';
@@ -54,6 +54,7 @@ export function BuilderApp({ host }: { host: BuilderConnection }) {
   const [showAllErrors, setShowAllErrors] = useState(false);
   const [touched, setTouched] = useState<ReadonlySet<string>>(new Set());
   const [versionsStamp, setVersionsStamp] = useState(0);
+  const header = useRef<HTMLElement>(null);
   const updateSeq = useRef(0);
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
 
@@ -141,6 +142,16 @@ export function BuilderApp({ host }: { host: BuilderConnection }) {
     }
   }, [form, call, host, adopt]);
 
+  // The header is sticky and its height changes (the Save explanation comes and goes): the preview
+  // sticks under it, and a focused field scrolls clear of it.
+  useEffect(() => {
+    const el = header.current;
+    if (!el) return;
+    const observer = new ResizeObserver(() => document.documentElement.style.setProperty('--header-height', `${el.offsetHeight}px`));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [state !== null]);
+
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's') {
@@ -154,7 +165,7 @@ export function BuilderApp({ host }: { host: BuilderConnection }) {
 
   if (!state || !form) return <div class="loading" role="status">Loading the Character Builder…</div>;
 
-  const dirty = JSON.stringify(form) !== JSON.stringify(state.savedForm);
+  const dirty = hasUnsavedChanges(form, state.savedForm);
   const isNew = state.personaId === null;
   const status = isNew ? 'New persona, not saved yet' : dirty ? 'Unsaved changes' : 'All changes saved';
   const f = form;
@@ -177,7 +188,7 @@ export function BuilderApp({ host }: { host: BuilderConnection }) {
 
   return (
     <div class="builder">
-      <header class="builder-header">
+      <header class="builder-header" ref={header}>
         <div class="builder-title">
           <span class="builder-icon" aria-hidden="true">
             {f.icon.trim() || '🙂'}
@@ -195,28 +206,28 @@ export function BuilderApp({ host }: { host: BuilderConnection }) {
             Save
           </button>
         </div>
+        {errorPaths.length > 0 && (
+          <div class="save-blocked" id="save-blocked">
+            <span>{`Save is off until ${errorPaths.length === 1 ? 'this field is' : `these ${errorPaths.length} fields are`} fixed: `}</span>
+            {errorPaths.map((p, i) => (
+              <span key={p}>
+                {i > 0 && ', '}
+                <button
+                  type="button"
+                  class="link-button"
+                  onClick={() => {
+                    setShowAllErrors(true);
+                    setTab('edit');
+                    setTimeout(() => document.getElementById(controlId(p))?.focus(), 0);
+                  }}
+                >
+                  {errorLabel(p)}
+                </button>
+              </span>
+            ))}
+          </div>
+        )}
       </header>
-      {errorPaths.length > 0 && (
-        <div class="save-blocked" id="save-blocked">
-          <span>{`Save is off until ${errorPaths.length === 1 ? 'this field is' : `these ${errorPaths.length} fields are`} fixed: `}</span>
-          {errorPaths.map((p, i) => (
-            <span key={p}>
-              {i > 0 && ', '}
-              <button
-                type="button"
-                class="link-button"
-                onClick={() => {
-                  setShowAllErrors(true);
-                  setTab('edit');
-                  setTimeout(() => document.getElementById(controlId(p))?.focus(), 0);
-                }}
-              >
-                {errorLabel(p)}
-              </button>
-            </span>
-          ))}
-        </div>
-      )}
       {state.restoredDraftAt !== null && dirty && (
         <div class="banner" role="status">
           {`Restored your unsaved changes from ${new Date(state.restoredDraftAt).toLocaleString()}. Save them, or discard them to go back to ${isNew ? 'an empty form' : 'the saved persona'}.`}
