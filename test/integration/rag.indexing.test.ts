@@ -432,6 +432,34 @@ describe('IndexingQueue: server down', () => {
     await h.close();
   });
 
+  it('a server that wants a key (401) or has no embeddings model pauses with what to do; fixed, resume() finishes', async () => {
+    const h = await harness({ name: 'auth' });
+    h.write('k.md', topic('keyed', 30));
+    fake.setPassword('s3cret');
+    try {
+      await h.queue.enqueue(h.addJobs(['k.md']));
+      const p = await waitForProgress(h, (x) => x.state === 'paused');
+      assert.equal(p.pauseCause, 'embeddings');
+      assert.match(p.pausedReason!, /refused the request \(HTTP 401\) — it was started with --password/);
+      assert.ok(p.retryAt !== undefined);
+    } finally {
+      fake.setPassword(undefined);
+    }
+    fake.setEmbeddingsLoaded(false);
+    try {
+      h.queue.resume();
+      const p = await waitForProgress(h, (x) => x.state === 'paused' && /without an embeddings model/.test(x.pausedReason ?? ''));
+      assert.match(p.pausedReason!, /restart it with --embeddingsmodel/);
+    } finally {
+      fake.setEmbeddingsLoaded(true);
+    }
+    h.queue.resume();
+    await waitForProgress(h, (x) => x.state === 'idle');
+    assert.equal(h.queue.progress().indexed, 1);
+    assert.equal(h.queue.progress().failedCount, 0);
+    await h.close();
+  });
+
   it('a failing store write pauses the queue and loses nothing', async () => {
     let failWrites = true;
     const h2 = await harness({
@@ -917,6 +945,30 @@ describe('MemoryService', () => {
       fake.setExclusive(false);
       fake.setLatency(0);
       await s.service.dispose();
+    }
+  });
+
+  it('adding while the embeddings server is down: paused with the reason, finished after it is back', async () => {
+    const probe = await startFakeKoboldCpp({ dimension: D });
+    const port = probe.port;
+    await probe.close();
+    const s = serviceHarness('service-down', { url: () => `http://127.0.0.1:${port}/v1` });
+    let server: FakeKoboldCpp | undefined;
+    try {
+      await s.service.add([s.write('v.md', topic('vanilla', 30))], 'workspace');
+      await s.service.whenIdle();
+      const p = s.service.progress();
+      assert.equal(p.state, 'paused');
+      assert.match(p.pausedReason!, new RegExp(`KoboldCpp is not running at http://127\\.0\\.0\\.1:${port}/v1`));
+      assert.deepEqual(await s.service.listDocuments(), [], 'listing works with the server down');
+      server = await startFakeKoboldCpp({ dimension: D, port });
+      s.service.resume();
+      await s.service.whenIdle();
+      assert.equal(s.service.progress().indexed, 1);
+      assert.deepEqual((await s.service.listDocuments()).map((d) => d.source), ['v.md']);
+    } finally {
+      await s.service.dispose();
+      await server?.close();
     }
   });
 
