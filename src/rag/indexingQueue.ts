@@ -643,12 +643,10 @@ export class IndexingQueue {
       this.pause(p);
     } finally {
       if (wrote && !this.disposed) {
-        // Once per run, not per file: the full-text index, and the vector index at scale.
-        try {
-          await backend.store.optimize();
-        } catch (e) {
-          this.logger.warn(`Memory: optimizing the index failed (search still works, without it): ${errorText(e)}`);
-        }
+        // Once per run, not per file: the full-text index, and the vector index at scale. After a
+        // cancel it runs on its own (the store queues it behind any write) so cancel returns at once.
+        const optimizing = backend.store.optimize().catch((e: unknown) => this.logger.warn(`Memory: optimizing the index failed (search still works, without it): ${errorText(e)}`));
+        if (!signal.aborted) await optimizing;
       }
     }
   }
@@ -770,6 +768,8 @@ export class IndexingQueue {
     if (this.persistQueued) return this.persistQueued;
     const write = this.persistChain.then(() => {
       this.persistQueued = undefined;
+      // The journal belongs to the lock holder: one that lost the lock must not overwrite it.
+      if (!this.holder) return;
       const journal = { version: 1 as const, jobs: [...this.jobs.values()].map((e) => e.job) };
       return writeFileAtomic(this.journalPath, JSON.stringify(journal));
     });
