@@ -349,6 +349,7 @@ describe('IndexingQueue', () => {
     try {
       await h.queue.enqueue(h.addJobs(Object.keys(contents)));
       await waitForProgress(h, (p) => p.indexed >= 3);
+      await fake.waitFor(() => fake.inFlight > 0);
       const started = performance.now();
       await h.queue.cancel();
       assert.ok(performance.now() - started < 1000, 'cancel did not wait for the request in flight');
