@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import * as z from 'zod/mini';
 import {
+  BuilderNotifications,
   emptyForm,
   formToPersona,
   hasUnsavedChanges,
@@ -48,6 +49,8 @@ export interface BuilderPersonas {
   versionContent(id: string, version: number): Promise<CardPersona | undefined>;
   restoreVersion(id: string, version: number): Promise<VersionSummary>;
   duplicateForEdit(id: string): CardPersona;
+  /** Fires after any custom persona is saved, restored, imported or deleted. */
+  onDidChange(listener: () => void): { dispose(): void };
 }
 
 export interface CharacterBuilderDeps {
@@ -120,11 +123,17 @@ class CharacterBuilder implements vscode.Disposable {
   private readonly sessions = new Map<string, BuilderSession>();
   readonly drafts: BuilderDraftStore;
 
+  private readonly subscription: { dispose(): void };
+
   constructor(readonly deps: CharacterBuilderDeps) {
     this.drafts = new BuilderDraftStore(path.join(deps.globalStorageDir, 'builder-drafts'), deps.log);
+    this.subscription = deps.personas.onDidChange(() => {
+      for (const s of this.sessions.values()) void s.personaChanged();
+    });
   }
 
   dispose(): void {
+    this.subscription.dispose();
     for (const s of [...this.sessions.values()]) s.dispose();
   }
 
@@ -299,6 +308,8 @@ class BuilderSession {
   private draftChain: Promise<void> = Promise.resolve();
   private readonly disposables: vscode.Disposable[] = [];
   private disposed = false;
+  /** While this panel itself writes the persona, the registry's change event is its own echo. */
+  private writing = 0;
 
   static fromDraft(owner: CharacterBuilder, draft: ReturnType<typeof makeDraft>, panel: vscode.WebviewPanel): BuilderSession {
     const saved = draft.personaId ? owner.deps.personas.get(draft.personaId) : undefined;
@@ -497,7 +508,7 @@ class BuilderSession {
     }
     const persona = result.persona;
     const newAvatar = this.avatar && persona.avatar && form.avatar === this.avatar.token ? this.avatar.bytes : undefined;
-    await personas.saveCustom(persona, { kind: isNew ? 'create' : 'edit', ...(newAvatar ? { avatar: newAvatar } : {}) });
+    await this.ownWrite(() => personas.saveCustom(persona, { kind: isNew ? 'create' : 'edit', ...(newAvatar ? { avatar: newAvatar } : {}) }));
     this.log.info(`Character Builder: saved persona "${persona.id}"${isNew ? ' (new)' : ''}.`);
 
     const oldKey = this.key;
@@ -582,7 +593,7 @@ class BuilderSession {
       validateInput: (v) => (v.trim() === '' ? 'Enter a name, or press Escape to cancel.' : v.trim().length > 100 ? 'Keep the name to 100 characters.' : undefined),
     });
     if (!name?.trim()) return null;
-    return this.owner.deps.personas.snapshot(id, name.trim());
+    return this.ownWrite(() => this.owner.deps.personas.snapshot(id, name.trim()));
   }
 
   private async diff(from: number, to: number): Promise<FieldDiff[]> {
@@ -605,7 +616,7 @@ class BuilderSession {
       'Restore',
     );
     if (choice !== 'Restore') return null;
-    await personas.restoreVersion(id, version);
+    await this.ownWrite(() => personas.restoreVersion(id, version));
     const persona = personas.get(id);
     if (!persona) throw new BuilderError('gone', 'The persona is gone after restoring; see the Persona log.');
     await this.discardDraft();
@@ -616,6 +627,41 @@ class BuilderSession {
     this.panel.title = panelTitle(persona.name);
     this.log.info(`Character Builder: restored version ${version} of "${id}".`);
     return this.state();
+  }
+
+  private async ownWrite<T>(write: () => Promise<T>): Promise<T> {
+    this.writing++;
+    try {
+      return await write();
+    } finally {
+      this.writing--;
+    }
+  }
+
+  /** The registry changed: if this panel's persona changed elsewhere (or was deleted), follow it. */
+  async personaChanged(): Promise<void> {
+    if (this.writing > 0 || this.personaId === null || this.disposed) return;
+    const persona = this.owner.deps.personas.get(this.personaId);
+    let replaceForm = false;
+    if (!persona) {
+      // Deleted elsewhere: what the form holds is now a persona never saved; saving makes a new one.
+      this.log.info(`Character Builder: "${this.personaId}" was deleted while its panel was open; the form is kept as unsaved.`);
+      this.personaId = null;
+      this.savedForm = null;
+    } else {
+      const saved = personaToForm(persona);
+      if (this.savedForm && !hasUnsavedChanges(saved, this.savedForm)) return;
+      replaceForm = !this.dirty;
+      this.savedForm = saved;
+      if (replaceForm) {
+        this.form = saved;
+        this.avatar = undefined;
+        this.restoredDraftAt = null;
+        this.panel.title = panelTitle(saved.name);
+      }
+    }
+    this.scheduleDraft();
+    this.post({ method: BuilderNotifications.state.method, params: { state: await this.state(), replaceForm } });
   }
 
   // ---- html ----------------------------------------------------------------------------------------

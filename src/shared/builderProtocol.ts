@@ -1,7 +1,7 @@
 // The Character Builder panel's protocol, imported by the host and the builder webview. Same envelopes
-// as the chat view (`protocol.ts`): `{ id, method, params }` → `{ id, ok, result | error }`; the
-// builder needs no notifications (the host changes the form only when asked). Both sides validate
-// what they receive.
+// as the chat view (`protocol.ts`): `{ id, method, params }` → `{ id, ok, result | error }`, and one
+// notification `{ method, params }` for when the persona changed outside the panel. Both sides
+// validate what they receive.
 //
 // The form is what the person types, not yet a persona: numbers are text until they parse, tags and
 // lorebook keys are one comma-separated line, and anything the form does not show (a card's
@@ -11,7 +11,7 @@ import * as z from 'zod/mini';
 import { CardPersonaSchema, VersionSummarySchema, type CardPersona } from './cardPersona';
 import type { Lorebook, LorebookEntry } from './cardSchema';
 import type { Sampling } from './persona';
-import { ProtocolErrorSchema, type ParseResult, type RequestType } from './protocol';
+import { ProtocolErrorSchema, type NotificationType, type ParseResult, type RequestType } from './protocol';
 
 /** Text from the form: bounded so one message can never be enormous. */
 const Text = (max: number) => z.string().check(z.maxLength(max));
@@ -140,6 +140,15 @@ export const BuilderRequests = {
   restore: request('builder/restore', z.object({ version: Version }), z.nullable(BuilderStateSchema)),
 } as const;
 
+export const BuilderNotifications = {
+  /**
+   * The saved persona changed outside this panel (an import as a new version, a restore elsewhere,
+   * a delete). `replaceForm`: the panel had no unsaved changes, so the form shows the new content;
+   * otherwise only what the form is compared with changes, and the person's edits stay.
+   */
+  state: { method: 'builder/state', params: z.object({ state: BuilderStateSchema, replaceForm: z.boolean() }) } satisfies NotificationType<'builder/state', z.ZodMiniType>,
+} as const;
+
 export type AnyBuilderRequest = (typeof BuilderRequests)[keyof typeof BuilderRequests];
 export type BuilderParams<T extends { params: z.ZodMiniType }> = z.infer<T['params']>;
 export type BuilderResult<T extends { result: z.ZodMiniType }> = z.infer<T['result']>;
@@ -150,7 +159,8 @@ export type IncomingBuilderRequest = {
 
 export type IncomingBuilderHostMessage =
   | { kind: 'response'; id: number; ok: true; result: unknown }
-  | { kind: 'response'; id: number; ok: false; error: z.infer<typeof ProtocolErrorSchema> };
+  | { kind: 'response'; id: number; ok: false; error: z.infer<typeof ProtocolErrorSchema> }
+  | { kind: 'notification'; method: typeof BuilderNotifications.state.method; params: BuilderParams<typeof BuilderNotifications.state> };
 
 const RequestEnvelopeSchema = z.object({ id: z.int().check(z.gte(0)), method: z.string().check(z.maxLength(100)), params: z.unknown() });
 const ResponseEnvelopeSchema = z.union([
@@ -179,11 +189,18 @@ export function parseBuilderRequest(raw: unknown): ParseResult<IncomingBuilderRe
   return { ok: true, value: { id, method, params: parsed.data } as IncomingBuilderRequest };
 }
 
-/** Webview side: a raw message from the host (only answers: the host sends nothing unasked). */
+const NotificationEnvelopeSchema = z.object({ method: z.string().check(z.maxLength(100)), params: z.unknown() });
+
+/** Webview side: a raw message from the host. Results are checked against their request's schema by the caller. */
 export function parseBuilderHostMessage(raw: unknown): ParseResult<IncomingBuilderHostMessage> {
   const response = ResponseEnvelopeSchema.safeParse(raw);
-  if (!response.success) return { ok: false, error: `not a response: ${describeIssues(response.error)}` };
-  return { ok: true, value: { kind: 'response', ...response.data } };
+  if (response.success) return { ok: true, value: { kind: 'response', ...response.data } };
+  const envelope = NotificationEnvelopeSchema.safeParse(raw);
+  if (!envelope.success) return { ok: false, error: 'not a response or notification' };
+  if (envelope.data.method !== BuilderNotifications.state.method) return { ok: false, error: `unknown notification "${envelope.data.method}"` };
+  const parsed = BuilderNotifications.state.params.safeParse(envelope.data.params);
+  if (!parsed.success) return { ok: false, error: `invalid params for ${envelope.data.method}: ${describeIssues(parsed.error)}` };
+  return { ok: true, value: { kind: 'notification', method: BuilderNotifications.state.method, params: parsed.data } };
 }
 
 // ---- form ↔ persona ------------------------------------------------------------------------------

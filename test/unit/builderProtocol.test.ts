@@ -113,11 +113,22 @@ describe('builder protocol: requests from the webview', () => {
 });
 
 describe('builder protocol: messages from the host', () => {
-  it('accepts answers and nothing else', () => {
+  it('accepts answers and the state notification, nothing else', () => {
     assert.deepEqual(parseBuilderHostMessage({ id: 1, ok: true, result: null }), { ok: true, value: { kind: 'response', id: 1, ok: true, result: null } });
     assert.equal(parseBuilderHostMessage({ id: 2, ok: false, error: { message: 'nope', reason: 'invalid' } }).ok, true);
-    for (const raw of [null, {}, { method: 'state/changed', params: {} }, { id: 1, ok: false }, { id: 'x', ok: true, result: 1 }]) {
-      assert.equal(parseBuilderHostMessage(raw).ok, false, JSON.stringify(raw));
+    const state = { draftKey: 'mira', personaId: 'mira', form: filled(), savedForm: filled(), restoredDraftAt: null, avatarUrl: null, userName: 'Ada' };
+    const note = parseBuilderHostMessage({ method: 'builder/state', params: { state, replaceForm: true } });
+    assert.ok(note.ok && note.value.kind === 'notification' && note.value.params.replaceForm);
+    for (const raw of [
+      null,
+      {},
+      { method: 'state/changed', params: {} },
+      { method: 'builder/state', params: { state } },
+      { method: 'builder/state', params: { state: { ...state, avatarUrl: 'https://example.com/x.png' }, replaceForm: false } },
+      { id: 1, ok: false },
+      { id: 'x', ok: true, result: 1 },
+    ]) {
+      assert.equal(parseBuilderHostMessage(raw).ok, false, JSON.stringify(raw).slice(0, 100));
     }
   });
 

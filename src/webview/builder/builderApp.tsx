@@ -99,6 +99,27 @@ export function BuilderApp({ host }: { host: BuilderConnection }) {
     };
   }, [host, adopt]);
 
+  useEffect(
+    () =>
+      host.onState(({ state: next, replaceForm }) => {
+        const name = next.savedForm?.name ?? next.form.name;
+        if (replaceForm) {
+          adopt(next);
+          setNotice(`${name} was changed outside this panel; the form shows the new version.`);
+        } else {
+          setState((s) => (s ? { ...next, form: s.form } : next));
+          host.api.setState({ draftKey: next.draftKey });
+          setNotice(
+            next.personaId === null
+              ? `${name.trim() || 'This persona'} was deleted outside this panel. Save to keep the form as a new persona.`
+              : `${name} was changed outside this panel; your unsaved edits are kept (compare in Versions).`,
+          );
+        }
+        setVersionsStamp((v) => v + 1);
+      }),
+    [host, adopt],
+  );
+
   // Every form (and sample message) change reaches the host after a short pause: draft + preview.
   useEffect(() => {
     if (!form) return;

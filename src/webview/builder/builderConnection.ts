@@ -1,6 +1,6 @@
 // The builder webview's side of its protocol: requests with ids, timeouts and validated results.
 // A message from the host that fails validation is dropped with a console line.
-import { BuilderRequests, parseBuilderHostMessage, type AnyBuilderRequest, type BuilderParams, type BuilderResult } from '../../shared/builderProtocol';
+import { BuilderRequests, parseBuilderHostMessage, type AnyBuilderRequest, type BuilderNotifications, type BuilderParams, type BuilderResult } from '../../shared/builderProtocol';
 import type { VsCodeApi } from '../hostConnection';
 
 declare function acquireVsCodeApi(): VsCodeApi;
@@ -22,6 +22,8 @@ interface Pending {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+export type StateNotification = BuilderParams<typeof BuilderNotifications.state>;
+
 /** These wait on a person (a dialog, a file picker): no timeout. */
 const WAITS_ON_PERSON = new Set<string>([BuilderRequests.discard.method, BuilderRequests.pickAvatar.method, BuilderRequests.snapshot.method, BuilderRequests.restore.method, BuilderRequests.save.method]);
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -30,9 +32,16 @@ export class BuilderConnection {
   readonly api: VsCodeApi = acquireVsCodeApi();
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  private readonly listeners = new Set<(params: StateNotification) => void>();
 
   constructor() {
     window.addEventListener('message', (event) => this.receive(event.data));
+  }
+
+  /** The persona changed outside the panel. */
+  onState(listener: (params: StateNotification) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   request<T extends AnyBuilderRequest>(type: T, params: BuilderParams<T>, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<BuilderResult<T>> {
@@ -56,6 +65,10 @@ export class BuilderConnection {
       return;
     }
     const message = parsed.value;
+    if (message.kind === 'notification') {
+      for (const l of this.listeners) l(message.params);
+      return;
+    }
     const pending = this.pending.get(message.id);
     if (!pending) return;
     this.pending.delete(message.id);
