@@ -2,6 +2,7 @@
 // webview (browser IIFE with Preact). esbuild does not type-check: run `npm run typecheck`.
 import * as esbuild from 'esbuild';
 import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { lanceEntryPoints, lanceResolvePlugin } from './scripts/lanceBundles.mjs';
 
 const production = process.argv.includes('--production');
@@ -32,6 +33,20 @@ const common = {
   plugins: watch ? [problemMatcher] : [],
 };
 
+/**
+ * gpt-tokenizer's tables stay out of dist/extension.js: every import of src/rag/tokenizerTables
+ * except the tokenizer bundle's own gets the stand-in that requires dist/tokenizer.js on first use.
+ */
+const lazyTokenizerPlugin = {
+  name: 'lazy-tokenizer',
+  setup(build) {
+    build.onResolve({ filter: /\/tokenizerTables$/ }, (args) => {
+      if (args.importer.endsWith(join('src', 'extension', 'tokenizer.ts'))) return undefined;
+      return { path: resolve('src/extension/lazyTokenizerTables.ts') };
+    });
+  },
+};
+
 const extensionOptions = {
   ...common,
   entryPoints: { extension: 'src/extension/main.ts', tokenizer: 'src/extension/tokenizer.ts', ...lanceEntryPoints },
@@ -43,7 +58,7 @@ const extensionOptions = {
   // use of memory, and LanceDB's native binary sits beside them: see scripts/lanceBundles.mjs.
   external: ['vscode'],
   mainFields: ['module', 'main'],
-  plugins: [...common.plugins, lanceResolvePlugin],
+  plugins: [...common.plugins, lanceResolvePlugin, lazyTokenizerPlugin],
 };
 
 const webviewOptions = {

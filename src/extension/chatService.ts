@@ -50,6 +50,8 @@ export interface ChatMemory {
   retrieve(input: { history: { role: 'user' | 'assistant'; content: string }[]; personaId: string; signal: AbortSignal }): Promise<MemoryContext>;
   status(): MemoryStatus;
   onDidChange(listener: () => void): { dispose(): void };
+  /** The view opened: memory may be asked for soon. */
+  warmUp?(): void;
 }
 
 export interface MemoryContext {
@@ -107,6 +109,8 @@ export class ChatService {
     const s = deps.settings();
     this.connection = { status: 'unknown', provider: s.provider, baseUrl: s.baseUrl };
     deps.memory?.onDidChange(() => this.emitState());
+    // A persona saved, restored or deleted elsewhere (the builder, an import) shows in the view at once.
+    deps.personas.onDidChange(() => this.emitState());
   }
 
   async init(): Promise<void> {
@@ -555,6 +559,7 @@ export class ChatService {
   warmUp(): void {
     if (this.warmed) return;
     this.warmed = true;
+    this.deps.memory?.warmUp?.();
     setTimeout(() => {
       if (!this.streaming) this.countTokens('');
     }, 500).unref?.();

@@ -29,9 +29,11 @@ import { describeError } from './userMessages';
 const DELTA_BATCH_MS = 32;
 
 /** What the view's memory buttons do; the memory controller provides them. */
-export interface ViewMemoryActions {
+export interface ViewFileActions {
   openCitation(citation: ParamsOf<typeof Requests.openCitation>): Promise<void>;
   addFiles(): Promise<void>;
+  /** Files dropped on the view: cards are imported, the rest goes to memory. */
+  dropFiles(dropped: ParamsOf<typeof Requests.dropFiles>): Promise<void>;
 }
 
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
@@ -51,7 +53,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     private readonly extensionUri: vscode.Uri,
     private readonly chat: ChatService,
     private readonly logger: Logger,
-    private readonly memory?: ViewMemoryActions,
+    private readonly memory?: ViewFileActions,
   ) {
     this.disposables.push(
       chat.onDidChangeState(() => this.scheduleState()),
@@ -228,6 +230,9 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       case 'memory/add':
         if (!this.memory) throw new Error('Memory is not available in this window.');
         return this.memory.addFiles();
+      case 'files/drop':
+        if (!this.memory) throw new Error('Dropping files is not available in this window.');
+        return this.memory.dropFiles(request.params);
     }
   }
 

@@ -16,6 +16,9 @@ import { PersonaRegistry } from './personaRegistry';
 import { ApiKeyStore } from './secrets';
 import { createPersonaStatusBar } from './statusBar';
 import { describeError } from './userMessages';
+import { importCharacterBytes } from './characterCommands';
+import { handleDrop } from './fileDrop';
+import { MemoryController, registerMemoryCommands } from './memoryController';
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const started = performance.now();
@@ -30,6 +33,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const preferences = await FilePreferences.load(path.join(storageRoot.fsPath, 'preferences.json'), log);
     const keys = new ApiKeyStore(context.secrets);
     const providers = new ProviderCache(keys, log);
+    // Memory is per workspace; with no folder open there is none. Nothing of LanceDB loads here.
+    const memory = new MemoryController(context.storageUri?.fsPath, keys, log);
+    context.subscriptions.push(memory);
 
     const chat = new ChatService({
       store,
@@ -40,15 +46,27 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       countTokens: lazyTokenCounter(),
       describeError,
       logger: log,
+      memory,
     });
     await chat.init();
+    memory.attachChat(chat);
 
-    const view = new ChatViewProvider(context.extensionUri, chat, log);
+    const view: ChatViewProvider = new ChatViewProvider(context.extensionUri, chat, log, {
+      openCitation: (c) => memory.openCitation(c),
+      addFiles: () => memory.addFiles(),
+      dropFiles: (dropped) =>
+        handleDrop(dropped, {
+          memory,
+          importCard: (bytes, fileName) => importCharacterBytes({ chat, view, personas, log }, bytes, fileName),
+          uploadsDir: context.storageUri ? path.join(context.storageUri.fsPath, 'memory', 'uploads') : undefined,
+        }),
+    });
     context.subscriptions.push(
       vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, view),
       view,
       ...registerCommands({ chat, view, personas, keys, log }),
       createPersonaStatusBar(chat),
+      ...registerMemoryCommands(memory, log),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (CONNECTION_SETTINGS.some((k) => e.affectsConfiguration(`persona.${k}`))) {
           log.info('Connection settings changed; checking the server again.');
@@ -62,6 +80,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }),
     );
     context.subscriptions.push(...registerCharacterBuilder({ extensionUri: context.extensionUri, globalStorageDir: context.globalStorageUri.fsPath, personas, log, countTokens: lazyTokenCounter(), chatWith: async (id) => (await chat.selectPersona(id), await view.focus()) }));
+    memory.watchWorkspace();
     log.info(`Persona activated in ${Math.round(performance.now() - started)} ms (${personas.list().length} personas).`);
   } catch (e) {
     // VS Code shows nothing when activation fails: say it ourselves.

@@ -14,6 +14,11 @@ export const SETTINGS = {
   'rag.topK': 8,
   'rag.chunkTokens': 500,
   'rag.chunkOverlap': 50,
+  'rag.minScore': 0.35,
+  'rag.tokenBudget': 1500,
+  'rag.maxFileSizeKB': 1024,
+  'rag.exclude': ['**/.env', '**/.env.*', '**/*.pem', '**/*.key', '**/id_rsa*'] as readonly string[],
+  'rag.syncWithWorkspace': true as boolean,
   'user.name': 'User',
 } as const;
 

@@ -7,8 +7,7 @@
 // token or two at its edges, and the embedding model has its own tokenizer anyway: gpt-tokenizer's
 // counts are a budget, not the server's truth.)
 import { createHash } from 'node:crypto';
-import o200kTokenPieces from 'gpt-tokenizer/bpeRanks/o200k_base';
-import { encode } from 'gpt-tokenizer/encoding/o200k_base';
+import { o200k } from './tokenizerTables';
 
 export interface Chunk {
   /** Position in the document, from 0. */
@@ -45,9 +44,6 @@ export const defaultOverlapTokens = 50;
  */
 const minChunkTokens = 16;
 
-/** Special tokens such as `<|endoftext|>` in a file are text, never an error. */
-const noSpecialTokens = { disallowedSpecial: new Set<string>() };
-
 /**
  * The chunks of `text`, in order. Empty or whitespace-only text has none; text shorter than one chunk
  * is one chunk. Every line that has a character is inside at least one chunk, no chunk has more than
@@ -67,7 +63,7 @@ export function chunkText(text: string, options: ChunkOptions = {}): Chunk[] {
 
 /** The tokens `chunkEncodedText` expects: o200k, with special tokens taken as text. */
 export function encodeForChunking(text: string): number[] {
-  return encode(text, noSpecialTokens);
+  return o200k().encode(text);
 }
 
 /**
@@ -206,12 +202,13 @@ export function contentHash(text: string): string {
  */
 function tokenOffsets(tokens: readonly number[], textLength: number): Int32Array {
   const charAt = new Int32Array(tokens.length + 1);
+  const { pieces } = o200k();
   let units = 0;
   /** Continuation bytes still owed by the character being read. */
   let pending = 0;
   for (let k = 0; k < tokens.length; k++) {
     charAt[k] = pending === 0 ? units : -1;
-    const piece = o200kTokenPieces[tokens[k]!];
+    const piece = pieces[tokens[k]!];
     if (typeof piece === 'string') {
       units += piece.length;
     } else if (piece) {

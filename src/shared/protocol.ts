@@ -112,6 +112,9 @@ const Void = z.null();
 const Id = z.string().check(z.minLength(1), z.maxLength(100));
 const MAX_MESSAGE_CHARS = 200_000;
 const UserText = z.string().check(z.minLength(1), z.maxLength(MAX_MESSAGE_CHARS));
+/** A dropped file travels as base64 in one message: cards are at most 20 MB (MAX_CARD_FILE_BYTES). */
+export const MAX_DROPPED_FILE_BYTES = 20 * 1024 * 1024;
+export const MAX_DROPPED_FILES = 10;
 
 // ---- requests (webview → host) -------------------------------------------------------------------
 
@@ -141,6 +144,17 @@ export const Requests = {
   ),
   /** The "Add files" button: the host asks with a file picker. */
   addToMemory: request('memory/add', Empty, Void),
+  /** Files dropped on the view: a character card is imported, anything else goes to memory. */
+  dropFiles: request(
+    'files/drop',
+    z.object({
+      uris: z.array(z.string().check(z.minLength(1), z.maxLength(4096))).check(z.maxLength(100)),
+      files: z
+        .array(z.object({ name: z.string().check(z.minLength(1), z.maxLength(255)), data: z.base64().check(z.maxLength(Math.ceil(MAX_DROPPED_FILE_BYTES / 3) * 4)) }))
+        .check(z.maxLength(MAX_DROPPED_FILES)),
+    }),
+    Void,
+  ),
 } as const;
 
 // ---- notifications (host → webview) --------------------------------------------------------------

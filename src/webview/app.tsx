@@ -5,6 +5,7 @@ import type { PersonaSummary } from '../shared/persona';
 import { Requests, type ConnectionState } from '../shared/protocol';
 import type { ChatStore } from './chatStore';
 import { ConversationList } from './conversationList';
+import { carriesFiles, readDrop } from './fileDrop';
 import { MemoryBar, ReadOnlyNotice } from './memoryBar';
 import type { HostConnection } from './hostConnection';
 import { MessageList } from './messageList';
@@ -17,6 +18,7 @@ export function App({ host, store }: { host: HostConnection; store: ChatStore })
   const [, setVersion] = useState(0);
   const [error, setError] = useState<string | null>(null);
   const [showList, setShowList] = useState(false);
+  const [dragging, setDragging] = useState(false);
   const listButton = useRef<HTMLButtonElement>(null);
   useEffect(() => store.subscribe(() => setVersion((v) => v + 1)), [store]);
 
@@ -51,7 +53,29 @@ export function App({ host, store }: { host: HostConnection; store: ChatStore })
   };
 
   return (
-    <div class="app">
+    <div
+      class="app"
+      onDragOver={(e) => {
+        if (!carriesFiles(e.dataTransfer)) return;
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={(e) => {
+        if (!(e.currentTarget as HTMLElement).contains(e.relatedTarget as Node | null)) setDragging(false);
+      }}
+      onDrop={(e) => {
+        setDragging(false);
+        const dt = e.dataTransfer;
+        if (!carriesFiles(dt) || !dt) return;
+        e.preventDefault();
+        void call(async () => host.request(Requests.dropFiles, await readDrop(dt), 120_000));
+      }}
+    >
+      {dragging && (
+        <div class="drop-hint" aria-hidden="true">
+          Drop a character card to import it, or files to add them to memory
+        </div>
+      )}
       <Header
         personas={state.personas}
         activePersonaId={state.activePersonaId}

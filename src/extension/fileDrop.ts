@@ -1,0 +1,67 @@
+// What a file dropped on the chat view becomes: a character card (PNG, JSON or CHARX that reads as
+// one) or a Persona file is imported; anything else goes to memory. Files the browser could only hand over as bytes
+// (dropped from the OS) are kept in the workspace storage so memory can index and open them.
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { importableKind } from './cardImport';
+import { MAX_CARD_FILE_BYTES } from './cards/cardCodec';
+import type { MemoryController } from './memoryController';
+
+const CARD_EXTENSIONS = new Set(['.png', '.json', '.charx']);
+
+export interface DropDeps {
+  memory: MemoryController | undefined;
+  /** Imports a card the way the Import command does (asks on a name that exists). */
+  importCard(bytes: Uint8Array, fileName: string): Promise<void>;
+  /** Where dropped bytes are kept for memory. */
+  uploadsDir: string | undefined;
+}
+
+export async function handleDrop(params: { uris: string[]; files: { name: string; data: string }[] }, deps: DropDeps): Promise<void> {
+  const forMemory: vscode.Uri[] = [];
+  for (const raw of params.uris) {
+    let uri: vscode.Uri;
+    try {
+      uri = vscode.Uri.parse(raw, true);
+    } catch {
+      throw new Error(`Cannot use the dropped item ${raw.slice(0, 100)}.`);
+    }
+    if (uri.scheme !== 'file' && uri.scheme !== 'vscode-remote') throw new Error(`Only files can be dropped here, not ${uri.scheme}: links.`);
+    const stat = await vscode.workspace.fs.stat(uri);
+    const name = path.posix.basename(uri.path);
+    if (stat.type & vscode.FileType.File && CARD_EXTENSIONS.has(path.extname(name).toLowerCase()) && stat.size <= MAX_CARD_FILE_BYTES) {
+      const bytes = await vscode.workspace.fs.readFile(uri);
+      if (importableKind(bytes, name)) {
+        await deps.importCard(bytes, name);
+        continue;
+      }
+      if (path.extname(name).toLowerCase() === '.png') throw new Error(`${name} is a picture without a character card in it.`);
+    }
+    forMemory.push(uri);
+  }
+  for (const file of params.files) {
+    const name = safeName(file.name);
+    const bytes = Buffer.from(file.data, 'base64');
+    if (CARD_EXTENSIONS.has(path.extname(name).toLowerCase()) && importableKind(bytes, name)) {
+      await deps.importCard(bytes, name);
+      continue;
+    }
+    if (!deps.uploadsDir) throw new Error('Open a folder or workspace to add dropped files to memory.');
+    // Kept by content, so dropping the same file again is the same document.
+    const dir = path.join(deps.uploadsDir, createHash('sha256').update(bytes).digest('hex').slice(0, 16));
+    await fs.mkdir(dir, { recursive: true });
+    const target = path.join(dir, name);
+    await fs.writeFile(target, bytes);
+    forMemory.push(vscode.Uri.file(target));
+  }
+  if (forMemory.length === 0) return;
+  if (!deps.memory) throw new Error('Memory is not available in this window.');
+  await deps.memory.add(forMemory);
+}
+
+function safeName(name: string): string {
+  const base = name.replace(/[\\/]/g, '_').replace(/^\.+/, '').trim();
+  return base.slice(0, 200) || 'dropped-file';
+}

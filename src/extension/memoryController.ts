@@ -1,0 +1,528 @@
+// The workspace memory in VS Code: the commands (Explorer menu, palette, the view's buttons), the
+// status bar while indexing, the notification with Cancel, the file watcher, Restricted Mode, and
+// the memory each chat turn is given. The memory itself (queue, LanceDB, retrieval) is plain Node
+// in src/rag; nothing here loads LanceDB until memory is first used.
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { describeSkipped, scanPaths, type ScannedFile } from '../rag/fileScanner';
+import type { IndexingProgress } from '../rag/indexingQueue';
+import { MemoryService, type MemoryServiceStatus } from '../rag/memoryService';
+import { memoryPromptSection } from '../rag/retrieval';
+import type { Citation } from '../shared/conversation';
+import type { MemoryStatus } from '../shared/protocol';
+import type { ChatMemory, ChatService, MemoryContext } from './chatService';
+import { setting } from './config';
+import type { ApiKeyStore } from './secrets';
+import { describeError } from './userMessages';
+
+/** The knowledge base every persona of the workspace shares. */
+export const WORKSPACE_KB = 'workspace';
+const EMBEDDINGS_KEY = 'embeddings';
+
+type Listener = () => void;
+
+export class MemoryController implements vscode.Disposable, ChatMemory {
+  private service: MemoryService | undefined;
+  private readonly listeners = new Set<Listener>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly statusItem: vscode.StatusBarItem;
+  private progress: IndexingProgress | undefined;
+  private serviceStatus: MemoryServiceStatus | undefined;
+  private documents: Set<string> | undefined;
+  private chat: ChatService | undefined;
+  private embeddingsKey: string | undefined;
+  /** Causes already told in a reply, so one server outage is said once, not under every reply. */
+  private readonly toldNotes = new Set<string>();
+  private listTimer: NodeJS.Timeout | undefined;
+  private lastState: string | undefined;
+
+  constructor(
+    private readonly storageDir: string | undefined,
+    private readonly keys: ApiKeyStore,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.statusItem = vscode.window.createStatusBarItem('persona.memory', vscode.StatusBarAlignment.Left, 0);
+    this.statusItem.name = 'Persona Memory';
+    this.statusItem.command = 'persona.memory.showStatus';
+    this.disposables.push(this.statusItem);
+  }
+
+  /** The chat whose stored replies lose the citations of what is forgotten. */
+  attachChat(chat: ChatService): void {
+    this.chat = chat;
+  }
+
+  // ---- the service, made on first use -----------------------------------------------------------
+
+  private get available(): boolean {
+    return this.storageDir !== undefined;
+  }
+
+  private async svc(): Promise<MemoryService> {
+    if (!this.storageDir) throw new Error('Memory needs a folder or workspace open: open one, then add files again.');
+    if (!this.service) {
+      this.embeddingsKey = await this.keys.get(EMBEDDINGS_KEY);
+      const service = new MemoryService({
+        dir: path.join(this.storageDir, 'memory'),
+        settings: () => ({
+          baseUrl: setting('embeddings.baseUrl').trim().replace(/\/+$/, ''),
+          model: setting('embeddings.model').trim(),
+          ...(this.embeddingsKey ? { apiKey: this.embeddingsKey } : {}),
+          chunkTokens: setting('rag.chunkTokens'),
+          overlapTokens: setting('rag.chunkOverlap'),
+          maxFileBytes: setting('rag.maxFileSizeKB') * 1024,
+          topK: setting('rag.topK'),
+          minScore: setting('rag.minScore'),
+          tokenBudget: setting('rag.tokenBudget'),
+        }),
+        logger: this.log,
+      });
+      this.service = service;
+      const sub = service.onDidChange(() => this.onServiceChange());
+      this.disposables.push({ dispose: () => sub.dispose() });
+      this.disposables.push(
+        this.keys.onDidChange(async () => {
+          this.embeddingsKey = await this.keys.get(EMBEDDINGS_KEY);
+        }),
+      );
+    }
+    return this.service;
+  }
+
+  /**
+   * Opens the memory in the background once the view is up, so the view can say what it holds.
+   * Activation never pays for LanceDB; the first look happens a moment after the view opens.
+   */
+  warmUp(): void {
+    if (!this.available || this.service) return;
+    // Nothing ever stored: say so without loading LanceDB at all.
+    if (!existsSync(path.join(this.storageDir!, 'memory', 'memory.json'))) {
+      this.documents = new Set();
+      this.emit();
+      return;
+    }
+    setTimeout(() => void this.svc().then(() => this.refresh()).catch((e) => this.log.warn(`Memory could not open: ${(e as Error).message}`)), 1500).unref?.();
+  }
+
+  private emit(): void {
+    this.showStatusBar();
+    for (const l of this.listeners) l();
+  }
+
+  /**
+   * Progress is cheap and goes out at once; the list of documents is read again when the state
+   * changes, and at most once a second while indexing (it scans the table).
+   */
+  private onServiceChange(): void {
+    const service = this.service;
+    if (!service) return;
+    this.serviceStatus = service.status();
+    this.progress = service.progress();
+    const state = `${this.serviceStatus.state}|${this.progress.state}`;
+    const changedState = state !== this.lastState;
+    this.lastState = state;
+    this.emit();
+    if (changedState) void this.refresh();
+    else this.listTimer ??= setTimeout(() => void this.refresh(), 1000);
+  }
+
+  private async refresh(): Promise<void> {
+    clearTimeout(this.listTimer);
+    this.listTimer = undefined;
+    const service = this.service;
+    if (!service) return;
+    this.serviceStatus = service.status();
+    this.progress = service.progress();
+    try {
+      if (this.serviceStatus.state !== 'unavailable' && this.serviceStatus.state !== 'disposed') this.documents = new Set((await service.listDocuments()).map((d) => d.source));
+    } catch (e) {
+      this.log.warn(`Could not list the documents in memory: ${(e as Error).message}`);
+    }
+    this.emit();
+  }
+
+  // ---- ChatMemory ----------------------------------------------------------------------------------
+
+  onDidChange(listener: Listener): { dispose(): void } {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  status(): MemoryStatus {
+    if (!this.available) return { status: 'off' };
+    const s = this.serviceStatus;
+    if (s?.state === 'unavailable') return { status: 'unavailable', message: `Memory is off: ${s.reason}` };
+    // Not looked at yet: show nothing rather than a guess.
+    if (!this.documents) return { status: 'off' };
+    const documents = this.documents.size;
+    const p = this.progress;
+    if (p?.state === 'running' || p?.state === 'elsewhere') {
+      return { status: 'indexing', documents, message: p.state === 'elsewhere' ? 'Another window is adding files to memory.' : `Adding to memory: ${p.done} of ${p.total}…` };
+    }
+    if (p?.state === 'paused') return { status: 'paused', documents, message: `Memory paused: ${p.pausedReason ?? 'it will try again.'}` };
+    return documents === 0 ? { status: 'empty', documents } : { status: 'ready', documents };
+  }
+
+  async retrieve(input: Parameters<ChatMemory['retrieve']>[0]): Promise<MemoryContext> {
+    if (!this.available) return { section: '', citations: [] };
+    const service = await this.svc();
+    const found = await service.retrieve(input.history, [WORKSPACE_KB, `persona:${input.personaId}`], input.signal);
+    const citations: Citation[] = found.passages.map((p) => ({ source: p.source, startLine: p.startLine, endLine: p.endLine, score: Math.round(p.score * 1000) / 1000 }));
+    const result: MemoryContext = { section: found.passages.length > 0 ? memoryPromptSection(found.passages) : '', citations };
+    if (found.reason) {
+      if (!this.toldNotes.has(found.reason)) {
+        this.toldNotes.add(found.reason);
+        result.note = `Memory was not used: ${found.reason}`;
+      }
+    } else {
+      this.toldNotes.clear();
+    }
+    return result;
+  }
+
+  // ---- sources and paths ---------------------------------------------------------------------------
+
+  /** A file's name in memory: workspace-relative with '/' (prefixed by the folder in a multi-root workspace), else absolute. */
+  sourceOf(uri: vscode.Uri): string {
+    const folder = vscode.workspace.getWorkspaceFolder(uri);
+    if (!folder) return uri.fsPath.split(path.sep).join('/');
+    const rel = path.relative(folder.uri.fsPath, uri.fsPath).split(path.sep).join('/');
+    return (vscode.workspace.workspaceFolders?.length ?? 0) > 1 ? `${folder.name}/${rel}` : rel;
+  }
+
+  /** The file a source names, or undefined when it is not inside the workspace (or not absolute). */
+  uriOf(source: string): vscode.Uri | undefined {
+    if (path.isAbsolute(source)) return vscode.Uri.file(source);
+    const folders = vscode.workspace.workspaceFolders ?? [];
+    if (source.split('/').includes('..')) return undefined;
+    if (folders.length === 1) return vscode.Uri.joinPath(folders[0]!.uri, source);
+    const [first, ...rest] = source.split('/');
+    const folder = folders.find((f) => f.name === first);
+    return folder && rest.length > 0 ? vscode.Uri.joinPath(folder.uri, ...rest) : undefined;
+  }
+
+  // ---- the view's buttons ------------------------------------------------------------------------
+
+  async openCitation(c: { source: string; startLine: number; endLine: number }): Promise<void> {
+    // Only what is in memory opens: a webview cannot make the host open an arbitrary path.
+    const service = await this.svc();
+    const docs = await service.listDocuments();
+    if (!docs.some((d) => d.source === c.source)) throw new Error(`${c.source} is no longer in memory.`);
+    const uri = this.uriOf(c.source);
+    if (!uri) throw new Error(`${c.source} is not in this workspace.`);
+    try {
+      await vscode.workspace.fs.stat(uri);
+    } catch {
+      throw new Error(`${c.source} no longer exists on disk.`);
+    }
+    const start = Math.max(0, c.startLine - 1);
+    const end = Math.max(start, c.endLine - 1);
+    await vscode.window.showTextDocument(uri, { selection: new vscode.Range(start, 0, end, Number.MAX_SAFE_INTEGER), preview: true });
+  }
+
+  async addFiles(): Promise<void> {
+    await vscode.commands.executeCommand('persona.memory.addFiles');
+  }
+
+  // ---- adding --------------------------------------------------------------------------------------
+
+  /** Adds files and folders (recursively) to the workspace memory, with progress and Cancel. */
+  async add(uris: vscode.Uri[]): Promise<void> {
+    if (uris.length === 0) return;
+    const service = await this.svc();
+    await service.start();
+    const unavailable = service.status();
+    if (unavailable.state === 'unavailable') throw new Error(`Memory is off on this machine: ${unavailable.reason}`);
+    const exclude = excludeGlobs();
+    const maxFileBytes = setting('rag.maxFileSizeKB') * 1024;
+    const files: { absPath: string; source: string }[] = [];
+    const skipped: Parameters<typeof describeSkipped>[0][number][] = [];
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Persona: looking for files' }, async () => {
+      for (const [root, group] of groupByRoot(uris)) {
+        const result = await scanPaths(
+          group.map((u) => u.fsPath),
+          { root, exclude, maxFileBytes },
+        );
+        files.push(...result.files.map((f: ScannedFile) => ({ absPath: f.absPath, source: this.sourceOf(vscode.Uri.file(f.absPath)) })));
+        skipped.push(...result.skipped);
+      }
+    });
+    const skippedText = describeSkipped(skipped, { maxFileBytes });
+    if (skippedText) this.log.info(`Add to memory: ${skippedText}`);
+    if (files.length === 0) {
+      void vscode.window.showWarningMessage(`Nothing to add to memory. ${skippedText}`.trim());
+      return;
+    }
+    await service.add(files, WORKSPACE_KB);
+    this.log.info(`Queued ${files.length} file(s) for memory.`);
+    void this.followProgress(files.length, skippedText);
+  }
+
+  /** The notification while indexing: progress, Cancel, and what happened at the end. */
+  private async followProgress(queued: number, skippedText: string): Promise<void> {
+    const service = await this.svc();
+    await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'Persona: adding to memory', cancellable: true },
+      async (progress, token) => {
+        let reported = 0;
+        const cancel = token.onCancellationRequested(() => void service.cancel());
+        const sub = service.onDidChange(() => {
+          const p = service.progress();
+          const fraction = p.total > 0 ? (p.done / p.total) * 100 : 0;
+          progress.report({
+            increment: Math.max(0, fraction - reported),
+            message: p.state === 'paused' ? `paused: ${p.pausedReason ?? ''}` : `${p.done} of ${p.total}${p.current ? ` · ${path.posix.basename(p.current)}` : ''}`,
+          });
+          reported = Math.max(reported, fraction);
+        });
+        try {
+          await service.whenIdle();
+        } finally {
+          cancel.dispose();
+          sub.dispose();
+        }
+      },
+    );
+    const p = service.progress();
+    if (p.state === 'paused') {
+      const choice = await vscode.window.showWarningMessage(`Persona memory paused: ${p.pausedReason ?? 'it will try again later.'}`, 'Try Again', 'Show Log');
+      if (choice === 'Try Again') service.resume();
+      else if (choice === 'Show Log') this.log.show();
+      return;
+    }
+    if (p.state === 'elsewhere') {
+      void vscode.window.showInformationMessage('Another VS Code window on this workspace is indexing; the files were handed to it.');
+      return;
+    }
+    const parts = [`${p.indexed} indexed`];
+    if (p.unchanged) parts.push(`${p.unchanged} unchanged`);
+    if (p.failedCount) parts.push(`${p.failedCount} could not be read`);
+    const message = `Memory: ${parts.join(', ')} (of ${queued}).${skippedText ? ` ${skippedText}` : ''}`;
+    if (p.failedCount) {
+      void vscode.window.showWarningMessage(message, 'Show Log').then((c) => c && this.log.show());
+      for (const f of p.failed) this.log.warn(`Not added to memory: ${f.source}: ${f.message}`);
+    } else {
+      void vscode.window.setStatusBarMessage(`$(check) ${message}`, 8000);
+    }
+  }
+
+  // ---- forgetting ----------------------------------------------------------------------------------
+
+  /** Forgets files or folders (everything under them); asks first, then removes them from disk. */
+  async forget(uris: vscode.Uri[]): Promise<void> {
+    const service = await this.svc();
+    const docs = await service.listDocuments();
+    const targets = uris.map((u) => this.sourceOf(u));
+    const matches = (source: string) => targets.some((t) => source === t || source.startsWith(`${t}/`) || t === '');
+    const affected = docs.filter((d) => matches(d.source));
+    if (affected.length === 0) {
+      void vscode.window.showInformationMessage(`${targets.length === 1 ? targets[0] : 'These files'} ${targets.length === 1 ? 'is' : 'are'} not in Persona's memory.`);
+      return;
+    }
+    const chunks = affected.reduce((n, d) => n + d.chunkCount, 0);
+    const what = affected.length === 1 ? affected[0]!.source : `${affected.length} files`;
+    const choice = await vscode.window.showWarningMessage(
+      `Forget ${what}?`,
+      {
+        modal: true,
+        detail: `${chunks} passage${chunks === 1 ? '' : 's'} will be removed from this workspace's memory and from the disk, and the sources they gave past replies will be taken out of your chats. Your files are not touched.`,
+      },
+      'Forget',
+    );
+    if (choice !== 'Forget') return;
+    for (const t of targets) await service.forget(t);
+    await this.chat?.forgetCitations(matches);
+    await this.refresh();
+    void vscode.window.showInformationMessage(`Forgot ${what}.`);
+  }
+
+  async forgetAll(): Promise<void> {
+    const service = await this.svc();
+    const docs = await service.listDocuments();
+    const choice = await vscode.window.showWarningMessage(
+      "Forget all of this workspace's memory?",
+      {
+        modal: true,
+        detail: `${docs.length} file${docs.length === 1 ? '' : 's'} will be removed from memory and from the disk, pending indexing is cancelled, and sources are taken out of past replies. Your files are not touched.`,
+      },
+      'Forget All',
+    );
+    if (choice !== 'Forget All') return;
+    await service.forgetAll();
+    await this.chat?.forgetCitations(() => true);
+    await this.refresh();
+    void vscode.window.showInformationMessage("Forgot all of this workspace's memory.");
+  }
+
+  /** Palette: pick from what is in memory. */
+  async pickToForget(): Promise<vscode.Uri[] | undefined> {
+    const service = await this.svc();
+    const docs = await service.listDocuments();
+    if (docs.length === 0) {
+      void vscode.window.showInformationMessage("This workspace's memory is empty.");
+      return undefined;
+    }
+    const picked = await vscode.window.showQuickPick(
+      docs.map((d) => ({ label: d.source, description: `${d.chunkCount} passage${d.chunkCount === 1 ? '' : 's'}`, source: d.source })),
+      { title: 'Forget from Persona Memory', canPickMany: true, placeHolder: 'Files to forget' },
+    );
+    if (!picked || picked.length === 0) return undefined;
+    return picked.map((p) => this.uriOf(p.source) ?? vscode.Uri.file(p.source));
+  }
+
+  // ---- watching the workspace ------------------------------------------------------------------------
+
+  /** Files in memory that change or go away are indexed again or removed (setting; never in Restricted Mode). */
+  watchWorkspace(): void {
+    const watcher = vscode.workspace.createFileSystemWatcher('**/*');
+    const onChange = (uri: vscode.Uri, deleted: boolean) => {
+      if (!vscode.workspace.isTrusted || !setting('rag.syncWithWorkspace') || !this.service || !this.documents) return;
+      const source = this.sourceOf(uri);
+      const inMemory = [...this.documents].filter((d) => d === source || d.startsWith(`${source}/`));
+      if (inMemory.length === 0) return;
+      const service = this.service;
+      if (deleted) {
+        for (const s of inMemory) void service.remove(s, WORKSPACE_KB).catch((e) => this.log.warn(`Could not remove ${s} from memory: ${(e as Error).message}`));
+      } else if (inMemory.includes(source)) {
+        void service.add([{ absPath: uri.fsPath, source }], WORKSPACE_KB).catch((e) => this.log.warn(`Could not re-index ${source}: ${(e as Error).message}`));
+      }
+    };
+    this.disposables.push(
+      watcher,
+      watcher.onDidChange((u) => onChange(u, false)),
+      watcher.onDidCreate((u) => onChange(u, false)),
+      watcher.onDidDelete((u) => onChange(u, true)),
+    );
+  }
+
+  // ---- status bar ------------------------------------------------------------------------------------
+
+  private showStatusBar(): void {
+    const p = this.progress;
+    if (p?.state === 'running') {
+      this.statusItem.text = `$(sync~spin) Memory ${p.done}/${p.total}`;
+      this.statusItem.tooltip = `Persona is adding files to memory${p.current ? ` (${p.current})` : ''}. Click for options.`;
+      this.statusItem.show();
+    } else if (p?.state === 'paused') {
+      this.statusItem.text = '$(debug-pause) Memory paused';
+      this.statusItem.tooltip = `${p.pausedReason ?? 'Indexing is paused.'} Click to try again now.`;
+      this.statusItem.show();
+    } else {
+      this.statusItem.hide();
+    }
+  }
+
+  async showStatus(): Promise<void> {
+    const service = await this.svc();
+    const p = service.progress();
+    const s = this.status();
+    type Item = vscode.QuickPickItem & { run?: () => unknown };
+    const items: Item[] = [];
+    if (p.state === 'paused') items.push({ label: '$(debug-continue) Try again now', detail: p.pausedReason, run: () => service.resume() });
+    if (p.state === 'running' || p.state === 'paused') items.push({ label: '$(close) Cancel indexing', description: `${p.total - p.done} waiting`, run: () => service.cancel() });
+    items.push(
+      { label: '$(add) Add files to memory…', run: () => vscode.commands.executeCommand('persona.memory.addFiles') },
+      { label: '$(trash) Forget from memory…', run: () => vscode.commands.executeCommand('persona.memory.forget') },
+      { label: '$(output) Show log', run: () => this.log.show() },
+    );
+    const picked = await vscode.window.showQuickPick(items, { title: `Persona Memory: ${s.message ?? `${s.documents ?? 0} files`}` });
+    await picked?.run?.();
+  }
+
+  async setEmbeddingsKey(): Promise<void> {
+    const key = await vscode.window.showInputBox({
+      title: 'Persona: Embeddings Server Key',
+      prompt: `The key for ${setting('embeddings.baseUrl')} (KoboldCpp's --password). Kept in VS Code's secret storage. Leave empty to remove it.`,
+      password: true,
+      ignoreFocusOut: true,
+    });
+    if (key === undefined) return;
+    if (key.trim()) await this.keys.set(EMBEDDINGS_KEY, key.trim());
+    else await this.keys.delete(EMBEDDINGS_KEY);
+    this.embeddingsKey = key.trim() || undefined;
+    this.service?.resume();
+    void vscode.window.showInformationMessage(key.trim() ? 'Embeddings key saved.' : 'Embeddings key removed.');
+  }
+
+  dispose(): void {
+    clearTimeout(this.listTimer);
+    for (const d of this.disposables) d.dispose();
+    void this.service?.dispose();
+  }
+}
+
+/** VS Code's `files.exclude` (the entries that are on) and `persona.rag.exclude`. */
+function excludeGlobs(): string[] {
+  const filesExclude = vscode.workspace.getConfiguration('files').get<Record<string, unknown>>('exclude') ?? {};
+  return [...Object.entries(filesExclude).filter(([, on]) => on === true).map(([glob]) => glob), ...setting('rag.exclude')];
+}
+
+/** Picked paths by the folder whose .gitignore applies: their workspace folder, or their own directory. */
+function groupByRoot(uris: vscode.Uri[]): Map<string, vscode.Uri[]> {
+  const groups = new Map<string, vscode.Uri[]>();
+  for (const uri of uris) {
+    const root = vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath ?? path.dirname(uri.fsPath);
+    groups.set(root, [...(groups.get(root) ?? []), uri]);
+  }
+  return groups;
+}
+
+/** The memory commands. A failure is shown as a message and logged, never an unhandled rejection. */
+export function registerMemoryCommands(memory: MemoryController, log: vscode.LogOutputChannel): vscode.Disposable[] {
+  const guarded =
+    <A extends unknown[]>(run: (...args: A) => Promise<unknown>) =>
+    async (...args: A): Promise<void> => {
+      try {
+        await run(...args);
+      } catch (e) {
+        log.warn(`Memory command failed: ${(e as Error).message}`);
+        void vscode.window.showErrorMessage(describeError(e));
+      }
+    };
+  /** Explorer passes the clicked item and the whole selection; the palette passes nothing. */
+  const explorerSelection = (uri?: unknown, uris?: unknown): vscode.Uri[] => {
+    if (Array.isArray(uris) && uris.every((u) => u instanceof vscode.Uri) && uris.length > 0) return uris;
+    return uri instanceof vscode.Uri ? [uri] : [];
+  };
+  return [
+    vscode.commands.registerCommand(
+      'persona.memory.add',
+      guarded(async (uri?: unknown, uris?: unknown) => {
+        let picked = explorerSelection(uri, uris);
+        if (picked.length === 0) {
+          const active = vscode.window.activeTextEditor?.document.uri;
+          if (active?.scheme === 'file') picked = [active];
+          else picked = (await vscode.window.showOpenDialog({ title: 'Add to Persona Memory', openLabel: 'Add to Memory', canSelectMany: true, canSelectFiles: true, canSelectFolders: true })) ?? [];
+        }
+        await memory.add(picked);
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.memory.addFiles',
+      guarded(async () => {
+        const picked = await vscode.window.showOpenDialog({ title: 'Add Files to Persona Memory', openLabel: 'Add to Memory', canSelectMany: true, canSelectFiles: true, canSelectFolders: false });
+        if (picked) await memory.add(picked);
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.memory.indexWorkspace',
+      guarded(async () => {
+        const folders = vscode.workspace.workspaceFolders ?? [];
+        if (folders.length === 0) throw new Error('Open a folder or workspace first: memory is kept per workspace.');
+        await memory.add(folders.map((f) => f.uri));
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.memory.forget',
+      guarded(async (uri?: unknown, uris?: unknown) => {
+        const picked = explorerSelection(uri, uris);
+        const targets = picked.length > 0 ? picked : await memory.pickToForget();
+        if (targets) await memory.forget(targets);
+      }),
+    ),
+    vscode.commands.registerCommand('persona.memory.forgetAll', guarded(() => memory.forgetAll())),
+    vscode.commands.registerCommand('persona.memory.showStatus', guarded(() => memory.showStatus())),
+    vscode.commands.registerCommand('persona.memory.setEmbeddingsKey', guarded(() => memory.setEmbeddingsKey())),
+  ];
+}
