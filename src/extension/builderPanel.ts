@@ -457,8 +457,15 @@ class BuilderSession {
       case 'builder/ready':
         // Also after the panel was hidden: without retainContextWhenHidden its document starts over.
         return this.state();
-      case 'builder/update':
-        return this.update(request.params.form, request.params.sampleMessage);
+      case 'builder/change':
+        return this.change(request.params.form);
+      case 'builder/preview':
+        return previewPrompt(this.form, {
+          userName: chatSettings().userName,
+          sampleMessage: request.params.sampleMessage,
+          defaultSystemPrompt: DEFAULT_CARD_SYSTEM_PROMPT,
+          countTokens: this.owner.deps.countTokens,
+        });
       case 'builder/save':
         return this.save(request.params.form);
       case 'builder/discard':
@@ -476,17 +483,12 @@ class BuilderSession {
     }
   }
 
-  private update(form: BuilderForm, sampleMessage: string) {
+  private change(form: BuilderForm): null {
     const wasDirty = this.dirty;
     this.form = form;
     this.panel.title = panelTitle(form.name);
     if (this.dirty || wasDirty) this.scheduleDraft();
-    return previewPrompt(form, {
-      userName: chatSettings().userName,
-      sampleMessage,
-      defaultSystemPrompt: DEFAULT_CARD_SYSTEM_PROMPT,
-      countTokens: this.owner.deps.countTokens,
-    });
+    return null;
   }
 
   private formBase(id: string): FormBase {

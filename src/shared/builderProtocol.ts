@@ -125,8 +125,13 @@ function request<M extends string, P extends z.ZodMiniType, R extends z.ZodMiniT
 
 export const BuilderRequests = {
   ready: request('builder/ready', Empty, BuilderStateSchema),
-  /** The form changed: the host keeps it as the draft and answers with the prompt preview. */
-  update: request('builder/update', z.object({ form: BuilderFormSchema, sampleMessage: Text(4_000) }), PreviewSchema),
+  /**
+   * The form changed: the host keeps it (and writes the draft). Sent at once on every change, so a
+   * panel closed right after typing loses nothing; the preview is asked for separately, debounced.
+   */
+  change: request('builder/change', z.object({ form: BuilderFormSchema }), Void),
+  /** The prompt the model would receive for the form the host has, with this sample user turn. */
+  preview: request('builder/preview', z.object({ sampleMessage: Text(4_000) }), PreviewSchema),
   save: request('builder/save', z.object({ form: BuilderFormSchema }), BuilderStateSchema),
   /** Asks first; null when the person keeps their changes. */
   discard: request('builder/discard', Empty, z.nullable(BuilderStateSchema)),

@@ -57,11 +57,14 @@ after(async () => {
 });
 
 /** The builder panel's document: the webview frame holding `#builder`, once it has rendered the form. */
-async function builderFrame(page: Page, timeoutMs = 30_000): Promise<Frame> {
-  const frame = await waitUntil('the Character Builder webview frame (a frame with #builder)', timeoutMs, async () => {
+async function builderFrame(page: Page, timeoutMs = 30_000, title?: string): Promise<Frame> {
+  const probe = title
+    ? `document.querySelector('#builder .builder-title h1')?.textContent === ${JSON.stringify(title)}`
+    : "document.getElementById('builder') !== null";
+  const frame = await waitUntil(`the Character Builder webview frame${title ? ` for ${title}` : ''}`, timeoutMs, async () => {
     for (const f of page.frames()) {
       if (f === page.mainFrame() || f.isDetached()) continue;
-      if (await f.evaluate("document.getElementById('builder') !== null").catch(() => false)) return f;
+      if (await f.evaluate(probe).catch(() => false)) return f;
     }
     return undefined;
   }, 250);
@@ -253,7 +256,11 @@ test('an unsaved draft survives a window reload', async () => {
     const drafts = join(e.vs.dirs.userData, 'User', 'globalStorage', 'persona-dev.persona', 'builder-drafts');
     await waitUntil(`the draft to be written in ${drafts}`, 10_000, () => existsSync(drafts) && readdirSync(drafts).some((n) => n.endsWith('.json')));
 
-    await e.vs.reload();
+    // As a person does it: through the workbench, which saves its open editors on the way out.
+    const reloaded = page.waitForEvent('load', { timeout: 60_000 });
+    await e.vs.runCommand('Developer: Reload Window');
+    await reloaded;
+    await page.locator('.monaco-workbench').first().waitFor({ state: 'visible', timeout: 60_000 });
     const restored = await builderFrame(page, 60_000);
     await waitUntil('the restored panel to show the draft', 15_000, async () => (await restored.locator('#f-scenario').inputValue({ timeout: 1000 })) === draftText);
     assert.equal(await status(restored), 'Unsaved changes');
@@ -265,6 +272,63 @@ test('an unsaved draft survives a window reload', async () => {
     await answerDialog(page, /Discard your unsaved changes/, 'Discard Changes');
     await waitUntil('the form to drop the draft', 10_000, async () => (await restored.locator('#f-scenario').inputValue({ timeout: 1000 })) === '');
     assert.equal(await status(restored), 'All changes saved');
+  });
+});
+
+/** Runs "Persona: Edit Character…" and picks `persona` in its QuickPick. */
+async function editCharacter(page: Page, run: (title: string) => Promise<void>, persona: string): Promise<void> {
+  await run('Persona: Edit Character…');
+  await page.locator('.quick-input-widget .quick-input-box input').fill(persona);
+  await waitUntil(`the picker to focus ${persona}`, 10_000, async () => (await page.locator('.quick-input-list .monaco-list-row.focused .label-name').first().innerText({ timeout: 1000 })).includes(persona));
+  await page.keyboard.press('Enter');
+}
+
+async function closeBuilderTab(page: Page, title: string): Promise<void> {
+  const tab = page.locator('.tabs-container .tab', { hasText: `Persona: ${title}` }).first();
+  await tab.hover();
+  await tab.locator('.tab-actions .action-label').first().click();
+  await tab.waitFor({ state: 'detached', timeout: 10_000 });
+}
+
+test('a closed panel keeps its draft and offers it again; a snapshot; a built-in is duplicated, not edited', async () => {
+  const e = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'builder-reopen', async () => {
+    let frame = await builderFrame(page, 30_000, name);
+    const leftOpen = 'The coffee machine is fixed. Nobody knows who did it.';
+    await frame.locator('#f-scenario').fill(leftOpen);
+    await waitUntil('the builder to see unsaved changes', 5000, async () => (await status(frame)) === 'Unsaved changes');
+    await closeBuilderTab(page, name);
+
+    await editCharacter(page, (t) => e.vs.runCommand(t), name);
+    await answerDialog(page, /You have unsaved changes to Captain Vega/, 'Restore Unsaved Changes');
+    frame = await builderFrame(page, 30_000, name);
+    await waitUntil('the reopened panel to show the kept draft', 10_000, async () => (await frame.locator('#f-scenario').inputValue({ timeout: 1000 })) === leftOpen);
+    assert.equal(await status(frame), 'Unsaved changes');
+
+    await frame.locator('#tab-versions').click();
+    const rows = frame.locator('tr.version-row');
+    await rows.first().waitFor({ state: 'visible', timeout: 10_000 });
+    const before = await rows.count();
+    await frame.getByRole('button', { name: 'Take Snapshot…' }).click();
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await waitUntil('the snapshot name box', 10_000, async () => /Take Snapshot/.test(await page.locator('.quick-input-widget .quick-input-title').innerText({ timeout: 1000 })));
+    await input.fill('Before launch');
+    await input.press('Enter');
+    await waitUntil('the snapshot to be listed first', 10_000, async () => (await rows.count()) === before + 1 && /Snapshot\s+Before launch/.test(await rows.first().innerText({ timeout: 1000 })));
+    await frame.locator('#tab-edit').click();
+    assert.equal(await frame.locator('#f-scenario').inputValue(), leftOpen, 'a snapshot leaves the unsaved edits alone');
+
+    // A built-in cannot be edited: the command offers a copy instead.
+    await editCharacter(page, (t) => e.vs.runCommand(t), 'Sam');
+    await answerDialog(page, /Sam is built in and cannot be changed/, 'Duplicate and Edit');
+    const copy = await builderFrame(page, 30_000, 'Sam (copy)');
+    assert.equal(await status(copy), 'New persona, not saved yet');
+    assert.ok((await copy.locator('#f-systemPrompt').inputValue()).length > 100, "the copy holds Sam's system prompt");
+    await copy.getByRole('button', { name: 'Save', exact: true }).click();
+    await waitUntil('the copy to be saved', 10_000, async () => (await status(copy)) === 'All changes saved');
+    const chat = await e.view();
+    await waitUntil("the chat's persona select to list the copy", 10_000, async () => (await chat.locator('select[aria-label="Persona"] option').allTextContents()).some((t) => t.endsWith('Sam (copy)')));
   });
 });
 

@@ -63,7 +63,8 @@ describe('builder protocol: requests from the webview', () => {
     const form = filled();
     const cases: Array<[string, unknown]> = [
       [BuilderRequests.ready.method, {}],
-      [BuilderRequests.update.method, { form, sampleMessage: 'Hi' }],
+      [BuilderRequests.change.method, { form }],
+      [BuilderRequests.preview.method, { sampleMessage: 'Hi' }],
       [BuilderRequests.save.method, { form }],
       [BuilderRequests.discard.method, {}],
       [BuilderRequests.pickAvatar.method, {}],
@@ -96,7 +97,9 @@ describe('builder protocol: requests from the webview', () => {
       ['builder/save', { form: { ...form, sampling: { temperature: 0.7 } } }],
       ['builder/save', { form: { ...form, characterDescription: 'x'.repeat(100_001) } }],
       ['builder/save', { form: { ...form, alternateGreetings: Array.from({ length: 201 }, () => 'hi') } }],
-      ['builder/update', { form }],
+      ['builder/preview', { sampleMessage: 'x'.repeat(4_001) }],
+      ['builder/preview', {}],
+      ['builder/change', {}],
       ['builder/diff', { from: -1, to: 2 }],
       ['builder/diff', { from: 1.5, to: 2 }],
       ['builder/restore', { version: '1' }],

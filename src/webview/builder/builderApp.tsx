@@ -120,13 +120,18 @@ export function BuilderApp({ host }: { host: BuilderConnection }) {
     [host, adopt],
   );
 
-  // Every form (and sample message) change reaches the host after a short pause: draft + preview.
+  // Every change reaches the host at once (it keeps the draft); the preview follows after a pause.
+  useEffect(() => {
+    if (!form) return;
+    host.request(BuilderRequests.change, { form }).catch((e: Error) => setError(e.message));
+  }, [form, host]);
+
   useEffect(() => {
     if (!form) return;
     clearTimeout(timer.current);
     timer.current = setTimeout(() => {
       const seq = ++updateSeq.current;
-      host.request(BuilderRequests.update, { form, sampleMessage: sampleMessage.slice(0, 4000) }).then(
+      host.request(BuilderRequests.preview, { sampleMessage: sampleMessage.slice(0, 4000) }).then(
         (p) => {
           if (seq !== updateSeq.current) return;
           setPreview(p);
