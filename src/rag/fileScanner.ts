@@ -435,9 +435,17 @@ class Scan {
     }
     const startRel = posix(relative(ignoreBase, start));
     if (startRel !== '' && isIgnored(rules, `${startRel}/`)) {
-      // Picked although git ignores it: the rules from above are waived inside it.
-      ignoreBase = start;
-      rules = ignore({ ignorecase: caseInsensitive });
+      // Picked although git ignores it: the rules from above are waived inside it. When what caught
+      // it lies above the workspace (a workspace inside an ignored folder of a bigger repository),
+      // the workspace's own .gitignore files still apply.
+      const local = inRoot && ignoreBase !== this.root ? await this.rulesFrom(this.root, start) : undefined;
+      if (local && !isIgnored(local, `${posix(relative(this.root, start))}/`)) {
+        ignoreBase = this.root;
+        rules = local;
+      } else {
+        ignoreBase = start;
+        rules = ignore({ ignorecase: caseInsensitive });
+      }
     }
     const globBase = inRoot ? this.root : start;
     const startGlobRel = posix(relative(globBase, start));
@@ -445,6 +453,21 @@ class Scan {
     const boundary = inRoot ? this.root : start;
     const linkBoundary = await this.io(() => fs.realpath(boundary)).catch((e: unknown) => this.rethrowAbort(e) ?? boundary);
     return { start, ignoreBase, globs, globBase, linkBoundary, rules };
+  }
+
+  /** The rules of the .gitignore files from `base` down to the folder holding `start` (not its own). */
+  private async rulesFrom(base: string, start: string): Promise<Ignore> {
+    const rules = ignore({ ignorecase: caseInsensitive });
+    const dirs: string[] = [];
+    for (let dir = dirname(start); isWithin(base, dir); dir = dirname(dir)) {
+      dirs.unshift(dir);
+      if (dir === base) break;
+    }
+    for (const dir of dirs) {
+      const text = await this.readText(join(dir, '.gitignore'));
+      if (text) rules.add(rebaseGitignore(text, posix(relative(base, dir))));
+    }
+    return rules;
   }
 
   private async readFolder(walk: Walk, folder: Folder, next: Folder[], candidates: Candidate[]): Promise<void> {

@@ -290,6 +290,29 @@ describe('scanPaths: git ignore rules', () => {
     });
   });
 
+  it('a workspace inside a folder its repository ignores still honours its own .gitignore files', async () => {
+    // As in our e2e runs: the workspace sits in the checkout's ignored .e2e/ folder.
+    const repo = tree({
+      '.gitignore': '.e2e/\n',
+      '.e2e/ws/.gitignore': 'notes/secret.txt\n',
+      '.e2e/ws/notes/a.md': 'a',
+      '.e2e/ws/notes/secret.txt': 'x',
+      '.e2e/ws/notes/deep/.gitignore': '*.tmp\n',
+      '.e2e/ws/notes/deep/b.tmp': 'x',
+      '.e2e/ws/notes/deep/b.md': 'b',
+    });
+    gitInit(repo);
+    const root = join(repo, '.e2e/ws');
+    for (const picked of ['notes', '.']) {
+      const result = await scanPaths([picked], options(root));
+      assert.deepEqual(
+        rels(result).filter((r) => r.startsWith('notes/')),
+        ['notes/a.md', 'notes/deep/.gitignore', 'notes/deep/b.md'],
+        `picked ${picked}`,
+      );
+    }
+  });
+
   it('agrees with git on names made of dots', async () => {
     const root = tree({ '.gitignore': '*.log\n', '.../a.txt': 'a', '.../b.log': 'b', '....': 'dots', '.x./c.txt': 'c' });
     gitInit(root);
