@@ -9,7 +9,7 @@ import { deflateSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { captureOnFailure, waitUntil } from './harness';
-import { requestMessages, sendMessage, startChatE2e, testUserName, updateUserSettings, waitForReply, type ChatE2e } from './chatView';
+import { requestMessages, sendMessage, startChatE2e, testUserName, waitForReply, type ChatE2e } from './chatView';
 
 let e2e: ChatE2e | undefined;
 
@@ -336,11 +336,20 @@ test('screenshots in dark, light and high-contrast themes', async () => {
   const e = started();
   await captureOnFailure(e.vs, 'builder-themes', async () => {
     for (const [theme, shot] of [
-      ['Default Dark Modern', 'builder-dark'],
-      ['Default Light Modern', 'builder-light'],
-      ['Default High Contrast', 'builder-high-contrast'],
+      ['Dark Modern', 'builder-dark'],
+      ['Light Modern', 'builder-light'],
+      ['Dark High Contrast', 'builder-high-contrast'],
     ] as const) {
-      await updateUserSettings(e.vs, { 'workbench.colorTheme': theme });
+      // The palette ranks "Browse Color Themes in Marketplace" above it: use the theme picker's keys.
+      const page = e.vs.page;
+      await page.locator('.part.statusbar').click({ position: { x: 600, y: 10 } });
+      await page.keyboard.press('Control+K');
+      await page.keyboard.press('Control+T');
+      const input = page.locator('.quick-input-widget .quick-input-box input');
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      await input.fill(theme);
+      await waitUntil(`the theme picker to focus ${theme}`, 10_000, async () => (await page.locator('.quick-input-list .monaco-list-row.focused .label-name').first().innerText({ timeout: 1000 })).trim() === theme);
+      await input.press('Enter');
       const frame = await builderFrame(e.vs.page);
       await frame.locator('#f-sampling-topP').fill('7');
       await frame.locator('#f-sampling-topP-error').waitFor({ state: 'visible', timeout: 5000 });
