@@ -132,9 +132,14 @@ class CharacterBuilder implements vscode.Disposable {
     });
   }
 
+  /**
+   * The extension is going away (window reload, extension host restart): panels are left to the
+   * workbench, which brings them back through the serializer; only pending drafts are written.
+   */
   dispose(): void {
     this.subscription.dispose();
-    for (const s of [...this.sessions.values()]) s.dispose();
+    for (const s of [...this.sessions.values()]) s.detach();
+    this.sessions.clear();
   }
 
   rekey(session: BuilderSession, oldKey: string): void {
@@ -368,11 +373,12 @@ class BuilderSession {
     return this.base !== undefined || hasUnsavedChanges(this.form, this.savedForm);
   }
 
-  dispose(): void {
-    this.panel.dispose();
+  /** Stops listening to the panel; a draft not written yet is written now. */
+  detach(): void {
+    this.closed();
   }
 
-  /** The panel closed (or the window is going away): unsaved changes stay as a draft. */
+  /** The panel closed (or the extension is going away): unsaved changes stay as a draft. */
   private closed(): void {
     if (this.disposed) return;
     this.disposed = true;

@@ -208,7 +208,11 @@ test('edit it again: a second version, the greeting diff, and restoring version 
     await frame.getByRole('button', { name: 'Save', exact: true }).click();
     await waitUntil('the second save', 10_000, async () => (await status(frame)) === 'All changes saved');
 
-    await frame.locator('#tab-versions').click();
+    // The tabs follow the arrow keys, as tabs do.
+    await frame.locator('#tab-edit').focus();
+    await page.keyboard.press('ArrowRight');
+    await waitUntil('the Versions tab to be selected from the keyboard', 5000, async () => (await frame.locator('#tab-versions').getAttribute('aria-selected')) === 'true');
+    assert.equal(await frame.evaluate('document.activeElement && document.activeElement.id'), 'tab-versions');
     const rows = frame.locator('tr.version-row');
     await waitUntil('two versions to be listed', 10_000, async () => (await rows.count()) >= 2);
     const texts = await rows.allInnerTexts();
