@@ -153,7 +153,8 @@ class CharacterBuilder implements vscode.Disposable {
 
   async openNew(): Promise<void> {
     const open = new Set(this.sessions.keys());
-    const orphans = (await this.drafts.list()).filter((d) => d.personaId === null && !open.has(d.key));
+    // Drafts of personas never saved, or deleted since: nothing else leads back to them.
+    const orphans = (await this.drafts.list()).filter((d) => (d.personaId === null || !this.deps.personas.get(d.personaId)) && !open.has(d.key));
     if (orphans.length > 0) {
       type Item = vscode.QuickPickItem & { key?: string };
       const items: Item[] = [
@@ -546,22 +547,27 @@ class BuilderSession {
   }
 
   private async discard(): Promise<BuilderState | null> {
+    const copy = this.personaId === null && this.base !== undefined;
     if (this.dirty) {
       const choice = await vscode.window.showWarningMessage(
-        this.personaId ? `Discard your unsaved changes to ${this.savedForm?.name ?? 'this persona'}?` : 'Discard this new persona?',
-        { modal: true, detail: this.personaId ? 'The form goes back to the last saved version.' : 'It was never saved; the form is emptied.' },
+        this.personaId ? `Discard your unsaved changes to ${this.savedForm?.name ?? 'this persona'}?` : copy ? `Discard ${this.base?.name ?? 'this copy'}?` : 'Discard this new persona?',
+        {
+          modal: true,
+          detail: this.personaId ? 'The form goes back to the last saved version.' : copy ? 'The copy was never saved; its panel closes.' : 'It was never saved; the form is emptied.',
+        },
         'Discard Changes',
       );
       if (choice !== 'Discard Changes') return null;
     }
     await this.discardDraft();
     this.restoredDraftAt = null;
-    if (this.savedForm) this.form = this.savedForm;
-    else if (this.base) this.form = { ...personaToForm(this.base), avatar: this.avatar?.token ?? null };
-    else {
-      this.form = emptyForm();
-      this.avatar = undefined;
+    this.avatar = undefined;
+    if (copy) {
+      // An unsaved copy is all unsaved work: discarding it leaves nothing to show.
+      this.panel.dispose();
+      return null;
     }
+    this.form = this.savedForm ?? emptyForm();
     this.panel.title = panelTitle(this.form.name);
     return this.state();
   }
