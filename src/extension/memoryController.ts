@@ -59,35 +59,41 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     return this.storageDir !== undefined;
   }
 
-  private async svc(): Promise<MemoryService> {
-    if (!this.storageDir) throw new Error('Memory needs a folder or workspace open: open one, then add files again.');
-    if (!this.service) {
-      this.embeddingsKey = await this.keys.get(EMBEDDINGS_KEY);
-      const service = new MemoryService({
-        dir: path.join(this.storageDir, 'memory'),
-        settings: () => ({
-          baseUrl: setting('embeddings.baseUrl').trim().replace(/\/+$/, ''),
-          model: setting('embeddings.model').trim(),
-          ...(this.embeddingsKey ? { apiKey: this.embeddingsKey } : {}),
-          chunkTokens: setting('rag.chunkTokens'),
-          overlapTokens: setting('rag.chunkOverlap'),
-          maxFileBytes: setting('rag.maxFileSizeKB') * 1024,
-          topK: setting('rag.topK'),
-          minScore: setting('rag.minScore'),
-          tokenBudget: setting('rag.tokenBudget'),
-        }),
-        logger: this.log,
-      });
-      this.service = service;
-      const sub = service.onDidChange(() => this.onServiceChange());
-      this.disposables.push({ dispose: () => sub.dispose() });
-      this.disposables.push(
-        this.keys.onDidChange(async () => {
-          this.embeddingsKey = await this.keys.get(EMBEDDINGS_KEY);
-        }),
-      );
-    }
-    return this.service;
+  private serviceReady: Promise<MemoryService> | undefined;
+
+  /** The one service of this window (two would fight over the indexing lock), made on first use. */
+  private svc(): Promise<MemoryService> {
+    if (!this.storageDir) return Promise.reject(new Error('Memory needs a folder or workspace open: open one, then add files again.'));
+    this.serviceReady ??= this.createService(this.storageDir);
+    return this.serviceReady;
+  }
+
+  private async createService(storageDir: string): Promise<MemoryService> {
+    this.embeddingsKey = await this.keys.get(EMBEDDINGS_KEY);
+    const service = new MemoryService({
+      dir: path.join(storageDir, 'memory'),
+      settings: () => ({
+        baseUrl: setting('embeddings.baseUrl').trim().replace(/\/+$/, ''),
+        model: setting('embeddings.model').trim(),
+        ...(this.embeddingsKey ? { apiKey: this.embeddingsKey } : {}),
+        chunkTokens: setting('rag.chunkTokens'),
+        overlapTokens: setting('rag.chunkOverlap'),
+        maxFileBytes: setting('rag.maxFileSizeKB') * 1024,
+        topK: setting('rag.topK'),
+        minScore: setting('rag.minScore'),
+        tokenBudget: setting('rag.tokenBudget'),
+      }),
+      logger: this.log,
+    });
+    this.service = service;
+    const sub = service.onDidChange(() => this.onServiceChange());
+    this.disposables.push(
+      { dispose: () => sub.dispose() },
+      this.keys.onDidChange(async () => {
+        this.embeddingsKey = await this.keys.get(EMBEDDINGS_KEY);
+      }),
+    );
+    return service;
   }
 
   /**
@@ -95,7 +101,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
    * Activation never pays for LanceDB; the first look happens a moment after the view opens.
    */
   warmUp(): void {
-    if (!this.available || this.service) return;
+    if (!this.available || this.serviceReady) return;
     // Nothing ever stored: say so without loading LanceDB at all.
     if (!existsSync(path.join(this.storageDir!, 'memory', 'memory.json'))) {
       this.documents = new Set();

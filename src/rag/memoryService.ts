@@ -436,7 +436,10 @@ export class MemoryService {
   private open(): Promise<Opened> {
     if (this.disposed) return Promise.reject(new MemoryServiceError('disposed', 'Memory is closed.'));
     if (this.opened) return Promise.resolve(this.opened);
-    this.opening ??= this.openOnce().then(
+    // openOnce runs a tick later, once `opening` is set: it tells listeners 'starting' right away,
+    // and a listener that asks for memory (as the extension's does) must wait for this opening, not
+    // start a second one (two queues in one process, one of them locked out).
+    this.opening ??= Promise.resolve().then(() => this.openOnce()).then(
       (opened) => {
         this.opened = opened;
         return opened;

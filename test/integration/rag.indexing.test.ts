@@ -863,6 +863,21 @@ describe('MemoryService', () => {
     await s.service.dispose();
   });
 
+  it('a listener that asks for memory while it opens waits for that opening: one queue, which holds the lock (as the extension does)', async () => {
+    const s = serviceHarness('reentrant');
+    const listings: Promise<unknown>[] = [];
+    // The extension refreshes its document list on every change, 'starting' included.
+    s.service.onDidChange(() => listings.push(s.service.listDocuments()));
+    await s.service.start();
+    await Promise.all(listings);
+    await s.service.add([s.write('one.md', topic('plum', 20))], 'workspace');
+    await s.service.whenIdle();
+    assert.equal(s.service.progress().state, 'idle', 'not "elsewhere": no second queue of this process holds the lock');
+    assert.deepEqual((await s.service.listDocuments()).map((d) => d.source), ['one.md']);
+    assert.equal(readdirSync(join(s.dir, 'queue', 'inbox')).length, 0, 'nothing went through the inbox');
+    await s.service.dispose();
+  });
+
   it('forget while jobs for the same sources wait leaves nothing of them: not in the queue, not on disk', async () => {
     const s = serviceHarness('forget');
     const files = [];

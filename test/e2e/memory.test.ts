@@ -1,0 +1,112 @@
+// Memory in a real VS Code (code-server): a folder is added from the Explorer's context menu, indexed
+// against a KoboldCpp-like embeddings server, and the next reply is given the passage that answers
+// the question, with the source listed under it; a click on the source opens the file at its lines.
+// Forgetting a file from the Explorer takes it out of memory and out of the reply's sources.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
+import { captureOnFailure, openPersonaView, waitUntil } from './harness';
+import { lastAssistant, requestMessages, sendMessage, startChatE2e, waitForReply, type ChatE2e } from './chatView';
+
+let e2e: ChatE2e | undefined;
+let kobold: FakeKoboldCpp | undefined;
+
+const authNotes = [
+  '# Signing in',
+  '',
+  'The login flow sets the ZEBRA_TOKEN cookie after the password check.',
+  'Sessions expire after 30 minutes of inactivity.',
+].join('\n');
+const deployNotes = ['# Deploying', '', 'Releases go out on Tuesdays through the blue pipeline.'].join('\n');
+
+function started(): { e: ChatE2e; k: FakeKoboldCpp } {
+  assert.ok(e2e && kobold, 'VS Code did not start (see the before hook)');
+  return { e: e2e, k: kobold };
+}
+
+before(async () => {
+  kobold = await startFakeKoboldCpp({ dimension: 1024 });
+  e2e = await startChatE2e({
+    label: 'memory',
+    server: { reply: 'It uses the ZEBRA_TOKEN cookie [1].' },
+    settings: { 'persona.embeddings.baseUrl': kobold.url, 'persona.rag.minScore': 0.05 },
+    workspaceFiles: {
+      'notes/auth.md': authNotes,
+      'notes/deploy.md': deployNotes,
+      'notes/secret.txt': 'PRIVATE-DO-NOT-INDEX',
+      '.gitignore': 'notes/secret.txt\n',
+    },
+  });
+  await e2e.view();
+});
+
+after(async () => {
+  await e2e?.stop();
+  await kobold?.close();
+});
+
+/** Right-clicks an Explorer item and picks a context-menu entry. */
+async function explorerMenu(page: Page, runCommand: (title: string) => Promise<void>, item: string, entry: string): Promise<void> {
+  await runCommand('File: Focus on Files Explorer');
+  const row = page.locator(`.explorer-folders-view .monaco-list-row[aria-label^="${item}"]`).first();
+  await row.waitFor({ state: 'visible', timeout: 10_000 });
+  await row.click({ button: 'right' });
+  const action = page.locator('.context-view .monaco-menu .action-item', { hasText: entry }).first();
+  await action.waitFor({ state: 'visible', timeout: 10_000 });
+  await action.click();
+}
+
+test('a folder added from the Explorer is indexed, the next reply is given its passage and lists it as a source that opens at its lines', async () => {
+  const { e, k } = started();
+  await captureOnFailure(e.vs, 'memory-add-ask-cite', async () => {
+    await e.view();
+    await explorerMenu(e.vs.page, (t) => e.vs.runCommand(t), 'notes', 'Add to Persona Memory');
+    // The Explorer took the side bar: back to Persona (its view is made again).
+    const frame = await openPersonaView(e.vs.page);
+    // Both notes are embedded; the ignored file is never sent to the embeddings server.
+    await waitUntil('the memory line to count 2 files', 60_000, async () => /Memory: 2 files/.test((await frame.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')) ?? ''), 250);
+    const embedded = k.embeddingRequests.flatMap((r) => r.inputs);
+    assert.ok(embedded.some((t) => t.includes('ZEBRA_TOKEN')), 'auth.md was embedded');
+    assert.ok(!embedded.some((t) => t.includes('PRIVATE-DO-NOT-INDEX')), 'the gitignored file was not');
+
+    const before = e.server.completions.length;
+    await sendMessage(frame, 'How does the login cookie work?');
+    await waitForReply(frame, e.server, before + 1);
+    const system = requestMessages(e.server.chatRequests.at(-1))[0]!;
+    assert.equal(system.role, 'system');
+    assert.match(system.content, /The login flow sets the ZEBRA_TOKEN cookie after the password check\./);
+    assert.match(system.content, /notes\/auth\.md/);
+
+    const cite = lastAssistant(frame).locator('.citations button', { hasText: 'auth.md' });
+    await cite.waitFor({ state: 'visible', timeout: 10_000 });
+    assert.match(await cite.innerText(), /auth\.md · lines 1–4/);
+    await cite.click();
+    const tab = e.vs.page.locator('.tabs-container .tab.active[aria-label^="auth.md"]');
+    await tab.waitFor({ state: 'visible', timeout: 10_000 });
+    // The editor holds the cited lines selected.
+    const selected = e.vs.page.locator('.editor-instance .monaco-editor .selected-text');
+    await selected.first().waitFor({ state: 'attached', timeout: 10_000 });
+  });
+});
+
+test('forgetting a file from the Explorer takes it out of memory and out of the sources under past replies', async () => {
+  const { e } = started();
+  await captureOnFailure(e.vs, 'memory-forget', async () => {
+    const page = e.vs.page;
+    await explorerMenu(page, (t) => e.vs.runCommand(t), 'auth.md', 'Forget from Persona Memory');
+    const confirm = page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Forget$/ });
+    await confirm.waitFor({ state: 'visible', timeout: 10_000 });
+    assert.match(await page.locator('.monaco-dialog-box').innerText(), /Forget notes\/auth\.md\?/);
+    await confirm.click();
+    const frame = await openPersonaView(e.vs.page);
+    await waitUntil('the memory line to count 1 file', 30_000, async () => /Memory: 1 file\b/.test(await frame.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')), 250);
+    await waitUntil('the reply to lose its auth.md source', 10_000, async () => (await lastAssistant(frame).locator('.citations button', { hasText: 'auth.md' }).count()) === 0, 250);
+
+    const before = e.server.completions.length;
+    await sendMessage(frame, 'And the login cookie again?');
+    await waitForReply(frame, e.server, before + 1);
+    const system = requestMessages(e.server.chatRequests.at(-1))[0]!;
+    assert.doesNotMatch(system.content, /ZEBRA_TOKEN cookie after the password check/);
+  });
+});
