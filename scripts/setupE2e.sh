@@ -38,7 +38,10 @@ if [ ! -x "$TOOLS_DIR/cs/node_modules/.bin/code-server" ]; then
   echo "setupE2e: installing code-server@$CODE_SERVER_VERSION (builds native modules, about 90 s)"
   mkdir -p cs
   echo '{"name":"persona-code-server","private":true,"allowScripts":{"code-server":true,"argon2":true}}' > cs/package.json
-  (cd cs && PATH="$NODE24_DIR/bin:$PATH" npm_config_nodedir="$NODE24_DIR" \
+  # code-server's postinstall reads the Node version from npm_config_user_agent, which `npm test`
+  # (running on the machine's Node 20) exports to its children: drop it so this npm, on Node 24,
+  # sets its own.
+  (cd cs && env -u npm_config_user_agent PATH="$NODE24_DIR/bin:$PATH" npm_config_nodedir="$NODE24_DIR" \
     npm i --no-audit --no-fund "code-server@$CODE_SERVER_VERSION" >/dev/null)
 fi
 
