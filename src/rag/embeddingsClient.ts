@@ -24,8 +24,14 @@ export interface EmbeddingsClientOptions {
   label?: string;
   /** Texts per request. Default 32. */
   batchSize?: number;
-  /** Requests at once. Default 2: KoboldCpp embeds one at a time, so a second one only hides the round trip. */
+  /**
+   * Requests at once, over all calls of this client. Default 2: KoboldCpp embeds one at a time, so
+   * a second one only hides the round trip. A server that answers "busy" while another request of
+   * this client is in flight (KoboldCpp without --multiuser) gets one at a time from then on.
+   */
   maxInFlight?: number;
+  /** Awaited before every request, retries included (memory holds indexing back while a chat turn retrieves). */
+  beforeRequest?: (signal?: AbortSignal) => Promise<void>;
   /** Length every vector must have (the one the store already holds); unset: whatever the first reply has. */
   expectedDimension?: number;
   /** Retries of a request that met 503/429 or a connection failure. Default 4 (5 tries in all). */
@@ -113,6 +119,11 @@ export class EmbeddingsClient {
   private readonly requestTimeoutMs: number;
   private readonly fetchImpl: typeof globalThis.fetch;
   private lastModelName: string | undefined;
+  private readonly beforeRequest: ((signal?: AbortSignal) => Promise<void>) | undefined;
+  /** Requests of this client in flight, the most allowed, and calls waiting for a turn. */
+  private active = 0;
+  private limit: number;
+  private readonly slotWaiters: (() => void)[] = [];
 
   constructor(options: EmbeddingsClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -129,6 +140,8 @@ export class EmbeddingsClient {
     this.maxRetryDelayMs = Math.max(this.retryDelayMs, options.maxRetryDelayMs ?? defaults.maxRetryDelayMs);
     this.requestTimeoutMs = positiveInteger(options.requestTimeoutMs ?? defaults.requestTimeoutMs, 'requestTimeoutMs');
     this.fetchImpl = options.fetch ?? globalThis.fetch;
+    this.beforeRequest = options.beforeRequest;
+    this.limit = this.maxInFlight;
   }
 
   /** The model the server named in its last reply. */
@@ -218,19 +231,26 @@ export class EmbeddingsClient {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (this.apiKey) headers['authorization'] = `Bearer ${this.apiKey}`;
     for (let attempt = 1; ; attempt++) {
-      const startedAt = performance.now();
+      await this.takeSlot(signal);
+      let timer: NodeJS.Timeout | undefined;
       const timeout = new AbortController();
-      const timer = setTimeout(() => timeout.abort(), this.requestTimeoutMs);
-      const requestSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
       let retryAfterMs: number | undefined;
       let retryable: EmbeddingsError;
       try {
+        await this.beforeRequest?.(signal);
+        const startedAt = performance.now();
+        timer = setTimeout(() => timeout.abort(), this.requestTimeoutMs);
+        const requestSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
         const response = await this.fetchImpl(this.endpoint, { method: 'POST', headers, body, signal: requestSignal });
         const text = await response.text();
         this.logger.debug(`POST ${this.endpoint}: ${texts.length} texts, HTTP ${response.status} after ${elapsed(startedAt)} ms${attempt > 1 ? ` (try ${attempt})` : ''}`);
         if (response.ok) return this.parseReply(text, texts.length, response.status);
         const error = this.httpError(response.status, text, attempt);
         if (error.reason !== 'busy') throw error;
+        if (this.active > 1 && this.limit > 1) {
+          this.limit = 1;
+          this.logger.info(`${this.label} at ${this.baseUrl} serves one request at a time: sending one at a time from now on.`);
+        }
         retryable = error;
         retryAfterMs = retryAfter(response.headers.get('retry-after'));
       } catch (e) {
@@ -245,6 +265,7 @@ export class EmbeddingsClient {
         if (refused && !how.retryConnectionErrors) throw retryable;
       } finally {
         clearTimeout(timer);
+        this.releaseSlot();
       }
       if (attempt > this.retries) throw retryable;
       const wait = this.backoff(attempt, retryAfterMs);
@@ -255,6 +276,30 @@ export class EmbeddingsClient {
         throw this.fail('aborted', 'Stopped', { cause: e });
       }
     }
+  }
+
+  /** Waits until fewer than `limit` requests of this client are in flight, then counts this one. */
+  private async takeSlot(signal: AbortSignal | undefined): Promise<void> {
+    while (this.active >= this.limit) {
+      if (signal?.aborted) throw this.fail('aborted', 'Stopped before the request');
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          signal?.removeEventListener('abort', wake);
+          const i = this.slotWaiters.indexOf(wake);
+          if (i >= 0) this.slotWaiters.splice(i, 1);
+          resolve();
+        };
+        this.slotWaiters.push(wake);
+        signal?.addEventListener('abort', wake, { once: true });
+      });
+    }
+    if (signal?.aborted) throw this.fail('aborted', 'Stopped before the request');
+    this.active++;
+  }
+
+  private releaseSlot(): void {
+    this.active--;
+    this.slotWaiters.shift()?.();
   }
 
   /** Exponential, with jitter so that batches in flight together do not retry in step. */

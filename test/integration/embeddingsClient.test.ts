@@ -35,6 +35,14 @@ function texts(count: number, prefix = 'passage'): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix} ${i}: notes about the ${topics[i % topics.length]} number ${i}`);
 }
 
+async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) assert.fail('condition not met in time');
+    await delay(5);
+  }
+}
+
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
     await promise;
@@ -122,6 +130,16 @@ describe('EmbeddingsClient against the fake KoboldCpp', () => {
       assert.equal(server.maxConcurrent, 1);
     });
 
+    test('the limit holds over concurrent calls of one client, not per call', async () => {
+      server.setLatency(30);
+      const { embeddings } = client({ batchSize: 4, maxInFlight: 2 });
+      const inputs = [texts(8, 'a'), texts(8, 'b'), texts(8, 'c')];
+      const vectors = await Promise.all(inputs.map((i) => embeddings.embed(i)));
+      inputs.forEach((i, n) => assertVectorsMatch(vectors[n]!, i));
+      assert.equal(server.embeddingRequests.length, 6);
+      assert.equal(server.maxConcurrent, 2);
+    });
+
     test('replies that come back out of order still land in input order', async () => {
       // 10, 10 and 5 texts at 20 ms a text: the last, shortest batch is answered first.
       server.setLatency(0, 20);
@@ -183,6 +201,44 @@ describe('EmbeddingsClient against the fake KoboldCpp', () => {
       assert.ok(requests.some((r) => r.failure === 'exclusiveBusy'), 'some requests met the lock');
       assert.equal(requests.filter((r) => r.status === 200).length, 6);
       assert.equal(server.embeddedItems, 30);
+    });
+
+    test('after one busy answer while its other request is in flight, the client sends one at a time', async () => {
+      server.setExclusive(true);
+      server.setLatency(20);
+      const { embeddings, logger } = client({ batchSize: 5, maxInFlight: 2, retries: 8, retryDelayMs: 5 });
+      const inputs = texts(40);
+      assertVectorsMatch(await embeddings.embed(inputs), inputs);
+      const requests = server.embeddingRequests;
+      assert.equal(requests.filter((r) => r.failure === 'exclusiveBusy').length, 1, 'only the first collision');
+      assert.equal(requests.filter((r) => r.status === 200).length, 8);
+      assert.match(logger.text(), /serves one request at a time: sending one at a time from now on/);
+      // The next call starts one at a time too.
+      server.reset();
+      await embeddings.embed(texts(20));
+      assert.equal(server.maxConcurrent, 1);
+    });
+
+    test('beforeRequest is awaited before every request, retries included', async () => {
+      server.failNext('busy503', { count: 1 });
+      let gate: (() => void) | undefined;
+      let asked = 0;
+      const { embeddings } = client({
+        retries: 2,
+        retryDelayMs: 1,
+        beforeRequest: async () => {
+          asked++;
+          if (asked === 2) await new Promise<void>((resolve) => (gate = resolve));
+        },
+      });
+      const done = embeddings.embed(texts(1));
+      await waitFor(() => gate !== undefined);
+      await delay(50);
+      assert.equal(server.embeddingRequests.length, 1, 'the retry waits for beforeRequest');
+      gate!();
+      await done;
+      assert.deepEqual(server.embeddingRequests.map((r) => r.status), [503, 200]);
+      assert.equal(asked, 2);
     });
 
     test('a dropped connection is retried', async () => {
