@@ -183,7 +183,8 @@ export class MemoryService {
           ...(s.apiKey ? { apiKey: s.apiKey } : {}),
           logger: this.logger,
           ...(expectedDimension !== undefined ? { expectedDimension } : {}),
-          ...(purpose === 'retrieval' ? { ...retrievalClient, fetch: refusedFailsFast(s.baseUrl) } : {}),
+          // Indexing holds every request (retries too) while a chat turn waits for its passages.
+          ...(purpose === 'retrieval' ? { ...retrievalClient, fetch: refusedFailsFast(s.baseUrl) } : { beforeRequest: (signal?: AbortSignal) => this.yieldToRetrieval(signal) }),
         }));
   }
 
