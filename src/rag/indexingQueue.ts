@@ -13,9 +13,10 @@
 // Files in `dir`: `journal.json` (the jobs), `lock` (pid, host, token; mtime = heartbeat),
 // `inbox/<time>-<pid>-<random>.json` (operations from a process without the lock).
 import { randomBytes } from 'node:crypto';
-import { watch, type FSWatcher, promises as fs } from 'node:fs';
+import { readFile as readFileCallback, stat as statCallback, watch, type FSWatcher, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import * as z from 'zod/mini';
 import { sweepTempFiles, writeFileAtomic } from '../extension/atomicFile';
 import type { Logger } from '../shared/logger';
@@ -167,6 +168,16 @@ export interface IndexingQueueOptions {
   inboxPollMs?: number;
   /** Progress events at most this often while running (state changes always go at once). Default 100 ms. */
   progressIntervalMs?: number;
+  /**
+   * Texts per embed call: small documents share one call (one request), so the server is not paid
+   * its per-request cost for every file. Default 32, EmbeddingsClient's batch size.
+   */
+  embedGroupTexts?: number;
+  /**
+   * Embed calls in flight at once, so the server has the next request while the client reads the
+   * last reply and commits. Default 2, EmbeddingsClient's requests in flight.
+   */
+  embedGroupsInFlight?: number;
 }
 
 export type IndexingErrorReason = 'disposed' | 'invalidJob';
@@ -199,8 +210,17 @@ const defaults = {
   heartbeatMs: 20_000,
   inboxPollMs: 2000,
   progressIntervalMs: 100,
+  embedGroupTexts: 32,
+  embedGroupsInFlight: 2,
 } as const;
 
+// The callback forms for the files to index: fs/promises' FileHandle machinery costs several times
+// more per small file, and a re-add of 10k unchanged files is little else.
+const statFile = promisify(statCallback);
+const readWholeFile = promisify(readFileCallback);
+
+/** Files being read and prepared at once ahead of the one being embedded. */
+const readAhead = 8;
 /** A finished job waits at most this many in memory before the journal is written. */
 const maxFinishedBeforeJournalWrite = 500;
 /** A lock file that cannot be read is taken over after this long (a crash between create and write). */
@@ -220,6 +240,20 @@ interface Finished {
   doc?: MemoryDocument;
   outcome: 'indexed' | 'removed' | 'unchanged' | 'skipped' | 'failed';
   detail?: string;
+}
+
+/** Documents being embedded together (one embed call). */
+interface EmbedGroup {
+  /** Every job of the group, embedded or not; rejects with a Pause when the server is the problem. */
+  result: Promise<Finished[]>;
+  texts: number;
+  /** Source shown as the one in progress. */
+  current: string | undefined;
+}
+
+/** Waits until every group has settled (their requests stopped), whatever they ended with. */
+async function settle(groups: readonly EmbedGroup[]): Promise<void> {
+  await Promise.allSettled(groups.map((g) => g.result));
 }
 
 /** What reading a job's file gave. */
@@ -252,6 +286,8 @@ export class IndexingQueue {
   private readonly o: Required<Omit<IndexingQueueOptions, 'dir' | 'connect' | 'logger'>>;
 
   private readonly jobs = new Map<string, Entry>();
+  /** Where `take` goes on from; made again at the start of every run. */
+  private takeCursor: Iterator<Entry> | undefined;
   private holder = false;
   private lockToken: string | undefined;
   private disposed = false;
@@ -298,6 +334,8 @@ export class IndexingQueue {
       heartbeatMs: options.heartbeatMs ?? defaults.heartbeatMs,
       inboxPollMs: options.inboxPollMs ?? defaults.inboxPollMs,
       progressIntervalMs: options.progressIntervalMs ?? defaults.progressIntervalMs,
+      embedGroupTexts: options.embedGroupTexts ?? defaults.embedGroupTexts,
+      embedGroupsInFlight: options.embedGroupsInFlight ?? defaults.embedGroupsInFlight,
     };
     this.retryDelay = this.o.retryDelayMs;
   }
@@ -558,7 +596,9 @@ export class IndexingQueue {
     let batchChunks = 0;
     let batchSince = 0;
     let wrote = false;
-    const flush = async () => {
+    let persistedAt = Date.now();
+    /** `final`: the last flush of the run (or before a pause): the journal is written whatever it holds. */
+    const flush = async (final = true) => {
       if (batch.length === 0) return;
       const items = batch.splice(0);
       batchChunks = 0;
@@ -582,54 +622,129 @@ export class IndexingQueue {
         this.count(f);
       }
       this.current = undefined;
-      try {
-        await this.persist();
-      } catch (e) {
-        throw pauseFor(e, 'storage');
+      // After a commit the journal must say so at once (a crash would otherwise embed it again).
+      // Jobs that committed nothing (unchanged, skipped) only cost a second look if a crash comes
+      // first: a re-add of thousands of unchanged files writes the journal every 2 s, not every 500.
+      if (docs.length > 0 || final || Date.now() - persistedAt >= this.o.batchMaxWaitMs) {
+        try {
+          await this.persist();
+          persistedAt = Date.now();
+        } catch (e) {
+          throw pauseFor(e, 'storage');
+        }
       }
       this.emitSoon();
     };
 
-    let next: { entry: Entry; prepared: Promise<Prepared> } | undefined = this.take(backend);
+    // Embedding runs as a pipeline: up to `embedGroupsInFlight` groups of documents are being
+    // embedded while the next files are read and chunked and finished ones are committed, so the
+    // server always has the next request waiting (KoboldCpp embeds one request at a time).
+    const groupAbort = new AbortController();
+    const groupSignal = AbortSignal.any([signal, groupAbort.signal]);
+    const inFlight: EmbedGroup[] = [];
+    // Files are read (stat, read, hash, chunk) a few ahead: one at a time, a re-add of thousands of
+    // unchanged files would wait on each file system call in turn.
+    const ahead: { entry: Entry; prepared: Promise<Prepared> }[] = [];
+    this.takeCursor = undefined;
+    const takeNext = () => {
+      while (ahead.length < readAhead) {
+        const taken = this.take(backend);
+        if (!taken) break;
+        ahead.push(taken);
+      }
+      return ahead.shift();
+    };
+    let next: { entry: Entry; prepared: Promise<Prepared> } | undefined = takeNext();
+
+    /** Starts groups until enough are in flight or nothing waits. */
+    const fill = async (): Promise<void> => {
+      const { embedGroupTexts, embedGroupsInFlight } = this.o;
+      // A group larger than one request's worth (a long file) is embedded alone: the embed call
+      // already keeps its own requests in flight.
+      while (next && !signal.aborted && inFlight.length < embedGroupsInFlight && !inFlight.some((g) => g.texts > embedGroupTexts)) {
+        const items: { entry: Entry; p: Extract<Prepared, { kind: 'embed' }> }[] = [];
+        const ready: Finished[] = [];
+        let texts = 0;
+        // Files with nothing to embed (unchanged, skipped) ride along, a bounded number at a time
+        // so that progress and the journal keep up with a large re-add.
+        while (next && texts < embedGroupTexts && ready.length < maxFinishedBeforeJournalWrite) {
+          const { entry, prepared } = next;
+          const p = await prepared;
+          if (signal.aborted) return;
+          if (p.kind === 'embed' && p.chunks.length > 0) {
+            const alone = p.chunks.length > embedGroupTexts;
+            // Keep it for the next group: this one would be too large with it, or must go alone.
+            if (texts > 0 && (alone || texts + p.chunks.length > embedGroupTexts)) break;
+            if (alone && inFlight.length > 0) break;
+            next = takeNext();
+            // Dropped (forget) or replaced by a newer job while its file was read: nothing to embed.
+            if (this.jobs.get(entry.key) !== entry) continue;
+            items.push({ entry, p });
+            texts += p.chunks.length;
+          } else {
+            next = takeNext();
+            if (this.jobs.get(entry.key) !== entry) continue;
+            ready.push(await this.finish(entry, p, backend, groupSignal));
+          }
+        }
+        // Nothing waits, or the next file is a long one waiting for the groups in flight.
+        if (items.length === 0 && ready.length === 0) return;
+        const result = (items.length ? this.embedGroup(items, backend, groupSignal) : Promise.resolve([])).then((done) => [...ready, ...done]);
+        result.catch(() => {}); // awaited in order below; a rejection meanwhile is not unhandled
+        inFlight.push({ result, texts, current: (items[0] ?? { entry: undefined })?.entry?.job.source });
+        if (!items.length) break; // nothing sent: hand it over at once
+      }
+    };
+
     try {
-      while (next && !signal.aborted) {
-        const { entry, prepared } = next;
-        this.current = entry.job.source;
-        this.emitSoon();
-        const p = await prepared;
+      await fill();
+      while (inFlight.length > 0 && !signal.aborted) {
+        const group = inFlight[0]!;
+        if (group.current) {
+          this.current = group.current;
+          this.emitSoon();
+        }
+        const finished = await group.result;
+        inFlight.shift();
         if (signal.aborted) break;
-        // Reading and chunking the next file overlaps with embedding this one.
-        next = this.take(backend);
-        // Dropped (forget) or replaced by a newer job while its file was read: nothing to embed.
-        if (this.jobs.get(entry.key) !== entry) continue;
-        const finished = await this.finish(entry, p, backend, signal);
+        // The next requests go out before this group is committed.
+        await fill();
         if (signal.aborted) break;
-        if (batch.length === 0) batchSince = Date.now();
-        // A newer job for the same document may already wait in the batch's place: keep the newest.
-        const same = batch.findIndex((f) => f.entry.key === entry.key);
-        if (same >= 0) batch.splice(same, 1);
-        batch.push(finished);
-        batchChunks += finished.doc?.chunks.length ?? 0;
+        for (const f of finished) {
+          if (batch.length === 0) batchSince = Date.now();
+          // A newer job for the same document may already wait in the batch's place: keep the newest.
+          const same = batch.findIndex((b) => b.entry.key === f.entry.key);
+          if (same >= 0) batch.splice(same, 1);
+          batch.push(f);
+          batchChunks += f.doc?.chunks.length ?? 0;
+        }
         const docsInBatch = batch.filter((f) => f.doc).length;
         if (
-          !next ||
+          (!next && inFlight.length === 0) ||
           docsInBatch >= this.o.batchMaxDocuments ||
           batchChunks >= this.o.batchMaxChunks ||
           batch.length >= maxFinishedBeforeJournalWrite ||
           Date.now() - batchSince >= this.o.batchMaxWaitMs
         ) {
-          await flush();
+          await flush(!next && inFlight.length === 0);
         }
         // The run ends when nothing waits; jobs enqueued meanwhile are taken on the next turn.
-        next ??= this.take(backend);
+        if (inFlight.length === 0) {
+          next ??= takeNext();
+          await fill();
+        }
       }
       if (signal.aborted) {
+        await settle(inFlight);
         this.release(batch, next);
         return;
       }
       await flush();
       this.retryDelay = this.o.retryDelayMs;
     } catch (e) {
+      // Groups still in flight stop; their documents go back to waiting.
+      groupAbort.abort();
+      await settle(inFlight);
       if (signal.aborted) {
         this.release(batch, next);
         return;
@@ -653,15 +768,28 @@ export class IndexingQueue {
 
   /** The next waiting job, marked active, with its file being read already. */
   private take(backend: IndexingBackend): { entry: Entry; prepared: Promise<Prepared> } | undefined {
-    for (const entry of this.jobs.values()) {
-      if (entry.active) continue;
-      entry.active = true;
-      const prepared = this.prepare(entry.job, backend);
-      // Awaited later; a rejection meanwhile must not count as unhandled.
-      prepared.catch(() => {});
-      return { entry, prepared };
+    // Goes on from where the last take stopped (a Map's iterator sees entries added after it was
+    // made, and a re-added job moves to the end), so the active jobs before it are not stepped over
+    // again for every file; once at the end, it starts again from the front.
+    for (let round = 0; round < 2; round++) {
+      this.takeCursor ??= this.jobs.values();
+      for (let it = this.takeCursor.next(); !it.done; it = this.takeCursor.next()) {
+        const entry = it.value;
+        if (entry.active || this.jobs.get(entry.key) !== entry) continue;
+        return this.start(entry, backend);
+      }
+      this.takeCursor = undefined;
     }
     return undefined;
+  }
+
+  /** Marks the job active and starts reading its file. */
+  private start(entry: Entry, backend: IndexingBackend): { entry: Entry; prepared: Promise<Prepared> } {
+    entry.active = true;
+    const prepared = this.prepare(entry.job, backend);
+    // Awaited later; a rejection meanwhile must not count as unhandled.
+    prepared.catch(() => {});
+    return { entry, prepared };
   }
 
   /** Jobs the run had taken but not finished go back to waiting. */
@@ -677,10 +805,10 @@ export class IndexingQueue {
     const maxBytes = backend.maxFileBytes ?? defaultMaxFileBytes;
     let bytes: Buffer;
     try {
-      const stat = await fs.stat(job.path);
+      const stat = await statFile(job.path);
       if (!stat.isFile()) return { kind: 'failed', message: `${job.source} was not indexed: ${job.path} is not a file.` };
       if (stat.size > maxBytes) return { kind: 'skipped', reason: `larger than ${sizeText(maxBytes)} (${sizeText(stat.size)})` };
-      bytes = await fs.readFile(job.path);
+      bytes = await readWholeFile(job.path);
     } catch (e) {
       return { kind: 'failed', message: readFailure(job, e) };
     }
@@ -709,8 +837,7 @@ export class IndexingQueue {
       case 'failed':
         return { entry, outcome: 'failed', detail: p.message };
     }
-    const doc: MemoryDocument = { source: job.source, kb: job.kb, docHash: p.docHash, chunks: [] };
-    if (p.chunks.length === 0) return { entry, outcome: 'indexed', doc };
+    if (p.chunks.length === 0) return { entry, outcome: 'indexed', doc: { source: job.source, kb: job.kb, docHash: p.docHash, chunks: [] } };
     let vectors: ArrayLike<number>[];
     try {
       vectors = await backend.embed(
@@ -718,12 +845,46 @@ export class IndexingQueue {
         signal,
       );
     } catch (e) {
-      if (EmbeddingsError.is(e, 'itemFailed') || (EmbeddingsError.is(e, 'http') && isDocumentStatus(e.status))) {
+      if (isDocumentFailure(e)) {
         return { entry, outcome: 'failed', detail: `${job.source} was not indexed: ${describeEmbeddingsError(e)}` };
       }
       throw pauseFor(e, 'embeddings');
     }
     this.retryDelay = this.o.retryDelayMs;
+    return this.assemble(entry, p, vectors);
+  }
+
+  /**
+   * Embeds the documents of a group in one call. When the server fails on one text, each document
+   * is embedded again on its own, so that only the one holding that text fails.
+   */
+  private async embedGroup(items: readonly { entry: Entry; p: Extract<Prepared, { kind: 'embed' }> }[], backend: IndexingBackend, signal: AbortSignal): Promise<Finished[]> {
+    if (items.length === 1) return [await this.finish(items[0]!.entry, items[0]!.p, backend, signal)];
+    let vectors: ArrayLike<number>[];
+    try {
+      vectors = await backend.embed(
+        items.flatMap(({ p }) => p.chunks.map((c) => c.text)),
+        signal,
+      );
+    } catch (e) {
+      if (!isDocumentFailure(e)) throw pauseFor(e, 'embeddings');
+      const one: Finished[] = [];
+      for (const { entry, p } of items) one.push(await this.finish(entry, p, backend, signal));
+      return one;
+    }
+    this.retryDelay = this.o.retryDelayMs;
+    let offset = 0;
+    return items.map(({ entry, p }) => {
+      const own = vectors.slice(offset, offset + p.chunks.length);
+      offset += p.chunks.length;
+      return this.assemble(entry, p, own);
+    });
+  }
+
+  /** The document to commit from its chunks and their vectors (in order), or why it cannot be. */
+  private assemble(entry: Entry, p: Extract<Prepared, { kind: 'embed' }>, vectors: readonly ArrayLike<number>[]): Finished {
+    const { job } = entry;
+    const doc: MemoryDocument = { source: job.source, kb: job.kb, docHash: p.docHash, chunks: [] };
     const chunks: MemoryChunk[] = [];
     for (const [i, c] of p.chunks.entries()) {
       const vector = vectors[i];
@@ -1071,6 +1232,11 @@ function pauseFor(e: unknown, fallback: PauseCause): Pause {
     return new Pause(`Memory could not be written to disk (${what}). Nothing was lost: indexing continues by itself once it can write again.`, 'storage', true, { cause: e });
   }
   return new Pause(`Indexing stopped: ${errorText(e)}`, fallback, true, { cause: e });
+}
+
+/** The server failed on a text, not as a whole: the document holding it fails, the queue goes on. */
+function isDocumentFailure(e: unknown): boolean {
+  return EmbeddingsError.is(e, 'itemFailed') || (EmbeddingsError.is(e, 'http') && isDocumentStatus(e.status));
 }
 
 /** HTTP statuses that say "this input", not "this server": the document fails, the queue goes on. */

@@ -88,6 +88,11 @@ export interface FakeKoboldOptions {
   latencyPerItemMs?: number;
   /** Like KoboldCpp without --multiuser: a request that arrives while another is being served gets 503 busy. */
   exclusive?: boolean;
+  /**
+   * Like KoboldCpp with --multiuser: requests wait their turn and the latency is spent one request
+   * at a time, so a second request in flight only hides the round trip (benchmarks).
+   */
+  serial?: boolean;
   /** Serve `/__control/*` (default true). */
   control?: boolean;
 }
@@ -168,6 +173,9 @@ export class FakeKoboldCpp {
   private latencyMs: number;
   private latencyPerItemMs: number;
   private exclusive: boolean;
+  private readonly serial: boolean;
+  /** With `serial`: settles when the request being embedded is done. */
+  private computing: Promise<void> = Promise.resolve();
   private failingMarker: string | undefined;
   private readonly control: boolean;
   private nextRequestId = 1;
@@ -184,6 +192,7 @@ export class FakeKoboldCpp {
     this.latencyMs = options.latencyMs ?? 0;
     this.latencyPerItemMs = options.latencyPerItemMs ?? 0;
     this.exclusive = options.exclusive ?? false;
+    this.serial = options.serial ?? false;
     this.control = options.control ?? true;
     this.events.setMaxListeners(0);
     this.server = http.createServer((req, res) => {
@@ -453,7 +462,13 @@ export class FakeKoboldCpp {
     const wait = this.latencyMs + this.latencyPerItemMs * record.inputs.length;
     if (wait > 0) {
       const gone = AbortSignal.any([this.shutdown.signal, closeSignal(res)]);
-      await delay(wait, undefined, { signal: gone }).catch(() => {});
+      if (this.serial) {
+        const turn = this.computing.then(() => (gone.aborted ? undefined : delay(wait, undefined, { signal: gone }).catch(() => {})));
+        this.computing = turn;
+        await turn;
+      } else {
+        await delay(wait, undefined, { signal: gone }).catch(() => {});
+      }
       if (gone.aborted) return;
     }
 
