@@ -124,6 +124,8 @@ const rrfK = 60;
 const ftsIndexName = 'text_idx';
 const vectorIndexName = 'vector_idx';
 const tablePrefix = 'chunks_';
+/** How long a lookup trusts the documents it read without asking the disk for a newer version. */
+const documentsFreshMs = 250;
 /** HNSW search breadth; REFERENCE: ef 64 gave recall@8 0.96-0.97 at 10k-100k rows. */
 const hnswEf = 64;
 
@@ -188,7 +190,7 @@ export class MemoryStore {
   private writes: Promise<unknown> = Promise.resolve();
   private closed = false;
   /** Documents of the table as of a version, so that hasDocument is a lookup, not a scan. */
-  private documents: { version: number; byKey: Map<string, DocumentSummary> } | undefined;
+  private documents: { version: number; byKey: Map<string, DocumentSummary>; checkedAt?: number } | undefined;
 
   private constructor(
     readonly dir: string,
@@ -423,7 +425,7 @@ export class MemoryStore {
     const nothing: UpsertResult = { version: undefined, inserted: 0, updated: 0, deleted: 0 };
     // Read again on every attempt: a commit that went through before an error is then seen,
     // and the retry merges instead of appending a second copy.
-    const stored = await this.documentMap();
+    const stored = await this.documentMap(true);
     const seenAt = this.documents?.version;
     const replacing = docs.filter((d) => stored.has(documentKey(d.source, d.kb)));
     if (replacing.length === 0) {
@@ -569,10 +571,21 @@ export class MemoryStore {
     docsAt.version = committed;
   }
 
-  private async documentMap(): Promise<Map<string, DocumentSummary>> {
+  /**
+   * The documents of the table. Asking for the table's version reads its latest manifest from disk
+   * (another window may have committed): for lookups (`fresh` false) that is done at most every
+   * `documentsFreshMs`, so re-adding 10k unchanged files is 10k map lookups, not 10k disk reads.
+   * This store's own writes update or drop the map at once; a write always reads fresh.
+   */
+  private async documentMap(fresh = false): Promise<Map<string, DocumentSummary>> {
+    const known = this.documents;
+    if (!fresh && known?.checkedAt !== undefined && performance.now() - known.checkedAt < documentsFreshMs) return known.byKey;
     const read = await this.read(undefined, async (table) => {
       const version = await table.version();
-      if (this.documents?.version === version) return { version, rows: undefined };
+      if (this.documents?.version === version) {
+        this.documents.checkedAt = performance.now();
+        return { version, rows: undefined };
+      }
       return { version, rows: await table.query().select(['source', 'kb', 'docHash', 'createdAt']).toArray() };
     });
     if (!read) return new Map();
@@ -585,7 +598,7 @@ export class MemoryStore {
       if (d) d.chunkCount++;
       else byKey.set(key, { source: r.source, kb: r.kb, docHash: r.docHash, chunkCount: 1, createdAt: r.createdAt });
     }
-    this.documents = { version, byKey };
+    this.documents = { version, byKey, checkedAt: performance.now() };
     return byKey;
   }
 
