@@ -12,6 +12,7 @@ import { prng } from '../support/prng';
 
 // The module's own fs object, so the spies see the scanner's calls (not a copy of the bindings).
 const fsp: typeof import('node:fs/promises') = require('node:fs/promises');
+const fsc: typeof import('node:fs') = require('node:fs');
 
 const temp = mkdtempSync(join(tmpdir(), 'persona-scan-'));
 after(() => {
@@ -109,6 +110,26 @@ function spyOnFs() {
     });
   };
   for (const op of ['readdir', 'stat', 'lstat', 'readFile', 'realpath', 'open'] as const) wrap(op);
+  // The scanner looks at each file with the callback forms (cheaper per call): the same record.
+  const pathOfFd = new Map<number, string>();
+  const wrapCallback = (op: 'stat' | 'open' | 'read') => {
+    const original = fsc[op] as (...args: unknown[]) => void;
+    mock.method(fsc, op, (...args: unknown[]) => {
+      const done = args.at(-1) as (...result: unknown[]) => void;
+      const path = op === 'read' ? (pathOfFd.get(args[0] as number) ?? `fd ${String(args[0])}`) : String(args[0]);
+      calls.push(op === 'read' ? { op, path, bytes: args[3] as number } : { op, path });
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      setImmediate(() =>
+        original.call(fsc, ...args.slice(0, -1), (...result: unknown[]) => {
+          inFlight--;
+          if (op === 'open' && !result[0]) pathOfFd.set(result[1] as number, path);
+          done(...result);
+        }),
+      );
+    });
+  };
+  for (const op of ['stat', 'open', 'read'] as const) wrapCallback(op);
   return { calls, maxInFlight: () => maxInFlight };
 }
 
