@@ -1,0 +1,434 @@
+// `npm run bench:memory` (also the second half of `npm run bench`): how fast memory is, measured on
+// real parts — LanceDB on disk, files on disk, the fake KoboldCpp over loopback HTTP — and printed as
+// ratios against the embedding server alone. Speed is measured, never asserted: the bench prints a
+// table beside the issue's targets and writes what it measured to .bench/memory.json. About 4
+// minutes on 2 cores, most of it building the 100k-chunk index.
+//
+//   npm run bench:memory                 everything
+//   npm run bench:memory -- --quick      small sizes (1k/5k chunks, 1k files): checks the bench runs
+//   npm run bench:memory -- --only indexing|retrieval|readd   one part
+//
+// 1. Indexing: a workspace of prose and code files added through MemoryService (scan results →
+//    queue → read → chunk → embed → commit → indexes), against the same chunks sent straight to the
+//    server in the same batches with the server kept busy. The server spends a fixed time per request
+//    and per text, one request at a time (KoboldCpp with --multiuser): the ratio says how much of the
+//    server's time our code leaves unused.
+// 2. Retrieval: top-8 of clustered 1024-d unit vectors at 10k and 100k chunks after optimize (the
+//    IVF_HNSW_SQ index from 10k rows), p50/p95 of the vector search and of the hybrid search a chat
+//    turn runs (vector + full-text, fused), and recall@8 of the vector search against an exact scan.
+// 3. Re-adding an unchanged workspace of 10k files: scan (gitignore, excludes, sizes) + queue
+//    (hash check per file, no embedding call).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chunkText } from '../src/rag/chunker';
+import { scanPaths } from '../src/rag/fileScanner';
+import { MemoryService, type MemorySettings } from '../src/rag/memoryService';
+import { MemoryStore, type MemoryDocument } from '../src/rag/memoryStore';
+import { silentLogger } from '../src/shared/logger';
+import { startFakeKoboldCpp, type FakeKoboldCpp } from '../test/support/fakeKoboldCpp';
+
+const repoRoot = resolve(__dirname, '..');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+
+const D = 1024;
+const sizes = quick ? { indexingFiles: 40, retrieval: [1_000, 5_000], readdFiles: 1_000 } : { indexingFiles: 120, retrieval: [10_000, 100_000], readdFiles: 10_000 };
+/** A GPU-class embedding server: 5 ms per request + 4 ms per 500-token text (BGE-M3 on a mid-range GPU). */
+const SERVER = { latencyMs: 5, latencyPerItemMs: 4 };
+/** EmbeddingsClient's defaults for KoboldCpp. */
+const CLIENT = { batchSize: 32, maxInFlight: 2 };
+
+const targets = { indexingRatio: 0.9, p95At100kMs: 10, recallAt8: 0.95, readdMs: 2000 };
+
+const root = mkdtempSync(join(tmpdir(), 'persona-bench-memory-'));
+const results: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, node: process.version, loadAverageAtStart: loadavg().map((l) => round(l, 2)) },
+  quick,
+  server: SERVER,
+};
+
+function round(x: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function progress(text: string): void {
+  process.stderr.write(`bench:memory: ${text}\n`);
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+}
+
+// ---- deterministic content ------------------------------------------------------------------------
+
+let seed = 20261202;
+function rnd(): number {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+function gauss(): number {
+  return Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
+}
+function unit(v: Float32Array): Float32Array {
+  let n = 0;
+  for (const x of v) n += x * x;
+  n = Math.sqrt(n);
+  for (let i = 0; i < v.length; i++) v[i]! /= n;
+  return v;
+}
+function near(c: Float32Array, noise: number): Float32Array {
+  const v = new Float32Array(c.length);
+  for (let i = 0; i < c.length; i++) v[i] = c[i]! + (noise * gauss()) / Math.sqrt(c.length);
+  return unit(v);
+}
+
+const vocabulary = (
+  'the a of to and in is for that with on as it be are this by from or an at config parser token memory vector ' +
+  'search index table chunk file line request server cache queue deploy build release handler error retry timeout ' +
+  'session user account payment invoice schedule report metric latency throughput module package import export'
+).split(' ');
+
+function prose(words: number): string {
+  const lines: string[] = [];
+  let line: string[] = [];
+  for (let i = 0; i < words; i++) {
+    line.push(vocabulary[Math.floor(rnd() * vocabulary.length)]!);
+    if (line.length >= 12) {
+      lines.push(line.join(' ') + '.');
+      line = [];
+      if (rnd() < 0.15) lines.push('');
+    }
+  }
+  if (line.length) lines.push(line.join(' ') + '.');
+  return lines.join('\n') + '\n';
+}
+
+function code(functions: number, name: string): string {
+  const out: string[] = [`// ${name}`, `import { readFile } from 'node:fs/promises';`, ''];
+  for (let f = 0; f < functions; f++) {
+    out.push(`export async function ${name}Step${f}(input: string, limit = ${f * 7 + 3}): Promise<number> {`);
+    for (let l = 0; l < 8; l++) out.push(`  const v${l} = input.length * ${l + f} + (await readFile(input, 'utf8')).split('${vocabulary[(f + l) % vocabulary.length]}').length;`);
+    out.push(`  return Math.min(limit, v0 + v7);`, '}', '');
+  }
+  return out.join('\n');
+}
+
+// ---- 1. indexing throughput -------------------------------------------------------------------------
+
+function settings(baseUrl: string): MemorySettings {
+  return { baseUrl, model: 'bge-m3', chunkTokens: 500, overlapTokens: 50, maxFileBytes: 1024 * 1024, topK: 8, minScore: 0.35, tokenBudget: 1500 };
+}
+
+async function rawServerRun(server: FakeKoboldCpp, texts: string[]): Promise<number> {
+  const batches: string[][] = [];
+  for (let i = 0; i < texts.length; i += CLIENT.batchSize) batches.push(texts.slice(i, i + CLIENT.batchSize));
+  let next = 0;
+  const started = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < batches.length) {
+      const input = batches[next++]!;
+      const res = await fetch(`${server.url}/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input, model: 'bge-m3' }) });
+      const body = (await res.json()) as { data: { embedding: number[] }[] };
+      if (body.data.length !== input.length) throw new Error('short reply');
+    }
+  };
+  await Promise.all(Array.from({ length: CLIENT.maxInFlight }, worker));
+  return performance.now() - started;
+}
+
+async function personaIndexingRun(server: FakeKoboldCpp, files: { absPath: string; source: string }[], run: number): Promise<{ ms: number; chunks: number }> {
+  const dir = join(root, `indexing-${run}`);
+  const service = new MemoryService({ dir, settings: () => settings(server.url), logger: silentLogger });
+  await service.start(); // LanceDB loads once per window; not what this measures
+  const before = server.embeddedItems;
+  const started = performance.now();
+  await service.add(files, 'workspace');
+  await service.whenIdle();
+  const ms = performance.now() - started;
+  const p = service.progress();
+  if (p.failedCount > 0 || p.indexed !== files.length) throw new Error(`indexing ended with ${JSON.stringify(p)}`);
+  const chunks = server.embeddedItems - before;
+  await service.dispose();
+  return { ms, chunks };
+}
+
+async function benchIndexing(): Promise<void> {
+  const ws = join(root, 'indexing-ws');
+  const files: { absPath: string; source: string }[] = [];
+  const texts: string[] = [];
+  for (let i = 0; i < sizes.indexingFiles; i++) {
+    const rel = i % 3 === 0 ? `src/module${i}.ts` : `docs/note${i}.md`;
+    const text = i % 3 === 0 ? code(6 + (i % 5) * 3, `module${i}`) : `# Note ${i}\n\n${prose(400 + ((i * 137) % 1600))}`;
+    const absPath = join(ws, rel);
+    mkdirSync(join(absPath, '..'), { recursive: true });
+    writeFileSync(absPath, text);
+    files.push({ absPath, source: rel });
+    texts.push(...chunkText(text, { chunkTokens: 500, overlapTokens: 50 }).map((c) => c.text));
+  }
+  const server = await startFakeKoboldCpp({ dimension: D, ...SERVER, serial: true, control: false });
+  try {
+    await rawServerRun(server, texts.slice(0, 64)); // warm the connection and JIT
+    const raw: number[] = [];
+    const persona: number[] = [];
+    let chunks = 0;
+    for (let run = 0; run < 3; run++) {
+      raw.push(await rawServerRun(server, texts));
+      const p = await personaIndexingRun(server, files, run);
+      persona.push(p.ms);
+      chunks = p.chunks;
+      progress(`indexing run ${run + 1}: server alone ${Math.round(raw.at(-1)!)} ms, Persona ${Math.round(p.ms)} ms for ${p.chunks} chunks`);
+    }
+    // One more: the probe that asks the server for its model and dimension before a run.
+    if (chunks !== texts.length + 1) throw new Error(`Persona embedded ${chunks} texts, the chunker makes ${texts.length} (+ 1 probe)`);
+    const rawMs = percentile(raw, 0.5);
+    const personaMs = percentile(persona, 0.5);
+    const serverBusyMs = Math.ceil(texts.length / CLIENT.batchSize) * SERVER.latencyMs + texts.length * SERVER.latencyPerItemMs;
+    results.indexing = {
+      files: files.length,
+      chunks: texts.length,
+      serverBusyMs,
+      rawMs: round(rawMs),
+      personaMs: round(personaMs),
+      rawChunksPerSecond: round((texts.length / rawMs) * 1000),
+      personaChunksPerSecond: round((texts.length / personaMs) * 1000),
+      ratio: round(rawMs / personaMs, 3),
+      runs: { raw: raw.map((x) => round(x)), persona: persona.map((x) => round(x)) },
+    };
+  } finally {
+    await server.close();
+  }
+}
+
+// ---- 2. retrieval latency and recall ----------------------------------------------------------------
+
+interface Stored {
+  vector: Float32Array;
+  key: string;
+}
+
+async function benchRetrieval(rows: number): Promise<Record<string, unknown>> {
+  const dir = join(root, `retrieval-${rows}`);
+  const store = await MemoryStore.open(dir, { dimension: D, model: 'bge-m3' });
+  const topics = Array.from({ length: 200 }, () => unit(Float32Array.from({ length: D }, gauss)));
+  const stored: Stored[] = [];
+  const chunksPerDoc = 20;
+  let docNo = 0;
+  let insertMs = 0;
+  while (stored.length < rows) {
+    const docs: MemoryDocument[] = [];
+    for (let d = 0; d < 50 && stored.length < rows; d++, docNo++) {
+      const centre = near(topics[docNo % topics.length]!, 1.0);
+      const chunks = [];
+      for (let i = 0; i < chunksPerDoc && stored.length < rows; i++) {
+        const vector = near(centre, 0.9);
+        const text = `doc ${docNo} chunk ${i} ident${docNo}x${i} ${prose(60)}`;
+        chunks.push({ text, vector, startLine: i * 20 + 1, endLine: i * 20 + 20, tokenCount: 90, index: i });
+        stored.push({ vector, key: `src/f${docNo}.ts#${i}` });
+      }
+      docs.push({ source: `src/f${docNo}.ts`, kb: 'workspace', docHash: 'h', chunks });
+    }
+    const t0 = performance.now();
+    await store.upsertDocuments(docs);
+    insertMs += performance.now() - t0;
+  }
+  progress(`retrieval ${rows}: inserted in ${Math.round(insertMs)} ms; optimizing (indexes)`);
+  const t0 = performance.now();
+  const optimized = await store.optimize();
+  const optimizeMs = performance.now() - t0;
+  progress(`retrieval ${rows}: optimize built ${optimized.built.join(', ') || 'nothing'} in ${Math.round(optimizeMs)} ms`);
+
+  const queries = Array.from({ length: 100 }, () => near(stored[Math.floor(rnd() * stored.length)]!.vector, 0.8));
+  const kbs = ['workspace', 'persona:sam'];
+  await store.search(queries[0]!, { kbs }); // the first query after opening loads the index
+  const vectorMs: number[] = [];
+  const hybridMs: number[] = [];
+  let found = 0;
+  let asked = 0;
+  const recallQueries = quick ? 30 : rows > 50_000 ? 40 : 60;
+  for (const [n, q] of queries.entries()) {
+    let s = performance.now();
+    const hits = await store.search(q, { kbs, k: 8 });
+    vectorMs.push(performance.now() - s);
+    s = performance.now();
+    await store.search(q, { kbs, k: 8, queryText: `ident${n * 7}x3 parser timeout` });
+    hybridMs.push(performance.now() - s);
+    if (n < recallQueries) {
+      const exact = topK(stored, q, 8);
+      const got = new Set(hits.map((h) => `${h.source}#${h.chunkIndex}`));
+      found += exact.filter((key) => got.has(key)).length;
+      asked += 8;
+    }
+  }
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    rows,
+    insertRowsPerSecond: round((rows / insertMs) * 1000, 0),
+    optimizeMs: round(optimizeMs, 0),
+    built: optimized.built,
+    vector: { p50: round(percentile(vectorMs, 0.5), 2), p95: round(percentile(vectorMs, 0.95), 2) },
+    hybrid: { p50: round(percentile(hybridMs, 0.5), 2), p95: round(percentile(hybridMs, 0.95), 2) },
+    recallAt8: round(found / asked, 3),
+    recallQueries,
+  };
+}
+
+function topK(stored: Stored[], q: Float32Array, k: number): string[] {
+  const best: { key: string; d: number }[] = [];
+  for (const s of stored) {
+    let d = 0;
+    const v = s.vector;
+    for (let i = 0; i < v.length; i++) d += v[i]! * q[i]!;
+    if (best.length < k || d > best[best.length - 1]!.d) {
+      best.push({ key: s.key, d });
+      best.sort((a, b) => b.d - a.d);
+      if (best.length > k) best.pop();
+    }
+  }
+  return best.map((b) => b.key);
+}
+
+// ---- 3. re-adding an unchanged workspace ------------------------------------------------------------
+
+async function benchReadd(): Promise<void> {
+  const ws = join(root, 'readd-ws');
+  for (let i = 0; i < sizes.readdFiles; i++) {
+    const dir = join(ws, `pkg${i % 50}`, `area${i % 7}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `file${i}.md`), `# File ${i}\n\n${prose(30 + (i % 40))}`);
+  }
+  writeFileSync(join(ws, '.gitignore'), 'node_modules/\n*.log\n');
+  const server = await startFakeKoboldCpp({ dimension: D, control: false });
+  const service = new MemoryService({ dir: join(root, 'readd-memory'), settings: () => settings(server.url), logger: silentLogger });
+  try {
+    const scanOptions = { root: ws, exclude: ['**/.env', '**/*.pem'], maxFileBytes: 1024 * 1024 };
+    const toJobs = (files: { absPath: string; relPath: string }[]) => files.map((f) => ({ absPath: f.absPath, source: f.relPath }));
+    let t0 = performance.now();
+    const first = (await scanPaths([ws], scanOptions)).files;
+    await service.add(toJobs(first), 'workspace');
+    await service.whenIdle();
+    const firstMs = performance.now() - t0;
+    // The files and the .gitignore (a text file like any other).
+    if (first.length !== sizes.readdFiles + 1 || service.progress().indexed !== first.length) throw new Error(`first add of ${first.length} files: ${JSON.stringify(service.progress())}`);
+    progress(`re-add: first add of ${first.length} files took ${Math.round(firstMs)} ms`);
+    const embeddingRequests = () => server.requests.filter((r) => r.path.endsWith('/embeddings')).length;
+    const requestsBefore = embeddingRequests();
+
+    // Three re-adds, a moment after the first add (LanceDB settles its index build): the median.
+    const runs: { scanMs: number; totalMs: number; files: number }[] = [];
+    for (let run = 0; run < 3; run++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      t0 = performance.now();
+      const scanned = await scanPaths([ws], scanOptions);
+      const scanMs = performance.now() - t0;
+      await service.add(toJobs(scanned.files), 'workspace');
+      await service.whenIdle();
+      const totalMs = performance.now() - t0;
+      const p = service.progress();
+      if (p.unchanged !== scanned.files.length) throw new Error(`re-add: ${JSON.stringify(p)}`);
+      runs.push({ scanMs, totalMs, files: scanned.files.length });
+      progress(`re-add ${run + 1}: ${Math.round(totalMs)} ms (scan ${Math.round(scanMs)} ms)`);
+    }
+    const median = [...runs].sort((a, b) => a.totalMs - b.totalMs)[1]!;
+    results.readd = {
+      files: median.files,
+      firstAddMs: round(firstMs, 0),
+      scanMs: round(median.scanMs, 0),
+      queueMs: round(median.totalMs - median.scanMs, 0),
+      totalMs: round(median.totalMs, 0),
+      runsMs: runs.map((r) => round(r.totalMs, 0)),
+      // One per re-add: the probe that asks the server which model it runs before each indexing run.
+      embeddingRequests: (embeddingRequests() - requestsBefore) / runs.length,
+    };
+  } finally {
+    await service.dispose();
+    await server.close();
+  }
+}
+
+// ---- report -------------------------------------------------------------------------------------------
+
+function verdict(ok: boolean): string {
+  return ok ? 'met' : 'MISSED';
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+async function main(): Promise<void> {
+  const retrieval: Record<string, unknown>[] = [];
+  const want = (part: string) => only === undefined || only === part;
+  try {
+    if (want('indexing')) {
+      progress(`indexing ${sizes.indexingFiles} files`);
+      await benchIndexing();
+    }
+    if (want('retrieval')) {
+      for (const rows of sizes.retrieval) {
+        progress(`retrieval at ${rows} chunks`);
+        retrieval.push(await benchRetrieval(rows));
+      }
+      results.retrieval = retrieval;
+    }
+    if (want('readd')) {
+      progress(`re-adding ${sizes.readdFiles} unchanged files`);
+      await benchReadd();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  results.machine = { ...(results.machine as object), loadAverageAtEnd: loadavg().map((l) => round(l, 2)) };
+  mkdirSync(join(repoRoot, '.bench'), { recursive: true });
+  writeFileSync(join(repoRoot, '.bench', 'memory.json'), JSON.stringify(results, null, 2) + '\n');
+
+  const ix = results.indexing as { files: number; chunks: number; rawChunksPerSecond: number; personaChunksPerSecond: number; ratio: number; serverBusyMs: number; rawMs: number; personaMs: number } | undefined;
+  const rd = results.readd as { files: number; scanMs: number; queueMs: number; totalMs: number; unchanged: number; embeddingRequests: number } | undefined;
+  const rows: string[][] = [['', 'Persona', 'target', '']];
+  if (ix) {
+    rows.push([
+      `Indexing ${ix.files} files (${ix.chunks} chunks): chunks/s, against the server alone`,
+      `${ix.ratio}× (${ix.personaChunksPerSecond} / ${ix.rawChunksPerSecond} chunks/s)`,
+      `≥ ${targets.indexingRatio}×`,
+      verdict(ix.ratio >= targets.indexingRatio),
+    ]);
+  }
+  for (const r of retrieval as { rows: number; vector: { p50: number; p95: number }; hybrid: { p50: number; p95: number }; recallAt8: number; built: string[]; optimizeMs: number }[]) {
+    const big = r.rows >= 100_000;
+    rows.push([
+      `Top-8 at ${r.rows.toLocaleString('en')} chunks: vector p50 / p95; recall@8`,
+      `${r.vector.p50} / ${r.vector.p95} ms; ${r.recallAt8}`,
+      big ? `p95 ≤ ${targets.p95At100kMs} ms; ≥ ${targets.recallAt8}` : `recall ≥ ${targets.recallAt8}`,
+      big ? verdict(r.vector.p95 <= targets.p95At100kMs && r.recallAt8 >= targets.recallAt8) : verdict(r.recallAt8 >= targets.recallAt8),
+    ]);
+    rows.push([`  hybrid (vector + full text, as a chat turn searches) p50 / p95`, `${r.hybrid.p50} / ${r.hybrid.p95} ms`, '', '']);
+    rows.push([`  index built in`, `${(r.optimizeMs / 1000).toFixed(1)} s (${r.built.join(' + ') || 'none'})`, '', '']);
+  }
+  if (rd) {
+    rows.push([
+      `Re-adding ${rd.files.toLocaleString('en')} unchanged files: scan + hash checks`,
+      `${(rd.totalMs / 1000).toFixed(2)} s (scan ${rd.scanMs} ms, queue ${rd.queueMs} ms); ${rd.embeddingRequests} embedding request${rd.embeddingRequests === 1 ? ' (the model probe)' : 's'}`,
+      `≤ ${targets.readdMs / 1000} s`,
+      verdict(rd.totalMs <= targets.readdMs && rd.embeddingRequests <= 1),
+    ]);
+  }
+  console.log(`\nPersona memory bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, Node ${process.version}${quick ? ' (--quick: small sizes)' : ''}`);
+  console.log(`Embedding server: the fake KoboldCpp on loopback, ${SERVER.latencyMs} ms per request + ${SERVER.latencyPerItemMs} ms per text, one request at a time; batches of ${CLIENT.batchSize}, ${CLIENT.maxInFlight} in flight.\n`);
+  console.log(table(rows));
+  const load = (results.machine as { loadAverageAtStart: number[] }).loadAverageAtStart[0]!;
+  if (load > cpus().length * 0.75) console.log(`\nWARNING: load average ${load.toFixed(1)} on ${cpus().length} cores at the start: expect noisy numbers.`);
+  console.log(`\nAll figures: .bench/memory.json`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
