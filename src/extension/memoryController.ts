@@ -18,6 +18,11 @@ import { describeError } from './userMessages';
 
 /** The knowledge base every persona of the workspace shares. */
 export const WORKSPACE_KB = 'workspace';
+
+/** The knowledge base of one persona: only its chats retrieve from it. */
+export function personaKb(personaId: string): string {
+  return `persona:${personaId}`;
+}
 const EMBEDDINGS_KEY = 'embeddings';
 
 type Listener = () => void;
@@ -29,7 +34,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
   private readonly statusItem: vscode.StatusBarItem;
   private progress: IndexingProgress | undefined;
   private serviceStatus: MemoryServiceStatus | undefined;
-  private documents: Set<string> | undefined;
+  /** Sources in memory, each with the knowledge bases that hold it. */
+  private documents: Map<string, string[]> | undefined;
   private chat: ChatService | undefined;
   private embeddingsKey: string | undefined;
   /** Causes already told in a reply, so one server outage is said once, not under every reply. */
@@ -46,6 +52,12 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     this.statusItem.name = 'Persona Memory';
     this.statusItem.command = 'persona.memory.showStatus';
     this.disposables.push(this.statusItem);
+  }
+
+  /** The persona chatting in the view: the one "Add to Memory of the Current Persona" adds for. */
+  activePersona(): { id: string; name: string } | undefined {
+    const p = this.chat?.persona();
+    return p ? { id: p.id, name: p.name } : undefined;
   }
 
   /** The chat whose stored replies lose the citations of what is forgotten. */
@@ -104,7 +116,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     if (!this.available || this.serviceReady) return;
     // Nothing ever stored: say so without loading LanceDB at all.
     if (!existsSync(path.join(this.storageDir!, 'memory', 'memory.json'))) {
-      this.documents = new Set();
+      this.documents = new Map();
       this.emit();
       return;
     }
@@ -141,7 +153,11 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     this.serviceStatus = service.status();
     this.progress = service.progress();
     try {
-      if (this.serviceStatus.state !== 'unavailable' && this.serviceStatus.state !== 'disposed') this.documents = new Set((await service.listDocuments()).map((d) => d.source));
+      if (this.serviceStatus.state !== 'unavailable' && this.serviceStatus.state !== 'disposed') {
+        const documents = new Map<string, string[]>();
+        for (const d of await service.listDocuments()) documents.set(d.source, [...(documents.get(d.source) ?? []), d.kb]);
+        this.documents = documents;
+      }
     } catch (e) {
       this.log.warn(`Could not list the documents in memory: ${(e as Error).message}`);
     }
@@ -161,7 +177,9 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     if (s?.state === 'unavailable') return { status: 'unavailable', message: `Memory is off: ${s.reason}` };
     // Not looked at yet: show nothing rather than a guess.
     if (!this.documents) return { status: 'off' };
-    const documents = this.documents.size;
+    // What this persona's chats draw on: the shared memory and its own.
+    const inScope = [WORKSPACE_KB, ...(this.activePersona() ? [personaKb(this.activePersona()!.id)] : [])];
+    const documents = [...this.documents.values()].filter((kbs) => kbs.some((kb) => inScope.includes(kb))).length;
     const p = this.progress;
     if (p?.state === 'running' || p?.state === 'elsewhere') {
       return { status: 'indexing', documents, message: p.state === 'elsewhere' ? 'Another window is adding files to memory.' : `Adding to memory: ${p.done} of ${p.total}…` };
@@ -173,7 +191,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
   async retrieve(input: Parameters<ChatMemory['retrieve']>[0]): Promise<MemoryContext> {
     if (!this.available) return { section: '', citations: [] };
     const service = await this.svc();
-    const found = await service.retrieve(input.history, [WORKSPACE_KB, `persona:${input.personaId}`], input.signal);
+    const found = await service.retrieve(input.history, [WORKSPACE_KB, personaKb(input.personaId)], input.signal);
     const citations: Citation[] = found.passages.map((p) => ({ source: p.source, startLine: p.startLine, endLine: p.endLine, score: Math.round(p.score * 1000) / 1000 }));
     const result: MemoryContext = { section: found.passages.length > 0 ? memoryPromptSection(found.passages) : '', citations };
     if (found.reason) {
@@ -233,8 +251,11 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
 
   // ---- adding --------------------------------------------------------------------------------------
 
-  /** Adds files and folders (recursively) to the workspace memory, with progress and Cancel. */
-  async add(uris: vscode.Uri[]): Promise<void> {
+  /**
+   * Adds files and folders (recursively) to the workspace memory, shared by every persona, or with
+   * `persona` to that persona's own; with progress and Cancel.
+   */
+  async add(uris: vscode.Uri[], persona?: { id: string; name: string }): Promise<void> {
     if (uris.length === 0) return;
     const service = await this.svc();
     await service.start();
@@ -260,16 +281,16 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
       void vscode.window.showWarningMessage(`Nothing to add to memory. ${skippedText}`.trim());
       return;
     }
-    await service.add(files, WORKSPACE_KB);
-    this.log.info(`Queued ${files.length} file(s) for memory.`);
-    void this.followProgress(files.length, skippedText);
+    await service.add(files, persona ? personaKb(persona.id) : WORKSPACE_KB);
+    this.log.info(`Queued ${files.length} file(s) for ${persona ? `${persona.name}'s memory` : 'memory'}.`);
+    void this.followProgress(files.length, skippedText, persona?.name);
   }
 
   /** The notification while indexing: progress, Cancel, and what happened at the end. */
-  private async followProgress(queued: number, skippedText: string): Promise<void> {
+  private async followProgress(queued: number, skippedText: string, personaName?: string): Promise<void> {
     const service = await this.svc();
     await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: 'Persona: adding to memory', cancellable: true },
+      { location: vscode.ProgressLocation.Notification, title: personaName ? `Persona: adding to ${personaName}'s memory` : 'Persona: adding to memory', cancellable: true },
       async (progress, token) => {
         let reported = 0;
         const cancel = token.onCancellationRequested(() => void service.cancel());
@@ -370,7 +391,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
       return undefined;
     }
     const picked = await vscode.window.showQuickPick(
-      docs.map((d) => ({ label: d.source, description: `${d.chunkCount} passage${d.chunkCount === 1 ? '' : 's'}`, source: d.source })),
+      docs.map((d) => ({ label: d.source, description: `${d.chunkCount} passage${d.chunkCount === 1 ? '' : 's'}${d.kb === WORKSPACE_KB ? '' : ` · ${this.chat?.personaName(d.kb.slice('persona:'.length)) ?? d.kb} only`}`, source: d.source })),
       { title: 'Forget from Persona Memory', canPickMany: true, placeHolder: 'Files to forget' },
     );
     if (!picked || picked.length === 0) return undefined;
@@ -385,13 +406,15 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     const onChange = (uri: vscode.Uri, deleted: boolean) => {
       if (!vscode.workspace.isTrusted || !setting('rag.syncWithWorkspace') || !this.service || !this.documents) return;
       const source = this.sourceOf(uri);
-      const inMemory = [...this.documents].filter((d) => d === source || d.startsWith(`${source}/`));
+      const inMemory = [...this.documents.keys()].filter((d) => d === source || d.startsWith(`${source}/`));
       if (inMemory.length === 0) return;
       const service = this.service;
-      if (deleted) {
-        for (const s of inMemory) void service.remove(s, WORKSPACE_KB).catch((e) => this.log.warn(`Could not remove ${s} from memory: ${(e as Error).message}`));
-      } else if (inMemory.includes(source)) {
-        void service.add([{ absPath: uri.fsPath, source }], WORKSPACE_KB).catch((e) => this.log.warn(`Could not re-index ${source}: ${(e as Error).message}`));
+      // Each knowledge base that holds the file keeps its own copy in step.
+      for (const s of inMemory) {
+        for (const kb of this.documents.get(s) ?? []) {
+          if (deleted) void service.remove(s, kb).catch((e) => this.log.warn(`Could not remove ${s} from memory: ${(e as Error).message}`));
+          else if (s === source) void service.add([{ absPath: uri.fsPath, source }], kb).catch((e) => this.log.warn(`Could not re-index ${source}: ${(e as Error).message}`));
+        }
       }
     };
     this.disposables.push(
@@ -502,6 +525,18 @@ export function registerMemoryCommands(memory: MemoryController, log: vscode.Log
           else picked = (await vscode.window.showOpenDialog({ title: 'Add to Persona Memory', openLabel: 'Add to Memory', canSelectMany: true, canSelectFiles: true, canSelectFolders: true })) ?? [];
         }
         await memory.add(picked);
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.memory.addForPersona',
+      guarded(async (uri?: unknown, uris?: unknown) => {
+        const persona = memory.activePersona();
+        if (!persona) throw new Error('Open the Persona view first: memory is added for the persona chatting there.');
+        let picked = explorerSelection(uri, uris);
+        if (picked.length === 0) {
+          picked = (await vscode.window.showOpenDialog({ title: `Add to ${persona.name}'s Memory`, openLabel: 'Add to Memory', canSelectMany: true, canSelectFiles: true, canSelectFolders: true })) ?? [];
+        }
+        await memory.add(picked, persona);
       }),
     ),
     vscode.commands.registerCommand(

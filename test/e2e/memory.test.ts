@@ -19,6 +19,7 @@ const authNotes = [
   'Sessions expire after 30 minutes of inactivity.',
 ].join('\n');
 const deployNotes = ['# Deploying', '', 'Releases go out on Tuesdays through the blue pipeline.'].join('\n');
+const recipeNotes = ['# Sauce', '', 'The secret sauce is built on TAMARIND paste and smoked chili.'].join('\n');
 
 function started(): { e: ChatE2e; k: FakeKoboldCpp } {
   assert.ok(e2e && kobold, 'VS Code did not start (see the before hook)');
@@ -35,6 +36,7 @@ before(async () => {
       'notes/auth.md': authNotes,
       'notes/deploy.md': deployNotes,
       'notes/secret.txt': 'PRIVATE-DO-NOT-INDEX',
+      'notes/recipes.md': recipeNotes,
       '.gitignore': 'notes/secret.txt\n',
     },
   });
@@ -64,8 +66,8 @@ test('a folder added from the Explorer is indexed, the next reply is given its p
     await explorerMenu(e.vs.page, (t) => e.vs.runCommand(t), 'notes', 'Add to Persona Memory');
     // The Explorer took the side bar: back to Persona (its view is made again).
     const frame = await openPersonaView(e.vs.page);
-    // Both notes are embedded; the ignored file is never sent to the embeddings server.
-    await waitUntil('the memory line to count 2 files', 60_000, async () => /Memory: 2 files/.test((await frame.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')) ?? ''), 250);
+    // The notes are embedded; the ignored file is never sent to the embeddings server.
+    await waitUntil('the memory line to count 3 files', 60_000, async () => /Memory: 3 files/.test((await frame.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')) ?? ''), 250);
     const embedded = k.embeddingRequests.flatMap((r) => r.inputs);
     assert.ok(embedded.some((t) => t.includes('ZEBRA_TOKEN')), 'auth.md was embedded');
     assert.ok(!embedded.some((t) => t.includes('PRIVATE-DO-NOT-INDEX')), 'the gitignored file was not');
@@ -100,7 +102,7 @@ test('forgetting a file from the Explorer takes it out of memory and out of the 
     assert.match(await page.locator('.monaco-dialog-box').innerText(), /Forget notes\/auth\.md\?/);
     await confirm.click();
     const frame = await openPersonaView(e.vs.page);
-    await waitUntil('the memory line to count 1 file', 30_000, async () => /Memory: 1 file\b/.test(await frame.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')), 250);
+    await waitUntil('the memory line to count 2 files', 30_000, async () => /Memory: 2 files/.test(await frame.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')), 250);
     await waitUntil('the reply to lose its auth.md source', 10_000, async () => (await lastAssistant(frame).locator('.citations button', { hasText: 'auth.md' }).count()) === 0, 250);
 
     const before = e.server.completions.length;
@@ -108,5 +110,36 @@ test('forgetting a file from the Explorer takes it out of memory and out of the 
     await waitForReply(frame, e.server, before + 1);
     const system = requestMessages(e.server.chatRequests.at(-1))[0]!;
     assert.doesNotMatch(system.content, /ZEBRA_TOKEN cookie after the password check/);
+  });
+});
+
+test("a file added to the current persona's own memory reaches its chats, not another persona's", async () => {
+  const { e } = started();
+  await captureOnFailure(e.vs, 'memory-persona-kb', async () => {
+    const page = e.vs.page;
+    // The folder went to the shared memory; forget the recipe there first, so only the persona's copy is left.
+    await explorerMenu(page, (t) => e.vs.runCommand(t), 'recipes.md', 'Forget from Persona Memory');
+    await page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Forget$/ }).click();
+    let frame = await openPersonaView(page);
+    await waitUntil('the memory line to count 1 file', 30_000, async () => /Memory: 1 file\b/.test(await frame.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')), 250);
+    const persona = await frame.locator('select[aria-label="Persona"] option:checked').textContent();
+
+    await explorerMenu(page, (t) => e.vs.runCommand(t), 'recipes.md', 'Add to Memory of Current Persona');
+    frame = await openPersonaView(page);
+    await waitUntil('the memory line to count 2 files', 30_000, async () => /Memory: 2 files/.test(await frame.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')), 250);
+    let before = e.server.completions.length;
+    await sendMessage(frame, 'What is the secret sauce built on?');
+    await waitForReply(frame, e.server, before + 1);
+    assert.match(requestMessages(e.server.chatRequests.at(-1))[0]!.content, /TAMARIND paste/, `${persona} is given its own memory`);
+
+    // Another persona: the shared memory only.
+    const select = frame.locator('select[aria-label="Persona"]');
+    const other = await select.locator('option:not(:checked)').first().getAttribute('value');
+    await select.selectOption(other!);
+    await waitUntil('the memory line to count 1 file', 10_000, async () => /Memory: 1 file\b/.test(await frame.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')), 250);
+    before = e.server.completions.length;
+    await sendMessage(frame, 'What is the secret sauce built on?');
+    await waitForReply(frame, e.server, before + 1);
+    assert.doesNotMatch(requestMessages(e.server.chatRequests.at(-1))[0]!.content, /TAMARIND/, 'another persona never sees it');
   });
 });
