@@ -187,6 +187,8 @@ export function normalise(vector: ArrayLike<number>, dimension: number): Float32
 
 export class MemoryStore {
   private table: Table | undefined;
+  /** The open (or create) of the table under way, if any. */
+  private tableOpening: Promise<Table | undefined> | undefined;
   private writes: Promise<unknown> = Promise.resolve();
   private closed = false;
   /** Documents of the table as of a version, so that hasDocument is a lookup, not a scan. */
@@ -608,15 +610,30 @@ export class MemoryStore {
    */
   private async openTable(create = false): Promise<Table | undefined> {
     if (this.closed) throw new MemoryStoreError('closed', 'The memory store is closed.');
-    if (this.table) return this.table;
-    const names = await this.connection.tableNames();
-    if (names.includes(this.tableName)) {
-      this.table = await this.connection.openTable(this.tableName);
-      await this.checkDimension(this.table);
-    } else if (create) {
-      this.table = await this.connection.createEmptyTable(this.tableName, this.schema, { mode: 'create', existOk: true });
+    // One open at a time: a lookup that listed the tables while the first write was creating this
+    // one would find its folder before its first version and fail ("…/_versions not found").
+    while (this.tableOpening) {
+      await this.tableOpening.catch(() => undefined);
+      if (this.closed) throw new MemoryStoreError('closed', 'The memory store is closed.');
     }
-    return this.table;
+    if (this.table) return this.table;
+    const opening = (async () => {
+      const names = await this.connection.tableNames();
+      if (names.includes(this.tableName)) {
+        const table = await this.connection.openTable(this.tableName);
+        await this.checkDimension(table);
+        this.table = table;
+      } else if (create) {
+        this.table = await this.connection.createEmptyTable(this.tableName, this.schema, { mode: 'create', existOk: true });
+      }
+      return this.table;
+    })();
+    this.tableOpening = opening;
+    try {
+      return await opening;
+    } finally {
+      if (this.tableOpening === opening) this.tableOpening = undefined;
+    }
   }
 
   private async checkDimension(table: Table): Promise<void> {

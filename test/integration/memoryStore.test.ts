@@ -186,6 +186,26 @@ describe('MemoryStore: documents', () => {
     await store.close();
   });
 
+  it('lookups while the first write creates the table answer, never fail (the indexing queue reads ahead)', async () => {
+    const g = new Gen(5);
+    for (let round = 0; round < 5; round++) {
+      const store = await MemoryStore.open(freshDir(`first-write-${round}`), { dimension: D, model: 'bge-m3' });
+      const lookups: Promise<unknown>[] = [];
+      const write = store.upsertDocument(doc('a.md', 'h1', ['alpha', 'beta'], [g.unit(), g.unit()]));
+      // Lookups spread over the creation of the table and its first commit.
+      for (let i = 0; i < 40; i++) {
+        lookups.push(store.hasDocument('a.md', 'workspace', 'h1'), store.listDocuments());
+        await new Promise((r) => setImmediate(r));
+      }
+      await write;
+      const results = await Promise.allSettled(lookups);
+      const failed = results.filter((r) => r.status === 'rejected');
+      assert.deepEqual(failed.map((r) => String((r as PromiseRejectedResult).reason).slice(0, 200)), [], `round ${round}`);
+      assert.equal(await store.hasDocument('a.md', 'workspace', 'h1'), true);
+      await store.close();
+    }
+  });
+
   it('a reader polling during a big change sees the old document or the new one, never a mix', async () => {
     const g = new Gen(3);
     const dir = freshDir('reader');
