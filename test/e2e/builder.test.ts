@@ -9,6 +9,7 @@ import { deflateSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { captureOnFailure, waitUntil } from './harness';
+import { answerDialog, builderFrame, status } from './builderView';
 import { requestMessages, sendMessage, startChatE2e, testUserName, waitForReply, type ChatE2e } from './chatView';
 
 let e2e: ChatE2e | undefined;
@@ -56,40 +57,11 @@ after(async () => {
   await e2e?.stop();
 });
 
-/** The builder panel's document: the webview frame holding `#builder`, once it has rendered the form. */
-async function builderFrame(page: Page, timeoutMs = 30_000, title?: string): Promise<Frame> {
-  const probe = title
-    ? `document.querySelector('#builder .builder-title h1')?.textContent === ${JSON.stringify(title)}`
-    : "document.getElementById('builder') !== null";
-  const frame = await waitUntil(`the Character Builder webview frame${title ? ` for ${title}` : ''}`, timeoutMs, async () => {
-    for (const f of page.frames()) {
-      if (f === page.mainFrame() || f.isDetached()) continue;
-      if (await f.evaluate(probe).catch(() => false)) return f;
-    }
-    return undefined;
-  }, 250);
-  await frame.locator('#f-name').waitFor({ state: 'visible', timeout: timeoutMs });
-  return frame;
-}
-
-async function status(frame: Frame): Promise<string> {
-  return (await frame.locator('.builder-status').innerText()).trim();
-}
-
 async function preview(frame: Frame): Promise<{ system: string; tokens: string }> {
   return {
     system: (await frame.locator('.preview-message[data-role="system"] .preview-text').first().textContent({ timeout: 1000 })) ?? '',
     tokens: await frame.locator('#token-count').innerText({ timeout: 1000 }),
   };
-}
-
-/** Answers a modal dialog of the workbench by its button. */
-async function answerDialog(page: Page, text: RegExp, button: string): Promise<void> {
-  const dialog = page.locator('.monaco-dialog-box');
-  await dialog.waitFor({ state: 'visible', timeout: 10_000 });
-  assert.match(await dialog.innerText(), text);
-  await dialog.locator('.monaco-button', { hasText: new RegExp(`^${button}$`) }).click();
-  await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
 }
 
 /** Answers code-server's simple file dialog with `file` (its own quick input). */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { captureOnFailure, waitUntil } from './harness';
+import { answerDialog, builderFrame, status } from './builderView';
 import { requestMessages, sendMessage, shownMessages, startChatE2e, testUserName, waitForReply, type ChatE2e } from './chatView';
 import { sampleV2Card, v2PngCard } from '../support/v2PngCard';
 
@@ -96,6 +97,47 @@ test('a V2 PNG card imported from the palette chats with its description, greeti
     const second = requestMessages(e.server.chatRequests.at(-1));
     assert.match(second[0]!.content, /LORE: The Quillmoor lighthouse lamp is fed with whale oil and was lit in 1802\./);
     assert.doesNotMatch(JSON.stringify(second), /NEVER-SENT/);
+  });
+});
+
+test('the imported card, edited in the Character Builder and restored to version 1, chats with its first description again', async () => {
+  const e = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'cardImport-edit-restore', async () => {
+    await e.vs.runCommand('Persona: Edit Character…');
+    await page.locator('.quick-input-widget .quick-input-box input').fill('Captain Vell');
+    await waitUntil('the picker to focus Captain Vell', 10_000, async () => (await page.locator('.quick-input-list .monaco-list-row.focused .label-name').first().innerText({ timeout: 1000 })).includes('Captain Vell'));
+    await page.keyboard.press('Enter');
+    const builder = await builderFrame(page);
+    const description = builder.locator('#f-characterDescription');
+    const imported = await description.inputValue();
+    assert.equal(imported, '{{char}} is the keeper of the Quillmoor lighthouse, weathered and wry, who speaks in nautical metaphors.', 'the form holds the card as imported, macros and all');
+
+    const edited = 'Captain Vell has retired and now runs a noodle bar on the harbour wall.';
+    await description.fill(edited);
+    await waitUntil('the builder to see unsaved changes', 5000, async () => (await status(builder)) === 'Unsaved changes');
+    await builder.getByRole('button', { name: 'Save', exact: true }).click();
+    await waitUntil('the save', 10_000, async () => (await status(builder)) === 'All changes saved');
+
+    const frame = await e.view();
+    let done = e.server.completions.length;
+    await sendMessage(frame, 'What do you do these days?');
+    await waitForReply(frame, e.server, done + 1);
+    assert.match(requestMessages(e.server.chatRequests.at(-1))[0]!.content, /runs a noodle bar on the harbour wall/, 'the saved edit reaches the model');
+
+    await builder.locator('#tab-versions').click();
+    const rows = builder.locator('tr.version-row');
+    await waitUntil('two versions to be listed', 10_000, async () => (await rows.count()) >= 2);
+    await builder.getByRole('button', { name: 'Restore version 1' }).click();
+    await answerDialog(page, /Restore version 1\?/, 'Restore');
+    await waitUntil('the form to show the imported description again', 10_000, async () => (await description.inputValue({ timeout: 1000 })) === imported);
+
+    done = e.server.completions.length;
+    await sendMessage(frame, 'And the lighthouse?');
+    await waitForReply(frame, e.server, done + 1);
+    const system = requestMessages(e.server.chatRequests.at(-1))[0]!.content;
+    assert.match(system, /Captain Vell is the keeper of the Quillmoor lighthouse, weathered and wry/);
+    assert.doesNotMatch(system, /noodle bar/);
   });
 });
 
