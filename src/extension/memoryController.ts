@@ -450,6 +450,30 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     const items: Item[] = [];
     if (p.state === 'paused') items.push({ label: '$(debug-continue) Try again now', detail: p.pausedReason, run: () => service.resume() });
     if (p.state === 'running' || p.state === 'paused') items.push({ label: '$(close) Cancel indexing', description: `${p.total - p.done} waiting`, run: () => service.cancel() });
+    // Memory made with another embeddings model is kept apart (its vectors mean nothing to this
+    // one): offer to index those files again for the model the server runs now, or to discard it.
+    const others = await service.otherModelDocuments().catch(() => []);
+    for (const o of others) {
+      items.push({
+        label: `$(sync) Index ${o.documents.length} file${o.documents.length === 1 ? '' : 's'} again for the current model`,
+        detail: `In memory for ${o.model} (${o.dimension}-d), which the embeddings server no longer runs.`,
+        run: () => this.indexAgain(o.documents),
+      });
+    }
+    if (others.length > 0) {
+      items.push({
+        label: '$(trash) Discard memory of other embedding models…',
+        detail: others.map((o) => `${o.model}: ${o.documents.length} files`).join('; '),
+        run: async () => {
+          const choice = await vscode.window.showWarningMessage(
+            'Discard the memory kept for other embedding models?',
+            { modal: true, detail: `${others.map((o) => o.model).join(', ')}: removed from the disk. The memory of the current model stays. Your files are not touched.` },
+            'Discard',
+          );
+          if (choice === 'Discard') await service.discardOtherModels();
+        },
+      });
+    }
     items.push(
       { label: '$(add) Add files to memory…', run: () => vscode.commands.executeCommand('persona.memory.addFiles') },
       { label: '$(trash) Forget from memory…', run: () => vscode.commands.executeCommand('persona.memory.forget') },
@@ -457,6 +481,25 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     );
     const picked = await vscode.window.showQuickPick(items, { title: `Persona Memory: ${s.message ?? `${s.documents ?? 0} files`}` });
     await picked?.run?.();
+  }
+
+  /** Queues documents kept for another model again, each in its own knowledge base, for the current model. */
+  private async indexAgain(documents: readonly { source: string; kb: string }[]): Promise<void> {
+    const service = await this.svc();
+    const byKb = new Map<string, { absPath: string; source: string }[]>();
+    let missing = 0;
+    for (const d of documents) {
+      const uri = this.uriOf(d.source);
+      if (!uri) {
+        missing++;
+        continue;
+      }
+      byKb.set(d.kb, [...(byKb.get(d.kb) ?? []), { absPath: uri.fsPath, source: d.source }]);
+    }
+    for (const [kb, files] of byKb) await service.add(files, kb);
+    const queued = documents.length - missing;
+    if (missing) this.log.warn(`Index again: ${missing} file(s) are no longer in this workspace.`);
+    if (queued) void this.followProgress(queued, missing ? `${missing} no longer in this workspace.` : '');
   }
 
   async setEmbeddingsKey(): Promise<void> {

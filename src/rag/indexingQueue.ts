@@ -1222,7 +1222,7 @@ function pauseFor(e: unknown, fallback: PauseCause): Pause {
     return new Pause(describeEmbeddingsError(e), 'dimension', false, { cause: e });
   }
   if (MemoryStoreError.is(e, 'dimensionMismatch')) {
-    return new Pause(`${e.message} The embeddings model changed: re-index memory for the new model, or load the model used before.`, 'dimension', false, { cause: e });
+    return new Pause(`${e.message} The embeddings model changed: index the files again for it (Persona: Show Memory Status), or load the model used before.`, 'dimension', false, { cause: e });
   }
   if (EmbeddingsError.is(e)) return new Pause(describeEmbeddingsError(e), 'embeddings', true, { cause: e });
   if (MemoryStoreError.is(e, 'unavailable')) return new Pause(e.message, 'storage', false, { cause: e });

@@ -592,7 +592,7 @@ export class MemoryService {
 
 class ModelChanged extends Error {
   constructor(stored: string, now: string) {
-    super(`the embeddings server now uses ${now}, but this memory was made with ${stored} — re-index memory for the new model, or load ${stored} again.`);
+    super(`the embeddings server now uses ${now}, but this memory was made with ${stored} — index the files again for it (Persona: Show Memory Status), or load ${stored} again.`);
   }
 }
 
