@@ -187,6 +187,9 @@ export function normalise(vector: ArrayLike<number>, dimension: number): Float32
 
 export class MemoryStore {
   private table: Table | undefined;
+  /** Writes under way and ended, so that a lookup knows whether what it read may be trusted for a while. */
+  private writing = 0;
+  private writesDone = 0;
   /** The open (or create) of the table under way, if any. */
   private tableOpening: Promise<Table | undefined> | undefined;
   private writes: Promise<unknown> = Promise.resolve();
@@ -293,23 +296,28 @@ export class MemoryStore {
     const k = options.k ?? 8;
     if (options.kbs.length === 0 || k <= 0) return [];
     const query = normalise(vector, this.dimension);
-    const where = `kb IN (${options.kbs.map(sqlString).join(', ')})`;
+    // The filter only when the table holds a knowledge base out of scope: a filtered search
+    // first scans the kb column of every row (about 10 ms at 100k rows), the index search alone
+    // takes a few. Read fresh, so a knowledge base another window just added is never let through.
+    const inTable = new Set([...(await this.documentMap(true)).values()].map((d) => d.kb));
+    const scoped = [...inTable].some((kb) => !options.kbs.includes(kb));
+    const where = scoped ? `kb IN (${options.kbs.map(sqlString).join(', ')})` : undefined;
     const text = options.queryText?.trim() ?? '';
     const candidates = text ? Math.max(2 * k, 16) : k;
 
-    const vectorRows: ResultRow[] = await this.read([], (table) =>
-      table
+    const vectorRows: ResultRow[] = await this.read([], (table) => {
+      const search = table
         .vectorSearch(query)
         // l2, not dot: on unit vectors both rank alike and scan as fast, but LanceDB 0.31's
         // HNSW_SQ index built for `dot` had recall@8 0.16 here, built for `l2` 0.975.
         .distanceType('l2')
         // HNSW refuses an ef below the number of results asked for.
-        .ef(Math.max(hnswEf, candidates))
-        .where(where)
+        .ef(Math.max(hnswEf, candidates));
+      return (where ? search.where(where) : search)
         .select([...resultColumns, '_distance'])
         .limit(candidates)
-        .toArray(),
-    );
+        .toArray();
+    });
     const fused = new Map<string, MemoryHit>();
     let rank = 0;
     for (const row of vectorRows) {
@@ -324,10 +332,8 @@ export class MemoryStore {
       const textRows: ResultRow[] = await this.read([], async (table) => {
         // Until optimize() builds the index there is no full-text search; the vector one stands.
         if (!(await table.listIndices()).some((i) => i.name === ftsIndexName)) return [];
-        return table
-          .query()
-          .fullTextSearch(text)
-          .where(where)
+        const search = table.query().fullTextSearch(text);
+        return (where ? search.where(where) : search)
           // `_score` named so that LanceDB does not warn on every query that it adds it itself.
           .select([...resultColumns, 'vector', '_score'])
           .limit(candidates)
@@ -582,10 +588,14 @@ export class MemoryStore {
   private async documentMap(fresh = false): Promise<Map<string, DocumentSummary>> {
     const known = this.documents;
     if (!fresh && known?.checkedAt !== undefined && performance.now() - known.checkedAt < documentsFreshMs) return known.byKey;
+    // Trusted later only if no write of this store started or ended while it was read: a read
+    // that began before a commit may finish after it with the old version.
+    const writesAtStart = this.writesDone;
+    const trusted = () => (this.writing === 0 && this.writesDone === writesAtStart ? performance.now() : undefined);
     const read = await this.read(undefined, async (table) => {
       const version = await table.version();
       if (this.documents?.version === version) {
-        this.documents.checkedAt = performance.now();
+        this.documents.checkedAt = trusted();
         return { version, rows: undefined };
       }
       return { version, rows: await table.query().select(['source', 'kb', 'docHash', 'createdAt']).toArray() };
@@ -600,7 +610,7 @@ export class MemoryStore {
       if (d) d.chunkCount++;
       else byKey.set(key, { source: r.source, kb: r.kb, docHash: r.docHash, chunkCount: 1, createdAt: r.createdAt });
     }
-    this.documents = { version, byKey, checkedAt: performance.now() };
+    this.documents = { version, byKey, checkedAt: trusted() };
     return byKey;
   }
 
@@ -685,9 +695,15 @@ export class MemoryStore {
 
   /** Writes run one at a time: LanceDB would retry conflicting commits, but forget must run alone. */
   private exclusive<T>(run: () => Promise<T>): Promise<T> {
-    const next = this.writes.then(() => {
+    const next = this.writes.then(async () => {
       if (this.closed) throw new MemoryStoreError('closed', 'The memory store is closed.');
-      return run();
+      this.writing++;
+      try {
+        return await run();
+      } finally {
+        this.writing--;
+        this.writesDone++;
+      }
     });
     this.writes = next.catch(() => undefined);
     return next;
