@@ -126,7 +126,7 @@ export function describeEmbeddingsError(err: unknown, options: DescribeEmbedding
       return `${Label} sent back ${which} as a vector of ${err.actualDimension} numbers instead of ${err.expectedDimension ?? 'the length of the others'}. Try again; if it keeps happening, restart ${label}.`;
     }
     case 'dimensionMismatch':
-      return `The embeddings model at ${url}${err.model ? ` (“${err.model}”)` : ''} makes vectors of ${err.actualDimension ?? '?'} numbers, but this memory holds vectors of ${err.expectedDimension ?? '?'} — the embeddings model changed. Re-index memory with the new model, or load the model used before.`;
+      return `The embeddings model at ${url}${err.model ? ` (“${err.model}”)` : ''} makes vectors of ${err.actualDimension ?? '?'} numbers, but this memory holds vectors of ${err.expectedDimension ?? '?'} — the embeddings model changed. Index the files again for it (Persona: Show Memory Status), or load the model used before.`;
     case 'badResponse':
       return `${Label} at ${url} sent a reply Persona could not read${said}. Check that ${settingForUrl} points at an OpenAI-compatible embeddings server (its base URL usually ends in /v1).`;
     case 'http':

@@ -320,7 +320,7 @@ describe('EmbeddingsClient against the fake KoboldCpp', () => {
       assert.equal(error.expectedDimension, 768);
       assert.equal(error.actualDimension, 1024);
       assert.equal(error.model, defaultEmbeddingsModel);
-      assert.match(describeEmbeddingsError(error), /makes vectors of 1024 numbers, but this memory holds vectors of 768 — the embeddings model changed\. Re-index memory/);
+      assert.match(describeEmbeddingsError(error), /makes vectors of 1024 numbers, but this memory holds vectors of 768 — the embeddings model changed\. Index the files again for it \(Persona: Show Memory Status\)/);
     });
 
     test('the model changing between two batches of one call is a dimensionMismatch too', async () => {
