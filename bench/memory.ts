@@ -26,7 +26,7 @@ import { scanPaths } from '../src/rag/fileScanner';
 import { MemoryService, type MemorySettings } from '../src/rag/memoryService';
 import { MemoryStore, type MemoryDocument, type MemoryHit } from '../src/rag/memoryStore';
 import { silentLogger } from '../src/shared/logger';
-import { startFakeKoboldCpp, type FakeKoboldCpp } from '../test/support/fakeKoboldCpp';
+import { now, startFakeKoboldCpp, type FakeKoboldCpp } from '../test/support/fakeKoboldCpp';
 
 const repoRoot = resolve(__dirname, '..');
 const args = process.argv.slice(2);
@@ -143,20 +143,27 @@ async function rawServerRun(server: FakeKoboldCpp, texts: string[]): Promise<num
   return performance.now() - started;
 }
 
-async function personaIndexingRun(server: FakeKoboldCpp, files: { absPath: string; source: string }[], run: number): Promise<{ ms: number; chunks: number }> {
+async function personaIndexingRun(server: FakeKoboldCpp, files: { absPath: string; source: string }[], run: number): Promise<{ ms: number; chunks: number; head: number; tail: number }> {
   const dir = join(root, `indexing-${run}`);
   const service = new MemoryService({ dir, settings: () => settings(server.url), logger: silentLogger });
   await service.start(); // LanceDB loads once per window; not what this measures
   const before = server.embeddedItems;
+  const requestsBefore = server.requests.length;
+  const startedAt = now();
   const started = performance.now();
   await service.add(files, 'workspace');
   await service.whenIdle();
   const ms = performance.now() - started;
+  const endedAt = now();
   const p = service.progress();
   if (p.failedCount > 0 || p.indexed !== files.length) throw new Error(`indexing ended with ${JSON.stringify(p)}`);
   const chunks = server.embeddedItems - before;
+  // Where the time beyond the server's went: before its first request, and after its last reply.
+  const mine = server.requests.slice(requestsBefore).filter((r) => r.path.endsWith('/embeddings'));
+  const head = Math.min(...mine.map((r) => r.receivedAt)) - startedAt;
+  const tail = endedAt - Math.max(...mine.map((r) => r.endedAt ?? r.receivedAt));
   await service.dispose();
-  return { ms, chunks };
+  return { ms, chunks, head, tail };
 }
 
 async function benchIndexing(): Promise<void> {
@@ -183,7 +190,7 @@ async function benchIndexing(): Promise<void> {
       const p = await personaIndexingRun(server, files, run);
       persona.push(p.ms);
       chunks = p.chunks;
-      progress(`indexing run ${run + 1}: server alone ${Math.round(raw.at(-1)!)} ms, Persona ${Math.round(p.ms)} ms for ${p.chunks} chunks`);
+      progress(`indexing run ${run + 1}: server alone ${Math.round(raw.at(-1)!)} ms, Persona ${Math.round(p.ms)} ms for ${p.chunks} chunks (${Math.round(p.head)} ms to the first request, ${Math.round(p.tail)} ms after the last reply)`);
     }
     // One more: the probe that asks the server for its model and dimension before a run.
     if (chunks !== texts.length + 1) throw new Error(`Persona embedded ${chunks} texts, the chunker makes ${texts.length} (+ 1 probe)`);
