@@ -691,7 +691,7 @@ export class IndexingQueue {
         if (items.length === 0 && ready.length === 0) return;
         const result = (items.length ? this.embedGroup(items, backend, groupSignal) : Promise.resolve([])).then((done) => [...ready, ...done]);
         result.catch(() => {}); // awaited in order below; a rejection meanwhile is not unhandled
-        inFlight.push({ result, texts, current: (items[0] ?? { entry: undefined })?.entry?.job.source });
+        inFlight.push({ result, texts, current: items[0]?.entry.job.source });
         if (!items.length) break; // nothing sent: hand it over at once
       }
     };
