@@ -7,11 +7,11 @@
 // picked directly is walked even if it is itself ignored, excluded or generated; the rules that
 // caught it are waived inside it, the others still apply.
 import * as fs from 'node:fs/promises';
-import * as fsCallback from 'node:fs';
 import type { Dirent, Stats } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore from 'ignore';
 import { isProbablyBinary } from './chunker';
+import { readHead, statFile } from './fileIo';
 
 export type SkipReason = 'gitignored' | 'excluded' | 'generated' | 'binary' | 'tooLarge' | 'unreadable' | 'notAFile';
 
@@ -98,21 +98,6 @@ export const generatedFolderNames: ReadonlySet<string> = new Set([
 const maxConcurrentFsOps = 16;
 /** What `isProbablyBinary` looks at. */
 const sniffBytes = 8192;
-// The callback forms for the per-file look (stat, open, read 8 KB, close): fs/promises' FileHandle
-// costs several times more per file, and a workspace has thousands.
-function statFile(file: string): Promise<Stats> {
-  return new Promise((resolve, reject) => fsCallback.stat(file, (err, st) => (err ? reject(err) : resolve(st))));
-}
-function openFile(file: string): Promise<number> {
-  return new Promise((resolve, reject) => fsCallback.open(file, 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
-}
-function readInto(fd: number, buffer: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => fsCallback.read(fd, buffer, 0, buffer.length, 0, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))));
-}
-function closeFile(fd: number): Promise<void> {
-  return new Promise((resolve) => fsCallback.close(fd, () => resolve()));
-}
-
 /** Folders looked at above a folder for its git repository's `.git`. */
 const maxGitRootDepth = 64;
 /** VS Code matches globs without regard to case on Windows and macOS (as their file systems do). */
@@ -561,14 +546,9 @@ class Scan {
         const st = await statFile(c.abs);
         if (!st.isFile()) return 'notAFile';
         if (st.size > this.options.maxFileBytes) return 'tooLarge';
-        const fd = await openFile(c.abs);
-        try {
-          const head = Buffer.alloc(Math.min(sniffBytes, st.size));
-          const bytesRead = await readInto(fd, head);
-          if (isProbablyBinary(head.subarray(0, bytesRead))) return 'binary';
-        } finally {
-          await closeFile(fd);
-        }
+        const head = Buffer.alloc(Math.min(sniffBytes, st.size));
+        const bytesRead = await readHead(c.abs, head);
+        if (isProbablyBinary(head.subarray(0, bytesRead))) return 'binary';
         return { absPath: c.abs, relPath: c.rel, size: st.size };
       }).catch((e: unknown): SkipReason => {
         this.rethrowAbort(e);
