@@ -13,16 +13,16 @@
 // Files in `dir`: `journal.json` (the jobs), `lock` (pid, host, token; mtime = heartbeat),
 // `inbox/<time>-<pid>-<random>.json` (operations from a process without the lock).
 import { randomBytes } from 'node:crypto';
-import { readFile as readFileCallback, stat as statCallback, watch, type FSWatcher, promises as fs } from 'node:fs';
+import { watch, type FSWatcher, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import * as z from 'zod/mini';
 import { sweepTempFiles, writeFileAtomic } from '../extension/atomicFile';
 import type { Logger } from '../shared/logger';
 import { silentLogger } from '../shared/logger';
 import { chunkText, contentHash, isProbablyBinary } from './chunker';
 import { describeEmbeddingsError, duration, EmbeddingsError } from './embeddingsErrors';
+import { readWholeFile, statFile } from './fileIo';
 import type { MemoryChunk, MemoryDocument } from './memoryStore';
 import { MemoryStoreError } from './memoryStore';
 
@@ -214,11 +214,6 @@ const defaults = {
   embedGroupsInFlight: 2,
 } as const;
 
-// The callback forms for the files to index: fs/promises' FileHandle machinery costs several times
-// more per small file, and a re-add of 10k unchanged files is little else.
-const statFile = promisify(statCallback);
-const readWholeFile = promisify(readFileCallback);
-
 /** Files being read and prepared at once ahead of the one being embedded. */
 const readAhead = 8;
 /** A finished job waits at most this many in memory before the journal is written. */
@@ -246,7 +241,6 @@ interface Finished {
 interface EmbedGroup {
   /** Every job of the group, embedded or not; rejects with a Pause when the server is the problem. */
   result: Promise<Finished[]>;
-  texts: number;
   /** Source shown as the one in progress. */
   current: string | undefined;
 }
@@ -659,9 +653,9 @@ export class IndexingQueue {
     /** Starts groups until enough are in flight or nothing waits. */
     const fill = async (): Promise<void> => {
       const { embedGroupTexts, embedGroupsInFlight } = this.o;
-      // A group larger than one request's worth (a long file) is embedded alone: the embed call
-      // already keeps its own requests in flight.
-      while (next && !signal.aborted && inFlight.length < embedGroupsInFlight && !inFlight.some((g) => g.texts > embedGroupTexts)) {
+      // A long file is a group of its own, however many texts; the requests in flight are bounded
+      // by the embeddings client, over all the groups.
+      while (next && !signal.aborted && inFlight.length < embedGroupsInFlight) {
         const items: { entry: Entry; p: Extract<Prepared, { kind: 'embed' }> }[] = [];
         const ready: Finished[] = [];
         let texts = 0;
@@ -672,10 +666,8 @@ export class IndexingQueue {
           const p = await prepared;
           if (signal.aborted) return;
           if (p.kind === 'embed' && p.chunks.length > 0) {
-            const alone = p.chunks.length > embedGroupTexts;
-            // Keep it for the next group: this one would be too large with it, or must go alone.
-            if (texts > 0 && (alone || texts + p.chunks.length > embedGroupTexts)) break;
-            if (alone && inFlight.length > 0) break;
+            // Keep it for the next group: this one would be too large with it.
+            if (texts > 0 && texts + p.chunks.length > embedGroupTexts) break;
             next = takeNext();
             // Dropped (forget) or replaced by a newer job while its file was read: nothing to embed.
             if (this.jobs.get(entry.key) !== entry) continue;
@@ -687,11 +679,11 @@ export class IndexingQueue {
             ready.push(await this.finish(entry, p, backend, groupSignal));
           }
         }
-        // Nothing waits, or the next file is a long one waiting for the groups in flight.
+        // Nothing waits (or only jobs dropped meanwhile).
         if (items.length === 0 && ready.length === 0) return;
         const result = (items.length ? this.embedGroup(items, backend, groupSignal) : Promise.resolve([])).then((done) => [...ready, ...done]);
         result.catch(() => {}); // awaited in order below; a rejection meanwhile is not unhandled
-        inFlight.push({ result, texts, current: items[0]?.entry.job.source });
+        inFlight.push({ result, current: items[0]?.entry.job.source });
         if (!items.length) break; // nothing sent: hand it over at once
       }
     };
@@ -719,14 +711,15 @@ export class IndexingQueue {
           batchChunks += f.doc?.chunks.length ?? 0;
         }
         const docsInBatch = batch.filter((f) => f.doc).length;
+        const last = !next && inFlight.length === 0;
         if (
-          (!next && inFlight.length === 0) ||
+          last ||
           docsInBatch >= this.o.batchMaxDocuments ||
           batchChunks >= this.o.batchMaxChunks ||
           batch.length >= maxFinishedBeforeJournalWrite ||
           Date.now() - batchSince >= this.o.batchMaxWaitMs
         ) {
-          await flush(!next && inFlight.length === 0);
+          await flush(last);
         }
         // The run ends when nothing waits; jobs enqueued meanwhile are taken on the next turn.
         if (inFlight.length === 0) {
@@ -775,7 +768,7 @@ export class IndexingQueue {
       this.takeCursor ??= this.jobs.values();
       for (let it = this.takeCursor.next(); !it.done; it = this.takeCursor.next()) {
         const entry = it.value;
-        if (entry.active || this.jobs.get(entry.key) !== entry) continue;
+        if (entry.active) continue;
         return this.start(entry, backend);
       }
       this.takeCursor = undefined;
