@@ -58,9 +58,18 @@ export interface MemoryServiceOptions {
   countTokens?: (text: string) => number;
   // ---- for tests ----
   loadLanceDb?: () => Promise<LanceLoadResult>;
-  /** `purpose` 'retrieval' wants few retries (a chat turn waits for it); 'indexing' the defaults. */
-  createEmbedder?: (settings: MemorySettings, options: { expectedDimension?: number; purpose: 'indexing' | 'retrieval' }) => MemoryEmbedder;
+  /**
+   * `purpose` 'retrieval' wants few retries (a chat turn waits for it); 'indexing' the defaults, and
+   * awaits `beforeRequest` before each of its requests (it holds indexing while a turn retrieves).
+   */
+  createEmbedder?: (settings: MemorySettings, options: EmbedderOptions) => MemoryEmbedder;
   queueOptions?: Partial<Omit<IndexingQueueOptions, 'dir' | 'connect' | 'logger'>>;
+}
+
+export interface EmbedderOptions {
+  expectedDimension?: number;
+  purpose: 'indexing' | 'retrieval';
+  beforeRequest?: (signal?: AbortSignal) => Promise<void>;
 }
 
 export type MemoryServiceStatus =
@@ -120,8 +129,6 @@ type MemoryState = z.infer<typeof StateSchema>;
 const retrievalClient = { retries: 6, retryDelayMs: 250, maxRetryDelayMs: 2000, requestTimeoutMs: 20_000 } as const;
 /** After a turn found the server down, the next turns say so at once for this long instead of retrying. */
 const downMemoryMs = 30_000;
-/** Texts per indexing embed call: between two calls indexing yields to a chat turn's retrieval. */
-const indexingSliceTexts = 64;
 
 const idleProgress: IndexingProgress = {
   state: 'idle',
@@ -176,15 +183,15 @@ export class MemoryService {
     this.queueOptions = options.queueOptions;
     this.createEmbedder =
       options.createEmbedder ??
-      ((s, { expectedDimension, purpose }) =>
+      ((s, { expectedDimension, purpose, beforeRequest }) =>
         new EmbeddingsClient({
           baseUrl: s.baseUrl,
           model: s.model,
           ...(s.apiKey ? { apiKey: s.apiKey } : {}),
           logger: this.logger,
           ...(expectedDimension !== undefined ? { expectedDimension } : {}),
-          // Indexing holds every request (retries too) while a chat turn waits for its passages.
-          ...(purpose === 'retrieval' ? { ...retrievalClient, fetch: refusedFailsFast(s.baseUrl) } : { beforeRequest: (signal?: AbortSignal) => this.yieldToRetrieval(signal) }),
+          ...(beforeRequest ? { beforeRequest } : {}),
+          ...(purpose === 'retrieval' ? { ...retrievalClient, fetch: refusedFailsFast(s.baseUrl) } : {}),
         }));
   }
 
@@ -496,15 +503,12 @@ export class MemoryService {
     await this.saveState();
     this.setStatus(this.readyStatus());
     const store = await this.storeFor(model);
-    const embedder = this.createEmbedder(settings, { expectedDimension: model.dimension, purpose: 'indexing' });
+    // Every indexing request (retries too) waits while a chat turn waits for its passages.
+    const embedder = this.createEmbedder(settings, { expectedDimension: model.dimension, purpose: 'indexing', beforeRequest: (signal) => this.yieldToRetrieval(signal) });
     return {
       store,
       embed: async (texts, s) => {
-        const vectors: Float32Array[] = [];
-        for (let i = 0; i < texts.length; i += indexingSliceTexts) {
-          await this.yieldToRetrieval(s);
-          vectors.push(...(await embedder.embed(texts.slice(i, i + indexingSliceTexts), s)));
-        }
+        const vectors = await embedder.embed(texts, s);
         const named = embedder.lastModel;
         // Same length, other model: its vectors would sit among the old ones and mean nothing there.
         if (named && named !== model.model) {
