@@ -19,9 +19,11 @@ import { describeError } from './userMessages';
 /** The knowledge base every persona of the workspace shares. */
 export const WORKSPACE_KB = 'workspace';
 
+const PERSONA_KB_PREFIX = 'persona:';
+
 /** The knowledge base of one persona: only its chats retrieve from it. */
 export function personaKb(personaId: string): string {
-  return `persona:${personaId}`;
+  return `${PERSONA_KB_PREFIX}${personaId}`;
 }
 const EMBEDDINGS_KEY = 'embeddings';
 
@@ -178,7 +180,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     // Not looked at yet: show nothing rather than a guess.
     if (!this.documents) return { status: 'off' };
     // What this persona's chats draw on: the shared memory and its own.
-    const inScope = [WORKSPACE_KB, ...(this.activePersona() ? [personaKb(this.activePersona()!.id)] : [])];
+    const persona = this.activePersona();
+    const inScope = [WORKSPACE_KB, ...(persona ? [personaKb(persona.id)] : [])];
     const documents = [...this.documents.values()].filter((kbs) => kbs.some((kb) => inScope.includes(kb))).length;
     const p = this.progress;
     if (p?.state === 'running' || p?.state === 'elsewhere') {
@@ -391,7 +394,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
       return undefined;
     }
     const picked = await vscode.window.showQuickPick(
-      docs.map((d) => ({ label: d.source, description: `${d.chunkCount} passage${d.chunkCount === 1 ? '' : 's'}${d.kb === WORKSPACE_KB ? '' : ` · ${this.chat?.personaName(d.kb.slice('persona:'.length)) ?? d.kb} only`}`, source: d.source })),
+      docs.map((d) => ({ label: d.source, description: `${d.chunkCount} passage${d.chunkCount === 1 ? '' : 's'}${d.kb === WORKSPACE_KB ? '' : ` · ${this.chat?.personaName(d.kb.slice(PERSONA_KB_PREFIX.length)) ?? d.kb} only`}`, source: d.source })),
       { title: 'Forget from Persona Memory', canPickMany: true, placeHolder: 'Files to forget' },
     );
     if (!picked || picked.length === 0) return undefined;
