@@ -668,11 +668,12 @@ interface ChildRun {
 }
 
 /** Starts `script` under `node --import tsx`; `kill` sends SIGKILL. */
-function startChild(script: string, args: string[], timeoutMs = 30_000): { done: Promise<ChildRun>; kill: () => void } {
+/** `lines`: what the child printed so far, one entry a line, growing as it runs. */
+function startChild(script: string, args: string[], timeoutMs = 30_000): { done: Promise<ChildRun>; kill: () => void; lines: string[] } {
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   const kill = () => child.kill('SIGKILL');
+  const lines: string[] = [];
   const done = new Promise<ChildRun>((resolvePromise, reject) => {
-    const lines: string[] = [];
     let stderr = '';
     let buffered = '';
     const timer = setTimeout(() => {
@@ -694,7 +695,7 @@ function startChild(script: string, args: string[], timeoutMs = 30_000): { done:
       resolvePromise({ code, signal, lines, stderr });
     });
   });
-  return { done, kill };
+  return { done, kill, lines };
 }
 
 const childScript = join(root, 'queueChild.ts');
@@ -759,6 +760,10 @@ describe('IndexingQueue: crashes and two processes', () => {
       const killer = fake.waitFor(() => fake.embeddingRequests.filter((r) => r.outcome === 'answered').length >= 12, 20_000);
       const child = startChild(childScript, ['run', dir, fake.url, JSON.stringify(jobs)]);
       await killer;
+      // Embedding goes on while a commit is written: wait for the child to say one landed.
+      const committed = () => child.lines.some((l) => ((JSON.parse(l) as { progress?: { indexed: number } }).progress?.indexed ?? 0) > 0);
+      const until = Date.now() + 20_000;
+      while (!committed() && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
       // Killed from here, in the middle of its run.
       killedAt = fake.embeddingRequests.length;
       child.kill();
