@@ -319,7 +319,7 @@ export class MemoryService {
         search: (vector, opts) => {
           // A model of the same dimension makes vectors that fit the table and mean nothing there.
           const model = embedder.lastModel;
-          if (model && model !== current.model) throw new ModelChanged(current.model, model);
+          if (model && model !== current.model) throw new ModelChanged(current.model, { model, dimension: vector.length });
           return store.search(vector, opts);
         },
         embed: (texts, s) => embedder.embed(texts, s),
@@ -335,7 +335,13 @@ export class MemoryService {
       return { passages };
     } catch (e) {
       if (signal?.aborted) throw signal.reason ?? e;
-      if (e instanceof ModelChanged) return { passages: [], reason: e.message };
+      // The server runs another model now: memory follows it (empty for it until files are indexed
+      // again), so that Show Memory Status can offer to index them again for it.
+      if (e instanceof ModelChanged) {
+        await this.useModel(e.now);
+        return { passages: [], reason: e.message };
+      }
+      if (EmbeddingsError.is(e, 'dimensionMismatch') && e.model && e.actualDimension) await this.useModel({ model: e.model, dimension: e.actualDimension });
       if (EmbeddingsError.is(e)) {
         const reason = describeEmbeddingsError(e);
         if (e.reason === 'serverDown') this.down = { baseUrl: settings.baseUrl, until: Date.now() + downMemoryMs, reason };
@@ -487,11 +493,11 @@ export class MemoryService {
     }
   }
 
-  /** Each indexing run: asks the server which model it serves now and opens that model's table. */
-  private async connectForIndexing(signal: AbortSignal): Promise<IndexingBackend> {
-    const settings = this.settings();
-    const probe = await this.createEmbedder(settings, { purpose: 'indexing' }).probe(signal);
-    const model: ModelKey = { model: probe.model ?? (settings.model || 'unknown'), dimension: probe.dimension };
+  /**
+   * The model the server serves now becomes the one memory is kept under (its own table); the
+   * documents of the one before stay, offered for indexing again (otherModelDocuments).
+   */
+  private async useModel(model: ModelKey): Promise<void> {
     const previous = this.state.current;
     if (!previous || previous.model !== model.model || previous.dimension !== model.dimension) {
       if (previous) this.logger.info(`Memory: the embeddings model is now ${model.model} (${model.dimension}-d), was ${previous.model} (${previous.dimension}-d).`);
@@ -502,6 +508,14 @@ export class MemoryService {
     }
     await this.saveState();
     this.setStatus(this.readyStatus());
+  }
+
+  /** Each indexing run: asks the server which model it serves now and opens that model's table. */
+  private async connectForIndexing(signal: AbortSignal): Promise<IndexingBackend> {
+    const settings = this.settings();
+    const probe = await this.createEmbedder(settings, { purpose: 'indexing' }).probe(signal);
+    const model: ModelKey = { model: probe.model ?? (settings.model || 'unknown'), dimension: probe.dimension };
+    await this.useModel(model);
     const store = await this.storeFor(model);
     // Every indexing request (retries too) waits while a chat turn waits for its passages.
     const embedder = this.createEmbedder(settings, { expectedDimension: model.dimension, purpose: 'indexing', beforeRequest: (signal) => this.yieldToRetrieval(signal) });
@@ -595,8 +609,11 @@ export class MemoryService {
 }
 
 class ModelChanged extends Error {
-  constructor(stored: string, now: string) {
-    super(`the embeddings server now uses ${now}, but this memory was made with ${stored} — index the files again for it (Persona: Show Memory Status), or load ${stored} again.`);
+  constructor(
+    stored: string,
+    readonly now: ModelKey,
+  ) {
+    super(`the embeddings server now uses ${now.model}, but this memory was made with ${stored} — index the files again for it (Persona: Show Memory Status), or load ${stored} again.`);
   }
 }
 

@@ -1051,6 +1051,9 @@ describe('MemoryService', () => {
       const found = await s.service.retrieve(ask('pepper1pepper pepper2pepper'), ['workspace']);
       assert.deepEqual(found.passages, []);
       assert.match(found.reason!, /now uses koboldcpp\/nomic-embed, but this memory was made with koboldcpp\/bge-m3-Q8_0/);
+      // Memory follows the server's model at once: the old documents are offered for indexing again.
+      assert.deepEqual(s.service.status(), { state: 'ready', model: 'koboldcpp/nomic-embed', dimension: D });
+      assert.deepEqual((await s.service.otherModelDocuments()).map((o) => [o.model, o.documents.map((d) => d.source)]), [['koboldcpp/bge-m3-Q8_0', ['p.md']]]);
 
       await s.service.add([s.write('q.md', topic('quinoa', 30))], 'workspace');
       await s.service.whenIdle();
