@@ -88,9 +88,14 @@ export async function updateUserSettings(vs: VsCode, patch: Record<string, unkno
   await page.keyboard.press('Control+V');
   await page.keyboard.press('Control+S');
   await waitUntil('settings.json to be saved', 10_000, () => readFileSync(file, 'utf8') === text);
-  // Escape closes the modal editor (F1 does not reach the palette from inside it).
-  await page.keyboard.press('Escape');
-  await editor.waitFor({ state: 'detached', timeout: 5000 });
+  // Escape closes the modal editor (F1 does not reach the palette from inside it). With another
+  // editor open behind it, the first Escape is sometimes taken by the editor's own widgets: again
+  // until it is gone.
+  await waitUntil('the settings editor to close', 10_000, async () => {
+    await page.keyboard.press('Escape');
+    await editor.waitFor({ state: 'detached', timeout: 1000 }).catch(() => undefined);
+    return (await editor.count()) === 0;
+  });
 }
 
 // ---- personas --------------------------------------------------------------------------------------

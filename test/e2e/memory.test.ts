@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { captureOnFailure, openPersonaView, waitUntil } from './harness';
-import { lastAssistant, requestMessages, sendMessage, startChatE2e, waitForReply, type ChatE2e } from './chatView';
+import { lastAssistant, requestMessages, sendMessage, startChatE2e, updateUserSettings, waitForReply, type ChatE2e } from './chatView';
 
 let e2e: ChatE2e | undefined;
 let kobold: FakeKoboldCpp | undefined;
@@ -49,13 +49,14 @@ after(async () => {
 });
 
 /** Right-clicks an Explorer item and picks a context-menu entry. */
-async function explorerMenu(page: Page, runCommand: (title: string) => Promise<void>, item: string, entry: string): Promise<void> {
+async function explorerMenu(page: Page, runCommand: (title: string) => Promise<void>, item: string, entry: string, screenshot?: () => Promise<unknown>): Promise<void> {
   await runCommand('File: Focus on Files Explorer');
   const row = page.locator(`.explorer-folders-view .monaco-list-row[aria-label^="${item}"]`).first();
   await row.waitFor({ state: 'visible', timeout: 10_000 });
   await row.click({ button: 'right' });
   const action = page.locator('.context-view .monaco-menu .action-item', { hasText: entry }).first();
   await action.waitFor({ state: 'visible', timeout: 10_000 });
+  await screenshot?.();
   await action.click();
 }
 
@@ -124,13 +125,15 @@ test("a file added to the current persona's own memory reaches its chats, not an
     await waitUntil('the memory line to count 1 file', 30_000, async () => /Memory: 1 file\b/.test(await frame.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')), 250);
     const persona = await frame.locator('select[aria-label="Persona"] option:checked').textContent();
 
-    await explorerMenu(page, (t) => e.vs.runCommand(t), 'recipes.md', 'Add to Memory of Current Persona');
+    await explorerMenu(page, (t) => e.vs.runCommand(t), 'recipes.md', 'Add to Memory of Current Persona', () => e.vs.screenshot('memory-explorer-menu'));
     frame = await openPersonaView(page);
     await waitUntil('the memory line to count 2 files', 30_000, async () => /Memory: 2 files/.test(await frame.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')), 250);
     let before = e.server.completions.length;
     await sendMessage(frame, 'What is the secret sauce built on?');
     await waitForReply(frame, e.server, before + 1);
     assert.match(requestMessages(e.server.chatRequests.at(-1))[0]!.content, /TAMARIND paste/, `${persona} is given its own memory`);
+    await lastAssistant(frame).locator('.citations button', { hasText: 'recipes.md' }).waitFor({ state: 'visible', timeout: 10_000 });
+    await e.vs.screenshot('memory-persona-cited');
 
     // Another persona: the shared memory only.
     const select = frame.locator('select[aria-label="Persona"]');
@@ -141,5 +144,44 @@ test("a file added to the current persona's own memory reaches its chats, not an
     await sendMessage(frame, 'What is the secret sauce built on?');
     await waitForReply(frame, e.server, before + 1);
     assert.doesNotMatch(requestMessages(e.server.chatRequests.at(-1))[0]!.content, /TAMARIND/, 'another persona never sees it');
+  });
+});
+
+test('after the embeddings model changes, the reply says so, and Show Memory Status indexes the files again for the new model', async () => {
+  const { e, k } = started();
+  const other = await startFakeKoboldCpp({ dimension: 1024, embeddingsModel: 'koboldcpp/e5-large-v2' });
+  await captureOnFailure(e.vs, 'memory-model-changed', async () => {
+    const page = e.vs.page;
+    try {
+      await updateUserSettings(e.vs, { 'persona.embeddings.baseUrl': other.url });
+      const frame = await openPersonaView(page);
+      let before = e.server.completions.length;
+      await sendMessage(frame, 'When do releases go out?');
+      await waitForReply(frame, e.server, before + 1);
+      const note = lastAssistant(frame).locator('.memory-note');
+      await note.waitFor({ state: 'visible', timeout: 10_000 });
+      assert.match(await note.innerText(), /now uses koboldcpp\/e5-large-v2, but this memory was made with koboldcpp\/bge-m3-Q8_0 — index the files again for it \(Persona: Show Memory Status\)/);
+      assert.doesNotMatch(requestMessages(e.server.chatRequests.at(-1))[0]!.content, /blue pipeline/, 'vectors of two models never meet');
+      await e.vs.screenshot('memory-model-changed-note');
+
+      await e.vs.runCommand('Persona: Show Memory Status');
+      const item = page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: 'again for the current model' }).first();
+      await item.waitFor({ state: 'visible', timeout: 10_000 });
+      assert.match(await item.innerText(), /Index 2 files again for the current model/);
+      await e.vs.screenshot('memory-status-index-again');
+      await item.click();
+      await other.waitFor(() => other.embeddingRequests.some((r) => r.inputs.some((t) => t.includes('blue pipeline'))), 30_000);
+      await other.waitFor(() => other.embeddingRequests.some((r) => r.inputs.some((t) => t.includes('TAMARIND'))), 30_000);
+
+      const view = await openPersonaView(page);
+      await waitUntil('the memory line to count the file again', 30_000, async () => /Memory: 1 file\b/.test(await view.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')), 250);
+      before = e.server.completions.length;
+      await sendMessage(view, 'And when do releases go out?');
+      await waitForReply(view, e.server, before + 1);
+      assert.match(requestMessages(e.server.chatRequests.at(-1))[0]!.content, /Releases go out on Tuesdays through the blue pipeline\./);
+    } finally {
+      await updateUserSettings(e.vs, { 'persona.embeddings.baseUrl': k.url });
+      await other.close();
+    }
   });
 });
