@@ -482,7 +482,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
       { label: '$(trash) Forget from memory…', run: () => vscode.commands.executeCommand('persona.memory.forget') },
       { label: '$(output) Show log', run: () => this.log.show() },
     );
-    const picked = await vscode.window.showQuickPick(items, { title: `Persona Memory: ${s.message ?? `${s.documents ?? 0} files`}` });
+    const picked = await vscode.window.showQuickPick(items, { title: `Persona Memory: ${s.message ?? `${s.documents ?? 0} ${s.documents === 1 ? 'file' : 'files'}`}` });
     await picked?.run?.();
   }
 
