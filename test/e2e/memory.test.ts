@@ -54,10 +54,16 @@ async function explorerMenu(page: Page, runCommand: (title: string) => Promise<v
   const row = page.locator(`.explorer-folders-view .monaco-list-row[aria-label^="${item}"]`).first();
   await row.waitFor({ state: 'visible', timeout: 10_000 });
   await row.click({ button: 'right' });
-  const action = page.locator('.context-view .monaco-menu .action-item', { hasText: entry }).first();
+  const menu = page.locator('.context-view .monaco-menu');
+  const action = menu.locator('.action-item', { hasText: entry }).first();
   await action.waitFor({ state: 'visible', timeout: 10_000 });
   await screenshot?.();
-  await action.click();
+  // A click as the menu settles can highlight the entry without choosing it: again while it is open.
+  await waitUntil(`"${entry}" to be chosen`, 15_000, async () => {
+    await action.click({ timeout: 2000 }).catch(() => undefined);
+    await menu.waitFor({ state: 'hidden', timeout: 2000 }).catch(() => undefined);
+    return !(await menu.isVisible());
+  });
 }
 
 test('a folder added from the Explorer is indexed, the next reply is given its passage and lists it as a source that opens at its lines', async () => {
