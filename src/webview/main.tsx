@@ -17,7 +17,8 @@ let attempt = 0;
  * is busy has been seen to lose it, so ask again after a few seconds (ready is idempotent).
  */
 async function ready(): Promise<void> {
-  const timeoutMs = Math.min(3000 * 2 ** attempt, 20_000);
+  // Capped at 5 s: an answer lost while the view was not yet live is asked for again soon.
+  const timeoutMs = Math.min(3000 * 2 ** attempt, 5000);
   try {
     store.setState(await host.request(Requests.ready, {}, timeoutMs));
     attempt = 0;
