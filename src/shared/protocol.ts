@@ -50,10 +50,12 @@ export const StreamingSchema = z.object({
 /** The workspace memory as the view shows it: a line under the header and the per-chat switch. */
 export const MemoryStatusSchema = z.object({
   /**
-   * off: no memory in this window (none set up, or a virtual workspace); unavailable: LanceDB cannot
-   * run here; empty: nothing added yet; ready; indexing; paused (e.g. the embeddings server is down).
+   * off: no memory in this window (none set up, or a virtual workspace); checking: not looked at
+   * yet (the view never waits for memory; the real status follows); unavailable: LanceDB cannot
+   * run here, or memory could not open; empty: nothing added yet; ready; indexing; paused (e.g. the
+   * embeddings server is down).
    */
-  status: z.enum(['off', 'unavailable', 'empty', 'ready', 'indexing', 'paused']),
+  status: z.enum(['off', 'checking', 'unavailable', 'empty', 'ready', 'indexing', 'paused']),
   /** Documents in memory (ready/indexing/paused). */
   documents: z.optional(z.int().check(z.gte(0))),
   /** e.g. "Indexing 12 of 40 files" or why it is paused; says what to do. */

@@ -4,6 +4,7 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preac
 import type { PersonaSummary } from '../shared/persona';
 import { Requests, type ConnectionState } from '../shared/protocol';
 import type { ChatStore } from './chatStore';
+import { useStore } from './common/useStore';
 import { ConversationList } from './conversationList';
 import { carriesFiles, readDrop } from './fileDrop';
 import { MemoryBar, ReadOnlyNotice } from './memoryBar';
@@ -14,13 +15,12 @@ interface SavedState {
   draft?: string;
 }
 
-export function App({ host, store }: { host: HostConnection; store: ChatStore }) {
-  const [, setVersion] = useState(0);
+export function App({ host, store, reload }: { host: HostConnection; store: ChatStore; reload: () => void }) {
   const [error, setError] = useState<string | null>(null);
   const [showList, setShowList] = useState(false);
   const [dragging, setDragging] = useState(false);
   const listButton = useRef<HTMLButtonElement>(null);
-  useEffect(() => store.subscribe(() => setVersion((v) => v + 1)), [store]);
+  useStore(store);
 
   const call = useCallback(
     async <T,>(run: () => Promise<T>): Promise<T | undefined> => {
@@ -40,7 +40,17 @@ export function App({ host, store }: { host: HostConnection; store: ChatStore })
   const onEdit = useCallback((messageId: string, text: string) => void call(() => host.request(Requests.edit, { messageId, text })), [call, host]);
 
   const state = store.state;
-  if (!state) return <div class="loading" role="status">Loading Persona…</div>;
+  if (!state) {
+    if (!store.loadError) return <div class="loading" role="status">Loading Persona…</div>;
+    return (
+      <div class="loading" role="alert">
+        <p>{store.loadError}</p>
+        <button type="button" onClick={reload}>
+          Try again
+        </button>
+      </div>
+    );
+  }
 
   const persona = state.personas.find((p) => p.id === state.activePersonaId);
   const streaming = state.streaming !== null;

@@ -4,6 +4,7 @@
 // text of a reply is shown at once.
 import type { Conversation, Message } from '../shared/conversation';
 import type { IncomingNotification, StateUpdate, ViewState } from '../shared/protocol';
+import type { Store } from './common/useStore';
 
 export interface StreamText {
   messageId: string;
@@ -12,8 +13,10 @@ export interface StreamText {
 
 type Delta = [stream: number, offset: number, text: string];
 
-export class ChatStore {
+export class ChatStore implements Store {
   state: ViewState | null = null;
+  /** Counts changes of `state` and `stream` (see useStore). */
+  version = 0;
   stream: StreamText | null = null;
   private readonly listeners = new Set<() => void>();
   private frame = 0;
@@ -29,12 +32,14 @@ export class ChatStore {
   }
 
   private notifyNow(): void {
+    this.version++;
     cancelAnimationFrame(this.frame);
     this.frame = 0;
     for (const l of this.listeners) l();
   }
 
   private notifyNextFrame(): void {
+    this.version++;
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
@@ -42,10 +47,19 @@ export class ChatStore {
     });
   }
 
+  /** The host did not give the first state (shown instead of the chat until it does). */
+  loadError: string | null = null;
+
   /** The whole state, as the answer to `webview/ready`. */
   setState(state: ViewState): void {
     this.state = state;
+    this.loadError = null;
     this.syncStream();
+    this.notifyNow();
+  }
+
+  setLoadError(message: string | null): void {
+    this.loadError = message;
     this.notifyNow();
   }
 

@@ -6,28 +6,27 @@ import { App } from './app';
 import { ChatStore } from './chatStore';
 import { HostConnection } from './hostConnection';
 
+/** The host answers from what it holds, in milliseconds; past this something is wrong, and the view says so. */
+const READY_TIMEOUT_MS = 10_000;
+
 const host = new HostConnection();
 const store = new ChatStore(() => void ready());
 host.onNotification((n) => store.handle(n));
 
-let attempt = 0;
-
-/**
- * Asks for the whole state. The answer normally takes milliseconds; a view shown again while VS Code
- * is busy has been seen to lose it, so ask again after a few seconds (ready is idempotent).
- */
+/** Asks for the whole state (also when an update does not fit what the view has). */
 async function ready(): Promise<void> {
-  // Capped at 5 s: an answer lost while the view was not yet live is asked for again soon.
-  const timeoutMs = Math.min(3000 * 2 ** attempt, 5000);
   try {
-    store.setState(await host.request(Requests.ready, {}, timeoutMs));
-    attempt = 0;
+    store.setState(await host.request(Requests.ready, {}, READY_TIMEOUT_MS));
   } catch (e) {
-    attempt++;
-    console.warn(`Persona: no state from the host yet (${(e as Error).message}); asking again`);
-    setTimeout(() => void ready(), 250);
+    console.warn(`Persona: no state from the host: ${(e as Error).message}`);
+    if (!store.state) store.setLoadError(`Persona did not load: ${(e as Error).message}`);
   }
 }
 
-render(<App host={host} store={store} />, document.getElementById('app')!);
+function reload(): void {
+  store.setLoadError(null);
+  void ready();
+}
+
+render(<App host={host} store={store} reload={reload} />, document.getElementById('app')!);
 void ready();

@@ -11,7 +11,9 @@ export function MemoryBar(props: { memory: MemoryStatus; enabled: boolean; onTog
       ? (memory.message ?? '')
       : memory.status === 'empty'
         ? 'Memory is empty.'
-        : `Memory: ${files}`;
+        : memory.status === 'checking'
+          ? 'Memory: checking…'
+          : `Memory: ${files}`;
   return (
     <div class="memory-bar" role="status" data-status={memory.status}>
       <span class="memory-text" title={memory.message}>
@@ -22,7 +24,7 @@ export function MemoryBar(props: { memory: MemoryStatus; enabled: boolean; onTog
           Add files…
         </button>
       )}
-      {memory.status !== 'unavailable' && memory.status !== 'empty' && (
+      {memory.status !== 'unavailable' && memory.status !== 'empty' && memory.status !== 'checking' && (
         <label class="memory-toggle" title="Use the workspace memory in this chat">
           <input type="checkbox" checked={enabled} onChange={(e) => props.onToggle((e.currentTarget as HTMLInputElement).checked)} />
           Use in this chat

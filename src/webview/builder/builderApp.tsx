@@ -41,6 +41,9 @@ function validate(form: BuilderForm): FormErrors {
   return result.ok ? {} : result.errors;
 }
 
+/** The host answers ready from what it holds, in milliseconds; past this something is wrong. */
+const READY_TIMEOUT_MS = 10_000;
+
 export function BuilderApp({ host }: { host: BuilderConnection }) {
   const [state, setState] = useState<BuilderState | null>(null);
   const [form, setForm] = useState<BuilderForm | null>(null);
@@ -80,24 +83,23 @@ export function BuilderApp({ host }: { host: BuilderConnection }) {
     }
   }, []);
 
+  // The first state: the answer lands in this component's own state, so it cannot be missed however
+  // early it comes. The host answers from what it holds; one that does not is said, not retried.
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [loadAttempt, setLoadAttempt] = useState(0);
   useEffect(() => {
-    let attempt = 0;
     let stopped = false;
-    const ready = async (): Promise<void> => {
-      try {
-        const next = await host.request(BuilderRequests.ready, {}, Math.min(3000 * 2 ** attempt, 20_000));
-        if (!stopped) adopt(next);
-      } catch (e) {
-        attempt++;
-        console.warn(`Persona builder: no state from the host yet (${(e as Error).message}); asking again`);
-        if (!stopped) setTimeout(() => void ready(), 250);
-      }
-    };
-    void ready();
+    host.request(BuilderRequests.ready, {}, READY_TIMEOUT_MS).then(
+      (next) => stopped || adopt(next),
+      (e: Error) => {
+        console.warn(`Persona builder: no state from the host: ${e.message}`);
+        if (!stopped) setLoadError(`The Character Builder did not load: ${e.message}`);
+      },
+    );
     return () => {
       stopped = true;
     };
-  }, [host, adopt]);
+  }, [host, adopt, loadAttempt]);
 
   useEffect(
     () =>
@@ -189,7 +191,23 @@ export function BuilderApp({ host }: { host: BuilderConnection }) {
     return () => window.removeEventListener('keydown', onKey);
   }, [save]);
 
-  if (!state || !form) return <div class="loading" role="status">Loading the Character Builder…</div>;
+  if (!state || !form) {
+    if (!loadError) return <div class="loading" role="status">Loading the Character Builder…</div>;
+    return (
+      <div class="loading" role="alert">
+        <p>{loadError}</p>
+        <button
+          type="button"
+          onClick={() => {
+            setLoadError(null);
+            setLoadAttempt((n) => n + 1);
+          }}
+        >
+          Try again
+        </button>
+      </div>
+    );
+  }
 
   const dirty = hasUnsavedChanges(form, state.savedForm);
   const isNew = state.personaId === null;
