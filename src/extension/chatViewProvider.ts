@@ -47,6 +47,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private deltaTimer: NodeJS.Timeout | undefined;
   private lastDeltaSent = 0;
   private stateScheduled = false;
+  /** Counts `webview/ready` requests: only the latest one's answer makes the view ready. */
+  private readySeq = 0;
   private readonly tracker = new ViewStateTracker();
 
   constructor(
@@ -152,11 +154,18 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     this.tracker.sentDelta(d.messageId, d.offset + d.text.length);
   }
 
-  /** The webview (new, or shown again) asks for everything: answer at once, then check the server. */
+  /**
+   * The webview (new, or shown again) asks for everything: answer at once from what the host holds
+   * (never waiting on memory or the network), then check the server.
+   */
   private async answerReady(id: number): Promise<void> {
+    const seq = ++this.readySeq;
     this.ready = false;
     this.pendingDelta = undefined;
     const state = await this.chat.viewState();
+    // A newer document asked meanwhile: it gets the answer, and this one is gone.
+    if (seq !== this.readySeq) return;
+    this.logger.debug(`Answered webview/ready #${id} (${seq} since activation).`);
     this.tracker.sentFull(state);
     this.ready = true;
     this.post(makeResponse(id, state));

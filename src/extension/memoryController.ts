@@ -6,8 +6,9 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { describeSkipped, scanPaths, type ScannedFile } from '../rag/fileScanner';
-import type { IndexingProgress } from '../rag/indexingQueue';
-import { MemoryService, type MemoryServiceStatus } from '../rag/memoryService';
+import { WORKSPACE_KB, kbsInScope, personaKb, personaOfKb } from '../rag/knowledgeBases';
+import { MemoryOverview } from '../rag/memoryOverview';
+import { MemoryService } from '../rag/memoryService';
 import { memoryPromptSection } from '../rag/retrieval';
 import type { Citation } from '../shared/conversation';
 import type { MemoryStatus } from '../shared/protocol';
@@ -16,15 +17,6 @@ import { setting } from './config';
 import type { ApiKeyStore } from './secrets';
 import { describeError } from './userMessages';
 
-/** The knowledge base every persona of the workspace shares. */
-export const WORKSPACE_KB = 'workspace';
-
-const PERSONA_KB_PREFIX = 'persona:';
-
-/** The knowledge base of one persona: only its chats retrieve from it. */
-export function personaKb(personaId: string): string {
-  return `${PERSONA_KB_PREFIX}${personaId}`;
-}
 const EMBEDDINGS_KEY = 'embeddings';
 
 type Listener = () => void;
@@ -34,16 +26,12 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
   private readonly listeners = new Set<Listener>();
   private readonly disposables: vscode.Disposable[] = [];
   private readonly statusItem: vscode.StatusBarItem;
-  private progress: IndexingProgress | undefined;
-  private serviceStatus: MemoryServiceStatus | undefined;
-  /** Sources in memory, each with the knowledge bases that hold it. */
-  private documents: Map<string, string[]> | undefined;
+  /** What the view and the status bar show; never waits on LanceDB. */
+  private readonly overview: MemoryOverview;
   private chat: ChatService | undefined;
   private embeddingsKey: string | undefined;
   /** Causes already told in a reply, so one server outage is said once, not under every reply. */
   private readonly toldNotes = new Set<string>();
-  private listTimer: NodeJS.Timeout | undefined;
-  private lastState: string | undefined;
 
   constructor(
     private readonly storageDir: string | undefined,
@@ -53,7 +41,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     this.statusItem = vscode.window.createStatusBarItem('persona.memory', vscode.StatusBarAlignment.Left, 0);
     this.statusItem.name = 'Persona Memory';
     this.statusItem.command = 'persona.memory.showStatus';
-    this.disposables.push(this.statusItem);
+    this.overview = new MemoryOverview(log);
+    this.disposables.push(this.statusItem, this.overview, this.overview.onDidChange(() => this.emit()));
   }
 
   /** The persona chatting in the view: the one "Add to Memory of the Current Persona" adds for. */
@@ -100,9 +89,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
       logger: this.log,
     });
     this.service = service;
-    const sub = service.onDidChange(() => this.onServiceChange());
+    this.overview.attach(service);
     this.disposables.push(
-      { dispose: () => sub.dispose() },
       this.keys.onDidChange(async () => {
         this.embeddingsKey = await this.keys.get(EMBEDDINGS_KEY);
       }),
@@ -118,52 +106,24 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     if (!this.available || this.serviceReady) return;
     // Nothing ever stored: say so without loading LanceDB at all.
     if (!existsSync(path.join(this.storageDir!, 'memory', 'memory.json'))) {
-      this.documents = new Map();
-      this.emit();
+      this.overview.markEmpty();
       return;
     }
-    setTimeout(() => void this.svc().then(() => this.refresh()).catch((e) => this.log.warn(`Memory could not open: ${(e as Error).message}`)), 1500).unref?.();
+    setTimeout(
+      () =>
+        void this.svc()
+          .then(() => this.overview.refresh())
+          .catch((e) => {
+            this.log.warn(`Memory could not open: ${(e as Error).message}`);
+            this.overview.markFailed((e as Error).message);
+          }),
+      1500,
+    ).unref?.();
   }
 
   private emit(): void {
     this.showStatusBar();
     for (const l of this.listeners) l();
-  }
-
-  /**
-   * Progress is cheap and goes out at once; the list of documents is read again when the state
-   * changes, and at most once a second while indexing (it scans the table).
-   */
-  private onServiceChange(): void {
-    const service = this.service;
-    if (!service) return;
-    this.serviceStatus = service.status();
-    this.progress = service.progress();
-    const state = `${this.serviceStatus.state}|${this.progress.state}`;
-    const changedState = state !== this.lastState;
-    this.lastState = state;
-    this.emit();
-    if (changedState) void this.refresh();
-    else this.listTimer ??= setTimeout(() => void this.refresh(), 1000);
-  }
-
-  private async refresh(): Promise<void> {
-    clearTimeout(this.listTimer);
-    this.listTimer = undefined;
-    const service = this.service;
-    if (!service) return;
-    this.serviceStatus = service.status();
-    this.progress = service.progress();
-    try {
-      if (this.serviceStatus.state !== 'unavailable' && this.serviceStatus.state !== 'disposed') {
-        const documents = new Map<string, string[]>();
-        for (const d of await service.listDocuments()) documents.set(d.source, [...(documents.get(d.source) ?? []), d.kb]);
-        this.documents = documents;
-      }
-    } catch (e) {
-      this.log.warn(`Could not list the documents in memory: ${(e as Error).message}`);
-    }
-    this.emit();
   }
 
   // ---- ChatMemory ----------------------------------------------------------------------------------
@@ -175,20 +135,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
 
   status(): MemoryStatus {
     if (!this.available) return { status: 'off' };
-    const s = this.serviceStatus;
-    if (s?.state === 'unavailable') return { status: 'unavailable', message: `Memory is off: ${s.reason}` };
-    // Not looked at yet: show nothing rather than a guess.
-    if (!this.documents) return { status: 'off' };
-    // What this persona's chats draw on: the shared memory and its own.
-    const persona = this.activePersona();
-    const inScope = [WORKSPACE_KB, ...(persona ? [personaKb(persona.id)] : [])];
-    const documents = [...this.documents.values()].filter((kbs) => kbs.some((kb) => inScope.includes(kb))).length;
-    const p = this.progress;
-    if (p?.state === 'running' || p?.state === 'elsewhere') {
-      return { status: 'indexing', documents, message: p.state === 'elsewhere' ? 'Another window is adding files to memory.' : `Adding to memory: ${p.done} of ${p.total}…` };
-    }
-    if (p?.state === 'paused') return { status: 'paused', documents, message: `Memory paused: ${p.pausedReason ?? 'it will try again.'}` };
-    return documents === 0 ? { status: 'empty', documents } : { status: 'ready', documents };
+    return this.overview.status(kbsInScope(this.activePersona()?.id));
   }
 
   async retrieve(input: Parameters<ChatMemory['retrieve']>[0]): Promise<MemoryContext> {
@@ -363,7 +310,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     if (choice !== 'Forget') return;
     for (const t of targets) await service.forget(t);
     await this.chat?.forgetCitations(matches);
-    await this.refresh();
+    await this.overview.refresh();
     void vscode.window.showInformationMessage(`Forgot ${what}.`);
   }
 
@@ -381,7 +328,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     if (choice !== 'Forget All') return;
     await service.forgetAll();
     await this.chat?.forgetCitations(() => true);
-    await this.refresh();
+    await this.overview.refresh();
     void vscode.window.showInformationMessage("Forgot all of this workspace's memory.");
   }
 
@@ -394,7 +341,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
       return undefined;
     }
     const picked = await vscode.window.showQuickPick(
-      docs.map((d) => ({ label: d.source, description: `${d.chunkCount} passage${d.chunkCount === 1 ? '' : 's'}${d.kb === WORKSPACE_KB ? '' : ` · ${this.chat?.personaName(d.kb.slice(PERSONA_KB_PREFIX.length)) ?? d.kb} only`}`, source: d.source })),
+      docs.map((d) => ({ label: d.source, description: `${d.chunkCount} passage${d.chunkCount === 1 ? '' : 's'}${d.kb === WORKSPACE_KB ? '' : ` · ${this.chat?.personaName(personaOfKb(d.kb) ?? d.kb) ?? d.kb} only`}`, source: d.source })),
       { title: 'Forget from Persona Memory', canPickMany: true, placeHolder: 'Files to forget' },
     );
     if (!picked || picked.length === 0) return undefined;
@@ -407,14 +354,15 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
   watchWorkspace(): void {
     const watcher = vscode.workspace.createFileSystemWatcher('**/*');
     const onChange = (uri: vscode.Uri, deleted: boolean) => {
-      if (!vscode.workspace.isTrusted || !setting('rag.syncWithWorkspace') || !this.service || !this.documents) return;
+      const documents = this.overview.sources();
+      if (!vscode.workspace.isTrusted || !setting('rag.syncWithWorkspace') || !this.service || !documents) return;
       const source = this.sourceOf(uri);
-      const inMemory = [...this.documents.keys()].filter((d) => d === source || d.startsWith(`${source}/`));
+      const inMemory = [...documents.keys()].filter((d) => d === source || d.startsWith(`${source}/`));
       if (inMemory.length === 0) return;
       const service = this.service;
       // Each knowledge base that holds the file keeps its own copy in step.
       for (const s of inMemory) {
-        for (const kb of this.documents.get(s) ?? []) {
+        for (const kb of documents.get(s) ?? []) {
           if (deleted) void service.remove(s, kb).catch((e) => this.log.warn(`Could not remove ${s} from memory: ${(e as Error).message}`));
           else if (s === source) void service.add([{ absPath: uri.fsPath, source }], kb).catch((e) => this.log.warn(`Could not re-index ${source}: ${(e as Error).message}`));
         }
@@ -431,7 +379,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
   // ---- status bar ------------------------------------------------------------------------------------
 
   private showStatusBar(): void {
-    const p = this.progress;
+    const p = this.overview.progress();
     if (p?.state === 'running') {
       this.statusItem.text = `$(sync~spin) Memory ${p.done}/${p.total}`;
       this.statusItem.tooltip = `Persona is adding files to memory${p.current ? ` (${p.current})` : ''}. Click for options.`;
@@ -521,7 +469,6 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
   }
 
   dispose(): void {
-    clearTimeout(this.listTimer);
     for (const d of this.disposables) d.dispose();
     void this.service?.dispose();
   }
