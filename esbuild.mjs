@@ -34,22 +34,22 @@ const common = {
 };
 
 /**
- * gpt-tokenizer's tables stay out of dist/extension.js: every import of src/rag/tokenizerTables
+ * gpt-tokenizer's tables stay out of dist/extension.js: every import of src/util/tokenizer/tables
  * except the tokenizer bundle's own gets the stand-in that requires dist/tokenizer.js on first use.
  */
 const lazyTokenizerPlugin = {
   name: 'lazy-tokenizer',
   setup(build) {
-    build.onResolve({ filter: /\/tokenizerTables$/ }, (args) => {
-      if (args.importer.endsWith(join('src', 'extension', 'tokenizer.ts'))) return undefined;
-      return { path: resolve('src/extension/lazyTokenizerTables.ts') };
+    build.onResolve({ filter: /\/tokenizer\/tables$|^\.\/tables$/ }, (args) => {
+      if (args.importer.endsWith(join('src', 'util', 'tokenizer', 'countTokens.ts'))) return undefined;
+      return { path: resolve('src/util/tokenizer/lazyTables.ts') };
     });
   },
 };
 
 const extensionOptions = {
   ...common,
-  entryPoints: { extension: 'src/extension/main.ts', tokenizer: 'src/extension/tokenizer.ts', ...lanceEntryPoints },
+  entryPoints: { extension: 'src/extension/main.ts', tokenizer: 'src/util/tokenizer/countTokens.ts', ...lanceEntryPoints },
   outdir: 'dist',
   platform: 'node',
   format: 'cjs',
@@ -63,7 +63,7 @@ const extensionOptions = {
 
 const webviewOptions = {
   ...common,
-  entryPoints: { webview: 'src/webview/main.tsx', highlight: 'src/webview/highlightBundle.ts', builder: 'src/webview/builder/main.tsx' },
+  entryPoints: { webview: 'src/webview/chat/main.tsx', highlight: 'src/webview/chat/highlightBundle.ts', builder: 'src/webview/builder/main.tsx' },
   outdir: 'dist',
   platform: 'browser',
   format: 'iife',

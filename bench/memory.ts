@@ -25,7 +25,7 @@ import { chunkText } from '../src/rag/chunker';
 import { scanPaths } from '../src/rag/fileScanner';
 import { MemoryService, type MemorySettings } from '../src/rag/memoryService';
 import { MemoryStore, type MemoryDocument, type MemoryHit } from '../src/rag/memoryStore';
-import { silentLogger } from '../src/shared/logger';
+import { silentLogger } from '../src/util/logger';
 import { now, startFakeKoboldCpp, type FakeKoboldCpp } from '../test/support/fakeKoboldCpp';
 
 const repoRoot = resolve(__dirname, '..');

@@ -1,12 +1,12 @@
 // The palette commands. Each is registered once, in `activate`, and disposed with the extension.
 import * as vscode from 'vscode';
-import type { ChatService } from './chatService';
-import { deleteCharacter, exportCharacterCard, importCharacterCard } from './characterCommands';
-import type { ChatViewProvider } from './chatViewProvider';
-import type { PersonaRegistry } from './personaRegistry';
+import type { ChatService } from '../chat/chatService';
+import { deleteCharacter, exportCharacterCard, importCharacterCard } from './characters/characterCommands';
+import type { ChatViewProvider } from './chat/chatViewProvider';
+import type { PersonaRegistry } from '../characters/personaRegistry';
 import type { ApiKeyStore } from './secrets';
 import { setting } from './config';
-import { describeError } from './userMessages';
+import { describeError } from '../chat/userMessages';
 
 export function registerCommands(deps: {
   chat: ChatService;

@@ -1,7 +1,7 @@
 // Typed access to the `persona.*` settings declared in settings.ts.
 import * as vscode from 'vscode';
-import type { ChatSettings } from './chatService';
-import { SETTINGS, type SettingKey } from './settings';
+import type { ChatSettings } from '../chat/chatService';
+import { SETTINGS, type SettingKey } from '../chat/settings';
 
 type SettingValue<K extends SettingKey> = (typeof SETTINGS)[K] extends string ? string : (typeof SETTINGS)[K];
 

@@ -4,21 +4,21 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { OpenAiCompatibleChatClient } from '../providers/chatClient';
 import type { ChatProvider } from '../providers/types';
-import { registerCharacterBuilder } from './builderPanel';
-import { ChatService, UserFacingError, type ChatSettings } from './chatService';
-import { ChatViewProvider } from './chatViewProvider';
+import { registerCharacterBuilder } from './characters/builderPanel';
+import { ChatService, UserFacingError, type ChatSettings } from '../chat/chatService';
+import { ChatViewProvider } from './chat/chatViewProvider';
 import { registerCommands } from './commands';
 import { CONNECTION_SETTINGS, chatSettings, setting } from './config';
-import { ConversationStore } from './conversationStore';
-import { CustomPersonaStore } from './customPersonaStore';
-import { FilePreferences } from './filePreferences';
-import { PersonaRegistry } from './personaRegistry';
+import { ConversationStore } from '../chat/conversationStore';
+import { CustomPersonaStore } from '../characters/customPersonaStore';
+import { FilePreferences } from '../chat/filePreferences';
+import { PersonaRegistry } from '../characters/personaRegistry';
 import { ApiKeyStore } from './secrets';
 import { createPersonaStatusBar } from './statusBar';
-import { describeError } from './userMessages';
-import { importCharacterBytes } from './characterCommands';
-import { handleDrop } from './fileDrop';
-import { MemoryController, registerMemoryCommands } from './memoryController';
+import { describeError } from '../chat/userMessages';
+import { importCharacterBytes } from './characters/characterCommands';
+import { handleDrop } from './chat/fileDrop';
+import { MemoryController, registerMemoryCommands } from './memory/memoryController';
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const started = performance.now();
@@ -133,7 +133,7 @@ function lazyTokenCounter(): (text: string) => number {
   let count: ((text: string) => number) | undefined;
   return (text) => {
     // A path computed at run time, so esbuild leaves dist/tokenizer.js as a bundle of its own.
-    count ??= (require(path.join(__dirname, 'tokenizer.js')) as typeof import('./tokenizer')).countTokens;
+    count ??= (require(path.join(__dirname, 'tokenizer.js')) as typeof import('../util/tokenizer/countTokens')).countTokens;
     return count(text);
   };
 }

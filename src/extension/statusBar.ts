@@ -1,6 +1,6 @@
 // The status-bar item: the active persona; a click switches it.
 import * as vscode from 'vscode';
-import type { ChatService } from './chatService';
+import type { ChatService } from '../chat/chatService';
 
 export function createPersonaStatusBar(chat: ChatService): vscode.Disposable {
   const item = vscode.window.createStatusBarItem('persona.activePersona', vscode.StatusBarAlignment.Right, 100);

@@ -6,7 +6,7 @@
 // text with HTTP 200, and empty streams. Every failure leaves as a `ProviderError`.
 import OpenAI from 'openai';
 import * as z from 'zod/mini';
-import type { Logger } from '../shared/logger';
+import type { Logger } from '../util/logger';
 import { ProviderError, type ProviderErrorReason } from './errors';
 import type { ChatProvider, ChatRequest, ChatStreamEvent, ModelInfo } from './types';
 import { clip, errorCode, serverText } from './serverText';

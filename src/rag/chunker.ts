@@ -7,7 +7,7 @@
 // token or two at its edges, and the embedding model has its own tokenizer anyway: gpt-tokenizer's
 // counts are a budget, not the server's truth.)
 import { createHash } from 'node:crypto';
-import { o200k } from './tokenizerTables';
+import { o200k } from '../util/tokenizer/tables';
 
 export interface Chunk {
   /** Position in the document, from 0. */

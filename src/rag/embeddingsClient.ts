@@ -8,7 +8,7 @@
 // Every failure leaves as an `EmbeddingsError`.
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod/mini';
-import type { Logger } from '../shared/logger';
+import type { Logger } from '../util/logger';
 import { duration, EmbeddingsError, type EmbeddingsErrorOptions, type EmbeddingsErrorReason } from './embeddingsErrors';
 import { clip, errorCode, errorText as errorTextIn } from '../providers/serverText';
 

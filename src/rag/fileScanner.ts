@@ -11,7 +11,7 @@ import type { Dirent, Stats } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore from 'ignore';
 import { isProbablyBinary } from './chunker';
-import { readHead, statFile } from './fileIo';
+import { readHead, statFile } from '../util/fileIo';
 
 export type SkipReason = 'gitignored' | 'excluded' | 'generated' | 'binary' | 'tooLarge' | 'unreadable' | 'notAFile';
 

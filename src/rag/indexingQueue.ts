@@ -17,12 +17,12 @@ import { watch, type FSWatcher, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import * as z from 'zod/mini';
-import { sweepTempFiles, writeFileAtomic } from '../extension/atomicFile';
-import type { Logger } from '../shared/logger';
-import { silentLogger } from '../shared/logger';
+import { sweepTempFiles, writeFileAtomic } from '../util/atomicFile';
+import type { Logger } from '../util/logger';
+import { silentLogger } from '../util/logger';
 import { chunkText, contentHash, isProbablyBinary } from './chunker';
 import { describeEmbeddingsError, duration, EmbeddingsError } from './embeddingsErrors';
-import { readWholeFile, statFile } from './fileIo';
+import { readWholeFile, statFile } from '../util/fileIo';
 import type { MemoryChunk, MemoryDocument } from './memoryStore';
 import { MemoryStoreError } from './memoryStore';
 

@@ -3,7 +3,7 @@
 // is held here and never waits on LanceDB: the view's first state must not wait for a store that
 // is opening, indexing or forgetting. Until memory has been looked at, the status says 'checking';
 // the real one follows through onDidChange.
-import type { Logger } from '../shared/logger';
+import type { Logger } from '../util/logger';
 import type { MemoryStatus } from '../shared/protocol';
 import type { IndexingProgress } from './indexingQueue';
 import type { MemoryServiceStatus } from './memoryService';

@@ -13,9 +13,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as z from 'zod/mini';
-import { writeFileAtomic } from '../extension/atomicFile';
+import { writeFileAtomic } from '../util/atomicFile';
 import { errorCode } from '../providers/serverText';
-import type { Logger } from '../shared/logger';
+import type { Logger } from '../util/logger';
 import { describeEmbeddingsError, EmbeddingsError } from './embeddingsErrors';
 import { EmbeddingsClient } from './embeddingsClient';
 import type { IndexingBackend, IndexingProgress, IndexingQueue, IndexingQueueOptions, IndexJob } from './indexingQueue';

@@ -7,8 +7,8 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Connection, Table } from '@lancedb/lancedb';
 import type * as Arrow from 'apache-arrow';
-import type { Logger } from '../shared/logger';
-import { silentLogger } from '../shared/logger';
+import type { Logger } from '../util/logger';
+import { silentLogger } from '../util/logger';
 import type { LanceDbModule } from './lanceLoader';
 import { loadLanceDb } from './lanceLoader';
 

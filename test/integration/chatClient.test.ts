@@ -5,7 +5,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { OpenAiCompatibleChatClient, type ChatClientOptions } from '../../src/providers/chatClient';
 import { describeProviderError, ProviderError, type ProviderErrorReason } from '../../src/providers/errors';
 import type { ChatRequest, ChatStreamEvent } from '../../src/providers/types';
-import type { Logger } from '../../src/shared/logger';
+import type { Logger } from '../../src/util/logger';
 import { FakeOpenAiServer, lmStudioTexts, now, startFakeOpenAiServer, type FakeFailureMode } from '../support/fakeOpenAiServer';
 
 interface CapturingLogger extends Logger {

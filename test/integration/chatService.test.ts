@@ -6,13 +6,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { ChatService, type ChatSettings, type DeltaEvent } from '../../src/extension/chatService';
-import { ConversationStore } from '../../src/extension/conversationStore';
-import { PersonaRegistry } from '../../src/extension/personaRegistry';
-import { countTokens } from '../../src/extension/tokenizer';
-import { describeError } from '../../src/extension/userMessages';
+import { ChatService, type ChatSettings, type DeltaEvent } from '../../src/chat/chatService';
+import { ConversationStore } from '../../src/chat/conversationStore';
+import { PersonaRegistry } from '../../src/characters/personaRegistry';
+import { countTokens } from '../../src/util/tokenizer/countTokens';
+import { describeError } from '../../src/chat/userMessages';
 import { OpenAiCompatibleChatClient } from '../../src/providers/chatClient';
-import { silentLogger } from '../../src/shared/logger';
+import { silentLogger } from '../../src/util/logger';
 import { startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fakeOpenAiServer';
 
 class MemoryPreferences {

@@ -12,7 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { EmbeddingsClient, type EmbeddingsClientOptions } from '../../src/rag/embeddingsClient';
 import { describeEmbeddingsError, EmbeddingsError, isTransientEmbeddingsError, type EmbeddingsErrorReason } from '../../src/rag/embeddingsErrors';
-import type { Logger } from '../../src/shared/logger';
+import type { Logger } from '../../src/util/logger';
 import { cosine, defaultEmbeddingsModel, defaultTextModel, fakeEmbedding, FakeKoboldCpp, startFakeKoboldCpp, type RecordedKoboldRequest } from '../support/fakeKoboldCpp';
 
 interface CapturingLogger extends Logger {

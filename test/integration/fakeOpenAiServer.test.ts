@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { OpenAiCompatibleChatClient } from '../../src/providers/chatClient';
 import { ProviderError } from '../../src/providers/errors';
-import { silentLogger } from '../../src/shared/logger';
+import { silentLogger } from '../../src/util/logger';
 import type { CompletionRecord, RecordedConnection, RecordedRequest } from '../support/fakeOpenAiServer';
 
 const repoRoot = path.resolve(__dirname, '../..');

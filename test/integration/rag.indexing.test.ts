@@ -17,7 +17,7 @@ import type { MemoryServiceOptions, MemorySettings } from '../../src/rag/memoryS
 import { MemoryService, MemoryServiceError } from '../../src/rag/memoryService';
 import { MemoryStore } from '../../src/rag/memoryStore';
 import type { HistoryTurn } from '../../src/rag/retrieval';
-import { silentLogger } from '../../src/shared/logger';
+import { silentLogger } from '../../src/util/logger';
 import type { FakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { fakeEmbedding, startFakeKoboldCpp } from '../support/fakeKoboldCpp';
 
@@ -705,7 +705,7 @@ writeFileSync(
 import { EmbeddingsClient } from ${JSON.stringify(join(repo, 'src/rag/embeddingsClient.ts'))};
 import { IndexingQueue } from ${JSON.stringify(join(repo, 'src/rag/indexingQueue.ts'))};
 import { MemoryStore } from ${JSON.stringify(join(repo, 'src/rag/memoryStore.ts'))};
-import { silentLogger } from ${JSON.stringify(join(repo, 'src/shared/logger.ts'))};
+import { silentLogger } from ${JSON.stringify(join(repo, 'src/util/logger.ts'))};
 
 async function main() {
   const [mode, dir, url, jobsJson] = process.argv.slice(2);

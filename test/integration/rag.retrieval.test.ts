@@ -12,7 +12,7 @@ import { EmbeddingsClient } from '../../src/rag/embeddingsClient';
 import { scanPaths } from '../../src/rag/fileScanner';
 import { MemoryStore, type MemoryDocument } from '../../src/rag/memoryStore';
 import { memoryPromptSection, retrieve, type HistoryTurn, type RetrievedPassage, type RetrieveOptions } from '../../src/rag/retrieval';
-import { silentLogger } from '../../src/shared/logger';
+import { silentLogger } from '../../src/util/logger';
 import { defaultEmbeddingsModel, startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
 
 const countTokens = (text: string) => encode(text, { disallowedSpecial: new Set() }).length;

@@ -1,6 +1,6 @@
 // A Character Card V2 as another app exports it: only a `chara` tEXt chunk (no `ccv3`), built by
 // hand from the spec so the tests do not lean on Persona's own writer.
-import { crc32, placeholderPng } from '../../src/extension/cards/cardCodec';
+import { crc32, placeholderPng } from '../../src/characters/cards/cardCodec';
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);

@@ -20,12 +20,12 @@ import {
 } from '../../src/shared/builderProtocol';
 import { CardPersonaSchema, type CardPersona } from '../../src/shared/cardPersona';
 import { CardDataSchema } from '../../src/shared/cardSchema';
-import type { Logger } from '../../src/shared/logger';
-import { BuilderDraftStore, draftAvatar, imageFormat, makeDraft } from '../../src/extension/builderDrafts';
-import { previewPrompt } from '../../src/extension/builderPreview';
-import { cardToPersona } from '../../src/extension/cards/cardToPersona';
-import { DEFAULT_CARD_SYSTEM_PROMPT } from '../../src/extension/chatService';
-import { countTokens } from '../../src/extension/tokenizer';
+import type { Logger } from '../../src/util/logger';
+import { BuilderDraftStore, draftAvatar, imageFormat, makeDraft } from '../../src/characters/builderDrafts';
+import { previewPrompt } from '../../src/characters/builderPreview';
+import { cardToPersona } from '../../src/characters/cards/cardToPersona';
+import { DEFAULT_CARD_SYSTEM_PROMPT } from '../../src/chat/chatService';
+import { countTokens } from '../../src/util/tokenizer/countTokens';
 
 function filled(overrides: Partial<BuilderForm> = {}): BuilderForm {
   return { ...emptyForm(), name: 'Captain Vega', description: 'A starship captain with opinions.', icon: '🚀', systemPrompt: 'You are {{char}}, talking to {{user}}.', ...overrides };

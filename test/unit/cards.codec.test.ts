@@ -14,9 +14,9 @@ import {
   writeCardPng,
   writeCharx,
   type CardErrorReason,
-} from '../../src/extension/cards/cardCodec';
+} from '../../src/characters/cards/cardCodec';
 import { CardDataSchema, type CardData } from '../../src/shared/cardSchema';
-import { cardToPersona, DEFAULT_CARD_ICON, PERSONA_EXTENSION_KEY, personaToCard, personaToCardPersona } from '../../src/extension/cards/cardToPersona';
+import { cardToPersona, DEFAULT_CARD_ICON, PERSONA_EXTENSION_KEY, personaToCard, personaToCardPersona } from '../../src/characters/cards/cardToPersona';
 import type { Persona } from '../../src/shared/persona';
 
 // --- fixtures, from the specs ----------------------------------------------------------------

@@ -11,11 +11,11 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { zipSync } from 'fflate';
-import { CardError, crc32, placeholderPng, readCard, writeCardJson, writeCardPng, writeCharx } from '../../src/extension/cards/cardCodec';
+import { CardError, crc32, placeholderPng, readCard, writeCardJson, writeCardPng, writeCharx } from '../../src/characters/cards/cardCodec';
 import { CardDataSchema } from '../../src/shared/cardSchema';
-import { prepareImport } from '../../src/extension/cardImport';
-import { cardToPersona } from '../../src/extension/cards/cardToPersona';
-import { PersonaFileError, writePersonaFile } from '../../src/extension/cards/personaFile';
+import { prepareImport } from '../../src/characters/cardImport';
+import { cardToPersona } from '../../src/characters/cards/cardToPersona';
+import { PersonaFileError, writePersonaFile } from '../../src/characters/cards/personaFile';
 import { CardPersonaSchema } from '../../src/shared/cardPersona';
 import { prng } from '../support/prng';
 

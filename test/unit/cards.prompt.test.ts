@@ -9,9 +9,9 @@ import {
   substituteCardMacros,
   type CardPromptInput,
   type HistoryMessage,
-} from '../../src/extension/cards/cardPrompt';
+} from '../../src/characters/cards/cardPrompt';
 import { CardDataSchema, type CardData, type LorebookEntry } from '../../src/shared/cardSchema';
-import { PromptTooLongError } from '../../src/extension/prompt';
+import { PromptTooLongError } from '../../src/characters/prompt';
 
 const countTokens = (t: string) => encode(t, { disallowedSpecial: new Set() }).length;
 

@@ -54,10 +54,10 @@ async function until(what: string, check: () => boolean): Promise<void> {
   }
 }
 
-/** The chat webview's script as esbuild.mjs builds it (src/webview/main.tsx, bundled with Preact). */
+/** The chat webview's script as esbuild.mjs builds it (src/webview/chat/main.tsx, bundled with Preact). */
 function webviewScript(): string {
   const out = buildSync({
-    entryPoints: [join(__dirname, '../../src/webview/main.tsx')],
+    entryPoints: [join(__dirname, '../../src/webview/chat/main.tsx')],
     bundle: true,
     write: false,
     format: 'iife',

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Conversation } from '../../src/shared/conversation';
-import { silentLogger } from '../../src/shared/logger';
-import { ConversationStore } from '../../src/extension/conversationStore';
+import { silentLogger } from '../../src/util/logger';
+import { ConversationStore } from '../../src/chat/conversationStore';
 
 function conversation(id: string, text: string, updatedAt = Date.now()): Conversation {
   return {
@@ -81,7 +81,7 @@ describe('ConversationStore', () => {
     await store.save(conversation('big', 'v0'));
     // A child saves ever-larger versions in a loop; it is killed with SIGKILL at a random moment.
     const script = `
-      const { ConversationStore } = require(${JSON.stringify(join(__dirname, '../../src/extension/conversationStore.ts'))});
+      const { ConversationStore } = require(${JSON.stringify(join(__dirname, '../../src/chat/conversationStore.ts'))});
       const store = new ConversationStore(${JSON.stringify(d)}, { trace(){}, debug(){}, info(){}, warn(){}, error(){} });
       (async () => {
         for (let i = 1; ; i++) {
@@ -112,7 +112,7 @@ describe('ConversationStore', () => {
 
 describe('FilePreferences', () => {
   it('keeps values across a reload, written at once, and survives a torn file', async () => {
-    const { FilePreferences } = await import('../../src/extension/filePreferences');
+    const { FilePreferences } = await import('../../src/chat/filePreferences');
     const dir = await mkdtemp(join(tmpdir(), 'persona-prefs-'));
     try {
       const file = join(dir, 'sub', 'preferences.json');

@@ -11,9 +11,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
 import { Window } from 'happy-dom';
-import { createHighlighter } from '../../src/webview/highlighter';
+import { createHighlighter } from '../../src/webview/chat/highlighter';
 import { makeHappyDomStandardEnoughForDomPurify } from '../support/happyDomForDomPurify';
-import { createMarkdownRenderer, type MarkdownRenderer } from '../../src/webview/markdown';
+import { createMarkdownRenderer, type MarkdownRenderer } from '../../src/webview/chat/markdown';
 
 type HappyWindow = InstanceType<typeof Window>;
 type HappyDocument = HappyWindow['document'];

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { Window } from 'happy-dom';
 import { createElement, render } from 'preact';
-import { memo } from '../../src/webview/memo';
+import { memo } from '../../src/webview/common/memo';
 
 it('skips rendering when no prop changed, renders when one did', () => {
   const window = new Window();

@@ -3,10 +3,10 @@
 // lorebook changes, internal fields summarised, and nothing at all for identical personas.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cardToPersona } from '../../src/extension/cards/cardToPersona';
+import { cardToPersona } from '../../src/characters/cards/cardToPersona';
 import { CardDataSchema } from '../../src/shared/cardSchema';
 import type { CardPersona } from '../../src/shared/cardPersona';
-import { diffPersonas, textDiff, type DiffPart, type FieldDiff } from '../../src/shared/personaDiff';
+import { diffPersonas, textDiff, type DiffPart, type FieldDiff } from '../../src/characters/personaDiff';
 
 function base(): CardPersona {
   const card = CardDataSchema.parse({

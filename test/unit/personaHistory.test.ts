@@ -8,14 +8,14 @@ import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { placeholderPng } from '../../src/extension/cards/cardCodec';
-import { personaToCardPersona } from '../../src/extension/cards/cardToPersona';
-import { CustomPersonaStore } from '../../src/extension/customPersonaStore';
-import { PersonaHistoryError } from '../../src/extension/personaHistory';
-import { BuiltInPersonaError, InvalidPersonaError, PersonaRegistry, UnknownPersonaError } from '../../src/extension/personaRegistry';
-import { describeError } from '../../src/extension/userMessages';
+import { placeholderPng } from '../../src/characters/cards/cardCodec';
+import { personaToCardPersona } from '../../src/characters/cards/cardToPersona';
+import { CustomPersonaStore } from '../../src/characters/customPersonaStore';
+import { PersonaHistoryError } from '../../src/characters/personaHistory';
+import { BuiltInPersonaError, InvalidPersonaError, PersonaRegistry, UnknownPersonaError } from '../../src/characters/personaRegistry';
+import { describeError } from '../../src/chat/userMessages';
 import type { CardPersona } from '../../src/shared/cardPersona';
-import type { Logger } from '../../src/shared/logger';
+import type { Logger } from '../../src/util/logger';
 
 const charactersDir = join(__dirname, '../../characters');
 

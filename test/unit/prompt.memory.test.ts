@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { encode } from 'gpt-tokenizer';
-import { assembleCardPrompt, type HistoryMessage } from '../../src/extension/cards/cardPrompt';
-import { PromptTooLongError } from '../../src/extension/prompt';
+import { assembleCardPrompt, type HistoryMessage } from '../../src/characters/cards/cardPrompt';
+import { PromptTooLongError } from '../../src/characters/prompt';
 import { CardDataSchema } from '../../src/shared/cardSchema';
 
 const countTokens = (t: string) => encode(t, { disallowedSpecial: new Set() }).length;

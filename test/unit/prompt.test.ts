@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { encode } from 'gpt-tokenizer';
 import type { Message } from '../../src/shared/conversation';
 import type { Persona } from '../../src/shared/persona';
-import { assemblePrompt, contextBudget, PromptTooLongError, substituteMacros } from '../../src/extension/prompt';
-import { countTokens } from '../../src/extension/tokenizer';
+import { assemblePrompt, contextBudget, PromptTooLongError, substituteMacros } from '../../src/characters/prompt';
+import { countTokens } from '../../src/util/tokenizer/countTokens';
 
 const persona: Persona = {
   id: 'sam',

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Conversation, Message } from '../../src/shared/conversation';
 import { makeNotification, Notifications, parseHostMessage, type ViewState } from '../../src/shared/protocol';
-import { ViewStateTracker } from '../../src/extension/stateDiff';
-import { ChatStore } from '../../src/webview/chatStore';
+import { ViewStateTracker } from '../../src/chat/stateDiff';
+import { ChatStore } from '../../src/webview/chat/chatStore';
 
 // The store batches renders per animation frame; here a frame is a macrotask.
 const g = globalThis as unknown as { requestAnimationFrame: (cb: () => void) => number; cancelAnimationFrame: (id: number) => void };

@@ -1,7 +1,7 @@
 // The builder webview's side of its protocol: requests with ids, timeouts and validated results.
 // A message from the host that fails validation is dropped with a console line.
 import { BuilderRequests, parseBuilderHostMessage, type AnyBuilderRequest, type BuilderNotifications, type BuilderParams, type BuilderResult } from '../../shared/builderProtocol';
-import type { VsCodeApi } from '../hostConnection';
+import type { VsCodeApi } from '../common/hostConnection';
 
 declare function acquireVsCodeApi(): VsCodeApi;
 

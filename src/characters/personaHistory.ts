@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as z from 'zod/mini';
-import type { Logger } from '../shared/logger';
+import type { Logger } from '../util/logger';
 import { PERSONA_ID_PATTERN } from '../shared/persona';
 import { CardPersonaSchema, VersionSummarySchema, type CardPersona, type VersionKind, type VersionSummary } from '../shared/cardPersona';
 

@@ -4,15 +4,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Citation, Conversation, ConversationSummary, Message } from '../shared/conversation';
 import { CONVERSATION_SCHEMA_VERSION } from '../shared/conversation';
-import type { Logger } from '../shared/logger';
+import type { Logger } from '../util/logger';
 import type { ConnectionState, MemoryStatus, ViewState } from '../shared/protocol';
 import { ProviderError } from '../providers/errors';
 import type { ChatProvider } from '../providers/types';
 import type { ConversationStore } from './conversationStore';
-import { assembleCardPrompt, substituteCardMacros, type PromptCard } from './cards/cardPrompt';
+import { assembleCardPrompt, substituteCardMacros, type PromptCard } from '../characters/cards/cardPrompt';
 import type { CardPersona } from '../shared/cardPersona';
-import type { PersonaRegistry } from './personaRegistry';
-import { contextBudget, type TokenCounter } from './prompt';
+import type { PersonaRegistry } from '../characters/personaRegistry';
+import { contextBudget, type TokenCounter } from '../characters/prompt';
 
 export interface ChatSettings {
   provider: 'local' | 'cloud';

@@ -1,14 +1,14 @@
 // The chat view: header (persona, conversations, new chat), connection banner, messages, composer.
 import type { RefObject } from 'preact';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import type { PersonaSummary } from '../shared/persona';
-import { Requests, type ConnectionState } from '../shared/protocol';
+import type { PersonaSummary } from '../../shared/persona';
+import { Requests, type ConnectionState } from '../../shared/protocol';
 import type { ChatStore } from './chatStore';
-import { useStore } from './common/useStore';
+import { useStore } from '../common/useStore';
 import { ConversationList } from './conversationList';
 import { carriesFiles, readDrop } from './fileDrop';
 import { MemoryBar, ReadOnlyNotice } from './memoryBar';
-import type { HostConnection } from './hostConnection';
+import type { HostConnection } from '../common/hostConnection';
 import { MessageList } from './messageList';
 
 interface SavedState {

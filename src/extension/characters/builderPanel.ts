@@ -19,17 +19,17 @@ import {
   type BuilderState,
   type FormBase,
   type IncomingBuilderRequest,
-} from '../shared/builderProtocol';
-import type { CardPersona, VersionKind, VersionSummary } from '../shared/cardPersona';
-import { diffPersonas, type FieldDiff } from '../shared/personaDiff';
-import { makeErrorResponse, makeResponse } from '../shared/protocol';
-import { DRAFT_KEY_PATTERN, BuilderDraftStore, draftAvatar, imageFormat, makeDraft, type PendingAvatar } from './builderDrafts';
-import { previewPrompt } from './builderPreview';
-import { freshPersonaId } from './cardImport';
-import { DEFAULT_CARD_SYSTEM_PROMPT } from './chatService';
-import { chatSettings } from './config';
-import type { TokenCounter } from './prompt';
-import { describeError } from './userMessages';
+} from '../../shared/builderProtocol';
+import type { CardPersona, VersionKind, VersionSummary } from '../../shared/cardPersona';
+import { diffPersonas, type FieldDiff } from '../../characters/personaDiff';
+import { makeErrorResponse, makeResponse } from '../../shared/protocol';
+import { DRAFT_KEY_PATTERN, BuilderDraftStore, draftAvatar, imageFormat, makeDraft, type PendingAvatar } from '../../characters/builderDrafts';
+import { previewPrompt } from '../../characters/builderPreview';
+import { freshPersonaId } from '../../characters/cardImport';
+import { DEFAULT_CARD_SYSTEM_PROMPT } from '../../chat/chatService';
+import { chatSettings } from '../config';
+import type { TokenCounter } from '../../characters/prompt';
+import { describeError } from '../../chat/userMessages';
 
 export const BUILDER_VIEW_TYPE = 'persona.characterBuilder';
 /** A picture larger than this is refused: it is stored with the persona and sent to the webview inline. */

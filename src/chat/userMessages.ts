@@ -1,9 +1,9 @@
 // The one place where an error becomes the sentence a person reads.
 import { describeProviderError, ProviderError } from '../providers/errors';
-import { CardError } from './cards/cardCodec';
+import { CardError } from '../characters/cards/cardCodec';
 import { UserFacingError } from './chatService';
-import { BuiltInPersonaError, UnknownPersonaError } from './personaRegistry';
-import { PromptTooLongError } from './prompt';
+import { BuiltInPersonaError, UnknownPersonaError } from '../characters/personaRegistry';
+import { PromptTooLongError } from '../characters/prompt';
 
 export function describeError(error: unknown): string {
   if (error instanceof UserFacingError) return error.message;

@@ -7,8 +7,8 @@
 // (`card`, the base an export overlays) and where it came from are summarised in one line each;
 // `version` itself is not a change.
 import { diffLines, diffWordsWithSpace } from 'diff';
-import type { CardPersona } from './cardPersona';
-import type { Lorebook, LorebookEntry } from './cardSchema';
+import type { CardPersona } from '../shared/cardPersona';
+import type { Lorebook, LorebookEntry } from '../shared/cardSchema';
 
 export interface DiffPart {
   value: string;

@@ -5,17 +5,17 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { describeSkipped, scanPaths, type ScannedFile } from '../rag/fileScanner';
-import { WORKSPACE_KB, kbsInScope, personaKb, personaOfKb } from '../rag/knowledgeBases';
-import { MemoryOverview } from '../rag/memoryOverview';
-import { MemoryService } from '../rag/memoryService';
-import { memoryPromptSection } from '../rag/retrieval';
-import type { Citation } from '../shared/conversation';
-import type { MemoryStatus } from '../shared/protocol';
-import type { ChatMemory, ChatService, MemoryContext } from './chatService';
-import { setting } from './config';
-import type { ApiKeyStore } from './secrets';
-import { describeError } from './userMessages';
+import { describeSkipped, scanPaths, type ScannedFile } from '../../rag/fileScanner';
+import { WORKSPACE_KB, kbsInScope, personaKb, personaOfKb } from '../../rag/knowledgeBases';
+import { MemoryOverview } from '../../rag/memoryOverview';
+import { MemoryService } from '../../rag/memoryService';
+import { memoryPromptSection } from '../../rag/retrieval';
+import type { Citation } from '../../shared/conversation';
+import type { MemoryStatus } from '../../shared/protocol';
+import type { ChatMemory, ChatService, MemoryContext } from '../../chat/chatService';
+import { setting } from '../config';
+import type { ApiKeyStore } from '../secrets';
+import { describeError } from '../../chat/userMessages';
 
 const EMBEDDINGS_KEY = 'embeddings';
 

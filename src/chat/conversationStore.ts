@@ -3,8 +3,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConversationSchema, summarizeConversation, type Conversation, type ConversationSummary } from '../shared/conversation';
-import type { Logger } from '../shared/logger';
-import { sweepTempFiles, writeFileAtomic } from './atomicFile';
+import type { Logger } from '../util/logger';
+import { sweepTempFiles, writeFileAtomic } from '../util/atomicFile';
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
 

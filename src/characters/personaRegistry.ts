@@ -8,7 +8,7 @@
 // at a time: two saves never race for a version number or for the persona's file.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { Logger } from '../shared/logger';
+import type { Logger } from '../util/logger';
 import { PersonaSchema, summarizePersona, type PersonaSummary } from '../shared/persona';
 import { CardPersonaSchema, type CardPersona } from '../shared/cardPersona';
 import { freshPersonaId } from './cardImport';

@@ -1,10 +1,10 @@
 // Webview entry: connect to the host, say ready, render. The host answers ready with the whole
 // state every time the view is (re)created, so nothing is lost when the view is hidden.
 import { render } from 'preact';
-import { Requests } from '../shared/protocol';
+import { Requests } from '../../shared/protocol';
 import { App } from './app';
 import { ChatStore } from './chatStore';
-import { HostConnection } from './hostConnection';
+import { HostConnection } from '../common/hostConnection';
 
 /** The host answers from what it holds, in milliseconds; past this something is wrong, and the view says so. */
 const READY_TIMEOUT_MS = 10_000;

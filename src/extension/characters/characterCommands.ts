@@ -4,13 +4,13 @@
 // shows the answers.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { prepareImport } from './cardImport';
-import { EXPORT_EXTENSIONS, exportPersona, type ExportFormat } from './cards/cardExport';
-import { MAX_PERSONA_FILE_BYTES, PersonaFileError } from './cards/personaFile';
-import type { CardPersona } from '../shared/cardPersona';
-import type { ChatService } from './chatService';
-import type { ChatViewProvider } from './chatViewProvider';
-import type { PersonaRegistry } from './personaRegistry';
+import { prepareImport } from '../../characters/cardImport';
+import { EXPORT_EXTENSIONS, exportPersona, type ExportFormat } from '../../characters/cards/cardExport';
+import { MAX_PERSONA_FILE_BYTES, PersonaFileError } from '../../characters/cards/personaFile';
+import type { CardPersona } from '../../shared/cardPersona';
+import type { ChatService } from '../../chat/chatService';
+import type { ChatViewProvider } from '../chat/chatViewProvider';
+import type { PersonaRegistry } from '../../characters/personaRegistry';
 
 export interface CharacterCommandDeps {
   chat: ChatService;

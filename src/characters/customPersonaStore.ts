@@ -10,9 +10,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as z from 'zod/mini';
-import type { Logger } from '../shared/logger';
+import type { Logger } from '../util/logger';
 import { PERSONA_ID_PATTERN } from '../shared/persona';
-import { sweepTempFiles, writeFileAtomic } from './atomicFile';
+import { sweepTempFiles, writeFileAtomic } from '../util/atomicFile';
 import { CardPersonaSchema, type CardPersona } from '../shared/cardPersona';
 import { PersonaHistory } from './personaHistory';
 

@@ -2,13 +2,13 @@
 // written; off-screen messages skip layout and paint (`content-visibility: auto` in chat.css).
 // The list follows the stream unless the person has scrolled up.
 import { createContext } from 'preact';
-import { memo } from './memo';
+import { memo } from '../common/memo';
 import { useContext, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { Message } from '../shared/conversation';
-import type { PersonaSummary } from '../shared/persona';
-import { Requests } from '../shared/protocol';
+import type { Message } from '../../shared/conversation';
+import type { PersonaSummary } from '../../shared/persona';
+import { Requests } from '../../shared/protocol';
 import type { StreamText } from './chatStore';
-import type { HostConnection } from './hostConnection';
+import type { HostConnection } from '../common/hostConnection';
 import { loadHighlighter } from './highlightLoader';
 import { createMarkdownRenderer } from './markdown';
 

@@ -2,9 +2,9 @@
 // what the webview has (see StateUpdate); deltas are applied as they arrive but subscribers hear
 // about them at most once per animation frame, so a burst of tokens costs one render. The first
 // text of a reply is shown at once.
-import type { Conversation, Message } from '../shared/conversation';
-import type { IncomingNotification, StateUpdate, ViewState } from '../shared/protocol';
-import type { Store } from './common/useStore';
+import type { Conversation, Message } from '../../shared/conversation';
+import type { IncomingNotification, StateUpdate, ViewState } from '../../shared/protocol';
+import type { Store } from '../common/useStore';
 
 export interface StreamText {
   messageId: string;

@@ -4,7 +4,7 @@
 // that one message carries the tokens of a frame, never the whole reply again.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import type { Logger } from '../shared/logger';
+import type { Logger } from '../../util/logger';
 import {
   Notifications,
   Requests,
@@ -14,11 +14,11 @@ import {
   parseRequest,
   type IncomingRequest,
   type ParamsOf,
-} from '../shared/protocol';
-import type { ChatService, DeltaEvent } from './chatService';
-import { exportConversation, exportFileName } from './conversationExport';
-import { ViewStateTracker } from './stateDiff';
-import { describeError } from './userMessages';
+} from '../../shared/protocol';
+import type { ChatService, DeltaEvent } from '../../chat/chatService';
+import { exportConversation, exportFileName } from '../../chat/conversationExport';
+import { ViewStateTracker } from '../../chat/stateDiff';
+import { describeError } from '../../chat/userMessages';
 
 /**
  * Streamed text is sent at most once per this many ms: two animation frames. The first token of a

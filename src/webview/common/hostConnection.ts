@@ -7,7 +7,7 @@ import {
   type IncomingNotification,
   type ParamsOf,
   type ResultOf,
-} from '../shared/protocol';
+} from '../../shared/protocol';
 
 export interface VsCodeApi {
   postMessage(message: unknown): void;

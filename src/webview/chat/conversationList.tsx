@@ -1,7 +1,7 @@
 // The list of this workspace's conversations: open, rename, export, delete.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import type { ConversationSummary } from '../shared/conversation';
-import type { PersonaSummary } from '../shared/persona';
+import type { ConversationSummary } from '../../shared/conversation';
+import type { PersonaSummary } from '../../shared/persona';
 
 interface Props {
   conversations: ConversationSummary[];

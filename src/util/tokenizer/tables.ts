@@ -1,5 +1,5 @@
 // gpt-tokenizer's o200k encoding: megabytes of tables. In the extension this module is not bundled
-// into dist/extension.js: esbuild.mjs swaps it for src/extension/lazyTokenizerTables.ts, which loads
+// into dist/extension.js: esbuild.mjs swaps it for src/util/tokenizer/lazyTables.ts, which loads
 // it from dist/tokenizer.js on first use, so activation never parses it. Tests use it directly.
 import pieces from 'gpt-tokenizer/bpeRanks/o200k_base';
 import { encode } from 'gpt-tokenizer/encoding/o200k_base';

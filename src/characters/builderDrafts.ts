@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import * as z from 'zod/mini';
 import { BuilderFormSchema, type BuilderForm } from '../shared/builderProtocol';
 import { CardPersonaSchema, type CardPersona } from '../shared/cardPersona';
-import type { Logger } from '../shared/logger';
-import { sweepTempFiles, writeFileAtomic } from './atomicFile';
+import type { Logger } from '../util/logger';
+import { sweepTempFiles, writeFileAtomic } from '../util/atomicFile';
 
 export const DRAFT_KEY_PATTERN = /^(new-[a-f0-9]{8,32}|[a-z0-9][a-z0-9-]{0,63})$/;
 

@@ -2,8 +2,8 @@
 // the conversations. VS Code's workspaceState flushes to disk when it likes, and a window reloaded
 // right after a first message came back without its conversation; a file written at once does not.
 import { promises as fs } from 'node:fs';
-import type { Logger } from '../shared/logger';
-import { writeFileAtomic } from './atomicFile';
+import type { Logger } from '../util/logger';
+import { writeFileAtomic } from '../util/atomicFile';
 import type { Preferences } from './chatService';
 
 export class FilePreferences implements Preferences {

@@ -5,9 +5,9 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { importableKind } from './cardImport';
-import { MAX_CARD_FILE_BYTES } from './cards/cardCodec';
-import type { MemoryController } from './memoryController';
+import { importableKind } from '../../characters/cardImport';
+import { MAX_CARD_FILE_BYTES } from '../../characters/cards/cardCodec';
+import type { MemoryController } from '../memory/memoryController';
 
 const CARD_EXTENSIONS = new Set(['.png', '.json', '.charx']);
 
