@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Citation, Conversation, ConversationSummary, Message } from '../shared/conversation';
 import { CONVERSATION_SCHEMA_VERSION } from '../shared/conversation';
 import type { Logger } from '../util/logger';
-import type { ConnectionState, MemoryStatus, ViewState } from '../shared/protocol';
+import type { ConnectionState, MemoryStatus, ViewState } from '../shared/chatProtocol';
 import { ProviderError } from '../providers/errors';
 import type { ChatProvider } from '../providers/types';
 import type { ConversationStore } from './conversationStore';

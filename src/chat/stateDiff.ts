@@ -3,7 +3,7 @@
 // goes as a patch of its changed end, and a reply's text that already went out in `chat/delta`s is
 // not sent again. Plain logic: no `vscode`.
 import type { Conversation, Message } from '../shared/conversation';
-import type { StateUpdate, ViewState } from '../shared/protocol';
+import type { StateUpdate, ViewState } from '../shared/chatProtocol';
 
 interface SentConversation {
   id: string;

@@ -4,7 +4,7 @@
 // is opening, indexing or forgetting. Until memory has been looked at, the status says 'checking';
 // the real one follows through onDidChange.
 import type { Logger } from '../util/logger';
-import type { MemoryStatus } from '../shared/protocol';
+import type { MemoryStatus } from '../shared/chatProtocol';
 import type { IndexingProgress } from './indexingQueue';
 import type { MemoryServiceStatus } from './memoryService';
 

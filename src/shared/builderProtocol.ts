@@ -1,7 +1,5 @@
-// The Character Builder panel's protocol, imported by the host and the builder webview. Same envelopes
-// as the chat view (`protocol.ts`): `{ id, method, params }` → `{ id, ok, result | error }`, and one
-// notification `{ method, params }` for when the persona changed outside the panel. Both sides
-// validate what they receive.
+// The Character Builder panel's protocol (see rpc.ts for the envelopes), imported by the host and the
+// builder webview; one notification says the persona changed outside the panel.
 //
 // The form is what the person types, not yet a persona: numbers are text until they parse, tags and
 // lorebook keys are one comma-separated line, and anything the form does not show (a card's
@@ -11,7 +9,7 @@ import * as z from 'zod/mini';
 import { CardPersonaSchema, VersionSummarySchema, type CardPersona } from './cardPersona';
 import type { Lorebook, LorebookEntry } from './cardSchema';
 import type { Sampling } from './persona';
-import { ProtocolErrorSchema, type NotificationType, type ParseResult, type RequestType } from './protocol';
+import { defineProtocol, notification, request, WAITS_ON_PERSON, type IncomingRequestOf } from './rpc';
 
 /** Text from the form: bounded so one message can never be enormous. */
 const Text = (max: number) => z.string().check(z.maxLength(max));
@@ -118,13 +116,11 @@ export type Preview = z.infer<typeof PreviewSchema>;
 const Empty = z.object({});
 const Void = z.null();
 const Version = z.int().check(z.gte(0), z.lte(1_000_000_000));
-
-function request<M extends string, P extends z.ZodMiniType, R extends z.ZodMiniType>(method: M, params: P, result: R): RequestType<M, P, R> {
-  return { method, params, result };
-}
+/** The host answers ready from what it holds: past this something is wrong, and the panel says so. */
+const READY_TIMEOUT_MS = 10_000;
 
 export const BuilderRequests = {
-  ready: request('builder/ready', Empty, BuilderStateSchema),
+  ready: request('builder/ready', Empty, BuilderStateSchema, { timeoutMs: READY_TIMEOUT_MS }),
   /**
    * The form changed: the host keeps it (and writes the draft). Sent at once on every change, so a
    * panel closed right after typing loses nothing; the preview is asked for separately, debounced.
@@ -132,17 +128,18 @@ export const BuilderRequests = {
   change: request('builder/change', z.object({ form: BuilderFormSchema }), Void),
   /** The prompt the model would receive for the form the host has, with this sample user turn. */
   preview: request('builder/preview', z.object({ sampleMessage: Text(4_000) }), PreviewSchema),
-  save: request('builder/save', z.object({ form: BuilderFormSchema }), BuilderStateSchema),
+  /** May ask (a new persona: chat with it now?). */
+  save: request('builder/save', z.object({ form: BuilderFormSchema }), BuilderStateSchema, WAITS_ON_PERSON),
   /** Asks first; null when the person keeps their changes. */
-  discard: request('builder/discard', Empty, z.nullable(BuilderStateSchema)),
+  discard: request('builder/discard', Empty, z.nullable(BuilderStateSchema), WAITS_ON_PERSON),
   /** Opens a file dialog; null when cancelled. */
-  pickAvatar: request('builder/pickAvatar', Empty, z.nullable(z.object({ avatar: Text(200), avatarUrl: AvatarUrlSchema }))),
+  pickAvatar: request('builder/pickAvatar', Empty, z.nullable(z.object({ avatar: Text(200), avatarUrl: AvatarUrlSchema })), WAITS_ON_PERSON),
   versions: request('builder/versions', Empty, z.array(VersionSummarySchema)),
   /** Asks for the snapshot's name; null when cancelled. */
-  snapshot: request('builder/snapshot', Empty, z.nullable(VersionSummarySchema)),
+  snapshot: request('builder/snapshot', Empty, z.nullable(VersionSummarySchema), WAITS_ON_PERSON),
   diff: request('builder/diff', z.object({ from: Version, to: Version }), z.array(FieldDiffSchema)),
   /** Asks first; null when cancelled. Restoring saves a new version and reloads the form. */
-  restore: request('builder/restore', z.object({ version: Version }), z.nullable(BuilderStateSchema)),
+  restore: request('builder/restore', z.object({ version: Version }), z.nullable(BuilderStateSchema), WAITS_ON_PERSON),
 } as const;
 
 export const BuilderNotifications = {
@@ -151,62 +148,12 @@ export const BuilderNotifications = {
    * a delete). `replaceForm`: the panel had no unsaved changes, so the form shows the new content;
    * otherwise only what the form is compared with changes, and the person's edits stay.
    */
-  state: { method: 'builder/state', params: z.object({ state: BuilderStateSchema, replaceForm: z.boolean() }) } satisfies NotificationType<'builder/state', z.ZodMiniType>,
+  state: notification('builder/state', z.object({ state: BuilderStateSchema, replaceForm: z.boolean() })),
 } as const;
 
-export type AnyBuilderRequest = (typeof BuilderRequests)[keyof typeof BuilderRequests];
-export type BuilderParams<T extends { params: z.ZodMiniType }> = z.infer<T['params']>;
-export type BuilderResult<T extends { result: z.ZodMiniType }> = z.infer<T['result']>;
+export const BuilderProtocol = defineProtocol({ requests: BuilderRequests, notifications: BuilderNotifications, ready: 'ready' });
 
-export type IncomingBuilderRequest = {
-  [K in keyof typeof BuilderRequests]: { id: number; method: (typeof BuilderRequests)[K]['method']; params: BuilderParams<(typeof BuilderRequests)[K]> };
-}[keyof typeof BuilderRequests];
-
-export type IncomingBuilderHostMessage =
-  | { kind: 'response'; id: number; ok: true; result: unknown }
-  | { kind: 'response'; id: number; ok: false; error: z.infer<typeof ProtocolErrorSchema> }
-  | { kind: 'notification'; method: typeof BuilderNotifications.state.method; params: BuilderParams<typeof BuilderNotifications.state> };
-
-const RequestEnvelopeSchema = z.object({ id: z.int().check(z.gte(0)), method: z.string().check(z.maxLength(100)), params: z.unknown() });
-const ResponseEnvelopeSchema = z.union([
-  z.object({ id: z.int(), ok: z.literal(true), result: z.unknown() }),
-  z.object({ id: z.int(), ok: z.literal(false), error: ProtocolErrorSchema }),
-]);
-
-const requestsByMethod = new Map<string, AnyBuilderRequest>(Object.values(BuilderRequests).map((r) => [r.method, r]));
-
-function describeIssues(error: z.core.$ZodError): string {
-  return error.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
-    .join('; ');
-}
-
-/** Host side: a raw message from the builder webview. On failure the id (when readable) lets the host answer with an error. */
-export function parseBuilderRequest(raw: unknown): ParseResult<IncomingBuilderRequest> {
-  const envelope = RequestEnvelopeSchema.safeParse(raw);
-  if (!envelope.success) return { ok: false, error: `not a request: ${describeIssues(envelope.error)}` };
-  const { id, method, params } = envelope.data;
-  const type = requestsByMethod.get(method);
-  if (!type) return { ok: false, id, error: `unknown method "${method}"` };
-  const parsed = type.params.safeParse(params);
-  if (!parsed.success) return { ok: false, id, error: `invalid params for ${method}: ${describeIssues(parsed.error)}` };
-  return { ok: true, value: { id, method, params: parsed.data } as IncomingBuilderRequest };
-}
-
-const NotificationEnvelopeSchema = z.object({ method: z.string().check(z.maxLength(100)), params: z.unknown() });
-
-/** Webview side: a raw message from the host. Results are checked against their request's schema by the caller. */
-export function parseBuilderHostMessage(raw: unknown): ParseResult<IncomingBuilderHostMessage> {
-  const response = ResponseEnvelopeSchema.safeParse(raw);
-  if (response.success) return { ok: true, value: { kind: 'response', ...response.data } };
-  const envelope = NotificationEnvelopeSchema.safeParse(raw);
-  if (!envelope.success) return { ok: false, error: 'not a response or notification' };
-  if (envelope.data.method !== BuilderNotifications.state.method) return { ok: false, error: `unknown notification "${envelope.data.method}"` };
-  const parsed = BuilderNotifications.state.params.safeParse(envelope.data.params);
-  if (!parsed.success) return { ok: false, error: `invalid params for ${envelope.data.method}: ${describeIssues(parsed.error)}` };
-  return { ok: true, value: { kind: 'notification', method: BuilderNotifications.state.method, params: parsed.data } };
-}
+export type IncomingBuilderRequest = IncomingRequestOf<typeof BuilderRequests>;
 
 // ---- form ↔ persona ------------------------------------------------------------------------------
 

@@ -13,8 +13,7 @@ import {
   emptyForm,
   formToPersona,
   hasUnsavedChanges,
-  parseBuilderHostMessage,
-  parseBuilderRequest,
+  BuilderProtocol,
   personaToForm,
   type BuilderForm,
 } from '../../src/shared/builderProtocol';
@@ -74,7 +73,7 @@ describe('builder protocol: requests from the webview', () => {
       [BuilderRequests.restore.method, { version: 1 }],
     ];
     for (const [method, params] of cases) {
-      const r = parseBuilderRequest({ id: 4, method, params });
+      const r = BuilderProtocol.parseRequest({ id: 4, method, params });
       assert.equal(r.ok, true, `${method}: ${r.ok ? '' : r.error}`);
       if (r.ok) assert.equal(r.value.method, method);
     }
@@ -82,14 +81,14 @@ describe('builder protocol: requests from the webview', () => {
 
   it('rejects what is not a request, without an id to answer', () => {
     for (const raw of [null, 7, 'builder/save', [], {}, { method: 'builder/save', params: {} }, { id: -2, method: 'builder/ready', params: {} }]) {
-      const r = parseBuilderRequest(raw);
+      const r = BuilderProtocol.parseRequest(raw);
       assert.equal(r.ok, false, JSON.stringify(raw));
       if (!r.ok) assert.equal(r.id, undefined);
     }
   });
 
   it('rejects unknown methods (the chat view\'s among them) and bad params, keeping the id', () => {
-    assert.deepEqual(parseBuilderRequest({ id: 3, method: 'chat/send', params: { text: 'hi' } }), { ok: false, id: 3, error: 'unknown method "chat/send"' });
+    assert.deepEqual(BuilderProtocol.parseRequest({ id: 3, method: 'chat/send', params: { text: 'hi' } }), { ok: false, id: 3, error: 'unknown method "chat/send"' });
     const form = filled();
     const bad: Array<[string, unknown]> = [
       ['builder/save', {}],
@@ -105,7 +104,7 @@ describe('builder protocol: requests from the webview', () => {
       ['builder/restore', { version: '1' }],
     ];
     for (const [method, params] of bad) {
-      const r = parseBuilderRequest({ id: 9, method, params });
+      const r = BuilderProtocol.parseRequest({ id: 9, method, params });
       assert.equal(r.ok, false, `${method} ${JSON.stringify(params).slice(0, 80)}`);
       if (!r.ok) {
         assert.equal(r.id, 9);
@@ -117,10 +116,10 @@ describe('builder protocol: requests from the webview', () => {
 
 describe('builder protocol: messages from the host', () => {
   it('accepts answers and the state notification, nothing else', () => {
-    assert.deepEqual(parseBuilderHostMessage({ id: 1, ok: true, result: null }), { ok: true, value: { kind: 'response', id: 1, ok: true, result: null } });
-    assert.equal(parseBuilderHostMessage({ id: 2, ok: false, error: { message: 'nope', reason: 'invalid' } }).ok, true);
+    assert.deepEqual(BuilderProtocol.parseHostMessage({ id: 1, ok: true, result: null }), { ok: true, value: { kind: 'response', id: 1, ok: true, result: null } });
+    assert.equal(BuilderProtocol.parseHostMessage({ id: 2, ok: false, error: { message: 'nope', reason: 'invalid' } }).ok, true);
     const state = { draftKey: 'mira', personaId: 'mira', form: filled(), savedForm: filled(), restoredDraftAt: null, avatarUrl: null, userName: 'Ada' };
-    const note = parseBuilderHostMessage({ method: 'builder/state', params: { state, replaceForm: true } });
+    const note = BuilderProtocol.parseHostMessage({ method: 'builder/state', params: { state, replaceForm: true } });
     assert.ok(note.ok && note.value.kind === 'notification' && note.value.params.replaceForm);
     for (const raw of [
       null,
@@ -131,7 +130,7 @@ describe('builder protocol: messages from the host', () => {
       { id: 1, ok: false },
       { id: 'x', ok: true, result: 1 },
     ]) {
-      assert.equal(parseBuilderHostMessage(raw).ok, false, JSON.stringify(raw).slice(0, 100));
+      assert.equal(BuilderProtocol.parseHostMessage(raw).ok, false, JSON.stringify(raw).slice(0, 100));
     }
   });
 
@@ -250,7 +249,7 @@ describe('unsaved changes', () => {
     assert.equal(hasUnsavedChanges(emptyForm(), null), false);
     assert.equal(hasUnsavedChanges(filled(), null), true);
     const saved = personaToForm(importedPersona());
-    const parsed = parseBuilderRequest({ id: 1, method: 'builder/save', params: { form: saved } });
+    const parsed = BuilderProtocol.parseRequest({ id: 1, method: 'builder/save', params: { form: saved } });
     assert.ok(parsed.ok && parsed.value.method === 'builder/save');
     const echoed = parsed.value.params.form;
     assert.notEqual(JSON.stringify(echoed), JSON.stringify(saved), 'the schema reorders keys (the case this guards against)');

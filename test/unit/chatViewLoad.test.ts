@@ -8,7 +8,7 @@ import { before, it } from 'node:test';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
 import { Window } from 'happy-dom';
-import type { ViewState } from '../../src/shared/protocol';
+import type { ViewState } from '../../src/shared/chatProtocol';
 import { makeHappyDomStandardEnoughForDomPurify } from '../support/happyDomForDomPurify';
 
 const state: ViewState = {

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Conversation, Message } from '../../src/shared/conversation';
-import { makeNotification, Notifications, parseHostMessage, type ViewState } from '../../src/shared/protocol';
+import { ChatProtocol, Notifications, type ViewState } from '../../src/shared/chatProtocol';
+import { makeNotification } from '../../src/shared/rpc';
 import { ViewStateTracker } from '../../src/chat/stateDiff';
 import { ChatStore } from '../../src/webview/chat/chatStore';
 
@@ -39,7 +40,7 @@ function link(initial: ViewState) {
   const deliver = (notification: unknown) => {
     const text = JSON.stringify(notification);
     wire.push(text);
-    const parsed = parseHostMessage(JSON.parse(text));
+    const parsed = ChatProtocol.parseHostMessage(JSON.parse(text));
     assert.ok(parsed.ok, `valid on the wire: ${text.slice(0, 200)}`);
     assert.equal(parsed.value.kind, 'notification');
     if (parsed.value.kind === 'notification') store.handle(parsed.value);

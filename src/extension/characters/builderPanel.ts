@@ -10,19 +10,18 @@ import * as vscode from 'vscode';
 import * as z from 'zod/mini';
 import {
   BuilderNotifications,
+  BuilderProtocol,
   emptyForm,
   formToPersona,
   hasUnsavedChanges,
-  parseBuilderRequest,
   personaToForm,
   type BuilderForm,
+  type BuilderRequests,
   type BuilderState,
   type FormBase,
-  type IncomingBuilderRequest,
 } from '../../shared/builderProtocol';
 import type { CardPersona, VersionKind, VersionSummary } from '../../shared/cardPersona';
 import { diffPersonas, type FieldDiff } from '../../characters/personaDiff';
-import { makeErrorResponse, makeResponse } from '../../shared/protocol';
 import { DRAFT_KEY_PATTERN, BuilderDraftStore, draftAvatar, imageFormat, makeDraft, type PendingAvatar } from '../../characters/builderDrafts';
 import { previewPrompt } from '../../characters/builderPreview';
 import { freshPersonaId } from '../../characters/cardImport';
@@ -30,6 +29,7 @@ import { DEFAULT_CARD_SYSTEM_PROMPT } from '../../chat/chatService';
 import { chatSettings } from '../config';
 import type { TokenCounter } from '../../characters/prompt';
 import { describeError } from '../../chat/userMessages';
+import { WebviewHost, type Handlers } from '../webviewHost';
 
 export const BUILDER_VIEW_TYPE = 'persona.characterBuilder';
 /** A picture larger than this is refused: it is stored with the persona and sent to the webview inline. */
@@ -313,6 +313,7 @@ class BuilderSession {
   /** Draft writes and deletes run one after another, so an older one never lands last. */
   private draftChain: Promise<void> = Promise.resolve();
   private readonly disposables: vscode.Disposable[] = [];
+  private readonly host: WebviewHost<typeof BuilderRequests, typeof BuilderNotifications>;
   private disposed = false;
   /** While this panel itself writes the persona, the registry's change event is its own echo. */
   private writing = 0;
@@ -350,17 +351,24 @@ class BuilderSession {
     this.restoredDraftAt = fields.restoredDraftAt ?? null;
 
     const { extensionUri } = owner.deps;
-    const webview = panel.webview;
-    webview.options = {
-      enableScripts: true,
-      enableCommandUris: false,
-      localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media')],
-    };
+    this.host = new WebviewHost({
+      protocol: BuilderProtocol,
+      extensionUri,
+      script: 'builder.js',
+      style: 'builder.css',
+      title: 'Character Builder',
+      rootId: 'builder',
+      logger: owner.deps.log,
+      describeError: (e) => ({ message: describeError(e), ...(BuilderError.is(e) ? { reason: e.reason } : {}) }),
+      handlers: this.handlers(),
+    });
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'persona.svg');
     panel.title = panelTitle(this.form.name);
-    webview.html = this.html(webview);
+    this.host.attach(panel.webview);
     this.disposables.push(
-      webview.onDidReceiveMessage((m) => void this.onMessage(m)),
+      this.host,
+      // Hidden (no retainContextWhenHidden): its document starts over and asks ready again.
+      panel.onDidChangeViewState(() => panel.visible || this.host.detach()),
       panel.onDidDispose(() => this.closed()),
     );
   }
@@ -438,56 +446,27 @@ class BuilderSession {
 
   // ---- messages ------------------------------------------------------------------------------------
 
-  private post(message: unknown): void {
-    void this.panel.webview.postMessage(message).then(undefined, () => undefined);
-  }
-
-  private async onMessage(raw: unknown): Promise<void> {
-    const parsed = parseBuilderRequest(raw);
-    if (!parsed.ok) {
-      this.log.warn(`Character Builder: rejected a message from the webview: ${parsed.error}`);
-      if (parsed.id !== undefined) this.post(makeErrorResponse(parsed.id, { message: parsed.error, reason: 'invalidMessage' }));
-      return;
-    }
-    const request = parsed.value;
-    try {
-      const result = await this.dispatch(request);
-      this.post(makeResponse(request.id, result ?? null));
-    } catch (e) {
-      this.log.warn(`Character Builder: ${request.method} failed: ${(e as Error).message}`);
-      this.post(makeErrorResponse(request.id, { message: describeError(e), ...(BuilderError.is(e) ? { reason: e.reason } : {}) }));
-    }
-  }
-
-  private async dispatch(request: IncomingBuilderRequest): Promise<unknown> {
-    switch (request.method) {
-      case 'builder/ready':
-        // Also after the panel was hidden: without retainContextWhenHidden its document starts over.
-        return this.state();
-      case 'builder/change':
-        return this.change(request.params.form);
-      case 'builder/preview':
-        return previewPrompt(this.form, {
+  private handlers(): Handlers<typeof BuilderRequests> {
+    const personas = () => this.owner.deps.personas;
+    return {
+      // Also after the panel was hidden: without retainContextWhenHidden its document starts over.
+      ready: () => this.state(),
+      change: ({ form }) => this.change(form),
+      preview: ({ sampleMessage }) =>
+        previewPrompt(this.form, {
           userName: chatSettings().userName,
-          sampleMessage: request.params.sampleMessage,
+          sampleMessage,
           defaultSystemPrompt: DEFAULT_CARD_SYSTEM_PROMPT,
           countTokens: this.owner.deps.countTokens,
-        });
-      case 'builder/save':
-        return this.save(request.params.form);
-      case 'builder/discard':
-        return this.discard();
-      case 'builder/pickAvatar':
-        return this.pickAvatar();
-      case 'builder/versions':
-        return this.personaId ? this.owner.deps.personas.versions(this.personaId) : [];
-      case 'builder/snapshot':
-        return this.snapshot();
-      case 'builder/diff':
-        return this.diff(request.params.from, request.params.to);
-      case 'builder/restore':
-        return this.restore(request.params.version);
-    }
+        }),
+      save: ({ form }) => this.save(form),
+      discard: () => this.discard(),
+      pickAvatar: () => this.pickAvatar(),
+      versions: () => (this.personaId ? personas().versions(this.personaId) : []),
+      snapshot: () => this.snapshot(),
+      diff: ({ from, to }) => this.diff(from, to),
+      restore: ({ version }) => this.restore(version),
+    };
   }
 
   private change(form: BuilderForm): null {
@@ -675,41 +654,7 @@ class BuilderSession {
       }
     }
     this.scheduleDraft();
-    this.post({ method: BuilderNotifications.state.method, params: { state: await this.state(), replaceForm } });
-  }
-
-  // ---- html ----------------------------------------------------------------------------------------
-
-  private html(webview: vscode.Webview): string {
-    const { extensionUri } = this.owner.deps;
-    const nonce = randomBytes(18).toString('base64');
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'builder.js'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'builder.css'));
-    const csp = [
-      "default-src 'none'",
-      // Pictures only inline (the host sends the avatar as a data: URL) or from the extension itself.
-      `img-src ${webview.cspSource} data:`,
-      `style-src ${webview.cspSource}`,
-      `font-src ${webview.cspSource}`,
-      `script-src 'nonce-${nonce}'`,
-      "connect-src 'none'",
-      "frame-src 'none'",
-      "form-action 'none'",
-      "base-uri 'none'",
-    ].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${style}">
-<title>Character Builder</title>
-</head>
-<body>
-<div id="builder"></div>
-<script nonce="${nonce}" src="${script}"></script>
-</body>
-</html>`;
+    this.host.notify(BuilderNotifications.state, { state: await this.state(), replaceForm });
   }
 }
+

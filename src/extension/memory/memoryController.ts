@@ -11,7 +11,7 @@ import { MemoryOverview } from '../../rag/memoryOverview';
 import { MemoryService } from '../../rag/memoryService';
 import { memoryPromptSection } from '../../rag/retrieval';
 import type { Citation } from '../../shared/conversation';
-import type { MemoryStatus } from '../../shared/protocol';
+import type { MemoryStatus } from '../../shared/chatProtocol';
 import type { ChatMemory, ChatService, MemoryContext } from '../../chat/chatService';
 import { setting } from '../config';
 import type { ApiKeyStore } from '../secrets';

@@ -3,7 +3,7 @@
 // the draft and answers with the preview. Card text is only ever rendered as text nodes.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { BuilderRequests, formToPersona, hasUnsavedChanges, type BuilderForm, type BuilderState, type FormErrors, type Preview } from '../../shared/builderProtocol';
-import type { BuilderConnection } from './builderConnection';
+import type { BuilderHost } from './builderHost';
 import { controlId, FieldMessages, Section, TextArea, TextField } from './fields';
 import { LorebookEditor } from './lorebookEditor';
 import { PreviewPane } from './previewPane';
@@ -41,10 +41,7 @@ function validate(form: BuilderForm): FormErrors {
   return result.ok ? {} : result.errors;
 }
 
-/** The host answers ready from what it holds, in milliseconds; past this something is wrong. */
-const READY_TIMEOUT_MS = 10_000;
-
-export function BuilderApp({ host }: { host: BuilderConnection }) {
+export function BuilderApp({ host }: { host: BuilderHost }) {
   const [state, setState] = useState<BuilderState | null>(null);
   const [form, setForm] = useState<BuilderForm | null>(null);
   const [preview, setPreview] = useState<Preview | null>(null);
@@ -89,7 +86,7 @@ export function BuilderApp({ host }: { host: BuilderConnection }) {
   const [loadAttempt, setLoadAttempt] = useState(0);
   useEffect(() => {
     let stopped = false;
-    host.request(BuilderRequests.ready, {}, READY_TIMEOUT_MS).then(
+    host.request(BuilderRequests.ready, {}).then(
       (next) => stopped || adopt(next),
       (e: Error) => {
         console.warn(`Persona builder: no state from the host: ${e.message}`);
@@ -103,7 +100,7 @@ export function BuilderApp({ host }: { host: BuilderConnection }) {
 
   useEffect(
     () =>
-      host.onState(({ state: next, replaceForm }) => {
+      host.onNotification(({ params: { state: next, replaceForm } }) => {
         const name = next.savedForm?.name ?? next.form.name;
         if (replaceForm) {
           adopt(next);

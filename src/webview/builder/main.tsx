@@ -2,7 +2,7 @@
 // keeps the form, so a panel shown again (or restored after a reload) starts from its answer.
 import { render } from 'preact';
 import { BuilderApp } from './builderApp';
-import { BuilderConnection } from './builderConnection';
+import { connectBuilderHost } from './builderHost';
 
-const host = new BuilderConnection();
+const host = connectBuilderHost();
 render(<BuilderApp host={host} />, document.getElementById('builder')!);

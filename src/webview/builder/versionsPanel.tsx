@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { BuilderRequests, type BuilderState, type FieldDiffView } from '../../shared/builderProtocol';
 import type { VersionSummary as VersionSummaryView } from '../../shared/cardPersona';
-import type { BuilderConnection } from './builderConnection';
+import type { BuilderHost } from './builderHost';
 
 const KIND_LABEL: Record<string, string> = {
   create: 'Created',
@@ -24,7 +24,7 @@ function describe(v: VersionSummaryView): string {
   return `${kind}${restored}`;
 }
 
-export function VersionsPanel(props: { host: BuilderConnection; stamp: number; dirty: boolean; onError(message: string): void; onRestored(state: BuilderState): void }) {
+export function VersionsPanel(props: { host: BuilderHost; stamp: number; dirty: boolean; onError(message: string): void; onRestored(state: BuilderState): void }) {
   const { host } = props;
   const [versions, setVersions] = useState<VersionSummaryView[] | null>(null);
   const [selected, setSelected] = useState<number[]>([]);

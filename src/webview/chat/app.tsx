@@ -2,20 +2,20 @@
 import type { RefObject } from 'preact';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { PersonaSummary } from '../../shared/persona';
-import { Requests, type ConnectionState } from '../../shared/protocol';
+import { Requests, type ConnectionState } from '../../shared/chatProtocol';
 import type { ChatStore } from './chatStore';
 import { useStore } from '../common/useStore';
 import { ConversationList } from './conversationList';
 import { carriesFiles, readDrop } from './fileDrop';
 import { MemoryBar, ReadOnlyNotice } from './memoryBar';
-import type { HostConnection } from '../common/hostConnection';
+import type { ChatHost } from './chatHost';
 import { MessageList } from './messageList';
 
 interface SavedState {
   draft?: string;
 }
 
-export function App({ host, store, reload }: { host: HostConnection; store: ChatStore; reload: () => void }) {
+export function App({ host, store, reload }: { host: ChatHost; store: ChatStore; reload: () => void }) {
   const [error, setError] = useState<string | null>(null);
   const [showList, setShowList] = useState(false);
   const [dragging, setDragging] = useState(false);
@@ -78,7 +78,7 @@ export function App({ host, store, reload }: { host: HostConnection; store: Chat
         const dt = e.dataTransfer;
         if (!carriesFiles(dt) || !dt) return;
         e.preventDefault();
-        void call(async () => host.request(Requests.dropFiles, await readDrop(dt), 120_000));
+        void call(async () => host.request(Requests.dropFiles, await readDrop(dt)));
       }}
     >
       {dragging && (
@@ -214,7 +214,7 @@ function ConnectionBanner({ connection, onRetry }: { connection: ConnectionState
   return null;
 }
 
-function Composer(props: { host: HostConnection; streaming: boolean; readOnly: boolean; placeholder: string; onSend(text: string): Promise<boolean>; onStop(): void }) {
+function Composer(props: { host: ChatHost; streaming: boolean; readOnly: boolean; placeholder: string; onSend(text: string): Promise<boolean>; onStop(): void }) {
   const saved = (props.host.api.getState() as SavedState | undefined) ?? {};
   const [draft, setDraft] = useState(saved.draft ?? '');
   const input = useRef<HTMLTextAreaElement>(null);

@@ -3,7 +3,7 @@
 // about them at most once per animation frame, so a burst of tokens costs one render. The first
 // text of a reply is shown at once.
 import type { Conversation, Message } from '../../shared/conversation';
-import type { IncomingNotification, StateUpdate, ViewState } from '../../shared/protocol';
+import type { IncomingNotification, StateUpdate, ViewState } from '../../shared/chatProtocol';
 import type { Store } from '../common/useStore';
 
 export interface StreamText {

@@ -1,7 +1,7 @@
 // Files dropped on the view (from the Explorer, or the OS with Shift held, as VS Code asks): their
 // URIs, or their bytes when the browser has no path for them. The host decides what each one is
 // (a character card to import, or a file for memory) and checks it.
-import { MAX_DROPPED_FILE_BYTES, MAX_DROPPED_FILES } from '../../shared/protocol';
+import { MAX_DROPPED_FILE_BYTES, MAX_DROPPED_FILES } from '../../shared/chatProtocol';
 
 const URI_TYPES = ['application/vnd.code.uri-list', 'text/uri-list'];
 

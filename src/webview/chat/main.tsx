@@ -1,22 +1,19 @@
 // Webview entry: connect to the host, say ready, render. The host answers ready with the whole
 // state every time the view is (re)created, so nothing is lost when the view is hidden.
 import { render } from 'preact';
-import { Requests } from '../../shared/protocol';
+import { Requests } from '../../shared/chatProtocol';
 import { App } from './app';
 import { ChatStore } from './chatStore';
-import { HostConnection } from '../common/hostConnection';
+import { connectChatHost } from './chatHost';
 
-/** The host answers from what it holds, in milliseconds; past this something is wrong, and the view says so. */
-const READY_TIMEOUT_MS = 10_000;
-
-const host = new HostConnection();
+const host = connectChatHost();
 const store = new ChatStore(() => void ready());
 host.onNotification((n) => store.handle(n));
 
 /** Asks for the whole state (also when an update does not fit what the view has). */
 async function ready(): Promise<void> {
   try {
-    store.setState(await host.request(Requests.ready, {}, READY_TIMEOUT_MS));
+    store.setState(await host.request(Requests.ready, {}));
   } catch (e) {
     console.warn(`Persona: no state from the host: ${(e as Error).message}`);
     if (!store.state) store.setLoadError(`Persona did not load: ${(e as Error).message}`);

@@ -1,6 +1,6 @@
 // The memory line under the header: what the workspace memory holds, whether this chat uses it, and
 // what to do when it cannot (server down, nothing added yet).
-import type { MemoryStatus } from '../../shared/protocol';
+import type { MemoryStatus } from '../../shared/chatProtocol';
 
 export function MemoryBar(props: { memory: MemoryStatus; enabled: boolean; onToggle(enabled: boolean): void; onAdd(): void }) {
   const { memory, enabled } = props;

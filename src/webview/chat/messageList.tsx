@@ -6,9 +6,9 @@ import { memo } from '../common/memo';
 import { useContext, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Message } from '../../shared/conversation';
 import type { PersonaSummary } from '../../shared/persona';
-import { Requests } from '../../shared/protocol';
+import { Requests } from '../../shared/chatProtocol';
 import type { StreamText } from './chatStore';
-import type { HostConnection } from '../common/hostConnection';
+import type { ChatHost } from './chatHost';
 import { loadHighlighter } from './highlightLoader';
 import { createMarkdownRenderer } from './markdown';
 
@@ -69,7 +69,7 @@ class NearViewWatcher {
 const NearView = createContext<NearViewWatcher | null>(null);
 
 interface Props {
-  host: HostConnection;
+  host: ChatHost;
   messages: Message[];
   conversationId: string;
   persona: PersonaSummary | undefined;

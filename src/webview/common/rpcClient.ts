@@ -1,13 +1,16 @@
-// The webview's side of the protocol: requests with ids, timeouts and validated results;
-// notifications validated before they reach the app. A message that fails validation is dropped.
+// The webview's side of a view's protocol (see shared/rpc.ts), the same for every view: requests with
+// ids, each waiting as its declaration says, results validated against their schema; notifications
+// validated before they reach the app. A message that fails validation is dropped with a console line.
 import {
   makeRequest,
-  parseHostMessage,
-  type AnyRequestType,
-  type IncomingNotification,
+  type IncomingNotificationOf,
+  type NotificationTypes,
   type ParamsOf,
+  type Protocol,
+  type RequestType,
+  type RequestTypes,
   type ResultOf,
-} from '../../shared/protocol';
+} from '../../shared/rpc';
 
 export interface VsCodeApi {
   postMessage(message: unknown): void;
@@ -25,57 +28,60 @@ export class RequestError extends Error {
     super(message);
     this.name = 'RequestError';
   }
+
+  static is(e: unknown, reason?: string): e is RequestError {
+    return e instanceof RequestError && (reason === undefined || e.reason === reason);
+  }
 }
 
 interface Pending {
-  type: AnyRequestType;
+  type: RequestType;
   resolve(value: unknown): void;
   reject(error: Error): void;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-/** Requests that wait on a person (a confirmation dialog, a save dialog) get no timeout. */
-const WAITS_ON_PERSON = new Set(['link/open', 'conversation/delete', 'conversation/export']);
-const DEFAULT_TIMEOUT_MS = 30_000;
-
-export class HostConnection {
+export class RpcClient<R extends RequestTypes, N extends NotificationTypes> {
   readonly api: VsCodeApi = acquireVsCodeApi();
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly listeners = new Set<(n: IncomingNotification) => void>();
+  private readonly listeners = new Set<(n: IncomingNotificationOf<N>) => void>();
 
-  constructor() {
+  constructor(private readonly protocol: Protocol<R, N>) {
     window.addEventListener('message', (event) => this.receive(event.data));
   }
 
-  onNotification(listener: (n: IncomingNotification) => void): () => void {
+  onNotification(listener: (n: IncomingNotificationOf<N>) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  request<T extends AnyRequestType>(type: T, params: ParamsOf<T>, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<ResultOf<T>> {
+  request<T extends R[keyof R]>(type: T, params: ParamsOf<T>): Promise<ResultOf<T>> {
     const id = this.nextId++;
     return new Promise<ResultOf<T>>((resolve, reject) => {
-      const timer = WAITS_ON_PERSON.has(type.method)
-        ? undefined
-        : setTimeout(() => {
-            this.pending.delete(id);
-            reject(new RequestError(`Persona did not answer "${type.method}" in time.`, 'timeout'));
-          }, timeoutMs);
+      const wait = type.wait;
+      const timer =
+        'timeoutMs' in wait
+          ? setTimeout(() => {
+              this.pending.delete(id);
+              reject(new RequestError(`Persona did not answer "${type.method}" in time.`, 'timeout'));
+            }, wait.timeoutMs)
+          : undefined;
       this.pending.set(id, { type, resolve: resolve as (v: unknown) => void, reject, timer });
       this.api.postMessage(makeRequest(type, id, params));
     });
   }
 
   private receive(raw: unknown): void {
-    const parsed = parseHostMessage(raw);
+    const parsed = this.protocol.parseHostMessage(raw);
     if (!parsed.ok) {
       console.warn(`Persona: ignored a message from the host: ${parsed.error}`);
       return;
     }
     const message = parsed.value;
     if (message.kind === 'notification') {
-      for (const l of this.listeners) l(message);
+      const { kind: _kind, ...notification } = message;
+      for (const l of this.listeners) l(notification as IncomingNotificationOf<N>);
       return;
     }
     const pending = this.pending.get(message.id);

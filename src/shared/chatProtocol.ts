@@ -1,32 +1,9 @@
-// The host↔webview protocol, imported by both bundles. Every message is declared here once, as a
-// value with a method id (`area/verb`) and zod schemas; both sides validate what they receive.
-//
-//   webview → host:  { id, method, params }
-//   host → webview:  { id, ok: true, result } | { id, ok: false, error }      (the answer to a request)
-//                    { method, params }                                       (a notification)
-// Envelopes are kept short on purpose: a streamed reply is many small notifications.
+// The chat view's protocol (see rpc.ts for the envelopes), imported by both bundles: every message
+// the sidebar view and its host exchange is declared here once.
 import * as z from 'zod/mini';
 import { ConversationSchema, ConversationSummarySchema, MessageSchema } from './conversation';
 import { PersonaSummarySchema } from './persona';
-
-export interface RequestType<M extends string, P extends z.ZodMiniType, R extends z.ZodMiniType> {
-  readonly method: M;
-  readonly params: P;
-  readonly result: R;
-}
-
-export interface NotificationType<M extends string, P extends z.ZodMiniType> {
-  readonly method: M;
-  readonly params: P;
-}
-
-function request<M extends string, P extends z.ZodMiniType, R extends z.ZodMiniType>(method: M, params: P, result: R): RequestType<M, P, R> {
-  return { method, params, result };
-}
-
-function notification<M extends string, P extends z.ZodMiniType>(method: M, params: P): NotificationType<M, P> {
-  return { method, params };
-}
+import { defineProtocol, notification, request, WAITS_ON_PERSON, type IncomingNotificationOf, type IncomingRequestOf } from './rpc';
 
 // ---- shared shapes -------------------------------------------------------------------------------
 
@@ -114,6 +91,8 @@ const Void = z.null();
 const Id = z.string().check(z.minLength(1), z.maxLength(100));
 const MAX_MESSAGE_CHARS = 200_000;
 const UserText = z.string().check(z.minLength(1), z.maxLength(MAX_MESSAGE_CHARS));
+/** The host answers ready from what it holds, in milliseconds: past this something is wrong, and the view says so. */
+const READY_TIMEOUT_MS = 10_000;
 /** A dropped file travels as base64 in one message: cards are at most 20 MB (MAX_CARD_FILE_BYTES). */
 export const MAX_DROPPED_FILE_BYTES = 20 * 1024 * 1024;
 export const MAX_DROPPED_FILES = 10;
@@ -121,7 +100,7 @@ export const MAX_DROPPED_FILES = 10;
 // ---- requests (webview → host) -------------------------------------------------------------------
 
 export const Requests = {
-  ready: request('webview/ready', Empty, ViewStateSchema),
+  ready: request('webview/ready', Empty, ViewStateSchema, { timeoutMs: READY_TIMEOUT_MS }),
   send: request('chat/send', z.object({ text: UserText }), z.object({ messageId: z.string() })),
   stop: request('chat/stop', Empty, Void),
   regenerate: request('chat/regenerate', Empty, Void),
@@ -129,10 +108,13 @@ export const Requests = {
   newConversation: request('conversation/new', Empty, Void),
   selectConversation: request('conversation/select', z.object({ id: Id }), Void),
   renameConversation: request('conversation/rename', z.object({ id: Id, title: z.string().check(z.trim(), z.minLength(1), z.maxLength(200)) }), Void),
-  deleteConversation: request('conversation/delete', z.object({ id: Id }), Void),
-  exportConversation: request('conversation/export', z.object({ id: Id, format: z.enum(['markdown', 'json']) }), Void),
+  /** Asks first. */
+  deleteConversation: request('conversation/delete', z.object({ id: Id }), Void, WAITS_ON_PERSON),
+  /** Opens a save dialog. */
+  exportConversation: request('conversation/export', z.object({ id: Id, format: z.enum(['markdown', 'json']) }), Void, WAITS_ON_PERSON),
   selectPersona: request('persona/select', z.object({ id: Id }), Void),
-  openLink: request('link/open', z.object({ href: z.string().check(z.maxLength(8_192)) }), Void),
+  /** Asks before opening the browser. */
+  openLink: request('link/open', z.object({ href: z.string().check(z.maxLength(8_192)) }), Void, WAITS_ON_PERSON),
   copyCode: request('code/copy', z.object({ code: z.string().check(z.maxLength(MAX_MESSAGE_CHARS)) }), Void),
   insertCode: request('code/insert', z.object({ code: z.string().check(z.maxLength(MAX_MESSAGE_CHARS)) }), Void),
   retryConnection: request('connection/retry', Empty, Void),
@@ -145,8 +127,8 @@ export const Requests = {
     Void,
   ),
   /** The "Add files" button: the host asks with a file picker. */
-  addToMemory: request('memory/add', Empty, Void),
-  /** Files dropped on the view: a character card is imported, anything else goes to memory. */
+  addToMemory: request('memory/add', Empty, Void, WAITS_ON_PERSON),
+  /** Files dropped on the view: a character card is imported (which may ask how), anything else goes to memory. */
   dropFiles: request(
     'files/drop',
     z.object({
@@ -156,6 +138,7 @@ export const Requests = {
         .check(z.maxLength(MAX_DROPPED_FILES)),
     }),
     Void,
+    WAITS_ON_PERSON,
   ),
 } as const;
 
@@ -172,98 +155,7 @@ export const Notifications = {
   delta: notification('chat/delta', z.tuple([z.int().check(z.gte(0)), z.int().check(z.gte(0)), z.string()])),
 } as const;
 
-export type AnyRequestType = (typeof Requests)[keyof typeof Requests];
-export type AnyNotificationType = (typeof Notifications)[keyof typeof Notifications];
-export type ParamsOf<T extends { params: z.ZodMiniType }> = z.infer<T['params']>;
-export type ResultOf<T extends { result: z.ZodMiniType }> = z.infer<T['result']>;
+export const ChatProtocol = defineProtocol({ requests: Requests, notifications: Notifications, ready: 'ready' });
 
-// ---- envelopes -----------------------------------------------------------------------------------
-
-export const ProtocolErrorSchema = z.object({
-  message: z.string(),
-  reason: z.optional(z.string()),
-});
-export type ProtocolError = z.infer<typeof ProtocolErrorSchema>;
-
-const RequestEnvelopeSchema = z.object({
-  id: z.int().check(z.gte(0)),
-  method: z.string().check(z.maxLength(100)),
-  params: z.unknown(),
-});
-
-const ResponseEnvelopeSchema = z.union([
-  z.object({ id: z.int(), ok: z.literal(true), result: z.unknown() }),
-  z.object({ id: z.int(), ok: z.literal(false), error: ProtocolErrorSchema }),
-]);
-
-const NotificationEnvelopeSchema = z.object({
-  method: z.string().check(z.maxLength(100)),
-  params: z.unknown(),
-});
-
-const requestsByMethod = new Map<string, AnyRequestType>(Object.values(Requests).map((r) => [r.method, r]));
-const notificationsByMethod = new Map<string, AnyNotificationType>(Object.values(Notifications).map((n) => [n.method, n]));
-
-/** A request from the webview that passed validation: its params match the method's schema. */
-export type IncomingRequest = {
-  [K in keyof typeof Requests]: { id: number; method: (typeof Requests)[K]['method']; params: ParamsOf<(typeof Requests)[K]> };
-}[keyof typeof Requests];
-
-export type IncomingNotification = {
-  [K in keyof typeof Notifications]: { method: (typeof Notifications)[K]['method']; params: ParamsOf<(typeof Notifications)[K]> };
-}[keyof typeof Notifications];
-
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; id?: number; error: string };
-
-function describeIssues(error: z.core.$ZodError): string {
-  return error.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
-    .join('; ');
-}
-
-/** Host side: checks a raw message from the webview. On failure the id (when readable) lets the host reply with an error. */
-export function parseRequest(raw: unknown): ParseResult<IncomingRequest> {
-  const envelope = RequestEnvelopeSchema.safeParse(raw);
-  if (!envelope.success) return { ok: false, error: `not a request: ${describeIssues(envelope.error)}` };
-  const { id, method, params } = envelope.data;
-  const type = requestsByMethod.get(method);
-  if (!type) return { ok: false, id, error: `unknown method "${method}"` };
-  const parsed = type.params.safeParse(params);
-  if (!parsed.success) return { ok: false, id, error: `invalid params for ${method}: ${describeIssues(parsed.error)}` };
-  return { ok: true, value: { id, method, params: parsed.data } as IncomingRequest };
-}
-
-export type IncomingHostMessage =
-  | { kind: 'response'; id: number; ok: true; result: unknown }
-  | { kind: 'response'; id: number; ok: false; error: ProtocolError }
-  | ({ kind: 'notification' } & IncomingNotification);
-
-/** Webview side: checks a raw message from the host. Results are checked against their request's schema by the caller. */
-export function parseHostMessage(raw: unknown): ParseResult<IncomingHostMessage> {
-  const response = ResponseEnvelopeSchema.safeParse(raw);
-  if (response.success) return { ok: true, value: { kind: 'response', ...response.data } };
-  const envelope = NotificationEnvelopeSchema.safeParse(raw);
-  if (!envelope.success) return { ok: false, error: 'not a response or notification' };
-  const type = notificationsByMethod.get(envelope.data.method);
-  if (!type) return { ok: false, error: `unknown notification "${envelope.data.method}"` };
-  const parsed = type.params.safeParse(envelope.data.params);
-  if (!parsed.success) return { ok: false, error: `invalid params for ${type.method}: ${describeIssues(parsed.error)}` };
-  return { ok: true, value: { kind: 'notification', method: type.method, params: parsed.data } as IncomingHostMessage };
-}
-
-export function makeRequest<T extends AnyRequestType>(type: T, id: number, params: ParamsOf<T>) {
-  return { id, method: type.method, params };
-}
-
-export function makeNotification<T extends AnyNotificationType>(type: T, params: ParamsOf<T>) {
-  return { method: type.method, params };
-}
-
-export function makeResponse(id: number, result: unknown) {
-  return { id, ok: true as const, result };
-}
-
-export function makeErrorResponse(id: number, error: ProtocolError) {
-  return { id, ok: false as const, error };
-}
+export type IncomingRequest = IncomingRequestOf<typeof Requests>;
+export type IncomingNotification = IncomingNotificationOf<typeof Notifications>;
