@@ -104,13 +104,16 @@ export class ChatService {
   private readonly stateListeners = new Set<Listener<void>>();
   private readonly deltaListeners = new Set<Listener<DeltaEvent>>();
 
+  /** What this service listens to; let go in dispose(). */
+  private readonly subscriptions: { dispose(): void }[] = [];
+
   constructor(private readonly deps: ChatServiceDeps) {
     this.countTokens = cachedCounter(deps.countTokens);
     const s = deps.settings();
     this.connection = { status: 'unknown', provider: s.provider, baseUrl: s.baseUrl };
-    deps.memory?.onDidChange(() => this.emitState());
+    if (deps.memory) this.subscriptions.push(deps.memory.onDidChange(() => this.emitState()));
     // A persona saved, restored or deleted elsewhere (the builder, an import) shows in the view at once.
-    deps.personas.onDidChange(() => this.emitState());
+    this.subscriptions.push(deps.personas.onDidChange(() => this.emitState()));
   }
 
   async init(): Promise<void> {
@@ -125,6 +128,12 @@ export class ChatService {
     } else {
       this.conversation = this.freshConversation(this.persona());
     }
+  }
+
+  /** Stops listening to memory and the personas, and stops a reply being written. */
+  dispose(): void {
+    for (const s of this.subscriptions.splice(0)) s.dispose();
+    this.streaming?.abort.abort();
   }
 
   // ---- events --------------------------------------------------------------------------------------

@@ -20,6 +20,9 @@ import { importCharacterBytes } from './characters/characterCommands';
 import { handleDrop } from './chat/fileDrop';
 import { MemoryController, registerMemoryCommands } from './memory/memoryController';
 
+/** What deactivate() must finish before the extension host goes away. */
+let memoryToClose: MemoryController | undefined;
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const started = performance.now();
   const log = vscode.window.createOutputChannel('Persona', { log: true });
@@ -36,6 +39,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     // Memory is per workspace; with no folder open there is none. Nothing of LanceDB loads here.
     const memory = new MemoryController(context.storageUri?.fsPath, keys, log);
     context.subscriptions.push(memory);
+    memoryToClose = memory;
 
     const chat = new ChatService({
       store,
@@ -49,6 +53,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       memory,
     });
     await chat.init();
+    context.subscriptions.push(chat);
     memory.attachChat(chat);
 
     const view: ChatViewProvider = new ChatViewProvider(context.extensionUri, chat, log, {
@@ -89,7 +94,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   }
 }
 
-export function deactivate(): void {}
+/** VS Code waits for this before it disposes the subscriptions: the indexing journal is flushed and LanceDB closed. */
+export function deactivate(): Promise<void> | undefined {
+  return memoryToClose?.close();
+}
 
 /** One client per server and key; rebuilt when the settings or the key change. */
 class ProviderCache {

@@ -352,6 +352,16 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
 
   /** Files in memory that change or go away are indexed again or removed (setting; never in Restricted Mode). */
   watchWorkspace(): void {
+    // No folder, nothing in memory to keep in step: watch once one is opened.
+    if (!vscode.workspace.workspaceFolders?.length) {
+      const opened = vscode.workspace.onDidChangeWorkspaceFolders(() => {
+        if (!vscode.workspace.workspaceFolders?.length) return;
+        opened.dispose();
+        this.watchWorkspace();
+      });
+      this.disposables.push(opened);
+      return;
+    }
     const watcher = vscode.workspace.createFileSystemWatcher('**/*');
     const onChange = (uri: vscode.Uri, deleted: boolean) => {
       const documents = this.overview.sources();
@@ -468,9 +478,14 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     void vscode.window.showInformationMessage(key.trim() ? 'Embeddings key saved.' : 'Embeddings key removed.');
   }
 
+  /** Stops indexing (its journal is written, so the next window resumes) and closes LanceDB. */
+  async close(): Promise<void> {
+    await this.service?.dispose();
+  }
+
   dispose(): void {
     for (const d of this.disposables) d.dispose();
-    void this.service?.dispose();
+    void this.close();
   }
 }
 
