@@ -4,12 +4,12 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as z from 'zod/mini';
-import { BuilderFormSchema, type BuilderForm } from '../shared/builderProtocol';
+import { BuilderFormSchema, DRAFT_KEY_PATTERN, type BuilderForm } from '../shared/builderProtocol';
 import { CardPersonaSchema, type CardPersona } from '../shared/cardPersona';
 import type { Logger } from '../util/logger';
 import { sweepTempFiles, writeFileAtomic } from '../util/atomicFile';
+import { imageFormat } from '../util/imageFormat';
 
-export const DRAFT_KEY_PATTERN = /^(new-[a-f0-9]{8,32}|[a-z0-9][a-z0-9-]{0,63})$/;
 
 const DraftSchema = z.object({
   schema: z.literal(1),
@@ -32,14 +32,10 @@ export interface PendingAvatar {
   bytes: Uint8Array;
 }
 
-/** The image format the bytes say they are (not what the file name says), or undefined. */
-export function imageFormat(bytes: Uint8Array): PendingAvatar['ext'] | undefined {
-  const at = (i: number) => bytes[i];
-  if (bytes.length >= 8 && [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a].every((b, i) => at(i) === b)) return 'png';
-  if (bytes.length >= 3 && at(0) === 0xff && at(1) === 0xd8 && at(2) === 0xff) return 'jpg';
-  const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
-  if (bytes.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
-  return undefined;
+/** The format of a picture the builder takes (the webview shows PNG, JPEG and WebP), or undefined. */
+export function avatarFormat(bytes: Uint8Array): PendingAvatar['ext'] | undefined {
+  const format = imageFormat(bytes);
+  return format === 'gif' ? undefined : format;
 }
 
 export function draftAvatar(draft: BuilderDraft): PendingAvatar | undefined {

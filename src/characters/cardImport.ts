@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { CardError, firstNonSpace, MAX_CARD_FILE_BYTES, parseJsonBytes, readCard, type CardWarning } from './cards/cardCodec';
 import type { CardPersona } from '../shared/cardPersona';
 import { cardToPersona } from './cards/cardToPersona';
-import { imageExtension } from './customPersonaStore';
+import { imageFormat } from '../util/imageFormat';
 import { looksLikePersonaFile, MAX_PERSONA_FILE_BYTES, PersonaFileError, readPersonaFile } from './cards/personaFile';
 import type { HistoryEntry } from './personaHistory';
 
@@ -81,7 +81,7 @@ export function prepareImport(bytes: Uint8Array, options: PrepareImportOptions):
   const warnings = [...parsed.warnings];
   // A CHARX icon may be any file: only pictures a webview shows safely become the avatar.
   let avatarBytes = parsed.avatar?.bytes;
-  const avatarExt = avatarBytes ? imageExtension(avatarBytes) : undefined;
+  const avatarExt = avatarBytes ? imageFormat(avatarBytes) : undefined;
   if (avatarBytes && !avatarExt) {
     warnings.push({ code: 'missingAsset', message: 'The card’s icon is not a PNG, JPEG, GIF or WebP picture, so the persona has no picture (the file is kept with the card).' });
     avatarBytes = undefined;
@@ -117,7 +117,7 @@ function personaFileValue(bytes: Uint8Array, fileName: string): unknown {
 
 function preparePersonaFile(value: unknown, options: PrepareImportOptions): PreparedImport {
   const content = readPersonaFile(value, options.fileName);
-  if (content.avatar && imageExtension(content.avatar.bytes) !== content.avatar.ext) {
+  if (content.avatar && imageFormat(content.avatar.bytes) !== content.avatar.ext) {
     throw new PersonaFileError('invalidFile', `its picture is not the ${content.avatar.ext.toUpperCase()} image it says it is`, options.fileName);
   }
   const id = freshPersonaId(content.persona.name, options.taken);

@@ -13,11 +13,10 @@ import * as z from 'zod/mini';
 import type { Logger } from '../util/logger';
 import { PERSONA_ID_PATTERN } from '../shared/persona';
 import { sweepTempFiles, writeFileAtomic } from '../util/atomicFile';
-import { CardPersonaSchema, type CardPersona } from '../shared/cardPersona';
+import { CardPersonaSchema, MAX_AVATAR_BYTES, type CardPersona } from '../shared/cardPersona';
 import { PersonaHistory } from './personaHistory';
+import { imageFormat } from '../util/imageFormat';
 
-/** Largest picture stored with a persona. */
-export const MAX_AVATAR_BYTES = 10 * 1024 * 1024;
 /** Largest single file, and all files together, kept from a card (CHARX unpacks to at most 50 MB). */
 export const MAX_ASSET_BYTES = 50 * 1024 * 1024;
 export const MAX_ASSETS = 2_000;
@@ -36,16 +35,6 @@ export class PersonaStoreError extends Error {
   static is(e: unknown, reason?: PersonaStoreErrorReason): e is PersonaStoreError {
     return e instanceof PersonaStoreError && (reason === undefined || e.reason === reason);
   }
-}
-
-/** The picture's format from its first bytes, or undefined when it is none a webview shows safely. */
-export function imageExtension(bytes: Uint8Array): 'png' | 'jpg' | 'gif' | 'webp' | undefined {
-  const at = (i: number, ...v: number[]) => v.every((b, k) => bytes[i + k] === b);
-  if (at(0, 0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'png';
-  if (at(0, 0xff, 0xd8, 0xff)) return 'jpg';
-  if (at(0, 0x47, 0x49, 0x46, 0x38)) return 'gif';
-  if (at(0, 0x52, 0x49, 0x46, 0x46) && at(8, 0x57, 0x45, 0x42, 0x50)) return 'webp';
-  return undefined;
 }
 
 const ASSET_INDEX = 'index.json';
@@ -134,7 +123,7 @@ export class CustomPersonaStore {
     if (bytes.length > MAX_AVATAR_BYTES) {
       throw new PersonaStoreError('badAvatar', `The picture is ${(bytes.length / 1024 / 1024).toFixed(1)} MB; choose one under ${MAX_AVATAR_BYTES / 1024 / 1024} MB.`);
     }
-    const ext = imageExtension(bytes);
+    const ext = imageFormat(bytes);
     if (!ext) throw new PersonaStoreError('badAvatar', 'The picture is not a PNG, JPEG, GIF or WebP image; choose one of those.');
     const file = `${id}.avatar-${createHash('sha256').update(bytes).digest('hex').slice(0, 12)}.${ext}`;
     try {

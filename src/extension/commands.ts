@@ -6,7 +6,7 @@ import type { ChatViewProvider } from './chat/chatViewProvider';
 import type { PersonaRegistry } from '../characters/personaRegistry';
 import type { ApiKeyStore } from './secrets';
 import { setting } from './config';
-import { describeError } from '../chat/userMessages';
+import { guardedCommand } from './guardedCommand';
 
 export function registerCommands(deps: {
   chat: ChatService;
@@ -16,14 +16,7 @@ export function registerCommands(deps: {
   log: vscode.LogOutputChannel;
 }): vscode.Disposable[] {
   const { chat, view, keys, log } = deps;
-  const guarded = (fn: () => Promise<unknown>) => async () => {
-    try {
-      await fn();
-    } catch (e) {
-      log.warn(`Command failed: ${(e as Error).message}`);
-      void vscode.window.showErrorMessage(describeError(e));
-    }
-  };
+  const guarded = guardedCommand(log, 'Command');
 
   return [
     vscode.commands.registerCommand(

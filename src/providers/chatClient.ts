@@ -10,6 +10,7 @@ import type { Logger } from '../util/logger';
 import { ProviderError, type ProviderErrorReason } from './errors';
 import type { ChatProvider, ChatRequest, ChatStreamEvent, ModelInfo } from './types';
 import { clip, errorCode, serverText } from './serverText';
+import { parseJson } from '../util/json';
 
 export interface ChatClientOptions {
   /** OpenAI-compatible base URL, e.g. `http://127.0.0.1:1234/v1`. */
@@ -542,13 +543,6 @@ function toUsage(usage: z.infer<typeof UsageSchema>): Usage | undefined {
   return { promptTokens: usage.prompt_tokens ?? 0, completionTokens: usage.completion_tokens ?? 0 };
 }
 
-function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch {
-    return { ok: false };
-  }
-}
 
 function isAbortError(e: unknown): boolean {
   return e instanceof Error && (e.name === 'AbortError' || e.name === 'TimeoutError');

@@ -11,6 +11,8 @@ import * as z from 'zod/mini';
 import type { Logger } from '../util/logger';
 import { duration, EmbeddingsError, type EmbeddingsErrorOptions, type EmbeddingsErrorReason } from './embeddingsErrors';
 import { clip, errorCode, errorText as errorTextIn } from '../providers/serverText';
+import { errorText } from '../util/errors';
+import { parseJson } from '../util/json';
 
 export interface EmbeddingsClientOptions {
   /** OpenAI-compatible base URL, e.g. `http://127.0.0.1:5001/v1` (KoboldCpp). */
@@ -450,13 +452,6 @@ function bodyText(text: string): string {
   return text.replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
 }
 
-function parseJson(text: string): { ok: true; value: unknown } | { ok: false; value?: undefined } {
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch {
-    return { ok: false };
-  }
-}
 
 /** `Retry-After` in seconds (the only form local servers send), as milliseconds. */
 function retryAfter(header: string | null): number | undefined {
@@ -478,10 +473,6 @@ function mostCommon(values: number[]): number | undefined {
     }
   }
   return best;
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 function elapsed(since: number): number {

@@ -25,6 +25,9 @@ import { describeEmbeddingsError, duration, EmbeddingsError } from './embeddings
 import { readWholeFile, statFile } from '../util/fileIo';
 import type { MemoryChunk, MemoryDocument } from './memoryStore';
 import { MemoryStoreError } from './memoryStore';
+import { errnoCode, errorText } from '../util/errors';
+import { exists } from '../util/fileIo';
+import { parseJson } from '../util/json';
 
 // ---- jobs and their journal -----------------------------------------------------------------------------
 
@@ -940,7 +943,7 @@ export class IndexingQueue {
       if (errnoCode(e) === 'ENOENT') return;
       throw e;
     }
-    const parsed = JournalSchema.safeParse(parseJson(text));
+    const parsed = JournalSchema.safeParse(parseJson(text).value);
     if (!parsed.success) {
       // Kept beside, never deleted: a person (or a later version) may still read it.
       const aside = path.join(this.dir, `journal.unreadable-${Date.now()}.json`);
@@ -1007,7 +1010,7 @@ export class IndexingQueue {
       const text = await fs.readFile(file, 'utf8').catch(() => undefined);
       if (text === undefined) continue;
       taken.push(file);
-      const parsed = InboxFileSchema.safeParse(parseJson(text));
+      const parsed = InboxFileSchema.safeParse(parseJson(text).value);
       if (!parsed.success) {
         this.logger.warn(`Indexing: ignored an unreadable inbox file ${name}.`);
         continue;
@@ -1100,7 +1103,7 @@ export class IndexingQueue {
       throw e;
     }
     const age = Date.now() - stat.mtimeMs;
-    const parsed = LockSchema.safeParse(parseJson(text));
+    const parsed = LockSchema.safeParse(parseJson(text).value);
     if (!parsed.success) return age > unreadableLockStaleMs ? 'an unreadable lock file' : undefined;
     const owner = parsed.data;
     if (owner.token === this.lockToken) return undefined;
@@ -1118,7 +1121,7 @@ export class IndexingQueue {
         return;
       }
       const text = await fs.readFile(this.lockPath, 'utf8').catch(() => undefined);
-      const owner = LockSchema.safeParse(parseJson(text ?? ''));
+      const owner = LockSchema.safeParse(parseJson(text ?? '').value);
       if (!owner.success || owner.data.token !== this.lockToken) {
         // Another process judged our lock stale (a suspended laptop, say) and took it: it runs the
         // journal now. Stop here rather than run twice.
@@ -1145,7 +1148,7 @@ export class IndexingQueue {
   private async releaseLock(): Promise<void> {
     try {
       const text = await fs.readFile(this.lockPath, 'utf8');
-      const owner = LockSchema.safeParse(parseJson(text));
+      const owner = LockSchema.safeParse(parseJson(text).value);
       if (owner.success && owner.data.token === this.lockToken) await fs.rm(this.lockPath, { force: true });
     } catch {
       // Gone already.
@@ -1275,30 +1278,4 @@ function pidAlive(pid: number): boolean {
     // EPERM: it exists, owned by someone else.
     return errnoCode(e) === 'EPERM';
   }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.access(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function errnoCode(e: unknown): string | undefined {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

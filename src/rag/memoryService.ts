@@ -24,6 +24,9 @@ import { loadLanceDb } from './lanceLoader';
 import type { DocumentSummary } from './memoryStore';
 import { MemoryStore, tableNameFor } from './memoryStore';
 import type { HistoryTurn, RetrievedPassage } from './retrieval';
+import { errorText } from '../util/errors';
+import { exists } from '../util/fileIo';
+import { parseJson } from '../util/json';
 
 export interface MemorySettings {
   /** OpenAI-compatible base URL of the embeddings server (KoboldCpp: http://127.0.0.1:5001/v1). */
@@ -578,7 +581,7 @@ export class MemoryService {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw e;
     }
-    const parsed = StateSchema.safeParse(parseJson(text));
+    const parsed = StateSchema.safeParse(parseJson(text).value);
     if (parsed.success) {
       this.state = parsed.data;
     } else {
@@ -638,25 +641,4 @@ function refusedFailsFast(baseUrl: string): typeof globalThis.fetch {
 async function defaultTokenCounter(): Promise<(text: string) => number> {
   const { encodeForChunking } = await import('./chunker');
   return (text) => encodeForChunking(text).length;
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.access(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

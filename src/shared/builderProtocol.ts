@@ -6,7 +6,7 @@
 // `extensions`, an entry's secondary keys…) rides along in `rest` so a save never loses it.
 // `formToPersona` turns a form into a `CardPersona` or into messages next to the fields.
 import * as z from 'zod/mini';
-import { CardPersonaSchema, VersionSummarySchema, type CardPersona } from './cardPersona';
+import { CardPersonaSchema, MAX_AVATAR_BYTES, VersionSummarySchema, type CardPersona } from './cardPersona';
 import type { Lorebook, LorebookEntry } from './cardSchema';
 import type { Sampling } from './persona';
 import { defineProtocol, notification, request, WAITS_ON_PERSON, type IncomingRequestOf } from './rpc';
@@ -85,11 +85,14 @@ export const FieldDiffSchema = z.object({
 export type FieldDiffView = z.infer<typeof FieldDiffSchema>;
 
 /** A picture the webview may show: only inline data of the three formats the host accepts. */
-export const AvatarUrlSchema = z.string().check(z.maxLength(4_000_000), z.regex(/^data:image\/(png|jpeg|webp);base64,[A-Za-z0-9+/]*={0,2}$/));
+/** A draft's key: `new-<hex>` for a persona never saved, else the persona's id. Names its file too. */
+export const DRAFT_KEY_PATTERN = /^(new-[a-f0-9]{8,32}|[a-z0-9][a-z0-9-]{0,63})$/;
+
+export const AvatarUrlSchema = z.string().check(z.maxLength('data:image/jpeg;base64,'.length + Math.ceil(MAX_AVATAR_BYTES / 3) * 4), z.regex(/^data:image\/(png|jpeg|webp);base64,[A-Za-z0-9+/]*={0,2}$/));
 
 export const BuilderStateSchema = z.object({
   /** Names the draft file and the panel (kept in the webview's state for restoring after a reload). */
-  draftKey: z.string().check(z.regex(/^(new-[a-f0-9]{8,32}|[a-z0-9][a-z0-9-]{0,63})$/)),
+  draftKey: z.string().check(z.regex(DRAFT_KEY_PATTERN)),
   /** The saved persona this panel edits; null until a new one is first saved. */
   personaId: z.nullable(z.string()),
   form: BuilderFormSchema,

@@ -7,6 +7,9 @@ import { CardDataSchema, LorebookSchema } from './cardSchema';
 
 const line = (max: number) => z.string().check(z.trim(), z.minLength(1), z.maxLength(max));
 
+/** Largest picture kept with a persona (an imported card's, or one chosen in the Character Builder). */
+export const MAX_AVATAR_BYTES = 10 * 1024 * 1024;
+
 export const CardSourceSchema = z.object({
   spec: z.enum(['chara_card_v1', 'chara_card_v2', 'chara_card_v3']),
   format: z.enum(['json', 'png', 'charx']),

@@ -21,3 +21,13 @@ export async function readHead(file: string, buffer: Buffer): Promise<number> {
     await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
   }
 }
+
+/** Whether a file or folder is there (and can be seen). */
+export async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.promises.access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -20,7 +20,7 @@ import {
 import { CardPersonaSchema, type CardPersona } from '../../src/shared/cardPersona';
 import { CardDataSchema } from '../../src/shared/cardSchema';
 import type { Logger } from '../../src/util/logger';
-import { BuilderDraftStore, draftAvatar, imageFormat, makeDraft } from '../../src/characters/builderDrafts';
+import { BuilderDraftStore, avatarFormat, draftAvatar, makeDraft } from '../../src/characters/builderDrafts';
 import { previewPrompt } from '../../src/characters/builderPreview';
 import { cardToPersona } from '../../src/characters/cards/cardToPersona';
 import { DEFAULT_CARD_SYSTEM_PROMPT } from '../../src/chat/chatService';
@@ -334,11 +334,11 @@ describe('builder drafts on disk', () => {
   });
 
   it('recognises pictures by their bytes, not their names', () => {
-    assert.equal(imageFormat(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'png');
-    assert.equal(imageFormat(new Uint8Array([0xff, 0xd8, 0xff, 0xe0])), 'jpg');
-    assert.equal(imageFormat(new TextEncoder().encode('RIFF\0\0\0\0WEBPVP8 ')), 'webp');
-    assert.equal(imageFormat(new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg"/>')), undefined);
-    assert.equal(imageFormat(new TextEncoder().encode('GIF89a')), undefined);
-    assert.equal(imageFormat(new Uint8Array([0x89, 0x50])), undefined);
+    assert.equal(avatarFormat(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'png');
+    assert.equal(avatarFormat(new Uint8Array([0xff, 0xd8, 0xff, 0xe0])), 'jpg');
+    assert.equal(avatarFormat(new TextEncoder().encode('RIFF\0\0\0\0WEBPVP8 ')), 'webp');
+    assert.equal(avatarFormat(new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg"/>')), undefined);
+    assert.equal(avatarFormat(new TextEncoder().encode('GIF89a')), undefined);
+    assert.equal(avatarFormat(new Uint8Array([0x89, 0x50])), undefined);
   });
 });

@@ -6,7 +6,7 @@ import type { CardPersona } from '../../shared/cardPersona';
 import type { CardData } from '../../shared/cardSchema';
 import { personaToCard } from './cardToPersona';
 import { writePersonaFile } from './personaFile';
-import { imageExtension } from '../customPersonaStore';
+import { imageFormat } from '../../util/imageFormat';
 import type { HistoryEntry } from '../personaHistory';
 
 export type ExportFormat = 'cardJson' | 'png' | 'charx' | 'personaFile';
@@ -30,7 +30,7 @@ const ICON_URI_BASE = 'embeded://assets/icon/images/main';
 export function exportPersona(format: ExportFormat, input: ExportInput): Uint8Array {
   const now = input.now ?? Date.now();
   const assets = input.assets ?? new Map<string, Uint8Array>();
-  const pictureExt = input.avatar ? imageExtension(input.avatar) : undefined;
+  const pictureExt = input.avatar ? imageFormat(input.avatar) : undefined;
   if (format === 'personaFile') {
     const text = writePersonaFile(
       {

@@ -6,9 +6,9 @@
 // model (unknown data keys, other apps' `extensions`, lorebook entry details, assets, dates) comes
 // back out unchanged.
 import * as z from 'zod/mini';
-import { PERSONA_ID_PATTERN, SamplingSchema, type Persona, type Sampling } from '../../shared/persona';
+import { SamplingSchema, type Persona, type Sampling } from '../../shared/persona';
 import { CardPersonaSchema, type CardPersona, type CardSource } from '../../shared/cardPersona';
-import { CardDataSchema, LorebookSchema, type CardData, type CardSpec, type Lorebook } from '../../shared/cardSchema';
+import { CardDataSchema, type CardData } from '../../shared/cardSchema';
 import { substituteCardMacros } from './cardPrompt';
 
 /** The icon an imported card gets until the person picks one (cards carry pictures, not emoji). */

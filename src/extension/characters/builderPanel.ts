@@ -11,6 +11,7 @@ import * as z from 'zod/mini';
 import {
   BuilderNotifications,
   BuilderProtocol,
+  DRAFT_KEY_PATTERN,
   emptyForm,
   formToPersona,
   hasUnsavedChanges,
@@ -20,20 +21,19 @@ import {
   type BuilderState,
   type FormBase,
 } from '../../shared/builderProtocol';
-import type { CardPersona, VersionKind, VersionSummary } from '../../shared/cardPersona';
+import { MAX_AVATAR_BYTES, type CardPersona, type VersionKind, type VersionSummary } from '../../shared/cardPersona';
 import { diffPersonas, type FieldDiff } from '../../characters/personaDiff';
-import { DRAFT_KEY_PATTERN, BuilderDraftStore, draftAvatar, imageFormat, makeDraft, type PendingAvatar } from '../../characters/builderDrafts';
+import { BuilderDraftStore, avatarFormat, draftAvatar, makeDraft, type PendingAvatar } from '../../characters/builderDrafts';
 import { previewPrompt } from '../../characters/builderPreview';
 import { freshPersonaId } from '../../characters/cardImport';
 import { DEFAULT_CARD_SYSTEM_PROMPT } from '../../chat/chatService';
 import { chatSettings } from '../config';
 import type { TokenCounter } from '../../characters/prompt';
 import { describeError } from '../../chat/userMessages';
+import { guardedCommand } from '../guardedCommand';
 import { WebviewHost, type Handlers } from '../webviewHost';
 
 export const BUILDER_VIEW_TYPE = 'persona.characterBuilder';
-/** A picture larger than this is refused: it is stored with the persona and sent to the webview inline. */
-export const MAX_AVATAR_BYTES = 1024 * 1024;
 /** Drafts are written this long after the last change; a closed panel writes at once. */
 const DRAFT_WRITE_MS = 300;
 
@@ -83,16 +83,7 @@ const PanelStateSchema = z.object({ draftKey: z.string().check(z.regex(DRAFT_KEY
 
 export function registerCharacterBuilder(deps: CharacterBuilderDeps): vscode.Disposable[] {
   const builder = new CharacterBuilder(deps);
-  const guarded =
-    (fn: (arg?: unknown) => Promise<unknown>) =>
-    async (arg?: unknown): Promise<void> => {
-      try {
-        await fn(arg);
-      } catch (e) {
-        deps.log.warn(`Character Builder: ${(e as Error).message}`);
-        void vscode.window.showErrorMessage(describeError(e));
-      }
-    };
+  const guarded = guardedCommand(deps.log, 'Character Builder');
   return [
     builder,
     vscode.commands.registerCommand('persona.character.new', guarded(() => builder.openNew())),
@@ -277,13 +268,13 @@ function panelTitle(name: string): string {
 const MIME: Record<PendingAvatar['ext'], string> = { png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp' };
 
 function pendingAvatarOf(bytes: Uint8Array): PendingAvatar | undefined {
-  const ext = imageFormat(bytes);
+  const ext = avatarFormat(bytes);
   if (!ext || bytes.length > MAX_AVATAR_BYTES) return undefined;
   return { token: `new:${randomBytes(6).toString('hex')}`, ext, bytes };
 }
 
 function dataUrl(bytes: Uint8Array): string | null {
-  const ext = imageFormat(bytes);
+  const ext = avatarFormat(bytes);
   if (!ext || bytes.length > MAX_AVATAR_BYTES) return null;
   return `data:${MIME[ext]};base64,${Buffer.from(bytes).toString('base64')}`;
 }
@@ -562,7 +553,7 @@ class BuilderSession {
     if (!uri) return null;
     const name = path.posix.basename(uri.path);
     const { size } = await vscode.workspace.fs.stat(uri);
-    if (size > MAX_AVATAR_BYTES) throw new BuilderError('avatarTooLarge', `${name} is ${(size / 1024 / 1024).toFixed(1)} MB; choose a picture of 1 MB or less.`);
+    if (size > MAX_AVATAR_BYTES) throw new BuilderError('avatarTooLarge', `${name} is ${(size / 1024 / 1024).toFixed(1)} MB; choose a picture of ${MAX_AVATAR_BYTES / 1024 / 1024} MB or less.`);
     const bytes = await vscode.workspace.fs.readFile(uri);
     const avatar = pendingAvatarOf(bytes);
     const url = avatar && dataUrl(avatar.bytes);

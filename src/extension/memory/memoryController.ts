@@ -14,8 +14,8 @@ import type { Citation } from '../../shared/conversation';
 import type { MemoryStatus } from '../../shared/chatProtocol';
 import type { ChatMemory, ChatService, MemoryContext } from '../../chat/chatService';
 import { setting } from '../config';
+import { guardedCommand } from '../guardedCommand';
 import type { ApiKeyStore } from '../secrets';
-import { describeError } from '../../chat/userMessages';
 
 const EMBEDDINGS_KEY = 'embeddings';
 
@@ -507,16 +507,7 @@ function groupByRoot(uris: vscode.Uri[]): Map<string, vscode.Uri[]> {
 
 /** The memory commands. A failure is shown as a message and logged, never an unhandled rejection. */
 export function registerMemoryCommands(memory: MemoryController, log: vscode.LogOutputChannel): vscode.Disposable[] {
-  const guarded =
-    <A extends unknown[]>(run: (...args: A) => Promise<unknown>) =>
-    async (...args: A): Promise<void> => {
-      try {
-        await run(...args);
-      } catch (e) {
-        log.warn(`Memory command failed: ${(e as Error).message}`);
-        void vscode.window.showErrorMessage(describeError(e));
-      }
-    };
+  const guarded = guardedCommand(log, 'Memory command');
   /** Explorer passes the clicked item and the whole selection; the palette passes nothing. */
   const explorerSelection = (uri?: unknown, uris?: unknown): vscode.Uri[] => {
     if (Array.isArray(uris) && uris.every((u) => u instanceof vscode.Uri) && uris.length > 0) return uris;
