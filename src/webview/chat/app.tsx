@@ -1,6 +1,6 @@
 // The chat view: header (persona, conversations, new chat), connection banner, messages, composer.
 import type { RefObject } from 'preact';
-import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { PersonaSummary } from '../../shared/persona';
 import { Requests, type ConnectionState } from '../../shared/chatProtocol';
 import type { ChatStore } from './chatStore';
@@ -10,10 +10,11 @@ import { carriesFiles, readDrop } from './fileDrop';
 import { MemoryBar, ReadOnlyNotice } from './memoryBar';
 import type { ChatHost } from './chatHost';
 import { MessageList } from './messageList';
+import * as z from 'zod/mini';
+import { savedState } from '../common/savedState';
 
-interface SavedState {
-  draft?: string;
-}
+/** The message being written survives the view being hidden. */
+const SavedChatSchema = z.object({ draft: z.optional(z.string()) });
 
 export function App({ host, store, reload }: { host: ChatHost; store: ChatStore; reload: () => void }) {
   const [error, setError] = useState<string | null>(null);
@@ -215,13 +216,13 @@ function ConnectionBanner({ connection, onRetry }: { connection: ConnectionState
 }
 
 function Composer(props: { host: ChatHost; streaming: boolean; readOnly: boolean; placeholder: string; onSend(text: string): Promise<boolean>; onStop(): void }) {
-  const saved = (props.host.api.getState() as SavedState | undefined) ?? {};
-  const [draft, setDraft] = useState(saved.draft ?? '');
+  const saved = useMemo(() => savedState(props.host.api, SavedChatSchema), [props.host]);
+  const [draft, setDraft] = useState(() => saved.read().draft ?? '');
   const input = useRef<HTMLTextAreaElement>(null);
 
   useEffect(() => {
-    props.host.api.setState({ ...((props.host.api.getState() as SavedState | undefined) ?? {}), draft });
-  }, [draft]);
+    saved.write({ draft });
+  }, [draft, saved]);
 
   useEffect(() => {
     const el = input.current;
