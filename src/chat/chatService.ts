@@ -48,7 +48,8 @@ export interface ChatServiceDeps {
 export interface ChatMemory {
   /** Passages for the reply to the end of `history`. Never throws: a failure comes back as `note`. */
   retrieve(input: { history: { role: 'user' | 'assistant'; content: string }[]; personaId: string; signal: AbortSignal }): Promise<MemoryContext>;
-  status(): MemoryStatus;
+  /** What the view's memory line says for a chat with this persona (its own memory and the shared one). */
+  status(personaId: string): MemoryStatus;
   onDidChange(listener: () => void): { dispose(): void };
   /** The view opened: memory may be asked for soon. */
   warmUp?(): void;
@@ -188,7 +189,7 @@ export class ChatService {
       conversation: this.conversation,
       streaming: this.streaming ? { conversationId: this.streaming.conversationId, messageId: this.streaming.messageId, stream: this.streaming.stream } : null,
       connection: this.connection,
-      memory: this.deps.memory?.status() ?? { status: 'off' },
+      memory: this.deps.memory?.status(this.activePersonaId) ?? { status: 'off' },
     };
   }
 

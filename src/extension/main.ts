@@ -37,7 +37,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const keys = new ApiKeyStore(context.secrets);
     const providers = new ProviderCache(keys, log);
     // Memory is per workspace; with no folder open there is none. Nothing of LanceDB loads here.
-    const memory = new MemoryController(context.storageUri?.fsPath, keys, log);
+    const memory = new MemoryController(context.storageUri?.fsPath, keys, log, (id) => personas.get(id)?.name ?? id);
     context.subscriptions.push(memory);
     memoryToClose = memory;
 
@@ -53,8 +53,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       memory,
     });
     await chat.init();
-    context.subscriptions.push(chat);
-    memory.attachChat(chat);
+    context.subscriptions.push(chat, memory.onDidForget((matches) => chat.forgetCitations(matches)));
 
     const view: ChatViewProvider = new ChatViewProvider(context.extensionUri, chat, log, {
       openCitation: (c) => memory.openCitation(c),
@@ -71,7 +70,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       view,
       ...registerCommands({ chat, view, personas, keys, log }),
       createPersonaStatusBar(chat),
-      ...registerMemoryCommands(memory, log),
+      ...registerMemoryCommands(memory, log, () => chat.persona()),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (CONNECTION_SETTINGS.some((k) => e.affectsConfiguration(`persona.${k}`))) {
           log.info('Connection settings changed; checking the server again.');

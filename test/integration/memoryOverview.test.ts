@@ -58,12 +58,12 @@ describe('the view state while memory is busy', () => {
   async function chatOver(overview: MemoryOverview, dir: string): Promise<ChatService> {
     const memory: ChatMemory = {
       retrieve: async () => ({ section: '', citations: [] }),
-      status: () => overview.status(kbsInScope(chat.persona().id)),
+      status: (personaId) => overview.status(kbsInScope(personaId)),
       onDidChange: (l) => overview.onDidChange(l),
     };
     const chatSettings: ChatSettings = { provider: 'local', baseUrl: 'http://127.0.0.1:9/v1', model: '', temperature: null, maxTokens: null, userName: 'Ada' };
     const values = new Map<string, unknown>();
-    const chat: ChatService = new ChatService({
+    const chat = new ChatService({
       store: new ConversationStore(join(dir, 'conversations'), silentLogger),
       personas,
       preferences: { get: <T,>(k: string) => values.get(k) as T | undefined, update: async (k, v) => void values.set(k, v) },

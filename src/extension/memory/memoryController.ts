@@ -12,7 +12,7 @@ import { MemoryService } from '../../rag/memoryService';
 import { memoryPromptSection } from '../../rag/retrieval';
 import type { Citation } from '../../shared/conversation';
 import type { MemoryStatus } from '../../shared/chatProtocol';
-import type { ChatMemory, ChatService, MemoryContext } from '../../chat/chatService';
+import type { ChatMemory, MemoryContext } from '../../chat/chatService';
 import { setting } from '../config';
 import { guardedCommand } from '../guardedCommand';
 import type { ApiKeyStore } from '../secrets';
@@ -28,7 +28,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
   private readonly statusItem: vscode.StatusBarItem;
   /** What the view and the status bar show; never waits on LanceDB. */
   private readonly overview: MemoryOverview;
-  private chat: ChatService | undefined;
+  /** Told what was forgotten (the chat takes its citations out of past replies); awaited. */
+  private readonly forgetListeners = new Set<(matches: (source: string) => boolean) => Promise<unknown>>();
   private embeddingsKey: string | undefined;
   /** Causes already told in a reply, so one server outage is said once, not under every reply. */
   private readonly toldNotes = new Set<string>();
@@ -37,6 +38,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     private readonly storageDir: string | undefined,
     private readonly keys: ApiKeyStore,
     private readonly log: vscode.LogOutputChannel,
+    /** A persona's name, for the knowledge bases of one persona. */
+    private readonly personaName: (id: string) => string,
   ) {
     this.statusItem = vscode.window.createStatusBarItem('persona.memory', vscode.StatusBarAlignment.Left, 0);
     this.statusItem.name = 'Persona Memory';
@@ -45,15 +48,14 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     this.disposables.push(this.statusItem, this.overview, this.overview.onDidChange(() => this.emit()));
   }
 
-  /** The persona chatting in the view: the one "Add to Memory of the Current Persona" adds for. */
-  activePersona(): { id: string; name: string } | undefined {
-    const p = this.chat?.persona();
-    return p ? { id: p.id, name: p.name } : undefined;
+  /** Forgetting waits for each listener: the sources of past replies go with what is forgotten. */
+  onDidForget(listener: (matches: (source: string) => boolean) => Promise<unknown>): vscode.Disposable {
+    this.forgetListeners.add(listener);
+    return { dispose: () => this.forgetListeners.delete(listener) };
   }
 
-  /** The chat whose stored replies lose the citations of what is forgotten. */
-  attachChat(chat: ChatService): void {
-    this.chat = chat;
+  private async forgotten(matches: (source: string) => boolean): Promise<void> {
+    await Promise.all([...this.forgetListeners].map((l) => l(matches)));
   }
 
   // ---- the service, made on first use -----------------------------------------------------------
@@ -133,9 +135,9 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     return { dispose: () => this.listeners.delete(listener) };
   }
 
-  status(): MemoryStatus {
+  status(personaId: string): MemoryStatus {
     if (!this.available) return { status: 'off' };
-    return this.overview.status(kbsInScope(this.activePersona()?.id));
+    return this.overview.status(kbsInScope(personaId));
   }
 
   async retrieve(input: Parameters<ChatMemory['retrieve']>[0]): Promise<MemoryContext> {
@@ -309,7 +311,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     );
     if (choice !== 'Forget') return;
     for (const t of targets) await service.forget(t);
-    await this.chat?.forgetCitations(matches);
+    await this.forgotten(matches);
     await this.overview.refresh();
     void vscode.window.showInformationMessage(`Forgot ${what}.`);
   }
@@ -327,7 +329,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     );
     if (choice !== 'Forget All') return;
     await service.forgetAll();
-    await this.chat?.forgetCitations(() => true);
+    await this.forgotten(() => true);
     await this.overview.refresh();
     void vscode.window.showInformationMessage("Forgot all of this workspace's memory.");
   }
@@ -341,7 +343,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
       return undefined;
     }
     const picked = await vscode.window.showQuickPick(
-      docs.map((d) => ({ label: d.source, description: `${d.chunkCount} passage${d.chunkCount === 1 ? '' : 's'}${d.kb === WORKSPACE_KB ? '' : ` · ${this.chat?.personaName(personaOfKb(d.kb) ?? d.kb) ?? d.kb} only`}`, source: d.source })),
+      docs.map((d) => ({ label: d.source, description: `${d.chunkCount} passage${d.chunkCount === 1 ? '' : 's'}${d.kb === WORKSPACE_KB ? '' : ` · ${this.personaName(personaOfKb(d.kb) ?? d.kb)} only`}`, source: d.source })),
       { title: 'Forget from Persona Memory', canPickMany: true, placeHolder: 'Files to forget' },
     );
     if (!picked || picked.length === 0) return undefined;
@@ -403,10 +405,11 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     }
   }
 
-  async showStatus(): Promise<void> {
+  /** The status picker; its title counts what a chat with `personaId` draws on. */
+  async showStatus(personaId: string): Promise<void> {
     const service = await this.svc();
     const p = service.progress();
-    const s = this.status();
+    const s = this.status(personaId);
     type Item = vscode.QuickPickItem & { run?: () => unknown };
     const items: Item[] = [];
     if (p.state === 'paused') items.push({ label: '$(debug-continue) Try again now', detail: p.pausedReason, run: () => service.resume() });
@@ -506,7 +509,12 @@ function groupByRoot(uris: vscode.Uri[]): Map<string, vscode.Uri[]> {
 }
 
 /** The memory commands. A failure is shown as a message and logged, never an unhandled rejection. */
-export function registerMemoryCommands(memory: MemoryController, log: vscode.LogOutputChannel): vscode.Disposable[] {
+export function registerMemoryCommands(
+  memory: MemoryController,
+  log: vscode.LogOutputChannel,
+  /** The persona chatting in the view: the one "Add to Memory of Current Persona" adds for. */
+  currentPersona: () => { id: string; name: string },
+): vscode.Disposable[] {
   const guarded = guardedCommand(log, 'Memory command');
   /** Explorer passes the clicked item and the whole selection; the palette passes nothing. */
   const explorerSelection = (uri?: unknown, uris?: unknown): vscode.Uri[] => {
@@ -529,8 +537,7 @@ export function registerMemoryCommands(memory: MemoryController, log: vscode.Log
     vscode.commands.registerCommand(
       'persona.memory.addForPersona',
       guarded(async (uri?: unknown, uris?: unknown) => {
-        const persona = memory.activePersona();
-        if (!persona) throw new Error('Open the Persona view first: memory is added for the persona chatting there.');
+        const persona = currentPersona();
         let picked = explorerSelection(uri, uris);
         if (picked.length === 0) {
           picked = (await vscode.window.showOpenDialog({ title: `Add to ${persona.name}'s Memory`, openLabel: 'Add to Memory', canSelectMany: true, canSelectFiles: true, canSelectFolders: true })) ?? [];
@@ -562,7 +569,7 @@ export function registerMemoryCommands(memory: MemoryController, log: vscode.Log
       }),
     ),
     vscode.commands.registerCommand('persona.memory.forgetAll', guarded(() => memory.forgetAll())),
-    vscode.commands.registerCommand('persona.memory.showStatus', guarded(() => memory.showStatus())),
+    vscode.commands.registerCommand('persona.memory.showStatus', guarded(() => memory.showStatus(currentPersona().id))),
     vscode.commands.registerCommand('persona.memory.setEmbeddingsKey', guarded(() => memory.setEmbeddingsKey())),
   ];
 }
