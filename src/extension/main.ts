@@ -18,7 +18,9 @@ import { createPersonaStatusBar } from './statusBar';
 import { describeError } from '../chat/userMessages';
 import { importCharacterBytes } from './characters/characterCommands';
 import { handleDrop } from './chat/fileDrop';
-import { MemoryController, registerMemoryCommands } from './memory/memoryController';
+import { registerMemoryCommands } from './memory/memoryCommands';
+import { MemoryController } from './memory/memoryController';
+import { watchWorkspaceFiles } from './memory/workspaceWatcher';
 
 /** What deactivate() must finish before the extension host goes away. */
 let memoryToClose: MemoryController | undefined;
@@ -84,7 +86,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }),
     );
     context.subscriptions.push(...registerCharacterBuilder({ extensionUri: context.extensionUri, globalStorageDir: context.globalStorageUri.fsPath, personas, log, countTokens: lazyTokenCounter(), chatWith: async (id) => (await chat.selectPersona(id), await view.focus()) }));
-    memory.watchWorkspace();
+    context.subscriptions.push(watchWorkspaceFiles(memory, log));
     log.info(`Persona activated in ${Math.round(performance.now() - started)} ms (${personas.list().length} personas).`);
   } catch (e) {
     // VS Code shows nothing when activation fails: say it ourselves.

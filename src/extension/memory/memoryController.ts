@@ -1,7 +1,8 @@
-// The workspace memory in VS Code: the commands (Explorer menu, palette, the view's buttons), the
-// status bar while indexing, the notification with Cancel, the file watcher, Restricted Mode, and
-// the memory each chat turn is given. The memory itself (queue, LanceDB, retrieval) is plain Node
-// in src/rag; nothing here loads LanceDB until memory is first used.
+// The workspace memory in VS Code: the one memory service of the window (made on first use; nothing
+// here loads LanceDB until then), the memory each chat turn is given, and what the commands do —
+// adding with a notification and Cancel, forgetting after asking, the status picker. The commands
+// themselves are in memoryCommands.ts, the file watcher in workspaceWatcher.ts, the status bar in
+// memoryStatusBar.ts. The memory itself (queue, LanceDB, retrieval) is plain Node in src/rag.
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -14,18 +15,20 @@ import type { Citation } from '../../shared/conversation';
 import type { MemoryStatus } from '../../shared/chatProtocol';
 import type { ChatMemory, MemoryContext } from '../../chat/chatService';
 import { setting } from '../config';
-import { guardedCommand } from '../guardedCommand';
 import type { ApiKeyStore } from '../secrets';
+import { MemoryStatusBar } from './memoryStatusBar';
+import type { WatchedMemory } from './workspaceWatcher';
+import { excludeGlobs, groupByRoot, sourceOf, uriOf } from './workspacePaths';
 
 const EMBEDDINGS_KEY = 'embeddings';
 
 type Listener = () => void;
 
-export class MemoryController implements vscode.Disposable, ChatMemory {
+export class MemoryController implements vscode.Disposable, ChatMemory, WatchedMemory {
   private service: MemoryService | undefined;
   private readonly listeners = new Set<Listener>();
   private readonly disposables: vscode.Disposable[] = [];
-  private readonly statusItem: vscode.StatusBarItem;
+  private readonly statusBar = new MemoryStatusBar();
   /** What the view and the status bar show; never waits on LanceDB. */
   private readonly overview: MemoryOverview;
   /** Told what was forgotten (the chat takes its citations out of past replies); awaited. */
@@ -41,11 +44,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     /** A persona's name, for the knowledge bases of one persona. */
     private readonly personaName: (id: string) => string,
   ) {
-    this.statusItem = vscode.window.createStatusBarItem('persona.memory', vscode.StatusBarAlignment.Left, 0);
-    this.statusItem.name = 'Persona Memory';
-    this.statusItem.command = 'persona.memory.showStatus';
     this.overview = new MemoryOverview(log);
-    this.disposables.push(this.statusItem, this.overview, this.overview.onDidChange(() => this.emit()));
+    this.disposables.push(this.statusBar, this.overview, this.overview.onDidChange(() => this.emit()));
   }
 
   /** Forgetting waits for each listener: the sources of past replies go with what is forgotten. */
@@ -124,7 +124,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
   }
 
   private emit(): void {
-    this.showStatusBar();
+    this.statusBar.show(this.overview.progress());
     for (const l of this.listeners) l();
   }
 
@@ -157,25 +157,14 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     return result;
   }
 
-  // ---- sources and paths ---------------------------------------------------------------------------
+  // ---- what the workspace watcher needs ------------------------------------------------------------
 
-  /** A file's name in memory: workspace-relative with '/' (prefixed by the folder in a multi-root workspace), else absolute. */
-  sourceOf(uri: vscode.Uri): string {
-    const folder = vscode.workspace.getWorkspaceFolder(uri);
-    if (!folder) return uri.fsPath.split(path.sep).join('/');
-    const rel = path.relative(folder.uri.fsPath, uri.fsPath).split(path.sep).join('/');
-    return (vscode.workspace.workspaceFolders?.length ?? 0) > 1 ? `${folder.name}/${rel}` : rel;
+  sources(): ReadonlyMap<string, readonly string[]> | undefined {
+    return this.overview.sources();
   }
 
-  /** The file a source names, or undefined when it is not inside the workspace (or not absolute). */
-  uriOf(source: string): vscode.Uri | undefined {
-    if (path.isAbsolute(source)) return vscode.Uri.file(source);
-    const folders = vscode.workspace.workspaceFolders ?? [];
-    if (source.split('/').includes('..')) return undefined;
-    if (folders.length === 1) return vscode.Uri.joinPath(folders[0]!.uri, source);
-    const [first, ...rest] = source.split('/');
-    const folder = folders.find((f) => f.name === first);
-    return folder && rest.length > 0 ? vscode.Uri.joinPath(folder.uri, ...rest) : undefined;
+  openedService(): MemoryService | undefined {
+    return this.service;
   }
 
   // ---- the view's buttons ------------------------------------------------------------------------
@@ -185,7 +174,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     const service = await this.svc();
     const docs = await service.listDocuments();
     if (!docs.some((d) => d.source === c.source)) throw new Error(`${c.source} is no longer in memory.`);
-    const uri = this.uriOf(c.source);
+    const uri = uriOf(c.source);
     if (!uri) throw new Error(`${c.source} is not in this workspace.`);
     try {
       await vscode.workspace.fs.stat(uri);
@@ -223,7 +212,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
           group.map((u) => u.fsPath),
           { root, exclude, maxFileBytes },
         );
-        files.push(...result.files.map((f: ScannedFile) => ({ absPath: f.absPath, source: this.sourceOf(vscode.Uri.file(f.absPath)) })));
+        files.push(...result.files.map((f: ScannedFile) => ({ absPath: f.absPath, source: sourceOf(vscode.Uri.file(f.absPath)) })));
         skipped.push(...result.skipped);
       }
     });
@@ -292,7 +281,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
   async forget(uris: vscode.Uri[]): Promise<void> {
     const service = await this.svc();
     const docs = await service.listDocuments();
-    const targets = uris.map((u) => this.sourceOf(u));
+    const targets = uris.map((u) => sourceOf(u));
     const matches = (source: string) => targets.some((t) => source === t || source.startsWith(`${t}/`) || t === '');
     const affected = docs.filter((d) => matches(d.source));
     if (affected.length === 0) {
@@ -347,62 +336,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
       { title: 'Forget from Persona Memory', canPickMany: true, placeHolder: 'Files to forget' },
     );
     if (!picked || picked.length === 0) return undefined;
-    return picked.map((p) => this.uriOf(p.source) ?? vscode.Uri.file(p.source));
-  }
-
-  // ---- watching the workspace ------------------------------------------------------------------------
-
-  /** Files in memory that change or go away are indexed again or removed (setting; never in Restricted Mode). */
-  watchWorkspace(): void {
-    // No folder, nothing in memory to keep in step: watch once one is opened.
-    if (!vscode.workspace.workspaceFolders?.length) {
-      const opened = vscode.workspace.onDidChangeWorkspaceFolders(() => {
-        if (!vscode.workspace.workspaceFolders?.length) return;
-        opened.dispose();
-        this.watchWorkspace();
-      });
-      this.disposables.push(opened);
-      return;
-    }
-    const watcher = vscode.workspace.createFileSystemWatcher('**/*');
-    const onChange = (uri: vscode.Uri, deleted: boolean) => {
-      const documents = this.overview.sources();
-      if (!vscode.workspace.isTrusted || !setting('rag.syncWithWorkspace') || !this.service || !documents) return;
-      const source = this.sourceOf(uri);
-      const inMemory = [...documents.keys()].filter((d) => d === source || d.startsWith(`${source}/`));
-      if (inMemory.length === 0) return;
-      const service = this.service;
-      // Each knowledge base that holds the file keeps its own copy in step.
-      for (const s of inMemory) {
-        for (const kb of documents.get(s) ?? []) {
-          if (deleted) void service.remove(s, kb).catch((e) => this.log.warn(`Could not remove ${s} from memory: ${(e as Error).message}`));
-          else if (s === source) void service.add([{ absPath: uri.fsPath, source }], kb).catch((e) => this.log.warn(`Could not re-index ${source}: ${(e as Error).message}`));
-        }
-      }
-    };
-    this.disposables.push(
-      watcher,
-      watcher.onDidChange((u) => onChange(u, false)),
-      watcher.onDidCreate((u) => onChange(u, false)),
-      watcher.onDidDelete((u) => onChange(u, true)),
-    );
-  }
-
-  // ---- status bar ------------------------------------------------------------------------------------
-
-  private showStatusBar(): void {
-    const p = this.overview.progress();
-    if (p?.state === 'running') {
-      this.statusItem.text = `$(sync~spin) Memory ${p.done}/${p.total}`;
-      this.statusItem.tooltip = `Persona is adding files to memory${p.current ? ` (${p.current})` : ''}. Click for options.`;
-      this.statusItem.show();
-    } else if (p?.state === 'paused') {
-      this.statusItem.text = '$(debug-pause) Memory paused';
-      this.statusItem.tooltip = `${p.pausedReason ?? 'Indexing is paused.'} Click to try again now.`;
-      this.statusItem.show();
-    } else {
-      this.statusItem.hide();
-    }
+    return picked.map((p) => uriOf(p.source) ?? vscode.Uri.file(p.source));
   }
 
   /** The status picker; its title counts what a chat with `personaId` draws on. */
@@ -453,7 +387,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
     const byKb = new Map<string, { absPath: string; source: string }[]>();
     let missing = 0;
     for (const d of documents) {
-      const uri = this.uriOf(d.source);
+      const uri = uriOf(d.source);
       if (!uri) {
         missing++;
         continue;
@@ -492,84 +426,3 @@ export class MemoryController implements vscode.Disposable, ChatMemory {
   }
 }
 
-/** VS Code's `files.exclude` (the entries that are on) and `persona.rag.exclude`. */
-function excludeGlobs(): string[] {
-  const filesExclude = vscode.workspace.getConfiguration('files').get<Record<string, unknown>>('exclude') ?? {};
-  return [...Object.entries(filesExclude).filter(([, on]) => on === true).map(([glob]) => glob), ...setting('rag.exclude')];
-}
-
-/** Picked paths by the folder whose .gitignore applies: their workspace folder, or their own directory. */
-function groupByRoot(uris: vscode.Uri[]): Map<string, vscode.Uri[]> {
-  const groups = new Map<string, vscode.Uri[]>();
-  for (const uri of uris) {
-    const root = vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath ?? path.dirname(uri.fsPath);
-    groups.set(root, [...(groups.get(root) ?? []), uri]);
-  }
-  return groups;
-}
-
-/** The memory commands. A failure is shown as a message and logged, never an unhandled rejection. */
-export function registerMemoryCommands(
-  memory: MemoryController,
-  log: vscode.LogOutputChannel,
-  /** The persona chatting in the view: the one "Add to Memory of Current Persona" adds for. */
-  currentPersona: () => { id: string; name: string },
-): vscode.Disposable[] {
-  const guarded = guardedCommand(log, 'Memory command');
-  /** Explorer passes the clicked item and the whole selection; the palette passes nothing. */
-  const explorerSelection = (uri?: unknown, uris?: unknown): vscode.Uri[] => {
-    if (Array.isArray(uris) && uris.every((u) => u instanceof vscode.Uri) && uris.length > 0) return uris;
-    return uri instanceof vscode.Uri ? [uri] : [];
-  };
-  return [
-    vscode.commands.registerCommand(
-      'persona.memory.add',
-      guarded(async (uri?: unknown, uris?: unknown) => {
-        let picked = explorerSelection(uri, uris);
-        if (picked.length === 0) {
-          const active = vscode.window.activeTextEditor?.document.uri;
-          if (active?.scheme === 'file') picked = [active];
-          else picked = (await vscode.window.showOpenDialog({ title: 'Add to Persona Memory', openLabel: 'Add to Memory', canSelectMany: true, canSelectFiles: true, canSelectFolders: true })) ?? [];
-        }
-        await memory.add(picked);
-      }),
-    ),
-    vscode.commands.registerCommand(
-      'persona.memory.addForPersona',
-      guarded(async (uri?: unknown, uris?: unknown) => {
-        const persona = currentPersona();
-        let picked = explorerSelection(uri, uris);
-        if (picked.length === 0) {
-          picked = (await vscode.window.showOpenDialog({ title: `Add to ${persona.name}'s Memory`, openLabel: 'Add to Memory', canSelectMany: true, canSelectFiles: true, canSelectFolders: true })) ?? [];
-        }
-        await memory.add(picked, persona);
-      }),
-    ),
-    vscode.commands.registerCommand(
-      'persona.memory.addFiles',
-      guarded(async () => {
-        const picked = await vscode.window.showOpenDialog({ title: 'Add Files to Persona Memory', openLabel: 'Add to Memory', canSelectMany: true, canSelectFiles: true, canSelectFolders: false });
-        if (picked) await memory.add(picked);
-      }),
-    ),
-    vscode.commands.registerCommand(
-      'persona.memory.indexWorkspace',
-      guarded(async () => {
-        const folders = vscode.workspace.workspaceFolders ?? [];
-        if (folders.length === 0) throw new Error('Open a folder or workspace first: memory is kept per workspace.');
-        await memory.add(folders.map((f) => f.uri));
-      }),
-    ),
-    vscode.commands.registerCommand(
-      'persona.memory.forget',
-      guarded(async (uri?: unknown, uris?: unknown) => {
-        const picked = explorerSelection(uri, uris);
-        const targets = picked.length > 0 ? picked : await memory.pickToForget();
-        if (targets) await memory.forget(targets);
-      }),
-    ),
-    vscode.commands.registerCommand('persona.memory.forgetAll', guarded(() => memory.forgetAll())),
-    vscode.commands.registerCommand('persona.memory.showStatus', guarded(() => memory.showStatus(currentPersona().id))),
-    vscode.commands.registerCommand('persona.memory.setEmbeddingsKey', guarded(() => memory.setEmbeddingsKey())),
-  ];
-}

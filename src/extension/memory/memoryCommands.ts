@@ -1,0 +1,70 @@
+// The memory commands: the Explorer's context menu, the palette and the status picker. A failure
+// is shown as a message and logged, never an unhandled rejection.
+import * as vscode from 'vscode';
+import { guardedCommand } from '../guardedCommand';
+import type { MemoryController } from './memoryController';
+
+export function registerMemoryCommands(
+  memory: MemoryController,
+  log: vscode.LogOutputChannel,
+  /** The persona chatting in the view: the one "Add to Memory of Current Persona" adds for. */
+  currentPersona: () => { id: string; name: string },
+): vscode.Disposable[] {
+  const guarded = guardedCommand(log, 'Memory command');
+  /** Explorer passes the clicked item and the whole selection; the palette passes nothing. */
+  const explorerSelection = (uri?: unknown, uris?: unknown): vscode.Uri[] => {
+    if (Array.isArray(uris) && uris.every((u) => u instanceof vscode.Uri) && uris.length > 0) return uris;
+    return uri instanceof vscode.Uri ? [uri] : [];
+  };
+  return [
+    vscode.commands.registerCommand(
+      'persona.memory.add',
+      guarded(async (uri?: unknown, uris?: unknown) => {
+        let picked = explorerSelection(uri, uris);
+        if (picked.length === 0) {
+          const active = vscode.window.activeTextEditor?.document.uri;
+          if (active?.scheme === 'file') picked = [active];
+          else picked = (await vscode.window.showOpenDialog({ title: 'Add to Persona Memory', openLabel: 'Add to Memory', canSelectMany: true, canSelectFiles: true, canSelectFolders: true })) ?? [];
+        }
+        await memory.add(picked);
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.memory.addForPersona',
+      guarded(async (uri?: unknown, uris?: unknown) => {
+        const persona = currentPersona();
+        let picked = explorerSelection(uri, uris);
+        if (picked.length === 0) {
+          picked = (await vscode.window.showOpenDialog({ title: `Add to ${persona.name}'s Memory`, openLabel: 'Add to Memory', canSelectMany: true, canSelectFiles: true, canSelectFolders: true })) ?? [];
+        }
+        await memory.add(picked, persona);
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.memory.addFiles',
+      guarded(async () => {
+        const picked = await vscode.window.showOpenDialog({ title: 'Add Files to Persona Memory', openLabel: 'Add to Memory', canSelectMany: true, canSelectFiles: true, canSelectFolders: false });
+        if (picked) await memory.add(picked);
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.memory.indexWorkspace',
+      guarded(async () => {
+        const folders = vscode.workspace.workspaceFolders ?? [];
+        if (folders.length === 0) throw new Error('Open a folder or workspace first: memory is kept per workspace.');
+        await memory.add(folders.map((f) => f.uri));
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.memory.forget',
+      guarded(async (uri?: unknown, uris?: unknown) => {
+        const picked = explorerSelection(uri, uris);
+        const targets = picked.length > 0 ? picked : await memory.pickToForget();
+        if (targets) await memory.forget(targets);
+      }),
+    ),
+    vscode.commands.registerCommand('persona.memory.forgetAll', guarded(() => memory.forgetAll())),
+    vscode.commands.registerCommand('persona.memory.showStatus', guarded(() => memory.showStatus(currentPersona().id))),
+    vscode.commands.registerCommand('persona.memory.setEmbeddingsKey', guarded(() => memory.setEmbeddingsKey())),
+  ];
+}
