@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { OpenAiCompatibleChatClient } from '../providers/chatClient';
 import type { ChatProvider } from '../providers/types';
-import { registerCharacterBuilder } from './characters/builderPanel';
+import { registerCharacterBuilder } from './characters/characterBuilder';
 import { ChatService, UserFacingError, type ChatSettings } from '../chat/chatService';
 import { ChatViewProvider } from './chat/chatViewProvider';
 import { registerCommands } from './commands';
