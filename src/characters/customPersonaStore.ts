@@ -16,6 +16,7 @@ import { sweepTempFiles, writeFileAtomic } from '../util/atomicFile';
 import { CardPersonaSchema, MAX_AVATAR_BYTES, type CardPersona } from '../shared/cardPersona';
 import { PersonaHistory } from './personaHistory';
 import { imageFormat } from '../util/imageFormat';
+import { PersonaError } from '../util/personaError';
 
 /** Largest single file, and all files together, kept from a card (CHARX unpacks to at most 50 MB). */
 export const MAX_ASSET_BYTES = 50 * 1024 * 1024;
@@ -23,17 +24,10 @@ export const MAX_ASSETS = 2_000;
 
 export type PersonaStoreErrorReason = 'badAvatar' | 'tooManyAssets';
 
-export class PersonaStoreError extends Error {
-  constructor(
-    readonly reason: PersonaStoreErrorReason,
-    message: string,
-  ) {
-    super(message);
+export class PersonaStoreError extends PersonaError<PersonaStoreErrorReason> {
+  constructor(reason: PersonaStoreErrorReason, message: string) {
+    super(reason, message);
     this.name = 'PersonaStoreError';
-  }
-
-  static is(e: unknown, reason?: PersonaStoreErrorReason): e is PersonaStoreError {
-    return e instanceof PersonaStoreError && (reason === undefined || e.reason === reason);
   }
 }
 

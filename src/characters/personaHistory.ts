@@ -14,6 +14,7 @@ import * as z from 'zod/mini';
 import type { Logger } from '../util/logger';
 import { PERSONA_ID_PATTERN } from '../shared/persona';
 import { CardPersonaSchema, VersionSummarySchema, type CardPersona, type VersionKind, type VersionSummary } from '../shared/cardPersona';
+import { PersonaError } from '../util/personaError';
 
 export type { VersionKind, VersionSummary } from '../shared/cardPersona';
 
@@ -28,22 +29,19 @@ export interface HistoryEntry {
 
 export type PersonaHistoryErrorReason = 'unknownVersion' | 'versionExists';
 
-export class PersonaHistoryError extends Error {
+export class PersonaHistoryError extends PersonaError<PersonaHistoryErrorReason> {
   constructor(
-    readonly reason: PersonaHistoryErrorReason,
+    reason: PersonaHistoryErrorReason,
     readonly personaId: string,
     readonly version: number,
   ) {
     super(
+      reason,
       reason === 'unknownVersion'
         ? `Version ${version} of this persona is not in its history (it may have been removed, or its file is damaged: see the Persona log).`
         : `Version ${version} of this persona already exists; nothing was changed.`,
     );
     this.name = 'PersonaHistoryError';
-  }
-
-  static is(e: unknown, reason?: PersonaHistoryErrorReason): e is PersonaHistoryError {
-    return e instanceof PersonaHistoryError && (reason === undefined || e.reason === reason);
   }
 }
 

@@ -15,30 +15,31 @@ import { freshPersonaId } from './cardImport';
 import { personaToCardPersona } from './cards/cardToPersona';
 import type { CustomPersonaStore } from './customPersonaStore';
 import { PersonaHistoryError, type HistoryEntry, type VersionKind, type VersionSummary } from './personaHistory';
+import { PersonaError } from '../util/personaError';
 
 export const DEFAULT_PERSONA_ID = 'sam';
 
-export class UnknownPersonaError extends Error {
+export class UnknownPersonaError extends PersonaError<'unknownPersona'> {
   constructor(readonly personaId: string) {
-    super(`There is no persona "${personaId}".`);
+    super('unknownPersona', `There is no persona "${personaId}".`);
     this.name = 'UnknownPersonaError';
   }
 }
 
 /** A persona that fails the schema: says which fields, in words a person can act on. */
-export class InvalidPersonaError extends Error {
+export class InvalidPersonaError extends PersonaError<'invalidPersona'> {
   constructor(
     readonly personaName: string,
     readonly issues: string[],
   ) {
-    super(`${personaName || 'The persona'} cannot be saved: ${issues.slice(0, 3).join('; ')}${issues.length > 3 ? `, and ${issues.length - 3} more` : ''}.`);
+    super('invalidPersona', `${personaName || 'The persona'} cannot be saved: ${issues.slice(0, 3).join('; ')}${issues.length > 3 ? `, and ${issues.length - 3} more` : ''}.`);
     this.name = 'InvalidPersonaError';
   }
 }
 
-export class BuiltInPersonaError extends Error {
+export class BuiltInPersonaError extends PersonaError<'builtIn'> {
   constructor(readonly personaName: string) {
-    super(`${personaName} is a built-in persona and cannot be changed or deleted.`);
+    super('builtIn', `${personaName} is a built-in persona and cannot be changed or deleted.`);
     this.name = 'BuiltInPersonaError';
   }
 }

@@ -1,13 +1,14 @@
 // The model's context budget, and the error when a prompt cannot fit it (the prompt itself is
 // assembled by cards/cardPrompt.ts).
+import { PersonaError } from '../util/personaError';
 export type TokenCounter = (text: string) => number;
 
-export class PromptTooLongError extends Error {
+export class PromptTooLongError extends PersonaError<'promptTooLong'> {
   constructor(
     readonly promptTokens: number,
     readonly budget: number,
   ) {
-    super(`The message needs about ${promptTokens} tokens but the model's context leaves room for ${budget}.`);
+    super('promptTooLong', `The message needs about ${promptTokens} tokens but the model's context leaves room for ${budget}.`);
     this.name = 'PromptTooLongError';
   }
 }

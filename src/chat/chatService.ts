@@ -13,6 +13,7 @@ import { assembleCardPrompt, substituteCardMacros, type PromptCard } from '../ch
 import type { CardPersona } from '../shared/cardPersona';
 import type { PersonaRegistry } from '../characters/personaRegistry';
 import { contextBudget, type TokenCounter } from '../characters/prompt';
+import { PersonaError } from '../util/personaError';
 
 export interface ChatSettings {
   provider: 'local' | 'cloud';
@@ -78,9 +79,10 @@ const DEFAULT_REPLY_TOKENS = 1024;
 /** What a card with an empty `system_prompt` gets (and what its `{{original}}` stands for). */
 export const DEFAULT_CARD_SYSTEM_PROMPT = "Write {{char}}'s next reply in a fictional chat between {{char}} and {{user}}. Stay in character.";
 
-export class UserFacingError extends Error {
+/** A failure of a chat action whose message is already the sentence to show. */
+export class UserFacingError extends PersonaError<'chat'> {
   constructor(message: string) {
-    super(message);
+    super('chat', message);
     this.name = 'UserFacingError';
   }
 }

@@ -1,6 +1,7 @@
 // Every failure of a chat server, as one error type with a reason, and the one place that turns it
 // into text a person can act on. Plain Node: no `vscode` here.
 import { capitalize, clip, midSentence } from './serverText';
+import { PersonaError } from '../util/personaError';
 
 export type ProviderErrorReason =
   | 'serverDown'
@@ -32,9 +33,8 @@ export interface ProviderErrorOptions {
   cause?: unknown;
 }
 
-export class ProviderError extends Error {
+export class ProviderError extends PersonaError<ProviderErrorReason> {
   override readonly name = 'ProviderError';
-  readonly reason: ProviderErrorReason;
   readonly status: number | undefined;
   readonly baseUrl: string;
   readonly providerLabel: string;
@@ -43,18 +43,13 @@ export class ProviderError extends Error {
   readonly midStream: boolean;
 
   constructor(reason: ProviderErrorReason, message: string, options: ProviderErrorOptions) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.reason = reason;
+    super(reason, message, options);
     this.status = options.status;
     this.baseUrl = options.baseUrl;
     this.providerLabel = options.providerLabel ?? 'the server';
     this.model = options.model;
     this.detail = options.detail;
     this.midStream = options.midStream ?? false;
-  }
-
-  static is(e: unknown, reason?: ProviderErrorReason): e is ProviderError {
-    return e instanceof ProviderError && (reason === undefined || e.reason === reason);
   }
 }
 

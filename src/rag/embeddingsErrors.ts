@@ -1,6 +1,7 @@
 // Every failure of an embeddings server, as one error type with a reason, and the one place that
 // turns it into text a person can act on. Plain Node: no `vscode` here.
 import { capitalize, clip, midSentence } from '../providers/serverText';
+import { PersonaError } from '../util/personaError';
 
 export type EmbeddingsErrorReason =
   /** Nothing listens at the URL, or the connection kept failing after the retries. */
@@ -47,9 +48,8 @@ export interface EmbeddingsErrorOptions {
   cause?: unknown;
 }
 
-export class EmbeddingsError extends Error {
+export class EmbeddingsError extends PersonaError<EmbeddingsErrorReason> {
   override readonly name = 'EmbeddingsError';
-  readonly reason: EmbeddingsErrorReason;
   readonly baseUrl: string;
   readonly label: string;
   readonly status: number | undefined;
@@ -63,8 +63,7 @@ export class EmbeddingsError extends Error {
   readonly timeoutMs: number | undefined;
 
   constructor(reason: EmbeddingsErrorReason, message: string, options: EmbeddingsErrorOptions) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.reason = reason;
+    super(reason, message, options);
     this.baseUrl = options.baseUrl;
     this.label = options.label ?? 'KoboldCpp';
     this.status = options.status;
@@ -76,10 +75,6 @@ export class EmbeddingsError extends Error {
     this.actualDimension = options.actualDimension;
     this.attempts = options.attempts;
     this.timeoutMs = options.timeoutMs;
-  }
-
-  static is(e: unknown, reason?: EmbeddingsErrorReason): e is EmbeddingsError {
-    return e instanceof EmbeddingsError && (reason === undefined || e.reason === reason);
   }
 }
 

@@ -12,6 +12,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore from 'ignore';
 import { isProbablyBinary } from './chunker';
 import { readHead, statFile } from '../util/fileIo';
+import { PersonaError } from '../util/personaError';
 
 export type SkipReason = 'gitignored' | 'excluded' | 'generated' | 'binary' | 'tooLarge' | 'unreadable' | 'notAFile';
 
@@ -57,18 +58,8 @@ export interface ScanResult {
 
 export type FileScanErrorReason = 'aborted' | 'invalidOptions';
 
-export class FileScanError extends Error {
+export class FileScanError extends PersonaError<FileScanErrorReason> {
   override readonly name = 'FileScanError';
-  readonly reason: FileScanErrorReason;
-
-  constructor(reason: FileScanErrorReason, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.reason = reason;
-  }
-
-  static is(e: unknown, reason?: FileScanErrorReason): e is FileScanError {
-    return e instanceof FileScanError && (reason === undefined || e.reason === reason);
-  }
 }
 
 /**

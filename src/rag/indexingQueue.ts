@@ -28,6 +28,7 @@ import { MemoryStoreError } from './memoryStore';
 import { errnoCode, errorText } from '../util/errors';
 import { exists } from '../util/fileIo';
 import { parseJson } from '../util/json';
+import { PersonaError } from '../util/personaError';
 
 // ---- jobs and their journal -----------------------------------------------------------------------------
 
@@ -185,18 +186,8 @@ export interface IndexingQueueOptions {
 
 export type IndexingErrorReason = 'disposed' | 'invalidJob';
 
-export class IndexingError extends Error {
+export class IndexingError extends PersonaError<IndexingErrorReason> {
   override readonly name = 'IndexingError';
-  readonly reason: IndexingErrorReason;
-
-  constructor(reason: IndexingErrorReason, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.reason = reason;
-  }
-
-  static is(e: unknown, reason?: IndexingErrorReason): e is IndexingError {
-    return e instanceof IndexingError && (reason === undefined || e.reason === reason);
-  }
 }
 
 export const defaultMaxFileBytes = 1024 * 1024;

@@ -27,6 +27,7 @@ import type { HistoryTurn, RetrievedPassage } from './retrieval';
 import { errorText } from '../util/errors';
 import { exists } from '../util/fileIo';
 import { parseJson } from '../util/json';
+import { PersonaError } from '../util/personaError';
 
 export interface MemorySettings {
   /** OpenAI-compatible base URL of the embeddings server (KoboldCpp: http://127.0.0.1:5001/v1). */
@@ -99,18 +100,8 @@ export interface OtherModelDocuments {
 
 export type MemoryServiceErrorReason = 'unavailable' | 'disposed';
 
-export class MemoryServiceError extends Error {
+export class MemoryServiceError extends PersonaError<MemoryServiceErrorReason> {
   override readonly name = 'MemoryServiceError';
-  readonly reason: MemoryServiceErrorReason;
-
-  constructor(reason: MemoryServiceErrorReason, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.reason = reason;
-  }
-
-  static is(e: unknown, reason?: MemoryServiceErrorReason): e is MemoryServiceError {
-    return e instanceof MemoryServiceError && (reason === undefined || e.reason === reason);
-  }
 }
 
 const ModelSchema = z.object({ model: z.string().check(z.minLength(1)), dimension: z.int().check(z.gte(1)) });

@@ -11,6 +11,7 @@ import type { Logger } from '../util/logger';
 import { silentLogger } from '../util/logger';
 import type { LanceDbModule } from './lanceLoader';
 import { loadLanceDb } from './lanceLoader';
+import { PersonaError } from '../util/personaError';
 
 export interface MemoryChunk {
   text: string;
@@ -102,18 +103,8 @@ export interface ForgetResult {
 
 export type MemoryStoreErrorReason = 'unavailable' | 'dimensionMismatch' | 'invalidVector' | 'invalidDocument' | 'closed';
 
-export class MemoryStoreError extends Error {
+export class MemoryStoreError extends PersonaError<MemoryStoreErrorReason> {
   override readonly name = 'MemoryStoreError';
-  readonly reason: MemoryStoreErrorReason;
-
-  constructor(reason: MemoryStoreErrorReason, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.reason = reason;
-  }
-
-  static is(e: unknown, reason?: MemoryStoreErrorReason): e is MemoryStoreError {
-    return e instanceof MemoryStoreError && (reason === undefined || e.reason === reason);
-  }
 }
 
 /** Default row count from which a vector index pays: REFERENCE measured flat `dot` at 25 ms p50 for 10k. */

@@ -15,6 +15,7 @@ import {
   type CardSpec,
   type CardV2Data,
 } from '../../shared/cardSchema';
+import { PersonaError } from '../../util/personaError';
 
 // ---------------------------------------------------------------------------------------------
 // Limits
@@ -73,19 +74,15 @@ function cardErrorMessage(reason: CardErrorReason, file: string, detail: string)
   }
 }
 
-export class CardError extends Error {
+export class CardError extends PersonaError<CardErrorReason> {
   constructor(
-    readonly reason: CardErrorReason,
+    reason: CardErrorReason,
     /** A short technical detail, already part of the message. */
     readonly detail = '',
     readonly fileName?: string,
   ) {
-    super(cardErrorMessage(reason, fileName ? `"${fileName}"` : 'The file', detail));
+    super(reason, cardErrorMessage(reason, fileName ? `"${fileName}"` : 'The file', detail));
     this.name = 'CardError';
-  }
-
-  static is(e: unknown, reason?: CardErrorReason): e is CardError {
-    return e instanceof CardError && (reason === undefined || e.reason === reason);
   }
 }
 

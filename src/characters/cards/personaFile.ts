@@ -9,6 +9,7 @@
 import * as z from 'zod/mini';
 import { CardPersonaSchema, VersionSummarySchema, type CardPersona } from '../../shared/cardPersona';
 import type { HistoryEntry } from '../personaHistory';
+import { PersonaError } from '../../util/personaError';
 
 export const PERSONA_FILE_FORMAT = 'persona';
 export const PERSONA_FILE_VERSION = 1;
@@ -35,18 +36,14 @@ function message(reason: PersonaFileErrorReason, file: string, detail: string): 
   }
 }
 
-export class PersonaFileError extends Error {
+export class PersonaFileError extends PersonaError<PersonaFileErrorReason> {
   constructor(
-    readonly reason: PersonaFileErrorReason,
+    reason: PersonaFileErrorReason,
     readonly detail = '',
     readonly fileName?: string,
   ) {
-    super(message(reason, fileName ? `"${fileName}"` : 'The file', detail));
+    super(reason, message(reason, fileName ? `"${fileName}"` : 'The file', detail));
     this.name = 'PersonaFileError';
-  }
-
-  static is(e: unknown, reason?: PersonaFileErrorReason): e is PersonaFileError {
-    return e instanceof PersonaFileError && (reason === undefined || e.reason === reason);
   }
 }
 

@@ -25,8 +25,9 @@ import { freshPersonaId } from '../../characters/cardImport';
 import { DEFAULT_CARD_SYSTEM_PROMPT } from '../../chat/chatService';
 import { chatSettings } from '../config';
 import type { TokenCounter } from '../../characters/prompt';
-import { describeError } from '../../chat/userMessages';
+import { describeError, describeErrorForView } from '../../chat/userMessages';
 import { WebviewHost, type Handlers } from '../webviewHost';
+import { PersonaError } from '../../util/personaError';
 
 export const BUILDER_VIEW_TYPE = 'persona.characterBuilder';
 /** Drafts are written this long after the last change; a closed panel writes at once. */
@@ -70,17 +71,10 @@ export interface SessionOwner {
 }
 
 /** A person-facing failure of a builder action: the message says what to do. */
-export class BuilderError extends Error {
-  constructor(
-    readonly reason: 'notSaved' | 'invalid' | 'avatarTooLarge' | 'avatarFormat' | 'gone',
-    message: string,
-  ) {
-    super(message);
+export class BuilderError extends PersonaError<'notSaved' | 'invalid' | 'avatarTooLarge' | 'avatarFormat' | 'gone'> {
+  constructor(reason: BuilderError['reason'], message: string) {
+    super(reason, message);
     this.name = 'BuilderError';
-  }
-
-  static is(e: unknown, reason?: BuilderError['reason']): e is BuilderError {
-    return e instanceof BuilderError && (reason === undefined || e.reason === reason);
   }
 }
 
@@ -175,7 +169,7 @@ export class BuilderSession {
       title: 'Character Builder',
       rootId: 'builder',
       logger: owner.deps.log,
-      describeError: (e) => ({ message: describeError(e), ...(BuilderError.is(e) ? { reason: e.reason } : {}) }),
+      describeError: describeErrorForView,
       handlers: this.handlers(),
     });
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'persona.svg');

@@ -8,7 +8,7 @@ import type { ParamsOf } from '../../shared/rpc';
 import type { ChatService, DeltaEvent } from '../../chat/chatService';
 import { exportConversation, exportFileName } from '../../chat/conversationExport';
 import { ViewStateTracker } from '../../chat/stateDiff';
-import { describeError } from '../../chat/userMessages';
+import { describeErrorForView } from '../../chat/userMessages';
 import { WebviewHost, type Handlers } from '../webviewHost';
 
 /**
@@ -53,7 +53,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       title: 'Persona',
       rootId: 'app',
       logger,
-      describeError: (e) => ({ message: describeError(e) }),
+      describeError: describeErrorForView,
       handlers: this.handlers(),
       onReady: () => this.onReady(),
     });
