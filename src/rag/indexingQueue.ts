@@ -14,7 +14,6 @@
 // `inbox/<time>-<pid>-<random>.json` (operations from a process without the lock).
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher, promises as fs } from 'node:fs';
-import { hostname } from 'node:os';
 import * as path from 'node:path';
 import * as z from 'zod/mini';
 import { sweepTempFiles, writeFileAtomic } from '../util/atomicFile';
@@ -29,6 +28,7 @@ import { errnoCode, errorText } from '../util/errors';
 import { exists } from '../util/fileIo';
 import { parseJson } from '../util/json';
 import { PersonaError } from '../util/personaError';
+import { QueueLock } from './queueLock';
 
 // ---- jobs and their journal -----------------------------------------------------------------------------
 
@@ -78,8 +78,6 @@ type InboxOp = z.infer<typeof InboxOpSchema>;
 
 const InboxFileSchema = z.object({ version: z.literal(1), ops: z.array(InboxOpSchema) });
 
-const LockSchema = z.object({ pid: z.number(), host: z.string(), token: z.string(), startedAt: z.number() });
-type LockInfo = z.infer<typeof LockSchema>;
 
 // ---- progress ----------------------------------------------------------------------------------------------
 
@@ -212,8 +210,6 @@ const defaults = {
 const readAhead = 8;
 /** A finished job waits at most this many in memory before the journal is written. */
 const maxFinishedBeforeJournalWrite = 500;
-/** A lock file that cannot be read is taken over after this long (a crash between create and write). */
-const unreadableLockStaleMs = 10_000;
 
 interface Entry {
   key: string;
@@ -267,7 +263,7 @@ class Pause extends Error {
 export class IndexingQueue {
   private readonly dir: string;
   private readonly journalPath: string;
-  private readonly lockPath: string;
+  private readonly lock: QueueLock;
   private readonly inboxDir: string;
   private readonly logger: Logger;
   private readonly connect: IndexingQueueOptions['connect'];
@@ -277,7 +273,6 @@ export class IndexingQueue {
   /** Where `take` goes on from; made again at the start of every run. */
   private takeCursor: Iterator<Entry> | undefined;
   private holder = false;
-  private lockToken: string | undefined;
   private disposed = false;
 
   private runPromise: Promise<void> | undefined;
@@ -308,7 +303,6 @@ export class IndexingQueue {
   private constructor(options: IndexingQueueOptions) {
     this.dir = options.dir;
     this.journalPath = path.join(options.dir, 'journal.json');
-    this.lockPath = path.join(options.dir, 'lock');
     this.inboxDir = path.join(options.dir, 'inbox');
     this.logger = options.logger ?? silentLogger;
     this.connect = options.connect;
@@ -326,6 +320,7 @@ export class IndexingQueue {
       embedGroupsInFlight: options.embedGroupsInFlight ?? defaults.embedGroupsInFlight,
     };
     this.retryDelay = this.o.retryDelayMs;
+    this.lock = new QueueLock(path.join(options.dir, 'lock'), this.o.lockStaleMs, this.logger);
   }
 
   /**
@@ -459,7 +454,7 @@ export class IndexingQueue {
     await this.runPromise;
     await this.persistChain;
     await this.inboxReading;
-    if (this.holder) await this.releaseLock();
+    if (this.holder) await this.lock.release();
     this.holder = false;
     this.listeners.clear();
     for (const resolve of this.idleWaiters) resolve();
@@ -1028,7 +1023,7 @@ export class IndexingQueue {
 
   private async tryBecomeHolder(): Promise<void> {
     if (this.holder || this.disposed) return;
-    if (!(await this.acquireLock())) {
+    if (!(await this.lock.acquire())) {
       this.emitNow();
       return;
     }
@@ -1056,53 +1051,6 @@ export class IndexingQueue {
     this.emitNow();
   }
 
-  /** O_EXCL create; a lock whose owner is dead or whose heartbeat stopped is removed first. */
-  private async acquireLock(): Promise<boolean> {
-    const token = randomBytes(12).toString('hex');
-    const info: LockInfo = { pid: process.pid, host: hostname(), token, startedAt: Date.now() };
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const handle = await fs.open(this.lockPath, 'wx');
-        try {
-          await handle.writeFile(JSON.stringify(info));
-        } finally {
-          await handle.close();
-        }
-        this.lockToken = token;
-        this.logger.info(`Indexing: this window runs the indexing queue (${this.lockPath}).`);
-        return true;
-      } catch (e) {
-        if (errnoCode(e) !== 'EEXIST') throw e;
-      }
-      const stale = await this.staleLock();
-      if (!stale) return false;
-      this.logger.info(`Indexing: taking over the lock of ${stale}.`);
-      await fs.rm(this.lockPath, { force: true });
-    }
-    return false;
-  }
-
-  /** Why the lock can be taken over (a description of its owner), or undefined while it is held. */
-  private async staleLock(): Promise<string | undefined> {
-    let stat;
-    let text: string;
-    try {
-      stat = await fs.stat(this.lockPath);
-      text = await fs.readFile(this.lockPath, 'utf8');
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return 'a process that just left';
-      throw e;
-    }
-    const age = Date.now() - stat.mtimeMs;
-    const parsed = LockSchema.safeParse(parseJson(text).value);
-    if (!parsed.success) return age > unreadableLockStaleMs ? 'an unreadable lock file' : undefined;
-    const owner = parsed.data;
-    if (owner.token === this.lockToken) return undefined;
-    if (owner.host === hostname() && !pidAlive(owner.pid)) return `process ${owner.pid}, which is gone`;
-    if (age > this.o.lockStaleMs) return `process ${owner.pid} on ${owner.host}, silent for ${duration(age)}`;
-    return undefined;
-  }
-
   /** Holder: touches the lock and checks it is still ours. Others: try to take it. */
   private async heartbeat(): Promise<void> {
     if (this.disposed) return;
@@ -1111,14 +1059,11 @@ export class IndexingQueue {
         await this.tryBecomeHolder();
         return;
       }
-      const text = await fs.readFile(this.lockPath, 'utf8').catch(() => undefined);
-      const owner = LockSchema.safeParse(parseJson(text ?? '').value);
-      if (!owner.success || owner.data.token !== this.lockToken) {
+      if (!(await this.lock.touch())) {
         // Another process judged our lock stale (a suspended laptop, say) and took it: it runs the
         // journal now. Stop here rather than run twice.
         this.logger.warn('Indexing: another window took over the indexing queue; this one stops running it.');
         this.holder = false;
-        this.lockToken = undefined;
         this.runAbort?.abort();
         this.inboxWatcher?.close();
         this.inboxWatcher = undefined;
@@ -1129,22 +1074,9 @@ export class IndexingQueue {
         this.emitNow();
         return;
       }
-      const now = new Date();
-      await fs.utimes(this.lockPath, now, now);
     } catch (e) {
       this.logger.warn(`Indexing: lock heartbeat failed: ${errorText(e)}`);
     }
-  }
-
-  private async releaseLock(): Promise<void> {
-    try {
-      const text = await fs.readFile(this.lockPath, 'utf8');
-      const owner = LockSchema.safeParse(parseJson(text).value);
-      if (owner.success && owner.data.token === this.lockToken) await fs.rm(this.lockPath, { force: true });
-    } catch {
-      // Gone already.
-    }
-    this.lockToken = undefined;
   }
 
   // ---- progress events ------------------------------------------------------------------------------------
@@ -1259,14 +1191,4 @@ function sizeText(bytes: number): string {
   if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, '')} MB`;
   if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;
   return `${bytes} bytes`;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists, owned by someone else.
-    return errnoCode(e) === 'EPERM';
-  }
 }
