@@ -34,14 +34,14 @@ const common = {
 };
 
 /**
- * gpt-tokenizer's tables stay out of dist/extension.js: every import of src/util/tokenizer/tables
- * except the tokenizer bundle's own gets the stand-in that requires dist/tokenizer.js on first use.
+ * gpt-tokenizer's tables stay out of dist/extension.js: every import of src/util/tokenizer/tables gets
+ * the stand-in that requires dist/tokenizer.js on first use; that bundle is tables.ts itself.
  */
 const lazyTokenizerPlugin = {
   name: 'lazy-tokenizer',
   setup(build) {
     build.onResolve({ filter: /\/tokenizer\/tables$|^\.\/tables$/ }, (args) => {
-      if (args.importer.endsWith(join('src', 'util', 'tokenizer', 'countTokens.ts'))) return undefined;
+      if (args.kind === 'entry-point') return undefined;
       return { path: resolve('src/util/tokenizer/lazyTables.ts') };
     });
   },
@@ -49,7 +49,7 @@ const lazyTokenizerPlugin = {
 
 const extensionOptions = {
   ...common,
-  entryPoints: { extension: 'src/extension/main.ts', tokenizer: 'src/util/tokenizer/countTokens.ts', ...lanceEntryPoints },
+  entryPoints: { extension: 'src/extension/main.ts', tokenizer: 'src/util/tokenizer/tables.ts', ...lanceEntryPoints },
   outdir: 'dist',
   platform: 'node',
   format: 'cjs',

@@ -21,6 +21,7 @@ import { handleDrop } from './chat/fileDrop';
 import { registerMemoryCommands } from './memory/memoryCommands';
 import { MemoryController } from './memory/memoryController';
 import { watchWorkspaceFiles } from './memory/workspaceWatcher';
+import { countTokens } from '../util/tokenizer/countTokens';
 
 /** What deactivate() must finish before the extension host goes away. */
 let memoryToClose: MemoryController | undefined;
@@ -49,7 +50,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       preferences,
       settings: chatSettings,
       createProvider: (s) => providers.get(s),
-      countTokens: lazyTokenCounter(),
+      countTokens,
       describeError,
       logger: log,
       memory,
@@ -85,7 +86,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         if (setting('chat.provider') === 'cloud') chat.settingsChanged();
       }),
     );
-    context.subscriptions.push(...registerCharacterBuilder({ extensionUri: context.extensionUri, globalStorageDir: context.globalStorageUri.fsPath, personas, log, countTokens: lazyTokenCounter(), chatWith: async (id) => (await chat.selectPersona(id), await view.focus()) }));
+    context.subscriptions.push(...registerCharacterBuilder({ extensionUri: context.extensionUri, globalStorageDir: context.globalStorageUri.fsPath, personas, log, countTokens, chatWith: async (id) => (await chat.selectPersona(id), await view.focus()) }));
     context.subscriptions.push(watchWorkspaceFiles(memory, log));
     log.info(`Persona activated in ${Math.round(performance.now() - started)} ms (${personas.list().length} personas).`);
   } catch (e) {
@@ -137,13 +138,3 @@ class ProviderCache {
     this.cached = undefined;
   }
 }
-
-function lazyTokenCounter(): (text: string) => number {
-  let count: ((text: string) => number) | undefined;
-  return (text) => {
-    // A path computed at run time, so esbuild leaves dist/tokenizer.js as a bundle of its own.
-    count ??= (require(path.join(__dirname, 'tokenizer.js')) as typeof import('../util/tokenizer/countTokens')).countTokens;
-    return count(text);
-  };
-}
-
