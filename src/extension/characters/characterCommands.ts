@@ -11,6 +11,7 @@ import type { CardPersona } from '../../shared/cardPersona';
 import type { ChatService } from '../../chat/chatService';
 import type { ChatViewProvider } from '../chat/chatViewProvider';
 import type { PersonaRegistry } from '../../characters/personaRegistry';
+import { ActionError } from '../actionError';
 
 export interface CharacterCommandDeps {
   chat: ChatService;
@@ -159,7 +160,8 @@ export async function exportCharacterCard(deps: CharacterCommandDeps): Promise<v
   if (format === 'personaFile' && bytes.length > MAX_PERSONA_FILE_BYTES) {
     // Written anyway it could not be imported again: say so before anything is written.
     const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`;
-    throw new Error(
+    throw new ActionError(
+      'refused',
       `The Persona file would be ${mb(bytes.length)}, more than Persona imports (${mb(MAX_PERSONA_FILE_BYTES)}). Export it without its version history, or as a CHARX card.`,
     );
   }

@@ -10,6 +10,7 @@ import { exportConversation, exportFileName } from '../../chat/conversationExpor
 import { ViewStateTracker } from '../../chat/stateDiff';
 import { describeErrorForView } from '../../chat/userMessages';
 import { WebviewHost, type Handlers } from '../webviewHost';
+import { ActionError } from '../actionError';
 
 /**
  * Streamed text is sent at most once per this many ms: two animation frames. The first token of a
@@ -141,7 +142,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private handlers(): Handlers<typeof Requests> {
     const chat = this.chat;
     const memory = (what: string): ViewFileActions => {
-      if (!this.memory) throw new Error(`${what} is not available in this window.`);
+      if (!this.memory) throw new ActionError('unavailable', `${what} is not available in this window.`);
       return this.memory;
     };
     /** Requests whose answer is only that they are done. */
@@ -199,7 +200,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
 
   private async exportConversation(params: ParamsOf<typeof Requests.exportConversation>): Promise<void> {
     const conversation = await this.chat.getConversation(params.id);
-    if (!conversation) throw new Error('That conversation could not be read.');
+    if (!conversation) throw new ActionError('gone', 'That conversation could not be read.');
     const personaName = this.chat.personaName(conversation.personaId);
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
     const name = exportFileName(conversation, params.format);
@@ -222,16 +223,16 @@ async function openLink(href: string): Promise<void> {
   try {
     url = new URL(href);
   } catch {
-    throw new Error(`"${href.slice(0, 100)}" is not a valid link.`);
+    throw new ActionError('refused', `"${href.slice(0, 100)}" is not a valid link.`);
   }
-  if (!LINK_SCHEMES.has(url.protocol)) throw new Error(`Links to ${url.protocol} are not opened.`);
+  if (!LINK_SCHEMES.has(url.protocol)) throw new ActionError('refused', `Links to ${url.protocol} are not opened.`);
   const choice = await vscode.window.showInformationMessage('Open this link from the chat in your browser?', { modal: true, detail: url.href }, 'Open Link');
   if (choice === 'Open Link') await vscode.env.openExternal(vscode.Uri.parse(url.href, true));
 }
 
 async function insertAtCursor(code: string): Promise<void> {
   const editor = vscode.window.activeTextEditor ?? vscode.window.visibleTextEditors[0];
-  if (!editor) throw new Error('Open a file in the editor first: the code is inserted at its cursor.');
+  if (!editor) throw new ActionError('unavailable', 'Open a file in the editor first: the code is inserted at its cursor.');
   await editor.edit((b) => {
     for (const selection of editor.selections) b.replace(selection, code);
   });

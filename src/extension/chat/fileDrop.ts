@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { importableKind } from '../../characters/cardImport';
 import { MAX_CARD_FILE_BYTES } from '../../characters/cards/cardCodec';
 import type { MemoryController } from '../memory/memoryController';
+import { ActionError } from '../actionError';
 
 const CARD_EXTENSIONS = new Set(['.png', '.json', '.charx']);
 
@@ -26,9 +27,9 @@ export async function handleDrop(params: { uris: string[]; files: { name: string
     try {
       uri = vscode.Uri.parse(raw, true);
     } catch {
-      throw new Error(`Cannot use the dropped item ${raw.slice(0, 100)}.`);
+      throw new ActionError('refused', `Cannot use the dropped item ${raw.slice(0, 100)}.`);
     }
-    if (uri.scheme !== 'file' && uri.scheme !== 'vscode-remote') throw new Error(`Only files can be dropped here, not ${uri.scheme}: links.`);
+    if (uri.scheme !== 'file' && uri.scheme !== 'vscode-remote') throw new ActionError('refused', `Only files can be dropped here, not ${uri.scheme}: links.`);
     const stat = await vscode.workspace.fs.stat(uri);
     const name = path.posix.basename(uri.path);
     if (stat.type & vscode.FileType.File && CARD_EXTENSIONS.has(path.extname(name).toLowerCase()) && stat.size <= MAX_CARD_FILE_BYTES) {
@@ -37,7 +38,7 @@ export async function handleDrop(params: { uris: string[]; files: { name: string
         await deps.importCard(bytes, name);
         continue;
       }
-      if (path.extname(name).toLowerCase() === '.png') throw new Error(`${name} is a picture without a character card in it.`);
+      if (path.extname(name).toLowerCase() === '.png') throw new ActionError('refused', `${name} is a picture without a character card in it.`);
     }
     forMemory.push(uri);
   }
@@ -48,7 +49,7 @@ export async function handleDrop(params: { uris: string[]; files: { name: string
       await deps.importCard(bytes, name);
       continue;
     }
-    if (!deps.uploadsDir) throw new Error('Open a folder or workspace to add dropped files to memory.');
+    if (!deps.uploadsDir) throw new ActionError('unavailable', 'Open a folder or workspace to add dropped files to memory.');
     // Kept by content, so dropping the same file again is the same document.
     const dir = path.join(deps.uploadsDir, createHash('sha256').update(bytes).digest('hex').slice(0, 16));
     await fs.mkdir(dir, { recursive: true });
@@ -57,7 +58,7 @@ export async function handleDrop(params: { uris: string[]; files: { name: string
     forMemory.push(vscode.Uri.file(target));
   }
   if (forMemory.length === 0) return;
-  if (!deps.memory) throw new Error('Memory is not available in this window.');
+  if (!deps.memory) throw new ActionError('unavailable', 'Memory is not available in this window.');
   await deps.memory.add(forMemory);
 }
 

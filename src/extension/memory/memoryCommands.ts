@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { guardedCommand } from '../guardedCommand';
 import type { MemoryController } from './memoryController';
+import { ActionError } from '../actionError';
 
 export function registerMemoryCommands(
   memory: MemoryController,
@@ -51,7 +52,7 @@ export function registerMemoryCommands(
       'persona.memory.indexWorkspace',
       guarded(async () => {
         const folders = vscode.workspace.workspaceFolders ?? [];
-        if (folders.length === 0) throw new Error('Open a folder or workspace first: memory is kept per workspace.');
+        if (folders.length === 0) throw new ActionError('unavailable', 'Open a folder or workspace first: memory is kept per workspace.');
         await memory.add(folders.map((f) => f.uri));
       }),
     ),

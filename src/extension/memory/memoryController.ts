@@ -19,6 +19,7 @@ import type { ApiKeyStore } from '../secrets';
 import { MemoryStatusBar } from './memoryStatusBar';
 import type { WatchedMemory } from './workspaceWatcher';
 import { excludeGlobs, groupByRoot, sourceOf, uriOf } from './workspacePaths';
+import { ActionError } from '../actionError';
 
 const EMBEDDINGS_KEY = 'embeddings';
 
@@ -68,7 +69,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
 
   /** The one service of this window (two would fight over the indexing lock), made on first use. */
   private svc(): Promise<MemoryService> {
-    if (!this.storageDir) return Promise.reject(new Error('Memory needs a folder or workspace open: open one, then add files again.'));
+    if (!this.storageDir) return Promise.reject(new ActionError('unavailable', 'Memory needs a folder or workspace open: open one, then add files again.'));
     this.serviceReady ??= this.createService(this.storageDir);
     return this.serviceReady;
   }
@@ -173,13 +174,13 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     // Only what is in memory opens: a webview cannot make the host open an arbitrary path.
     const service = await this.svc();
     const docs = await service.listDocuments();
-    if (!docs.some((d) => d.source === c.source)) throw new Error(`${c.source} is no longer in memory.`);
+    if (!docs.some((d) => d.source === c.source)) throw new ActionError('gone', `${c.source} is no longer in memory.`);
     const uri = uriOf(c.source);
-    if (!uri) throw new Error(`${c.source} is not in this workspace.`);
+    if (!uri) throw new ActionError('gone', `${c.source} is not in this workspace.`);
     try {
       await vscode.workspace.fs.stat(uri);
     } catch {
-      throw new Error(`${c.source} no longer exists on disk.`);
+      throw new ActionError('gone', `${c.source} no longer exists on disk.`);
     }
     const start = Math.max(0, c.startLine - 1);
     const end = Math.max(start, c.endLine - 1);
@@ -201,7 +202,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     const service = await this.svc();
     await service.start();
     const unavailable = service.status();
-    if (unavailable.state === 'unavailable') throw new Error(`Memory is off on this machine: ${unavailable.reason}`);
+    if (unavailable.state === 'unavailable') throw new ActionError('unavailable', `Memory is off on this machine: ${unavailable.reason}`);
     const exclude = excludeGlobs();
     const maxFileBytes = setting('rag.maxFileSizeKB') * 1024;
     const files: { absPath: string; source: string }[] = [];
