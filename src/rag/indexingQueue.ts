@@ -10,13 +10,12 @@
 // - One process runs the queue per storage folder (two VS Code windows on one workspace): a lock
 //   file with a heartbeat. The other process hands its jobs over through `inbox/` files.
 //
-// Files in `dir`: `journal.json` (the jobs), `lock` (pid, host, token; mtime = heartbeat),
-// `inbox/<time>-<pid>-<random>.json` (operations from a process without the lock).
-import { randomBytes } from 'node:crypto';
+// Files in `dir`: `journal.json` (the jobs: queueJournal.ts), `lock` (pid, host, token; mtime =
+// heartbeat: queueLock.ts), `inbox/<time>-<pid>-<random>.json` (operations from a process without
+// the lock: queueInbox.ts). The jobs themselves are in indexingJobs.ts; this file runs them.
 import { watch, type FSWatcher, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import * as z from 'zod/mini';
-import { sweepTempFiles, writeFileAtomic } from '../util/atomicFile';
+import { sweepTempFiles } from '../util/atomicFile';
 import type { Logger } from '../util/logger';
 import { silentLogger } from '../util/logger';
 import { chunkText, contentHash, isProbablyBinary } from './chunker';
@@ -26,58 +25,11 @@ import type { MemoryChunk, MemoryDocument } from './memoryStore';
 import { MemoryStoreError } from './memoryStore';
 import { errnoCode, errorText } from '../util/errors';
 import { exists } from '../util/fileIo';
-import { parseJson } from '../util/json';
 import { PersonaError } from '../util/personaError';
+import { JobSchema, selects, type AddJob, type IndexJob, type JobSelector } from './indexingJobs';
+import { postToInbox, readInboxFiles, type InboxOp } from './queueInbox';
+import { QueueJournal } from './queueJournal';
 import { QueueLock } from './queueLock';
-
-// ---- jobs and their journal -----------------------------------------------------------------------------
-
-export interface AddJob {
-  kind: 'add';
-  /** Workspace-relative path with '/', or the name of an upload. */
-  source: string;
-  /** The file to read, absolute. */
-  path: string;
-  /** 'workspace' or `persona:<id>`. */
-  kb: string;
-}
-
-export interface RemoveJob {
-  kind: 'remove';
-  source: string;
-  kb: string;
-}
-
-export type IndexJob = AddJob | RemoveJob;
-
-/** Which jobs `drop` takes out: one source, everything under a folder, or all (optionally in one kb). */
-export type JobSelector = { source: string; kb?: string } | { folder: string; kb?: string } | { all: true };
-
-const JobSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('add'), source: z.string().check(z.minLength(1)), path: z.string().check(z.minLength(1)), kb: z.string().check(z.minLength(1)) }),
-  z.object({ kind: z.literal('remove'), source: z.string().check(z.minLength(1)), kb: z.string().check(z.minLength(1)) }),
-]);
-
-const SelectorSchema = z.union([
-  z.object({ source: z.string(), kb: z.optional(z.string()) }),
-  z.object({ folder: z.string(), kb: z.optional(z.string()) }),
-  z.object({ all: z.literal(true) }),
-]);
-
-const JournalSchema = z.object({
-  version: z.literal(1),
-  jobs: z.array(JobSchema),
-});
-
-const InboxOpSchema = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('enqueue'), jobs: z.array(JobSchema) }),
-  z.object({ op: z.literal('drop'), selector: SelectorSchema }),
-  z.object({ op: z.literal('cancel') }),
-]);
-type InboxOp = z.infer<typeof InboxOpSchema>;
-
-const InboxFileSchema = z.object({ version: z.literal(1), ops: z.array(InboxOpSchema) });
-
 
 // ---- progress ----------------------------------------------------------------------------------------------
 
@@ -262,7 +214,7 @@ class Pause extends Error {
 
 export class IndexingQueue {
   private readonly dir: string;
-  private readonly journalPath: string;
+  private readonly journal: QueueJournal;
   private readonly lock: QueueLock;
   private readonly inboxDir: string;
   private readonly logger: Logger;
@@ -289,8 +241,6 @@ export class IndexingQueue {
   /** Inbox files this process wrote while it had no lock, not yet picked up. */
   private readonly myInboxFiles = new Set<string>();
 
-  private persistChain: Promise<void> = Promise.resolve();
-  private persistQueued: Promise<void> | undefined;
 
   private counters = freshCounters();
   /** A run (or runs with pauses between) is under way: its counters add up until it ends idle. */
@@ -302,7 +252,6 @@ export class IndexingQueue {
 
   private constructor(options: IndexingQueueOptions) {
     this.dir = options.dir;
-    this.journalPath = path.join(options.dir, 'journal.json');
     this.inboxDir = path.join(options.dir, 'inbox');
     this.logger = options.logger ?? silentLogger;
     this.connect = options.connect;
@@ -321,6 +270,7 @@ export class IndexingQueue {
     };
     this.retryDelay = this.o.retryDelayMs;
     this.lock = new QueueLock(path.join(options.dir, 'lock'), this.o.lockStaleMs, this.logger);
+    this.journal = new QueueJournal(options.dir, this.logger);
   }
 
   /**
@@ -452,7 +402,7 @@ export class IndexingQueue {
     this.inboxWatcher?.close();
     this.runAbort?.abort();
     await this.runPromise;
-    await this.persistChain;
+    await this.journal.settled();
     await this.inboxReading;
     if (this.holder) await this.lock.release();
     this.holder = false;
@@ -908,45 +858,20 @@ export class IndexingQueue {
 
   /** Writes the journal as the jobs are now; concurrent callers share the next write. */
   private persist(): Promise<void> {
-    if (this.persistQueued) return this.persistQueued;
-    const write = this.persistChain.then(() => {
-      this.persistQueued = undefined;
-      // The journal belongs to the lock holder: one that lost the lock must not overwrite it.
-      if (!this.holder) return;
-      const journal = { version: 1 as const, jobs: [...this.jobs.values()].map((e) => e.job) };
-      return writeFileAtomic(this.journalPath, JSON.stringify(journal));
-    });
-    this.persistQueued = write;
-    this.persistChain = write.catch(() => {});
-    return write;
+    // The journal belongs to the lock holder: one that lost the lock must not overwrite it.
+    return this.journal.write(() => (this.holder ? [...this.jobs.values()].map((e) => e.job) : undefined));
   }
 
   private async loadJournal(): Promise<void> {
-    let text: string;
-    try {
-      text = await fs.readFile(this.journalPath, 'utf8');
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return;
-      throw e;
-    }
-    const parsed = JournalSchema.safeParse(parseJson(text).value);
-    if (!parsed.success) {
-      // Kept beside, never deleted: a person (or a later version) may still read it.
-      const aside = path.join(this.dir, `journal.unreadable-${Date.now()}.json`);
-      await fs.rename(this.journalPath, aside).catch(() => {});
-      this.logger.error(`Indexing: the journal could not be read and was moved to ${aside}; its jobs are not resumed. Add the files again.`);
-      return;
-    }
-    this.add(parsed.data.jobs as IndexJob[]);
-    if (parsed.data.jobs.length > 0) this.logger.info(`Indexing: resuming ${parsed.data.jobs.length} jobs from the journal.`);
+    const jobs = await this.journal.load();
+    this.add(jobs);
+    if (jobs.length > 0) this.logger.info(`Indexing: resuming ${jobs.length} jobs from the journal.`);
   }
 
   // ---- inbox (operations from a process without the lock) ---------------------------------------------------
 
   private async post(ops: InboxOp[]): Promise<void> {
-    const name = `${String(Date.now()).padStart(15, '0')}-${process.pid}-${randomBytes(4).toString('hex')}.json`;
-    await writeFileAtomic(path.join(this.inboxDir, name), JSON.stringify({ version: 1, ops }));
-    this.myInboxFiles.add(name);
+    this.myInboxFiles.add(await postToInbox(this.inboxDir, ops));
     this.watchMyInboxFiles();
   }
 
@@ -987,26 +912,13 @@ export class IndexingQueue {
   /** Applies every inbox file in the order written, writes the journal, then deletes them. */
   private async readInbox(): Promise<void> {
     if (!this.holder || this.disposed) return;
-    const names = (await fs.readdir(this.inboxDir).catch(() => [] as string[])).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
-    if (names.length === 0) return;
-    let changed = false;
-    const taken: string[] = [];
-    for (const name of names) {
-      const file = path.join(this.inboxDir, name);
-      const text = await fs.readFile(file, 'utf8').catch(() => undefined);
-      if (text === undefined) continue;
-      taken.push(file);
-      const parsed = InboxFileSchema.safeParse(parseJson(text).value);
-      if (!parsed.success) {
-        this.logger.warn(`Indexing: ignored an unreadable inbox file ${name}.`);
-        continue;
-      }
-      for (const op of parsed.data.ops) {
-        changed = true;
-        if (op.op === 'enqueue') this.add(op.jobs as IndexJob[]);
-        else if (op.op === 'drop') this.dropMatching(op.selector as JobSelector);
-        else this.cancelHere();
-      }
+    const { ops, files: taken } = await readInboxFiles(this.inboxDir, this.logger);
+    if (taken.length === 0) return;
+    const changed = ops.length > 0;
+    for (const op of ops) {
+      if (op.op === 'enqueue') this.add(op.jobs as IndexJob[]);
+      else if (op.op === 'drop') this.dropMatching(op.selector as JobSelector);
+      else this.cancelHere();
     }
     if (changed) await this.persist();
     // Deleted only once their jobs are in the journal: a crash in between applies them twice, which
@@ -1125,14 +1037,6 @@ function jobKey(source: string, kb: string): string {
   return `${kb}\0${source}`;
 }
 
-/** Whether a job falls under a selector; a folder selects itself and everything under `folder/`. */
-export function selects(selector: JobSelector, job: IndexJob): boolean {
-  if ('all' in selector) return true;
-  if (selector.kb !== undefined && selector.kb !== job.kb) return false;
-  if ('source' in selector) return job.source === selector.source;
-  const folder = selector.folder.replace(/\/+$/, '');
-  return folder === '' || job.source === folder || job.source.startsWith(`${folder}/`);
-}
 
 /** How an error that stops a run becomes a pause. */
 function pauseFor(e: unknown, fallback: PauseCause): Pause {
