@@ -94,7 +94,7 @@ describe('layers of src/', () => {
     assert.ok(ruleBroken('characters/cards/cardPrompt.ts', 'chat/chatService.ts'), 'characters may not import chat');
     assert.ok(ruleBroken('rag/memoryService.ts', 'characters/personaRegistry.ts'), 'rag and characters are apart');
     assert.ok(ruleBroken('webview/chat/app.tsx', 'util/logger.ts'), 'the webview imports shared only');
-    assert.ok(ruleBroken('shared/protocol.ts', 'util/logger.ts'), 'shared imports nothing host-only');
+    assert.ok(ruleBroken('shared/chatProtocol.ts', 'util/logger.ts'), 'shared imports nothing host-only');
     assert.equal(ruleBroken('chat/chatService.ts', 'rag/knowledgeBases.ts'), undefined);
     assert.equal(ruleBroken('extension/main.ts', 'chat/chatService.ts'), undefined);
   });
