@@ -87,3 +87,16 @@ it('renders the state that arrives before the view has subscribed to it', async 
   assert.deepEqual(requests, ['webview/ready'], 'asked once, answered once');
   assert.match(root.textContent ?? '', /Memory: checking…/);
 });
+
+it('closes the conversation list on an Escape pressed right after it opened, before the next paint', async () => {
+  const root = window.document.getElementById('app')!;
+  const chats = root.querySelector('button[aria-label="Chats"]') as unknown as { click(): void } | null;
+  assert.ok(chats, 'the Chats button is there');
+  chats.click();
+  // The list renders in a microtask; effects that run after the next paint have not run yet, and the
+  // key comes before them (a person pressing Enter then Escape quickly, or a test doing so).
+  for (let i = 0; i < 5 && root.querySelector('.conversation-list') === null; i++) await Promise.resolve();
+  assert.ok(root.querySelector('.conversation-list'), 'the list opened');
+  window.document.dispatchEvent(new window.KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true }));
+  await until('the list to close', () => root.querySelector('.conversation-list') === null);
+});

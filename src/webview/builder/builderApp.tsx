@@ -4,6 +4,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { BuilderRequests, formToPersona, hasUnsavedChanges, type BuilderForm, type BuilderState, type FormErrors, type Preview } from '../../shared/builderProtocol';
 import type { BuilderHost } from './builderHost';
+import { useKeydown } from '../common/useKeydown';
 import { controlId, FieldMessages, Section, TextArea, TextField } from './fields';
 import { LorebookEditor } from './lorebookEditor';
 import { PreviewPane } from './previewPane';
@@ -177,16 +178,12 @@ export function BuilderApp({ host }: { host: BuilderHost }) {
     return () => observer.disconnect();
   }, [state !== null]);
 
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's') {
-        e.preventDefault();
-        void save();
-      }
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, [save]);
+  useKeydown((e) => {
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's') {
+      e.preventDefault();
+      void save();
+    }
+  });
 
   if (!state || !form) {
     if (!loadError) return <div class="loading" role="status">Loading the Character Builder…</div>;

@@ -1,5 +1,6 @@
 // The list of this workspace's conversations: open, rename, export, delete.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useKeydown } from '../common/useKeydown';
 import type { ConversationSummary } from '../../shared/conversation';
 import type { PersonaSummary } from '../../shared/persona';
 
@@ -21,19 +22,11 @@ export function ConversationList(props: Props) {
   // already lands in it.
   useLayoutEffect(() => panel.current?.querySelector<HTMLElement>('button')?.focus(), []);
   // Escape closes the list wherever focus is in the view (it may still be on the Chats toggle).
-  const renamingNow = useRef(renaming);
-  renamingNow.current = renaming;
-  const onClose = useRef(props.onClose);
-  onClose.current = props.onClose;
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key !== 'Escape' || renamingNow.current || e.defaultPrevented) return;
-      e.preventDefault();
-      onClose.current();
-    };
-    document.addEventListener('keydown', onKey);
-    return () => document.removeEventListener('keydown', onKey);
-  }, []);
+  useKeydown((e) => {
+    if (e.key !== 'Escape' || renaming || e.defaultPrevented) return;
+    e.preventDefault();
+    props.onClose();
+  });
   const icons = new Map(props.personas.map((p) => [p.id, p.icon]));
 
   return (

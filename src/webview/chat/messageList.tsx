@@ -90,7 +90,8 @@ export function MessageList(props: Props) {
   }, [watcher]);
   const lastIndex = props.messages.length - 1;
   const [highlightVersion, setHighlightVersion] = useState(0);
-  useEffect(() => {
+  // Subscribed as it renders, so a highlighter that loads before the next paint is not missed.
+  useLayoutEffect(() => {
     const bump = () => setHighlightVersion((v) => v + 1);
     highlighterListeners.add(bump);
     return () => highlighterListeners.delete(bump);
