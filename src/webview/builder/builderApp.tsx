@@ -3,6 +3,7 @@
 // the draft and answers with the preview. Card text is only ever rendered as text nodes.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { BuilderRequests, formToPersona, hasUnsavedChanges, type BuilderForm, type BuilderState, type FormErrors, type Preview } from '../../shared/builderProtocol';
+import { MAX_AVATAR_BYTES } from '../../shared/cardPersona';
 import type { BuilderHost } from './builderHost';
 import { useKeydown } from '../common/useKeydown';
 import { controlId, FieldMessages, Section, TextArea, TextField } from './fields';
@@ -366,7 +367,7 @@ export function BuilderApp({ host }: { host: BuilderHost }) {
                       </button>
                     )}
                   </div>
-                  <FieldMessages id={controlId('avatar')} hint="PNG, JPEG or WebP, up to 1 MB." error={shownError('avatar')} />
+                  <FieldMessages id={controlId('avatar')} hint={`PNG, JPEG or WebP, up to ${MAX_AVATAR_BYTES / 1024 / 1024} MB.`} error={shownError('avatar')} />
                 </div>
               </div>
               <TextField
