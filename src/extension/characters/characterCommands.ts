@@ -11,7 +11,7 @@ import type { CardPersona } from '../../shared/cardPersona';
 import type { ChatService } from '../../chat/chatService';
 import type { ChatViewProvider } from '../chat/chatViewProvider';
 import type { PersonaRegistry } from '../../characters/personaRegistry';
-import { ActionError } from '../actionError';
+import { ActionError } from '../../util/actionError';
 
 export interface CharacterCommandDeps {
   chat: ChatService;

@@ -10,7 +10,7 @@ import { exportConversation, exportFileName } from '../../chat/conversationExpor
 import { ViewStateTracker } from '../../chat/stateDiff';
 import { describeErrorForView } from '../../chat/userMessages';
 import { WebviewHost, type Handlers } from '../webviewHost';
-import { ActionError } from '../actionError';
+import { ActionError } from '../../util/actionError';
 
 /**
  * Streamed text is sent at most once per this many ms: two animation frames. The first token of a

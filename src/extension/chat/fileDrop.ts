@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { importableKind } from '../../characters/cardImport';
 import { MAX_CARD_FILE_BYTES } from '../../characters/cards/cardCodec';
 import type { MemoryController } from '../memory/memoryController';
-import { ActionError } from '../actionError';
+import { ActionError } from '../../util/actionError';
 
 const CARD_EXTENSIONS = new Set(['.png', '.json', '.charx']);
 

@@ -3,7 +3,7 @@
 import * as vscode from 'vscode';
 import { guardedCommand } from '../guardedCommand';
 import type { MemoryController } from './memoryController';
-import { ActionError } from '../actionError';
+import { ActionError } from '../../util/actionError';
 
 export function registerMemoryCommands(
   memory: MemoryController,

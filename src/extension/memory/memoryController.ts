@@ -19,7 +19,7 @@ import type { ApiKeyStore } from '../secrets';
 import { MemoryStatusBar } from './memoryStatusBar';
 import type { WatchedMemory } from './workspaceWatcher';
 import { excludeGlobs, groupByRoot, sourceOf, uriOf } from './workspacePaths';
-import { ActionError } from '../actionError';
+import { ActionError } from '../../util/actionError';
 
 const EMBEDDINGS_KEY = 'embeddings';
 

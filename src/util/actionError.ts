@@ -1,6 +1,6 @@
 // A view button or a command that cannot do what was asked, for a reason the person can act on. The
 // message is the sentence shown (in the view's error line, or a notification).
-import { PersonaError } from '../util/personaError';
+import { PersonaError } from './personaError';
 
 export type ActionErrorReason =
   /** Needs something this window does not have (a folder, memory, an open editor). */
