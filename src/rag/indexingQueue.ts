@@ -18,15 +18,13 @@ import * as path from 'node:path';
 import { sweepTempFiles } from '../util/atomicFile';
 import type { Logger } from '../util/logger';
 import { silentLogger } from '../util/logger';
-import { chunkText, contentHash, isProbablyBinary } from './chunker';
-import { describeEmbeddingsError, duration, EmbeddingsError } from './embeddingsErrors';
-import { readWholeFile, statFile } from '../util/fileIo';
-import type { MemoryChunk, MemoryDocument } from './memoryStore';
-import { MemoryStoreError } from './memoryStore';
-import { errnoCode, errorText } from '../util/errors';
+import { duration } from './embeddingsErrors';
+import type { MemoryDocument } from './memoryStore';
+import { errorText } from '../util/errors';
 import { exists } from '../util/fileIo';
 import { PersonaError } from '../util/personaError';
-import { JobSchema, selects, type AddJob, type IndexJob, type JobSelector } from './indexingJobs';
+import { JobSchema, selects, type IndexJob, type JobSelector } from './indexingJobs';
+import { pauseFor, prepareJob, runPipeline, type Entry, type Finished, type Pause, type Prepared } from './indexingPipeline';
 import { postToInbox, readInboxFiles, type InboxOp } from './queueInbox';
 import { QueueJournal } from './queueJournal';
 import { QueueLock } from './queueLock';
@@ -140,7 +138,6 @@ export class IndexingError extends PersonaError<IndexingErrorReason> {
   override readonly name = 'IndexingError';
 }
 
-export const defaultMaxFileBytes = 1024 * 1024;
 /** Longest lists of skipped and failed files kept in the progress. */
 export const maxListed = 200;
 
@@ -157,60 +154,6 @@ const defaults = {
   embedGroupTexts: 32,
   embedGroupsInFlight: 2,
 } as const;
-
-/** Files being read and prepared at once ahead of the one being embedded. */
-const readAhead = 8;
-/** A finished job waits at most this many in memory before the journal is written. */
-const maxFinishedBeforeJournalWrite = 500;
-
-interface Entry {
-  key: string;
-  job: IndexJob;
-  /** Taken by the run (being read, embedded, or waiting for its commit). */
-  active: boolean;
-}
-
-/** A job whose work is done in memory and waits for the commit (or only for the journal). */
-interface Finished {
-  entry: Entry;
-  /** The document to commit; absent for unchanged, skipped and failed jobs. */
-  doc?: MemoryDocument;
-  outcome: 'indexed' | 'removed' | 'unchanged' | 'skipped' | 'failed';
-  detail?: string;
-}
-
-/** Documents being embedded together (one embed call). */
-interface EmbedGroup {
-  /** Every job of the group, embedded or not; rejects with a Pause when the server is the problem. */
-  result: Promise<Finished[]>;
-  /** Source shown as the one in progress. */
-  current: string | undefined;
-}
-
-/** Waits until every group has settled (their requests stopped), whatever they ended with. */
-async function settle(groups: readonly EmbedGroup[]): Promise<void> {
-  await Promise.allSettled(groups.map((g) => g.result));
-}
-
-/** What reading a job's file gave. */
-type Prepared =
-  | { kind: 'remove' }
-  | { kind: 'unchanged' }
-  | { kind: 'skipped'; reason: string }
-  | { kind: 'failed'; message: string }
-  | { kind: 'embed'; docHash: string; chunks: ReturnType<typeof chunkText> };
-
-/** Thrown inside a run to pause it. */
-class Pause extends Error {
-  constructor(
-    readonly reason: string,
-    readonly kind: PauseCause,
-    readonly automaticRetry: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(reason, options);
-  }
-}
 
 export class IndexingQueue {
   private readonly dir: string;
@@ -515,6 +458,7 @@ export class IndexingQueue {
 
   // ---- one run ---------------------------------------------------------------------------------------------
 
+  /** One run: connects to the backend, then works through the jobs as a pipeline (indexingPipeline.ts). */
   private async run(signal: AbortSignal): Promise<void> {
     let backend: IndexingBackend;
     try {
@@ -524,178 +468,33 @@ export class IndexingQueue {
       return;
     }
     if (signal.aborted) return;
-
-    const batch: Finished[] = [];
-    let batchChunks = 0;
-    let batchSince = 0;
-    let wrote = false;
-    let persistedAt = Date.now();
-    /** `final`: the last flush of the run (or before a pause): the journal is written whatever it holds. */
-    const flush = async (final = true) => {
-      if (batch.length === 0) return;
-      const items = batch.splice(0);
-      batchChunks = 0;
-      // Only jobs still current: a job dropped (forget) or replaced (a newer version of the file)
-      // meanwhile must not be written. Checked in the same tick as the upsert is issued, so a
-      // forget issued after this point is queued behind the commit by the store.
-      const current = items.filter((f) => this.jobs.get(f.entry.key) === f.entry);
-      const docs = current.flatMap((f) => (f.doc ? [f.doc] : []));
-      if (docs.length > 0) {
-        try {
-          await backend.store.upsertDocuments(docs);
-          wrote = true;
-        } catch (e) {
-          for (const f of current) f.entry.active = false;
-          throw pauseFor(e, 'storage');
-        }
-      }
-      for (const f of current) {
-        if (this.jobs.get(f.entry.key) !== f.entry) continue;
-        this.jobs.delete(f.entry.key);
-        this.count(f);
-      }
-      this.current = undefined;
-      // After a commit the journal must say so at once (a crash would otherwise embed it again).
-      // Jobs that committed nothing (unchanged, skipped) only cost a second look if a crash comes
-      // first: a re-add of thousands of unchanged files writes the journal every 2 s, not every 500.
-      if (docs.length > 0 || final || Date.now() - persistedAt >= this.o.batchMaxWaitMs) {
-        try {
-          await this.persist();
-          persistedAt = Date.now();
-        } catch (e) {
-          throw pauseFor(e, 'storage');
-        }
-      }
-      this.emitSoon();
-    };
-
-    // Embedding runs as a pipeline: up to `embedGroupsInFlight` groups of documents are being
-    // embedded while the next files are read and chunked and finished ones are committed, so the
-    // server always has the next request waiting (KoboldCpp embeds one request at a time).
-    const groupAbort = new AbortController();
-    const groupSignal = AbortSignal.any([signal, groupAbort.signal]);
-    const inFlight: EmbedGroup[] = [];
-    // Files are read (stat, read, hash, chunk) a few ahead: one at a time, a re-add of thousands of
-    // unchanged files would wait on each file system call in turn.
-    const ahead: { entry: Entry; prepared: Promise<Prepared> }[] = [];
     this.takeCursor = undefined;
-    const takeNext = () => {
-      while (ahead.length < readAhead) {
-        const taken = this.take(backend);
-        if (!taken) break;
-        ahead.push(taken);
-      }
-      return ahead.shift();
-    };
-    let next: { entry: Entry; prepared: Promise<Prepared> } | undefined = takeNext();
-
-    /** Starts groups until enough are in flight or nothing waits. */
-    const fill = async (): Promise<void> => {
-      const { embedGroupTexts, embedGroupsInFlight } = this.o;
-      // A long file is a group of its own, however many texts; the requests in flight are bounded
-      // by the embeddings client, over all the groups.
-      while (next && !signal.aborted && inFlight.length < embedGroupsInFlight) {
-        const items: { entry: Entry; p: Extract<Prepared, { kind: 'embed' }> }[] = [];
-        const ready: Finished[] = [];
-        let texts = 0;
-        // Files with nothing to embed (unchanged, skipped) ride along, a bounded number at a time
-        // so that progress and the journal keep up with a large re-add.
-        while (next && texts < embedGroupTexts && ready.length < maxFinishedBeforeJournalWrite) {
-          const { entry, prepared } = next;
-          const p = await prepared;
-          if (signal.aborted) return;
-          if (p.kind === 'embed' && p.chunks.length > 0) {
-            // Keep it for the next group: this one would be too large with it.
-            if (texts > 0 && texts + p.chunks.length > embedGroupTexts) break;
-            next = takeNext();
-            // Dropped (forget) or replaced by a newer job while its file was read: nothing to embed.
-            if (this.jobs.get(entry.key) !== entry) continue;
-            items.push({ entry, p });
-            texts += p.chunks.length;
-          } else {
-            next = takeNext();
-            if (this.jobs.get(entry.key) !== entry) continue;
-            ready.push(await this.finish(entry, p, backend, groupSignal));
-          }
-        }
-        // Nothing waits (or only jobs dropped meanwhile).
-        if (items.length === 0 && ready.length === 0) return;
-        const result = (items.length ? this.embedGroup(items, backend, groupSignal) : Promise.resolve([])).then((done) => [...ready, ...done]);
-        result.catch(() => {}); // awaited in order below; a rejection meanwhile is not unhandled
-        inFlight.push({ result, current: items[0]?.entry.job.source });
-        if (!items.length) break; // nothing sent: hand it over at once
-      }
-    };
-
-    try {
-      await fill();
-      while (inFlight.length > 0 && !signal.aborted) {
-        const group = inFlight[0]!;
-        if (group.current) {
-          this.current = group.current;
-          this.emitSoon();
-        }
-        const finished = await group.result;
-        inFlight.shift();
-        if (signal.aborted) break;
-        // The next requests go out before this group is committed.
-        await fill();
-        if (signal.aborted) break;
-        for (const f of finished) {
-          if (batch.length === 0) batchSince = Date.now();
-          // A newer job for the same document may already wait in the batch's place: keep the newest.
-          const same = batch.findIndex((b) => b.entry.key === f.entry.key);
-          if (same >= 0) batch.splice(same, 1);
-          batch.push(f);
-          batchChunks += f.doc?.chunks.length ?? 0;
-        }
-        const docsInBatch = batch.filter((f) => f.doc).length;
-        const last = !next && inFlight.length === 0;
-        if (
-          last ||
-          docsInBatch >= this.o.batchMaxDocuments ||
-          batchChunks >= this.o.batchMaxChunks ||
-          batch.length >= maxFinishedBeforeJournalWrite ||
-          Date.now() - batchSince >= this.o.batchMaxWaitMs
-        ) {
-          await flush(last);
-        }
-        // The run ends when nothing waits; jobs enqueued meanwhile are taken on the next turn.
-        if (inFlight.length === 0) {
-          next ??= takeNext();
-          await fill();
-        }
-      }
-      if (signal.aborted) {
-        await settle(inFlight);
-        this.release(batch, next);
-        return;
-      }
-      await flush();
-      this.retryDelay = this.o.retryDelayMs;
-    } catch (e) {
-      // Groups still in flight stop; their documents go back to waiting.
-      groupAbort.abort();
-      await settle(inFlight);
-      if (signal.aborted) {
-        this.release(batch, next);
-        return;
-      }
-      const p = e instanceof Pause ? e : pauseFor(e, 'embeddings');
-      // What is embedded already is worth keeping when only the server failed.
-      if (p.kind !== 'storage') {
-        await flush().catch((err: unknown) => this.logger.warn(`Indexing: could not commit before pausing: ${errorText(err)}`));
-      }
-      this.release(batch, next);
-      this.pause(p);
-    } finally {
-      if (wrote && !this.disposed) {
-        // Once per run, not per file: the full-text index, and the vector index at scale. After a
-        // cancel it runs on its own (the store queues it behind any write) so cancel returns at once.
-        const optimizing = backend.store.optimize().catch((e: unknown) => this.logger.warn(`Memory: optimizing the index failed (search still works, without it): ${errorText(e)}`));
-        if (!signal.aborted) await optimizing;
-      }
-    }
+    await runPipeline(
+      backend,
+      signal,
+      {
+        take: () => this.take(backend),
+        isCurrent: (entry) => this.jobs.get(entry.key) === entry,
+        done: (f) => {
+          if (this.jobs.get(f.entry.key) !== f.entry) return;
+          this.jobs.delete(f.entry.key);
+          this.count(f);
+        },
+        setCurrent: (source) => {
+          this.current = source;
+        },
+        progressed: () => this.emitSoon(),
+        persist: () => this.persist(),
+        embedded: () => {
+          this.retryDelay = this.o.retryDelayMs;
+        },
+        release: (batch, next) => this.release(batch, next),
+        pause: (p) => this.pause(p),
+        disposed: () => this.disposed,
+      },
+      this.o,
+      this.logger,
+    );
   }
 
   /** The next waiting job, marked active, with its file being read already. */
@@ -718,7 +517,7 @@ export class IndexingQueue {
   /** Marks the job active and starts reading its file. */
   private start(entry: Entry, backend: IndexingBackend): { entry: Entry; prepared: Promise<Prepared> } {
     entry.active = true;
-    const prepared = this.prepare(entry.job, backend);
+    const prepared = prepareJob(entry.job, backend);
     // Awaited later; a rejection meanwhile must not count as unhandled.
     prepared.catch(() => {});
     return { entry, prepared };
@@ -730,103 +529,6 @@ export class IndexingQueue {
     if (next) next.entry.active = false;
     for (const entry of this.jobs.values()) entry.active = false;
     batch.length = 0;
-  }
-
-  private async prepare(job: IndexJob, backend: IndexingBackend): Promise<Prepared> {
-    if (job.kind === 'remove') return { kind: 'remove' };
-    const maxBytes = backend.maxFileBytes ?? defaultMaxFileBytes;
-    let bytes: Buffer;
-    try {
-      const stat = await statFile(job.path);
-      if (!stat.isFile()) return { kind: 'failed', message: `${job.source} was not indexed: ${job.path} is not a file.` };
-      if (stat.size > maxBytes) return { kind: 'skipped', reason: `larger than ${sizeText(maxBytes)} (${sizeText(stat.size)})` };
-      bytes = await readWholeFile(job.path);
-    } catch (e) {
-      return { kind: 'failed', message: readFailure(job, e) };
-    }
-    if (bytes.length > maxBytes) return { kind: 'skipped', reason: `larger than ${sizeText(maxBytes)} (${sizeText(bytes.length)})` };
-    if (isProbablyBinary(bytes)) return { kind: 'skipped', reason: 'binary file' };
-    const text = decodeText(bytes);
-    const docHash = contentHash(text);
-    if (await backend.store.hasDocument(job.source, job.kb, docHash)) return { kind: 'unchanged' };
-    const chunks = chunkText(text, {
-      ...(backend.chunkTokens !== undefined ? { chunkTokens: backend.chunkTokens } : {}),
-      ...(backend.overlapTokens !== undefined ? { overlapTokens: backend.overlapTokens } : {}),
-    });
-    return { kind: 'embed', docHash, chunks };
-  }
-
-  /** Embeds a prepared document; throws Pause when the server (not this document) is the problem. */
-  private async finish(entry: Entry, p: Prepared, backend: IndexingBackend, signal: AbortSignal): Promise<Finished> {
-    const { job } = entry;
-    switch (p.kind) {
-      case 'remove':
-        return { entry, outcome: 'removed', doc: { source: job.source, kb: job.kb, docHash: '-', chunks: [] } };
-      case 'unchanged':
-        return { entry, outcome: 'unchanged' };
-      case 'skipped':
-        return { entry, outcome: 'skipped', detail: p.reason };
-      case 'failed':
-        return { entry, outcome: 'failed', detail: p.message };
-    }
-    if (p.chunks.length === 0) return { entry, outcome: 'indexed', doc: { source: job.source, kb: job.kb, docHash: p.docHash, chunks: [] } };
-    let vectors: ArrayLike<number>[];
-    try {
-      vectors = await backend.embed(
-        p.chunks.map((c) => c.text),
-        signal,
-      );
-    } catch (e) {
-      if (isDocumentFailure(e)) {
-        return { entry, outcome: 'failed', detail: `${job.source} was not indexed: ${describeEmbeddingsError(e)}` };
-      }
-      throw pauseFor(e, 'embeddings');
-    }
-    this.retryDelay = this.o.retryDelayMs;
-    return this.assemble(entry, p, vectors);
-  }
-
-  /**
-   * Embeds the documents of a group in one call. When the server fails on one text, each document
-   * is embedded again on its own, so that only the one holding that text fails.
-   */
-  private async embedGroup(items: readonly { entry: Entry; p: Extract<Prepared, { kind: 'embed' }> }[], backend: IndexingBackend, signal: AbortSignal): Promise<Finished[]> {
-    if (items.length === 1) return [await this.finish(items[0]!.entry, items[0]!.p, backend, signal)];
-    let vectors: ArrayLike<number>[];
-    try {
-      vectors = await backend.embed(
-        items.flatMap(({ p }) => p.chunks.map((c) => c.text)),
-        signal,
-      );
-    } catch (e) {
-      if (!isDocumentFailure(e)) throw pauseFor(e, 'embeddings');
-      const one: Finished[] = [];
-      for (const { entry, p } of items) one.push(await this.finish(entry, p, backend, signal));
-      return one;
-    }
-    this.retryDelay = this.o.retryDelayMs;
-    let offset = 0;
-    return items.map(({ entry, p }) => {
-      const own = vectors.slice(offset, offset + p.chunks.length);
-      offset += p.chunks.length;
-      return this.assemble(entry, p, own);
-    });
-  }
-
-  /** The document to commit from its chunks and their vectors (in order), or why it cannot be. */
-  private assemble(entry: Entry, p: Extract<Prepared, { kind: 'embed' }>, vectors: readonly ArrayLike<number>[]): Finished {
-    const { job } = entry;
-    const doc: MemoryDocument = { source: job.source, kb: job.kb, docHash: p.docHash, chunks: [] };
-    const chunks: MemoryChunk[] = [];
-    for (const [i, c] of p.chunks.entries()) {
-      const vector = vectors[i];
-      if (!vector || !usableVector(vector)) {
-        return { entry, outcome: 'failed', detail: `${job.source} was not indexed: the embeddings server sent an empty or zero vector for lines ${c.startLine}–${c.endLine}.` };
-      }
-      chunks.push({ text: c.text, vector, startLine: c.startLine, endLine: c.endLine, tokenCount: c.tokenCount, index: c.index });
-    }
-    doc.chunks = chunks;
-    return { entry, outcome: 'indexed', doc };
   }
 
   private count(f: Finished): void {
@@ -1038,61 +740,3 @@ function jobKey(source: string, kb: string): string {
 }
 
 
-/** How an error that stops a run becomes a pause. */
-function pauseFor(e: unknown, fallback: PauseCause): Pause {
-  if (e instanceof Pause) return e;
-  if (EmbeddingsError.is(e, 'dimensionMismatch')) {
-    return new Pause(describeEmbeddingsError(e), 'dimension', false, { cause: e });
-  }
-  if (MemoryStoreError.is(e, 'dimensionMismatch')) {
-    return new Pause(`${e.message} The embeddings model changed: index the files again for it (Persona: Show Memory Status), or load the model used before.`, 'dimension', false, { cause: e });
-  }
-  if (EmbeddingsError.is(e)) return new Pause(describeEmbeddingsError(e), 'embeddings', true, { cause: e });
-  if (MemoryStoreError.is(e, 'unavailable')) return new Pause(e.message, 'storage', false, { cause: e });
-  if (fallback === 'storage' || errnoCode(e)) {
-    const code = errnoCode(e);
-    const what = code === 'ENOSPC' ? 'the disk is full' : errorText(e);
-    return new Pause(`Memory could not be written to disk (${what}). Nothing was lost: indexing continues by itself once it can write again.`, 'storage', true, { cause: e });
-  }
-  return new Pause(`Indexing stopped: ${errorText(e)}`, fallback, true, { cause: e });
-}
-
-/** The server failed on a text, not as a whole: the document holding it fails, the queue goes on. */
-function isDocumentFailure(e: unknown): boolean {
-  return EmbeddingsError.is(e, 'itemFailed') || (EmbeddingsError.is(e, 'http') && isDocumentStatus(e.status));
-}
-
-/** HTTP statuses that say "this input", not "this server": the document fails, the queue goes on. */
-function isDocumentStatus(status: number | undefined): boolean {
-  return status === 400 || status === 413 || status === 422;
-}
-
-function usableVector(vector: ArrayLike<number>): boolean {
-  if (vector.length === 0) return false;
-  let sum = 0;
-  for (let i = 0; i < vector.length; i++) sum += vector[i]! * vector[i]!;
-  return Number.isFinite(sum) && sum > 0;
-}
-
-function readFailure(job: AddJob, e: unknown): string {
-  const code = errnoCode(e);
-  if (code === 'ENOENT') return `${job.source} was not indexed: the file was deleted or moved before it could be read.`;
-  if (code === 'EACCES' || code === 'EPERM') return `${job.source} was not indexed: permission to read ${job.path} was denied.`;
-  if (code === 'EISDIR') return `${job.source} was not indexed: ${job.path} is a folder.`;
-  return `${job.source} was not indexed: ${job.path} could not be read (${errorText(e)}).`;
-}
-
-/** UTF-8 when it is (a BOM dropped); else Latin-1, which the binary check lets through and every byte of which is a character. */
-function decodeText(bytes: Buffer): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return bytes.toString('latin1');
-  }
-}
-
-function sizeText(bytes: number): string {
-  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, '')} MB`;
-  if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;
-  return `${bytes} bytes`;
-}
