@@ -20,7 +20,6 @@ const readAhead = 8;
 /** A finished job waits at most this many in memory before the journal is written. */
 const maxFinishedBeforeJournalWrite = 500;
 
-
 export interface Entry {
   key: string;
   job: IndexJob;
