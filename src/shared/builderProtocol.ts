@@ -6,7 +6,7 @@
 // `extensions`, an entry's secondary keys…) rides along in `rest` so a save never loses it.
 // `formToPersona` turns a form into a `CardPersona` or into messages next to the fields.
 import * as z from 'zod/mini';
-import { CardPersonaSchema, MAX_AVATAR_BYTES, VersionSummarySchema, type CardPersona } from './cardPersona';
+import { CardPersonaSchema, emptyCardFields, MAX_AVATAR_BYTES, VersionSummarySchema, type CardPersona } from './cardPersona';
 import type { Lorebook, LorebookEntry } from './cardSchema';
 import type { Sampling } from './persona';
 import { defineProtocol, notification, request, WAITS_ON_PERSON, type IncomingRequestOf } from './rpc';
@@ -401,16 +401,6 @@ function emptyPersonaFields(): Omit<CardPersona, 'id'> {
     greeting: '',
     tags: [],
     sampling: {},
-    characterDescription: '',
-    personality: '',
-    scenario: '',
-    exampleDialogue: '',
-    postHistoryInstructions: '',
-    nickname: '',
-    alternateGreetings: [],
-    groupOnlyGreetings: [],
-    creatorNotes: '',
-    creator: '',
-    characterVersion: '',
+    ...emptyCardFields(),
   };
 }

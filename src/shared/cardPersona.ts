@@ -63,6 +63,23 @@ export const CardPersonaSchema = z.object({
 });
 export type CardPersona = z.infer<typeof CardPersonaSchema>;
 
+/** The fields a card persona has beyond a plain persona, empty: what a persona that came from no card holds. */
+export function emptyCardFields() {
+  return {
+    characterDescription: '',
+    personality: '',
+    scenario: '',
+    exampleDialogue: '',
+    postHistoryInstructions: '',
+    nickname: '',
+    alternateGreetings: [] as string[],
+    groupOnlyGreetings: [] as string[],
+    creatorNotes: '',
+    creator: '',
+    characterVersion: '',
+  } satisfies Partial<CardPersona>;
+}
+
 // --- versions -------------------------------------------------------------------------------------
 // Here rather than beside the history store: the builder webview lists versions too.
 

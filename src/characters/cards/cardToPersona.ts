@@ -7,7 +7,7 @@
 // back out unchanged.
 import * as z from 'zod/mini';
 import { SamplingSchema, type Persona, type Sampling } from '../../shared/persona';
-import { CardPersonaSchema, type CardPersona, type CardSource } from '../../shared/cardPersona';
+import { CardPersonaSchema, emptyCardFields, type CardPersona, type CardSource } from '../../shared/cardPersona';
 import { CardDataSchema, type CardData } from '../../shared/cardSchema';
 import { substituteCardMacros } from './cardPrompt';
 
@@ -87,18 +87,9 @@ export function cardToPersona(card: CardData, options: CardToPersonaOptions): Ca
 export function personaToCardPersona(p: Persona): CardPersona {
   return {
     ...p,
-    characterDescription: '',
-    personality: '',
-    scenario: '',
-    exampleDialogue: '',
-    postHistoryInstructions: '',
-    nickname: '',
-    alternateGreetings: [],
-    groupOnlyGreetings: [],
+    ...emptyCardFields(),
     // The list line of a built-in is for people, like a card's creator notes.
     creatorNotes: p.description,
-    creator: '',
-    characterVersion: '',
   };
 }
 

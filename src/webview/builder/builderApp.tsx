@@ -6,6 +6,7 @@ import { BuilderRequests, formToPersona, hasUnsavedChanges, type BuilderForm, ty
 import { MAX_AVATAR_BYTES } from '../../shared/cardPersona';
 import type { BuilderHost } from './builderHost';
 import { useKeydown } from '../common/useKeydown';
+import { ErrorLine } from '../common/errorLine';
 import { controlId, FieldMessages, Section, TextArea, TextField } from './fields';
 import { LorebookEditor } from './lorebookEditor';
 import { PreviewPane } from './previewPane';
@@ -272,14 +273,7 @@ export function BuilderApp({ host }: { host: BuilderHost }) {
           {`Restored your unsaved changes from ${new Date(state.restoredDraftAt).toLocaleString()}. Save them, or discard them to go back to ${isNew ? 'an empty form' : 'the saved persona'}.`}
         </div>
       )}
-      {error && (
-        <div class="error-line" role="alert">
-          <span>{error}</span>
-          <button type="button" class="icon-button" aria-label="Dismiss error" onClick={() => setError(null)}>
-            ×
-          </button>
-        </div>
-      )}
+      {error && <ErrorLine error={error} onDismiss={() => setError(null)} />}
       {notice && !error && (
         <div class="notice-line" role="status">
           <span>{notice}</span>

@@ -5,6 +5,7 @@ import type { PersonaSummary } from '../../shared/persona';
 import { Requests, type ConnectionState } from '../../shared/chatProtocol';
 import type { ChatStore } from './chatStore';
 import { useStore } from '../common/useStore';
+import { ErrorLine } from '../common/errorLine';
 import { ConversationList } from './conversationList';
 import { carriesFiles, readDrop } from './fileDrop';
 import { MemoryBar, ReadOnlyNotice } from './memoryBar';
@@ -132,14 +133,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
         onEdit={onEdit}
         onError={setError}
       />
-      {error && (
-        <div class="error-line" role="alert">
-          <span>{error}</span>
-          <button type="button" class="icon-button" aria-label="Dismiss error" onClick={() => setError(null)}>
-            ×
-          </button>
-        </div>
-      )}
+      {error && <ErrorLine error={error} onDismiss={() => setError(null)} />}
       {orphaned && <ReadOnlyNotice personaName={conversation.personaName} onNew={newChat} />}
       <Composer
         host={host}
