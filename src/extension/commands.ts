@@ -7,6 +7,8 @@ import type { PersonaRegistry } from '../characters/personaRegistry';
 import type { ApiKeyStore } from './secrets';
 import { setting } from './config';
 import { guardedCommand } from './guardedCommand';
+import { personaPickText, showInfo } from './notify';
+import { inertText } from '../util/inertText';
 
 export function registerCommands(deps: {
   chat: ChatService;
@@ -26,9 +28,8 @@ export function registerCommands(deps: {
         type Item = vscode.QuickPickItem & { id: string };
         const items: Item[] = chat.personasForPicker().map((p) => ({
           id: p.id,
-          label: `${p.icon} ${p.name}`,
+          ...personaPickText(p),
           description: p.id === activeId ? '(active)' : undefined,
-          detail: p.description,
           picked: p.id === activeId,
         }));
         const picked = await vscode.window.showQuickPick(items, {
@@ -55,7 +56,7 @@ export function registerCommands(deps: {
         const baseUrl = setting('cloud.baseUrl');
         const key = await vscode.window.showInputBox({
           title: 'Persona: API Key for the Cloud Provider',
-          prompt: `The key for ${baseUrl}. It is kept in VS Code's secret storage, never in settings.`,
+          prompt: `The key for ${inertText(baseUrl)}. It is kept in VS Code's secret storage, never in settings.`,
           password: true,
           ignoreFocusOut: true,
           validateInput: (v) => (v.trim() ? undefined : 'Enter a key, or press Escape to cancel.'),
@@ -64,10 +65,10 @@ export function registerCommands(deps: {
         await keys.set('cloud', key.trim());
         log.info('The cloud API key was set.');
         if (setting('chat.provider') !== 'cloud') {
-          const choice = await vscode.window.showInformationMessage('Key saved. Persona chats through the local server now. Use the cloud provider?', 'Use Cloud Provider', 'Keep Local');
+          const choice = await showInfo('Key saved. Persona chats through the local server now. Use the cloud provider?', 'Use Cloud Provider', 'Keep Local');
           if (choice === 'Use Cloud Provider') await vscode.workspace.getConfiguration('persona').update('chat.provider', 'cloud', vscode.ConfigurationTarget.Global);
         } else {
-          void vscode.window.showInformationMessage('Key saved.');
+          void showInfo('Key saved.');
         }
       }),
     ),
@@ -76,7 +77,7 @@ export function registerCommands(deps: {
       guarded(async () => {
         await keys.delete('cloud');
         log.info('The cloud API key was removed.');
-        void vscode.window.showInformationMessage('The cloud API key was removed.');
+        void showInfo('The cloud API key was removed.');
       }),
     ),
     vscode.commands.registerCommand('persona.showLog', () => log.show()),

@@ -22,6 +22,7 @@ import { registerMemoryCommands } from './memory/memoryCommands';
 import { MemoryController } from './memory/memoryController';
 import { watchWorkspaceFiles } from './memory/workspaceWatcher';
 import { countTokens } from '../util/tokenizer/countTokens';
+import { showError } from './notify';
 
 /** What deactivate() must finish before the extension host goes away. */
 let memoryToClose: MemoryController | undefined;
@@ -92,7 +93,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   } catch (e) {
     // VS Code shows nothing when activation fails: say it ourselves.
     log.error(e instanceof Error ? e : String(e));
-    void vscode.window.showErrorMessage(`Persona could not start: ${(e as Error).message}`, 'Show Log').then((c) => c && log.show());
+    void showError(`Persona could not start: ${(e as Error).message}`, 'Show Log').then((c) => c && log.show());
   }
 }
 

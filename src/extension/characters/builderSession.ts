@@ -28,6 +28,7 @@ import type { TokenCounter } from '../../characters/prompt';
 import { describeError, describeErrorForView } from '../../chat/userMessages';
 import { WebviewHost, type Handlers } from '../webviewHost';
 import { PersonaError } from '../../util/personaError';
+import { showError, showInfo, showWarning } from '../notify';
 
 export const BUILDER_VIEW_TYPE = 'persona.characterBuilder';
 /** Drafts are written this long after the last change; a closed panel writes at once. */
@@ -323,12 +324,12 @@ export class BuilderSession {
 
     if (isNew) {
       const action = `Chat with ${persona.name}`;
-      void vscode.window.showInformationMessage(`Saved ${persona.name}.`, action).then(async (choice) => {
+      void showInfo(`Saved ${persona.name}.`, action).then(async (choice) => {
         if (choice !== action) return;
         try {
           await this.owner.deps.chatWith(persona.id);
         } catch (e) {
-          void vscode.window.showErrorMessage(describeError(e));
+          void showError(describeError(e));
         }
       });
     }
@@ -338,7 +339,7 @@ export class BuilderSession {
   private async discard(): Promise<BuilderState | null> {
     const copy = this.personaId === null && this.base !== undefined;
     if (this.dirty) {
-      const choice = await vscode.window.showWarningMessage(
+      const choice = await showWarning(
         this.personaId ? `Discard your unsaved changes to ${this.savedForm?.name ?? 'this persona'}?` : copy ? `Discard ${this.base?.name ?? 'this copy'}?` : 'Discard this new persona?',
         {
           modal: true,
@@ -410,7 +411,7 @@ export class BuilderSession {
   private async restore(version: number): Promise<BuilderState | null> {
     const id = this.requireSaved();
     const { personas } = this.owner.deps;
-    const choice = await vscode.window.showWarningMessage(
+    const choice = await showWarning(
       `Restore version ${version}?`,
       {
         modal: true,

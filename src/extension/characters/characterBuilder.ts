@@ -10,6 +10,8 @@ import { DRAFT_KEY_PATTERN, emptyForm, personaToForm } from '../../shared/builde
 import type { CardPersona } from '../../shared/cardPersona';
 import { guardedCommand } from '../guardedCommand';
 import { BUILDER_VIEW_TYPE, BuilderError, BuilderSession, panelTitle, pendingAvatarOf, type CharacterBuilderDeps, type SessionOwner } from './builderSession';
+import { personaPickText, showInfo } from '../notify';
+import { inertText } from '../../util/inertText';
 
 const PanelStateSchema = z.object({ draftKey: z.string().check(z.regex(DRAFT_KEY_PATTERN)) });
 
@@ -82,7 +84,7 @@ class CharacterBuilder implements vscode.Disposable, SessionOwner {
       type Item = vscode.QuickPickItem & { key?: string };
       const items: Item[] = [
         { label: '$(add) Start a new persona' },
-        ...orphans.map((d) => ({ key: d.key, label: `$(history) Continue "${d.form.name.trim() || 'Unnamed'}"`, description: `unsaved, last changed ${new Date(d.changedAt).toLocaleString()}` })),
+        ...orphans.map((d) => ({ key: d.key, label: `$(history) Continue "${inertText(d.form.name.trim() || 'Unnamed')}"`, description: `unsaved, last changed ${new Date(d.changedAt).toLocaleString()}` })),
       ];
       const picked = await vscode.window.showQuickPick(items, { title: 'New Persona', placeHolder: 'You have new personas that were never saved' });
       if (!picked) return;
@@ -102,7 +104,7 @@ class CharacterBuilder implements vscode.Disposable, SessionOwner {
       return;
     }
     if (this.deps.personas.isBuiltIn(persona.id)) {
-      const choice = await vscode.window.showInformationMessage(
+      const choice = await showInfo(
         `${persona.name} is built in and cannot be changed.`,
         { modal: true, detail: 'Duplicate it to edit a copy of your own.' },
         'Duplicate and Edit',
@@ -114,7 +116,7 @@ class CharacterBuilder implements vscode.Disposable, SessionOwner {
     if (open) return open.panel.reveal();
     const draft = await this.drafts.read(persona.id);
     if (draft) {
-      const choice = await vscode.window.showInformationMessage(
+      const choice = await showInfo(
         `You have unsaved changes to ${persona.name} from ${new Date(draft.changedAt).toLocaleString()}.`,
         { modal: true, detail: 'Continue where you left off, or discard them and edit the saved persona.' },
         'Restore Unsaved Changes',
@@ -179,7 +181,7 @@ class CharacterBuilder implements vscode.Disposable, SessionOwner {
     const all = personas.list();
     const custom = all.filter((p) => !personas.isBuiltIn(p.id));
     const builtIn = all.filter((p) => personas.isBuiltIn(p.id));
-    const item = (p: CardPersona, description?: string): PersonaItem => ({ persona: p, label: `${p.icon} ${p.name}`, description, detail: p.description });
+    const item = (p: CardPersona, description?: string): PersonaItem => ({ persona: p, ...personaPickText(p), description });
     const items: (PersonaItem | vscode.QuickPickItem)[] = [
       ...(custom.length > 0 ? [{ label: 'Your personas', kind: vscode.QuickPickItemKind.Separator }] : []),
       ...custom.map((p) => item(p)),

@@ -12,6 +12,8 @@ import type { ChatService } from '../../chat/chatService';
 import type { ChatViewProvider } from '../chat/chatViewProvider';
 import type { PersonaRegistry } from '../../characters/personaRegistry';
 import { ActionError } from '../../util/actionError';
+import { personaPickText, showInfo, showWarning } from '../notify';
+import { inertText } from '../../util/inertText';
 
 export interface CharacterCommandDeps {
   chat: ChatService;
@@ -58,7 +60,7 @@ export async function importCharacterBytes(deps: CharacterCommandDeps, bytes: Ui
     const detail = target
       ? `A new copy sits beside the existing persona. A new version replaces its content; every earlier version stays in its history and can be restored.${prepared.history.length > 0 ? ' (The version history in the file is imported only with a new copy.)' : ''}`
       : `${sameName[0]!.name} is built in and cannot be changed, so the import makes a new copy beside it.`;
-    const choice = await vscode.window.showWarningMessage(
+    const choice = await showWarning(
       `A persona named "${persona.name}" already exists.`,
       { modal: true, detail },
       ...(asVersion ? [IMPORT_AS_COPY, asVersion] : [IMPORT_AS_COPY]),
@@ -80,9 +82,9 @@ export async function importCharacterBytes(deps: CharacterCommandDeps, bytes: Ui
   const done = asNewVersionOf ? `Saved ${persona.name} as version ${summary.version} of ${asNewVersionOf.name}.` : `Imported ${persona.name}.`;
   if (prepared.warnings.length > 0) {
     for (const w of prepared.warnings) log.warn(`Import of ${fileName}: ${w.message}`);
-    void vscode.window.showWarningMessage(`${done} With warnings: ${prepared.warnings.map((w) => w.message).join(' ')}`);
+    void showWarning(`${done} With warnings: ${prepared.warnings.map((w) => w.message).join(' ')}`);
   } else {
-    void vscode.window.showInformationMessage(`${done} The chat is now with them.`);
+    void showInfo(`${done} The chat is now with them.`);
   }
 }
 
@@ -92,9 +94,9 @@ async function pickPersona(personas: PersonaRegistry, title: string, options: { 
   const items: PersonaItem[] = personas
     .list()
     .filter((p) => !options.customOnly || !personas.isBuiltIn(p.id))
-    .map((p) => ({ persona: p, label: `${p.icon} ${p.name}`, description: personas.isBuiltIn(p.id) ? 'built-in' : undefined, detail: p.description }));
+    .map((p) => ({ persona: p, ...personaPickText(p), description: personas.isBuiltIn(p.id) ? 'built-in' : undefined }));
   if (items.length === 0) {
-    void vscode.window.showInformationMessage('There are no custom personas yet. Import one with "Persona: Import Character Card…".');
+    void showInfo('There are no custom personas yet. Import one with "Persona: Import Character Card…".');
     return undefined;
   }
   return (await vscode.window.showQuickPick(items, { title, placeHolder: 'Choose a persona', matchOnDetail: true }))?.persona;
@@ -120,7 +122,7 @@ export async function exportCharacterCard(deps: CharacterCommandDeps): Promise<v
   const { personas, log } = deps;
   const persona = await pickPersona(personas, 'Export Character Card');
   if (!persona) return;
-  const format = (await vscode.window.showQuickPick(FORMAT_ITEMS, { title: `Export ${persona.name}`, placeHolder: 'Choose a format' }))?.format;
+  const format = (await vscode.window.showQuickPick(FORMAT_ITEMS, { title: `Export ${inertText(persona.name)}`, placeHolder: 'Choose a format' }))?.format;
   if (!format) return;
 
   let history: Awaited<ReturnType<PersonaRegistry['historyEntries']>> | undefined;
@@ -133,7 +135,7 @@ export async function exportCharacterCard(deps: CharacterCommandDeps): Promise<v
           { withHistory: false, label: 'Current version only' },
           { withHistory: true, label: 'With version history', detail: `All ${count} versions, so they can be restored after importing.` },
         ],
-        { title: `Export ${persona.name} with version history?` },
+        { title: `Export ${inertText(persona.name)} with version history?` },
       );
       if (!choice) return;
       if (choice.withHistory) history = await personas.historyEntries(persona.id);
@@ -167,14 +169,14 @@ export async function exportCharacterCard(deps: CharacterCommandDeps): Promise<v
   }
   await vscode.workspace.fs.writeFile(target, bytes);
   log.info(`Exported persona "${persona.id}" (${format}${history ? `, ${history.length} versions` : ''}) to ${target.fsPath}.`);
-  void vscode.window.showInformationMessage(`Exported ${persona.name} to ${path.posix.basename(target.path)}.`);
+  void showInfo(`Exported ${persona.name} to ${path.posix.basename(target.path)}.`);
 }
 
 export async function deleteCharacter(deps: CharacterCommandDeps): Promise<void> {
   const { chat, personas, log } = deps;
   const persona = await pickPersona(personas, 'Delete Character', { customOnly: true });
   if (!persona) return;
-  const choice = await vscode.window.showWarningMessage(
+  const choice = await showWarning(
     `Delete the persona "${persona.name}"?`,
     { modal: true, detail: 'Its file, picture, version history and card files are removed. Conversations with it stay in the list and can still be read.' },
     'Delete',

@@ -11,6 +11,7 @@ import { ViewStateTracker } from '../../chat/stateDiff';
 import { describeErrorForView } from '../../chat/userMessages';
 import { WebviewHost, type Handlers } from '../webviewHost';
 import { ActionError } from '../../util/actionError';
+import { showInfo, showWarning } from '../notify';
 
 /**
  * Streamed text is sent at most once per this many ms: two animation frames. The first token of a
@@ -194,7 +195,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private async deleteConversation(id: string): Promise<void> {
     const conversation = await this.chat.getConversation(id);
     if (!conversation) return;
-    const choice = await vscode.window.showWarningMessage(`Delete the conversation "${conversation.title}"?`, { modal: true, detail: 'This cannot be undone.' }, 'Delete');
+    const choice = await showWarning(`Delete the conversation "${conversation.title}"?`, { modal: true, detail: 'This cannot be undone.' }, 'Delete');
     if (choice === 'Delete') await this.chat.deleteConversation(id);
   }
 
@@ -211,7 +212,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     });
     if (!target) return;
     await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(exportConversation(conversation, personaName, params.format)));
-    void vscode.window.showInformationMessage(`Exported "${conversation.title}" to ${vscode.workspace.asRelativePath(target)}.`);
+    void showInfo(`Exported "${conversation.title}" to ${vscode.workspace.asRelativePath(target)}.`);
   }
 }
 
@@ -226,7 +227,7 @@ async function openLink(href: string): Promise<void> {
     throw new ActionError('refused', `"${href.slice(0, 100)}" is not a valid link.`);
   }
   if (!LINK_SCHEMES.has(url.protocol)) throw new ActionError('refused', `Links to ${url.protocol} are not opened.`);
-  const choice = await vscode.window.showInformationMessage('Open this link from the chat in your browser?', { modal: true, detail: url.href }, 'Open Link');
+  const choice = await showInfo('Open this link from the chat in your browser?', { modal: true, detail: url.href }, 'Open Link');
   if (choice === 'Open Link') await vscode.env.openExternal(vscode.Uri.parse(url.href, true));
 }
 

@@ -20,6 +20,8 @@ import { MemoryStatusBar } from './memoryStatusBar';
 import type { WatchedMemory } from './workspaceWatcher';
 import { excludeGlobs, groupByRoot, sourceOf, uriOf } from './workspacePaths';
 import { ActionError } from '../../util/actionError';
+import { showInfo, showWarning } from '../notify';
+import { inertText } from '../../util/inertText';
 
 const EMBEDDINGS_KEY = 'embeddings';
 
@@ -220,7 +222,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     const skippedText = describeSkipped(skipped, { maxFileBytes });
     if (skippedText) this.log.info(`Add to memory: ${skippedText}`);
     if (files.length === 0) {
-      void vscode.window.showWarningMessage(`Nothing to add to memory. ${skippedText}`.trim());
+      void showWarning(`Nothing to add to memory. ${skippedText}`.trim());
       return;
     }
     await service.add(files, persona ? personaKb(persona.id) : WORKSPACE_KB);
@@ -232,7 +234,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   private async followProgress(queued: number, skippedText: string, personaName?: string): Promise<void> {
     const service = await this.svc();
     await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: personaName ? `Persona: adding to ${personaName}'s memory` : 'Persona: adding to memory', cancellable: true },
+      { location: vscode.ProgressLocation.Notification, title: personaName ? `Persona: adding to ${inertText(personaName)}'s memory` : 'Persona: adding to memory', cancellable: true },
       async (progress, token) => {
         let reported = 0;
         const cancel = token.onCancellationRequested(() => void service.cancel());
@@ -241,7 +243,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
           const fraction = p.total > 0 ? (p.done / p.total) * 100 : 0;
           progress.report({
             increment: Math.max(0, fraction - reported),
-            message: p.state === 'paused' ? `paused: ${p.pausedReason ?? ''}` : `${p.done} of ${p.total}${p.current ? ` · ${path.posix.basename(p.current)}` : ''}`,
+            message: inertText(p.state === 'paused' ? `paused: ${p.pausedReason ?? ''}` : `${p.done} of ${p.total}${p.current ? ` · ${path.posix.basename(p.current)}` : ''}`),
           });
           reported = Math.max(reported, fraction);
         });
@@ -255,13 +257,13 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     );
     const p = service.progress();
     if (p.state === 'paused') {
-      const choice = await vscode.window.showWarningMessage(`Persona memory paused: ${p.pausedReason ?? 'it will try again later.'}`, 'Try Again', 'Show Log');
+      const choice = await showWarning(`Persona memory paused: ${p.pausedReason ?? 'it will try again later.'}`, 'Try Again', 'Show Log');
       if (choice === 'Try Again') service.resume();
       else if (choice === 'Show Log') this.log.show();
       return;
     }
     if (p.state === 'elsewhere') {
-      void vscode.window.showInformationMessage('Another VS Code window on this workspace is indexing; the files were handed to it.');
+      void showInfo('Another VS Code window on this workspace is indexing; the files were handed to it.');
       return;
     }
     const parts = [`${p.indexed} indexed`];
@@ -269,10 +271,10 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     if (p.failedCount) parts.push(`${p.failedCount} could not be read`);
     const message = `Memory: ${parts.join(', ')} (of ${queued}).${skippedText ? ` ${skippedText}` : ''}`;
     if (p.failedCount) {
-      void vscode.window.showWarningMessage(message, 'Show Log').then((c) => c && this.log.show());
+      void showWarning(message, 'Show Log').then((c) => c && this.log.show());
       for (const f of p.failed) this.log.warn(`Not added to memory: ${f.source}: ${f.message}`);
     } else {
-      void vscode.window.setStatusBarMessage(`$(check) ${message}`, 8000);
+      void vscode.window.setStatusBarMessage(`$(check) ${inertText(message)}`, 8000);
     }
   }
 
@@ -286,12 +288,12 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     const matches = (source: string) => targets.some((t) => source === t || source.startsWith(`${t}/`) || t === '');
     const affected = docs.filter((d) => matches(d.source));
     if (affected.length === 0) {
-      void vscode.window.showInformationMessage(`${targets.length === 1 ? targets[0] : 'These files'} ${targets.length === 1 ? 'is' : 'are'} not in Persona's memory.`);
+      void showInfo(`${targets.length === 1 ? targets[0] : 'These files'} ${targets.length === 1 ? 'is' : 'are'} not in Persona's memory.`);
       return;
     }
     const chunks = affected.reduce((n, d) => n + d.chunkCount, 0);
     const what = affected.length === 1 ? affected[0]!.source : `${affected.length} files`;
-    const choice = await vscode.window.showWarningMessage(
+    const choice = await showWarning(
       `Forget ${what}?`,
       {
         modal: true,
@@ -303,13 +305,13 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     for (const t of targets) await service.forget(t);
     await this.forgotten(matches);
     await this.overview.refresh();
-    void vscode.window.showInformationMessage(`Forgot ${what}.`);
+    void showInfo(`Forgot ${what}.`);
   }
 
   async forgetAll(): Promise<void> {
     const service = await this.svc();
     const docs = await service.listDocuments();
-    const choice = await vscode.window.showWarningMessage(
+    const choice = await showWarning(
       "Forget all of this workspace's memory?",
       {
         modal: true,
@@ -321,7 +323,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     await service.forgetAll();
     await this.forgotten(() => true);
     await this.overview.refresh();
-    void vscode.window.showInformationMessage("Forgot all of this workspace's memory.");
+    void showInfo("Forgot all of this workspace's memory.");
   }
 
   /** Palette: pick from what is in memory. */
@@ -329,11 +331,11 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     const service = await this.svc();
     const docs = await service.listDocuments();
     if (docs.length === 0) {
-      void vscode.window.showInformationMessage("This workspace's memory is empty.");
+      void showInfo("This workspace's memory is empty.");
       return undefined;
     }
     const picked = await vscode.window.showQuickPick(
-      docs.map((d) => ({ label: d.source, description: `${d.chunkCount} passage${d.chunkCount === 1 ? '' : 's'}${d.kb === WORKSPACE_KB ? '' : ` · ${this.personaName(personaOfKb(d.kb) ?? d.kb)} only`}`, source: d.source })),
+      docs.map((d) => ({ label: inertText(d.source), description: inertText(`${d.chunkCount} passage${d.chunkCount === 1 ? '' : 's'}${d.kb === WORKSPACE_KB ? '' : ` · ${this.personaName(personaOfKb(d.kb) ?? d.kb)} only`}`), source: d.source })),
       { title: 'Forget from Persona Memory', canPickMany: true, placeHolder: 'Files to forget' },
     );
     if (!picked || picked.length === 0) return undefined;
@@ -347,7 +349,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     const s = this.status(personaId);
     type Item = vscode.QuickPickItem & { run?: () => unknown };
     const items: Item[] = [];
-    if (p.state === 'paused') items.push({ label: '$(debug-continue) Try again now', detail: p.pausedReason, run: () => service.resume() });
+    if (p.state === 'paused') items.push({ label: '$(debug-continue) Try again now', detail: p.pausedReason && inertText(p.pausedReason), run: () => service.resume() });
     if (p.state === 'running' || p.state === 'paused') items.push({ label: '$(close) Cancel indexing', description: `${p.total - p.done} waiting`, run: () => service.cancel() });
     // Memory made with another embeddings model is kept apart (its vectors mean nothing to this
     // one): offer to index those files again for the model the server runs now, or to discard it.
@@ -355,16 +357,16 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     for (const o of others) {
       items.push({
         label: `$(sync) Index ${o.documents.length} file${o.documents.length === 1 ? '' : 's'} again for the current model`,
-        detail: `In memory for ${o.model} (${o.dimension}-d), which the embeddings server no longer runs.`,
+        detail: inertText(`In memory for ${o.model} (${o.dimension}-d), which the embeddings server no longer runs.`),
         run: () => this.indexAgain(o.documents),
       });
     }
     if (others.length > 0) {
       items.push({
         label: '$(trash) Discard memory of other embedding models…',
-        detail: others.map((o) => `${o.model}: ${o.documents.length} files`).join('; '),
+        detail: inertText(others.map((o) => `${o.model}: ${o.documents.length} files`).join('; ')),
         run: async () => {
-          const choice = await vscode.window.showWarningMessage(
+          const choice = await showWarning(
             'Discard the memory kept for other embedding models?',
             { modal: true, detail: `${others.map((o) => o.model).join(', ')}: removed from the disk. The memory of the current model stays. Your files are not touched.` },
             'Discard',
@@ -378,7 +380,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       { label: '$(trash) Forget from memory…', run: () => vscode.commands.executeCommand('persona.memory.forget') },
       { label: '$(output) Show log', run: () => this.log.show() },
     );
-    const picked = await vscode.window.showQuickPick(items, { title: `Persona Memory: ${s.message ?? `${s.documents ?? 0} ${s.documents === 1 ? 'file' : 'files'}`}` });
+    const picked = await vscode.window.showQuickPick(items, { title: `Persona Memory: ${inertText(s.message ?? `${s.documents ?? 0} ${s.documents === 1 ? 'file' : 'files'}`)}` });
     await picked?.run?.();
   }
 
@@ -404,7 +406,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   async setEmbeddingsKey(): Promise<void> {
     const key = await vscode.window.showInputBox({
       title: 'Persona: Embeddings Server Key',
-      prompt: `The key for ${setting('embeddings.baseUrl')} (KoboldCpp's --password). Kept in VS Code's secret storage. Leave empty to remove it.`,
+      prompt: `The key for ${inertText(setting('embeddings.baseUrl'))} (KoboldCpp's --password). Kept in VS Code's secret storage. Leave empty to remove it.`,
       password: true,
       ignoreFocusOut: true,
     });
@@ -413,7 +415,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     else await this.keys.delete(EMBEDDINGS_KEY);
     this.embeddingsKey = key.trim() || undefined;
     this.service?.resume();
-    void vscode.window.showInformationMessage(key.trim() ? 'Embeddings key saved.' : 'Embeddings key removed.');
+    void showInfo(key.trim() ? 'Embeddings key saved.' : 'Embeddings key removed.');
   }
 
   /** Stops indexing (its journal is written, so the next window resumes) and closes LanceDB. */

@@ -1,0 +1,42 @@
+// Every notification and modal Persona shows goes through here, and every string in it — message,
+// detail, buttons — through inertText: a persona's name, a file's name or a server's words can never
+// become a link that runs a command (VS Code renders `[label](command:…)` in a message as one). Persona's
+// own messages need no links, so nothing is lost. test/unit/uiText.test.ts holds that nothing else in
+// src/ calls VS Code's message functions.
+import * as vscode from 'vscode';
+import { inertText } from '../util/inertText';
+
+type Show = typeof vscode.window.showInformationMessage;
+
+function show<T extends string>(fn: Show, message: string, args: readonly (T | vscode.MessageOptions)[]): Thenable<T | undefined> {
+  const options = typeof args[0] === 'object' ? (args[0] as vscode.MessageOptions) : undefined;
+  const items = (options ? args.slice(1) : args) as T[];
+  const shown = items.map(inertText);
+  const text = inertText(message);
+  const answer = options ? fn(text, { ...options, ...(options.detail !== undefined ? { detail: inertText(options.detail) } : {}) }, ...shown) : fn(text, ...shown);
+  // The caller compares the answer with its own button text.
+  return answer.then((choice) => (choice === undefined ? undefined : items[shown.indexOf(choice)]));
+}
+
+export function showInfo<T extends string>(message: string, options: vscode.MessageOptions, ...items: T[]): Thenable<T | undefined>;
+export function showInfo<T extends string>(message: string, ...items: T[]): Thenable<T | undefined>;
+export function showInfo<T extends string>(message: string, ...args: (T | vscode.MessageOptions)[]): Thenable<T | undefined> {
+  return show(vscode.window.showInformationMessage, message, args);
+}
+
+export function showWarning<T extends string>(message: string, options: vscode.MessageOptions, ...items: T[]): Thenable<T | undefined>;
+export function showWarning<T extends string>(message: string, ...items: T[]): Thenable<T | undefined>;
+export function showWarning<T extends string>(message: string, ...args: (T | vscode.MessageOptions)[]): Thenable<T | undefined> {
+  return show(vscode.window.showWarningMessage, message, args);
+}
+
+export function showError<T extends string>(message: string, options: vscode.MessageOptions, ...items: T[]): Thenable<T | undefined>;
+export function showError<T extends string>(message: string, ...items: T[]): Thenable<T | undefined>;
+export function showError<T extends string>(message: string, ...args: (T | vscode.MessageOptions)[]): Thenable<T | undefined> {
+  return show(vscode.window.showErrorMessage, message, args);
+}
+
+/** A persona as a quick pick shows it: its emoji and name, and its one-line description, all inert. */
+export function personaPickText(p: { icon: string; name: string; description: string }): { label: string; detail: string } {
+  return { label: inertText(`${p.icon} ${p.name}`), detail: inertText(p.description) };
+}
