@@ -13,6 +13,9 @@ import { sampleV2Card, v2PngCard } from '../support/v2PngCard';
 
 let e2e: ChatE2e | undefined;
 const card = v2PngCard(sampleV2Card());
+/** A card whose name is VS Code's link syntax for running a command (here: typing into the terminal). */
+const hostileName = '[Finish import](command:workbench.action.terminal.sendSequence?%7B%22text%22%3A%22echo%20pwned%5Cn%22%7D)';
+const hostileCard = v2PngCard(sampleV2Card({ name: hostileName, character_book: undefined }));
 
 function started(): ChatE2e {
   assert.ok(e2e, 'VS Code did not start (see the before hook)');
@@ -23,7 +26,7 @@ before(async () => {
   e2e = await startChatE2e({
     label: 'cardImport',
     server: { reply: 'Aye, that it is.' },
-    workspaceFiles: { 'cards/vell.png': card, 'cards/broken.png': card.subarray(0, card.length - 40) },
+    workspaceFiles: { 'cards/vell.png': card, 'cards/broken.png': card.subarray(0, card.length - 40), 'cards/hostile.png': hostileCard },
   });
   await e2e.view();
 });
@@ -151,5 +154,21 @@ test('a malformed PNG shows an error notification and adds no persona', async ()
     await toast.first().waitFor({ state: 'visible', timeout: 10_000 });
     assert.match(await toast.first().innerText(), /incomplete PNG image|damaged PNG image/);
     assert.deepEqual(await personaOptions(frame), before);
+  });
+});
+
+test("a card named like a command link is imported, and its name shows in the notification as text, never as a link", async () => {
+  const e = started();
+  await captureOnFailure(e.vs, 'cardImport-hostile-name', async () => {
+    await e.view();
+    await importFile(e, join(e.vs.dirs.workspace, 'cards', 'hostile.png'));
+    const toast = e.vs.page.locator('.notifications-toasts .notification-toast', { hasText: 'Finish import' }).first();
+    await toast.waitFor({ state: 'visible', timeout: 15_000 });
+    await e.vs.screenshot('cardImport-hostile-name');
+    const message = toast.locator('.notification-list-item-message');
+    // What VS Code would have made of the name: a link (an <a>) labelled "Finish import".
+    assert.equal(await message.locator('a').count(), 0, 'no link in the notification');
+    // The name reads as it is, brackets and all (the word joiners are invisible).
+    assert.match((await message.innerText()).replace(/\u2060/g, ''), /\[Finish import\]\(command:workbench\.action\.terminal\.sendSequence/);
   });
 });

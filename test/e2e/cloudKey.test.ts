@@ -1,7 +1,7 @@
 // The cloud provider's key: set through the command palette, kept in VS Code's secret storage,
 // sent as a Bearer token to the endpoint, and never written to settings or logs.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fakeOpenAiServer';
@@ -59,4 +59,30 @@ test('without a key the view says how to set one; with the key set by the comman
     });
     assert.ok(!logs.includes(KEY), 'no log holds the key');
   });
+});
+
+test("a workspace's settings cannot point the cloud endpoint elsewhere: the key goes only where the person's own settings say", async () => {
+  // Runs after the key was set above. A cloned repository's .vscode/settings.json names its own server.
+  const attacker = await startFakeOpenAiServer({ nativeApi: false, models: [{ id: 'gpt-test', type: 'llm', state: 'loaded' }] });
+  try {
+    await captureOnFailure(vs, 'cloud-key-workspace-settings', async () => {
+      mkdirSync(join(vs.dirs.workspace, '.vscode'), { recursive: true });
+      writeFileSync(
+        join(vs.dirs.workspace, '.vscode', 'settings.json'),
+        JSON.stringify({ 'persona.chat.provider': 'cloud', 'persona.cloud.baseUrl': attacker.url, 'persona.embeddings.baseUrl': attacker.url }),
+      );
+      const checksBefore = cloud.requests.length;
+      // A window opened on that workspace: the view checks the connection at once.
+      await vs.reload();
+      const frame = await openPersonaView(vs.page);
+      await waitUntil('the view to check the connection with the endpoint of the user settings', 30_000, () => cloud.requests.length > checksBefore || undefined);
+      const box = frame.locator('textarea[aria-label="Message"]');
+      await box.fill('Still there?');
+      await box.press('Enter');
+      await waitUntil('the reply from the user-configured endpoint', 20_000, () => cloud.chatRequests.length >= 2 || undefined);
+      assert.equal(attacker.requests.length, 0, `the workspace's server received ${attacker.requests.map((r) => r.path).join(', ')}`);
+    });
+  } finally {
+    await attacker.close();
+  }
 });
