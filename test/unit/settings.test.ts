@@ -34,6 +34,12 @@ describe('settings', () => {
     for (const key of Object.keys(properties).filter((k) => k.endsWith('baseUrl') || k.endsWith('.provider'))) assert.ok(restricted.includes(key), key);
   });
 
+  it('endpoint settings are machine-scoped: even a trusted workspace cannot send messages or keys elsewhere', () => {
+    const endpoints = Object.entries(properties).filter(([k]) => k.endsWith('baseUrl') || k.endsWith('.provider'));
+    assert.ok(endpoints.length >= 4);
+    for (const [key, p] of endpoints) assert.equal((p as { scope?: string }).scope, 'machine', key);
+  });
+
   it('activation is never "*" and every command is in the Persona category', () => {
     assert.ok(!manifest.activationEvents.includes('*'));
     assert.ok(!manifest.activationEvents.includes('onStartupFinished'));
