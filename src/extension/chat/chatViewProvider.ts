@@ -12,6 +12,7 @@ import { describeErrorForView } from '../../chat/userMessages';
 import { WebviewHost, type Handlers } from '../webviewHost';
 import { ActionError } from '../../util/actionError';
 import { showInfo, showWarning } from '../notify';
+import { linkToOpen } from '../../chat/chatLinks';
 
 /**
  * Streamed text is sent at most once per this many ms: two animation frames. The first token of a
@@ -216,19 +217,12 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   }
 }
 
-const LINK_SCHEMES = new Set(['http:', 'https:', 'mailto:']);
-
-/** Links from model output open only here: http(s)/mailto only, and only after the person says so. */
+/** Links from model output open only here, and only after the person says so, seeing where they go. */
 async function openLink(href: string): Promise<void> {
-  let url: URL;
-  try {
-    url = new URL(href);
-  } catch {
-    throw new ActionError('refused', `"${href.slice(0, 100)}" is not a valid link.`);
-  }
-  if (!LINK_SCHEMES.has(url.protocol)) throw new ActionError('refused', `Links to ${url.protocol} are not opened.`);
-  const choice = await showInfo('Open this link from the chat in your browser?', { modal: true, detail: url.href }, 'Open Link');
-  if (choice === 'Open Link') await vscode.env.openExternal(vscode.Uri.parse(url.href, true));
+  const link = linkToOpen(href);
+  const detail = [`Goes to: ${link.destination}`, ...link.notes, '', link.href].join('\n');
+  const choice = await showInfo('Open this link from the chat in your browser?', { modal: true, detail }, 'Open Link');
+  if (choice === 'Open Link') await vscode.env.openExternal(vscode.Uri.parse(link.href, true));
 }
 
 async function insertAtCursor(code: string): Promise<void> {
