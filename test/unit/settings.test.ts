@@ -34,10 +34,12 @@ describe('settings', () => {
     for (const key of Object.keys(properties).filter((k) => k.endsWith('baseUrl') || k.endsWith('.provider'))) assert.ok(restricted.includes(key), key);
   });
 
-  it('endpoint settings are machine-scoped: even a trusted workspace cannot send messages or keys elsewhere', () => {
+  it('endpoint settings are application-scoped: even a trusted workspace cannot send messages or keys elsewhere', () => {
     const endpoints = Object.entries(properties).filter(([k]) => k.endsWith('baseUrl') || k.endsWith('.provider'));
     assert.ok(endpoints.length >= 4);
-    for (const [key, p] of endpoints) assert.equal((p as { scope?: string }).scope, 'machine', key);
+    // Not 'machine': with a remote extension host (code-server, Remote-SSH) that scope ignores the
+    // user settings, so the endpoints set there would not apply.
+    for (const [key, p] of endpoints) assert.equal((p as { scope?: string }).scope, 'application', key);
   });
 
   it('activation is never "*" and every command is in the Persona category', () => {
