@@ -6,8 +6,7 @@ import type { ChatViewProvider } from './chat/chatViewProvider';
 import type { PersonaRegistry } from '../characters/personaRegistry';
 import type { ApiKeyStore } from './secrets';
 import { setting } from './config';
-import { guardedCommand } from './guardedCommand';
-import { personaPickText, showInfo } from './notify';
+import { guardedCommand, personaPickText, showInfo } from './notify';
 import { inertText } from '../util/inertText';
 
 export function registerCommands(deps: {

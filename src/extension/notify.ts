@@ -1,10 +1,12 @@
-// Every notification and modal Persona shows goes through here, and every string in it — message,
-// detail, buttons — through inertText: a persona's name, a file's name or a server's words can never
-// become a link that runs a command (VS Code renders `[label](command:…)` in a message as one). Persona's
-// own messages need no links, so nothing is lost. test/unit/uiText.test.ts holds that nothing else in
-// src/ calls VS Code's message functions.
+// Every notification and modal Persona shows goes through here, and every string in it (message,
+// detail, buttons) through inertText: a persona's name, a file's name or a server's words can never
+// become a link that runs a command (VS Code renders `[label](command:…)` in a message as one).
+// Persona's own messages need no links, so nothing is lost. A command's failure is shown here too
+// (guardedCommand). test/unit/uiText.test.ts holds that nothing else calls VS Code's message functions.
 import * as vscode from 'vscode';
+import { describeError } from '../chat/userMessages';
 import { inertText } from '../util/inertText';
+import type { Logger } from '../util/logger';
 
 type Show = typeof vscode.window.showInformationMessage;
 
@@ -39,4 +41,20 @@ export function showError<T extends string>(message: string, ...args: (T | vscod
 /** A persona as a quick pick shows it: its emoji and name, and its one-line description, all inert. */
 export function personaPickText(p: { icon: string; name: string; description: string }): { label: string; detail: string } {
   return { label: inertText(`${p.icon} ${p.name}`), detail: inertText(p.description) };
+}
+
+/**
+ * Wraps a command's work: a failure is logged and shown as a message a person can act on, never an
+ * unhandled rejection (VS Code would only log it where nobody looks). `what` names it in the log.
+ */
+export function guardedCommand(log: Logger, what: string) {
+  return <A extends unknown[]>(run: (...args: A) => Promise<unknown>) =>
+    async (...args: A): Promise<void> => {
+      try {
+        await run(...args);
+      } catch (e) {
+        log.warn(`${what} failed: ${(e as Error).message}`);
+        void showError(describeError(e));
+      }
+    };
 }

@@ -8,9 +8,8 @@ import * as z from 'zod/mini';
 import { BuilderDraftStore } from '../../characters/builderDrafts';
 import { DRAFT_KEY_PATTERN, emptyForm, personaToForm } from '../../shared/builderProtocol';
 import type { CardPersona } from '../../shared/cardPersona';
-import { guardedCommand } from '../guardedCommand';
 import { BUILDER_VIEW_TYPE, BuilderError, BuilderSession, panelTitle, pendingAvatarOf, type CharacterBuilderDeps, type SessionOwner } from './builderSession';
-import { personaPickText, showInfo } from '../notify';
+import { guardedCommand, personaPickText, showInfo } from '../notify';
 import { inertText } from '../../util/inertText';
 
 const PanelStateSchema = z.object({ draftKey: z.string().check(z.regex(DRAFT_KEY_PATTERN)) });

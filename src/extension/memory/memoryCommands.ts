@@ -1,9 +1,9 @@
 // The memory commands: the Explorer's context menu, the palette and the status picker. A failure
 // is shown as a message and logged, never an unhandled rejection.
 import * as vscode from 'vscode';
-import { guardedCommand } from '../guardedCommand';
 import type { MemoryController } from './memoryController';
 import { ActionError } from '../../util/actionError';
+import { guardedCommand } from '../notify';
 
 export function registerMemoryCommands(
   memory: MemoryController,
