@@ -11,7 +11,7 @@ import type { Dirent, Stats } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore from 'ignore';
 import { isProbablyBinary } from './chunker';
-import { readHead, statFile } from '../util/fileIo';
+import { isWithin, readHead, statFile } from '../util/fileIo';
 import { PersonaError } from '../util/personaError';
 
 export type SkipReason = 'gitignored' | 'excluded' | 'generated' | 'binary' | 'tooLarge' | 'unreadable' | 'notAFile';
@@ -618,10 +618,6 @@ function isIgnored(rules: Ignore, path: string): boolean {
 }
 
 /** True when `path` is `folder` or inside it. */
-function isWithin(folder: string, path: string): boolean {
-  const rel = relative(folder, path);
-  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
-}
 
 function posix(path: string): string {
   return sep === '/' ? path : path.split(sep).join('/');

@@ -10,6 +10,12 @@ export interface AddJob {
   path: string;
   /** 'workspace' or `persona:<id>`. */
   kb: string;
+  /**
+   * The folder a link at `path` must point inside (its workspace folder, or a picked file's folder),
+   * checked when the file is read: after a `git pull` an indexed file can have become a link to
+   * ~/.ssh. Absent (a journal from before): links are not followed.
+   */
+  root?: string;
 }
 
 export interface RemoveJob {
@@ -24,7 +30,7 @@ export type IndexJob = AddJob | RemoveJob;
 export type JobSelector = { source: string; kb?: string } | { folder: string; kb?: string } | { all: true };
 
 export const JobSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('add'), source: z.string().check(z.minLength(1)), path: z.string().check(z.minLength(1)), kb: z.string().check(z.minLength(1)) }),
+  z.object({ kind: z.literal('add'), source: z.string().check(z.minLength(1)), path: z.string().check(z.minLength(1)), kb: z.string().check(z.minLength(1)), root: z.optional(z.string().check(z.minLength(1))) }),
   z.object({ kind: z.literal('remove'), source: z.string().check(z.minLength(1)), kb: z.string().check(z.minLength(1)) }),
 ]);
 

@@ -10,7 +10,7 @@ import type { IndexingBackend, PauseCause } from './indexingQueue';
 import type { MemoryChunk, MemoryDocument } from './memoryStore';
 import { MemoryStoreError } from './memoryStore';
 import { errnoCode, errorText } from '../util/errors';
-import { readWholeFile, statFile } from '../util/fileIo';
+import { isWithin, lstatFile, readWholeFile, realPath, statFile } from '../util/fileIo';
 import type { Logger } from '../util/logger';
 
 /** Files larger than this are skipped unless the backend says otherwise. */
@@ -307,15 +307,26 @@ export async function prepareJob(job: IndexJob, backend: IndexingBackend): Promi
   if (job.kind === 'remove') return { kind: 'remove' };
   const maxBytes = backend.maxFileBytes ?? defaultMaxFileBytes;
   let bytes: Buffer;
+  let size: number;
   try {
-    const stat = await statFile(job.path);
+    // The file as it is now, not as it was when it was added: a link is followed only to a file
+    // inside the job's root (as the scanner does), whatever the file was before.
+    let stat = await lstatFile(job.path);
+    if (stat.isSymbolicLink()) {
+      const real = await realPath(job.path);
+      if (!job.root || !isWithin(await realPath(job.root), real)) return { kind: 'skipped', reason: 'a link to a file outside the folder it was added from' };
+      stat = await statFile(real);
+    }
     if (!stat.isFile()) return { kind: 'failed', message: `${job.source} was not indexed: ${job.path} is not a file.` };
     if (stat.size > maxBytes) return { kind: 'skipped', reason: `larger than ${sizeText(maxBytes)} (${sizeText(stat.size)})` };
+    size = stat.size;
     bytes = await readWholeFile(job.path);
   } catch (e) {
     return { kind: 'failed', message: readFailure(job, e) };
   }
   if (bytes.length > maxBytes) return { kind: 'skipped', reason: `larger than ${sizeText(maxBytes)} (${sizeText(bytes.length)})` };
+  // A special file (/proc/self/environ says 0 bytes and reads as many) is not a document.
+  if (size === 0 && bytes.length > 0) return { kind: 'skipped', reason: 'a special file' };
   if (isProbablyBinary(bytes)) return { kind: 'skipped', reason: 'binary file' };
   const text = decodeText(bytes);
   const docHash = contentHash(text);

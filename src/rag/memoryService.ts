@@ -235,9 +235,10 @@ export class MemoryService {
   // ---- adding and removing ------------------------------------------------------------------------------
 
   /** Queues files for indexing into `kb`; resolves once the jobs are on disk. */
-  async add(files: readonly { absPath: string; source: string }[], kb: string): Promise<void> {
+  /** `root`: the folder a file that is a link must point inside when it is read (see AddJob.root). */
+  async add(files: readonly { absPath: string; source: string; root?: string }[], kb: string): Promise<void> {
     const { queue } = await this.open();
-    await queue.enqueue(files.map((f): IndexJob => ({ kind: 'add', source: f.source, path: f.absPath, kb })));
+    await queue.enqueue(files.map((f): IndexJob => ({ kind: 'add', source: f.source, path: f.absPath, kb, ...(f.root ? { root: f.root } : {}) })));
   }
 
   /** Queues the removal of a document (its file was deleted). Not forgetting: see forget. */

@@ -3,6 +3,7 @@
 // can watch the calls (node:test's mock.method on the module).
 import * as fs from 'node:fs';
 import type { Stats } from 'node:fs';
+import { isAbsolute, relative, sep } from 'node:path';
 
 export function statFile(file: string): Promise<Stats> {
   return new Promise((resolve, reject) => fs.stat(file, (err, st) => (err ? reject(err) : resolve(st))));
@@ -30,4 +31,20 @@ export async function exists(file: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Whether `path` is `folder` or inside it (both absolute, real paths for links). */
+export function isWithin(folder: string, path: string): boolean {
+  const rel = relative(folder, path);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+}
+
+/** lstat on callback fs (see above): a link itself, not what it points to. */
+export function lstatFile(file: string): Promise<Stats> {
+  return new Promise((resolve, reject) => fs.lstat(file, (err, st) => (err ? reject(err) : resolve(st))));
+}
+
+/** The real path, links resolved. */
+export function realPath(file: string): Promise<string> {
+  return new Promise((resolve, reject) => fs.realpath(file, (err, real) => (err ? reject(err) : resolve(real))));
 }

@@ -18,7 +18,7 @@ import { setting } from '../config';
 import type { ApiKeyStore } from '../secrets';
 import { MemoryStatusBar } from './memoryStatusBar';
 import type { WatchedMemory } from './workspaceWatcher';
-import { excludeGlobs, groupByRoot, sourceOf, uriOf } from './workspacePaths';
+import { excludeGlobs, groupByRoot, rootOf, sourceOf, uriOf } from './workspacePaths';
 import { ActionError } from '../../util/actionError';
 import { showInfo, showWarning } from '../notify';
 import { inertText } from '../../util/inertText';
@@ -207,7 +207,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     if (unavailable.state === 'unavailable') throw new ActionError('unavailable', `Memory is off on this machine: ${unavailable.reason}`);
     const exclude = excludeGlobs();
     const maxFileBytes = setting('rag.maxFileSizeKB') * 1024;
-    const files: { absPath: string; source: string }[] = [];
+    const files: { absPath: string; source: string; root: string }[] = [];
     const skipped: Parameters<typeof describeSkipped>[0][number][] = [];
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Persona: looking for files' }, async () => {
       for (const [root, group] of groupByRoot(uris)) {
@@ -215,7 +215,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
           group.map((u) => u.fsPath),
           { root, exclude, maxFileBytes },
         );
-        files.push(...result.files.map((f: ScannedFile) => ({ absPath: f.absPath, source: sourceOf(vscode.Uri.file(f.absPath)) })));
+        files.push(...result.files.map((f: ScannedFile) => ({ absPath: f.absPath, source: sourceOf(vscode.Uri.file(f.absPath)), root })));
         skipped.push(...result.skipped);
       }
     });
@@ -387,7 +387,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   /** Queues documents kept for another model again, each in its own knowledge base, for the current model. */
   private async indexAgain(documents: readonly { source: string; kb: string }[]): Promise<void> {
     const service = await this.svc();
-    const byKb = new Map<string, { absPath: string; source: string }[]>();
+    const byKb = new Map<string, { absPath: string; source: string; root?: string }[]>();
     let missing = 0;
     for (const d of documents) {
       const uri = uriOf(d.source);
@@ -395,7 +395,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
         missing++;
         continue;
       }
-      byKb.set(d.kb, [...(byKb.get(d.kb) ?? []), { absPath: uri.fsPath, source: d.source }]);
+      byKb.set(d.kb, [...(byKb.get(d.kb) ?? []), { absPath: uri.fsPath, source: d.source, ...rootOf(uri) }]);
     }
     for (const [kb, files] of byKb) await service.add(files, kb);
     const queued = documents.length - missing;

@@ -24,6 +24,12 @@ export function uriOf(source: string): vscode.Uri | undefined {
   return folder && rest.length > 0 ? vscode.Uri.joinPath(folder.uri, ...rest) : undefined;
 }
 
+/** The folder a file that is a link must point inside when memory reads it: its workspace folder. */
+export function rootOf(uri: vscode.Uri): { root?: string } {
+  const folder = vscode.workspace.getWorkspaceFolder(uri);
+  return folder ? { root: folder.uri.fsPath } : {};
+}
+
 /** VS Code's `files.exclude` (the entries that are on) and `persona.rag.exclude`. */
 export function excludeGlobs(): string[] {
   const filesExclude = vscode.workspace.getConfiguration('files').get<Record<string, unknown>>('exclude') ?? {};

@@ -3,14 +3,14 @@
 import * as vscode from 'vscode';
 import type { Logger } from '../../util/logger';
 import { setting } from '../config';
-import { sourceOf } from './workspacePaths';
+import { rootOf, sourceOf } from './workspacePaths';
 
 /** What the watcher needs of memory: what it holds, and the service once memory was opened. */
 export interface WatchedMemory {
   /** Sources in memory and the knowledge bases holding each; undefined until memory was looked at. */
   sources(): ReadonlyMap<string, readonly string[]> | undefined;
   /** The memory service, once something opened memory (never opened: nothing to keep in step). */
-  openedService(): { add(files: { absPath: string; source: string }[], kb: string): Promise<void>; remove(source: string, kb: string): Promise<void> } | undefined;
+  openedService(): { add(files: { absPath: string; source: string; root?: string }[], kb: string): Promise<void>; remove(source: string, kb: string): Promise<void> } | undefined;
 }
 
 export function watchWorkspaceFiles(memory: WatchedMemory, log: Logger): vscode.Disposable {
@@ -24,7 +24,7 @@ export function watchWorkspaceFiles(memory: WatchedMemory, log: Logger): vscode.
     for (const s of inMemory) {
       for (const kb of documents.get(s) ?? []) {
         if (deleted) void service.remove(s, kb).catch((e: Error) => log.warn(`Could not remove ${s} from memory: ${e.message}`));
-        else if (s === source) void service.add([{ absPath: uri.fsPath, source }], kb).catch((e: Error) => log.warn(`Could not re-index ${source}: ${e.message}`));
+        else if (s === source) void service.add([{ absPath: uri.fsPath, source, ...rootOf(uri) }], kb).catch((e: Error) => log.warn(`Could not re-index ${source}: ${e.message}`));
       }
     }
   };
