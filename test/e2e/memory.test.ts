@@ -3,8 +3,11 @@
 // the question, with the source listed under it; a click on the source opens the file at its lines.
 // Forgetting a file from the Explorer takes it out of memory and out of the reply's sources.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
-import type { Page } from 'playwright-core';
+import type { Frame, Page } from 'playwright-core';
 import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { captureOnFailure, openPersonaView, waitUntil } from './harness';
 import { lastAssistant, requestMessages, sendMessage, startChatE2e, updateUserSettings, waitForReply, type ChatE2e } from './chatView';
@@ -189,5 +192,44 @@ test('after the embeddings model changes, the reply says so, and Show Memory Sta
       await updateUserSettings(e.vs, { 'persona.embeddings.baseUrl': k.url });
       await other.close();
     }
+  });
+});
+
+/** Drops a uri-list on the view, as the Explorer or a web page would. */
+async function dropUris(frame: Frame, uris: string[]): Promise<void> {
+  await frame.evaluate((list) => {
+    const dt = new DataTransfer();
+    dt.setData('text/uri-list', list.join('\r\n'));
+    const app = document.querySelector('.app')!;
+    app.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    app.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, uris);
+}
+
+test('a file dropped from outside the workspace is added only after the person says so', async () => {
+  const { e, k } = started();
+  await captureOnFailure(e.vs, 'memory-drop-outside', async () => {
+    const page = e.vs.page;
+    const outside = join(e.vs.dirs.root, 'outside-notes.txt');
+    writeFileSync(outside, 'OUTSIDE-SECRET: the vault code is 7741.\n');
+    const frame = await openPersonaView(page);
+    await dropUris(frame, [pathToFileURL(outside).href]);
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ state: 'visible', timeout: 10_000 });
+    const text = await dialog.innerText();
+    assert.match(text, /Add a file from outside this workspace to memory\?/);
+    assert.ok(text.includes(outside), `the dialog names the file: ${text}`);
+    await e.vs.screenshot('memory-drop-outside');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden', timeout: 5000 });
+
+    // A file of the workspace dropped after it is added without a question, and the refused one
+    // was never read.
+    const inside = join(e.vs.dirs.workspace, 'notes', 'dropped.md');
+    writeFileSync(inside, '# Dropped\n\nThe green door opens at dawn.\n');
+    await dropUris(frame, [pathToFileURL(inside).href]);
+    await k.waitFor(() => k.embeddingRequests.some((r) => r.inputs.some((t) => t.includes('green door'))), 30_000);
+    assert.ok(!k.embeddingRequests.some((r) => r.inputs.some((t) => t.includes('OUTSIDE-SECRET'))), 'the file from outside was not read');
+    assert.ok(!(await dialog.isVisible()), 'no question for a file of the workspace');
   });
 });

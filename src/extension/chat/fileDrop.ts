@@ -9,6 +9,7 @@ import { importableKind } from '../../characters/cardImport';
 import { MAX_CARD_FILE_BYTES } from '../../characters/cards/cardCodec';
 import type { MemoryController } from '../memory/memoryController';
 import { ActionError } from '../../util/actionError';
+import { showWarning } from '../notify';
 
 const CARD_EXTENSIONS = new Set(['.png', '.json', '.charx']);
 
@@ -59,6 +60,22 @@ export async function handleDrop(params: { uris: string[]; files: { name: string
   }
   if (forMemory.length === 0) return;
   if (!deps.memory) throw new ActionError('unavailable', 'Memory is not available in this window.');
+  // A drop can name any path (a web page can put one in a text/uri-list): what is outside the
+  // workspace, and not a file dropped as bytes, is listed and added only when the person says so.
+  const outside = forMemory.filter((u) => !vscode.workspace.getWorkspaceFolder(u) && !(deps.uploadsDir && u.fsPath.startsWith(deps.uploadsDir + path.sep)));
+  if (outside.length > 0) {
+    const listed = outside.slice(0, 10).map((u) => u.fsPath);
+    const choice = await showWarning(
+      outside.length === 1 ? 'Add a file from outside this workspace to memory?' : `Add ${outside.length} files from outside this workspace to memory?`,
+      { modal: true, detail: `${listed.join('\n')}${outside.length > listed.length ? `\n…and ${outside.length - listed.length} more` : ''}\n\nPersona's chats can quote what memory holds.` },
+      'Add to Memory',
+    );
+    if (choice !== 'Add to Memory') {
+      const skip = new Set(outside);
+      forMemory.splice(0, forMemory.length, ...forMemory.filter((u) => !skip.has(u)));
+      if (forMemory.length === 0) return;
+    }
+  }
   await deps.memory.add(forMemory);
 }
 
