@@ -7,6 +7,7 @@ import { zipSync } from 'fflate';
 import {
   CardError,
   MAX_CARD_FILE_BYTES,
+  MAX_CARD_JSON_BYTES,
   readCard,
   readPngChunks,
   V2_BACKFILL_NOTE,
@@ -569,6 +570,24 @@ describe('bad input: one CardError reason each, and nothing else', () => {
     // many entries whose sum is too large
     const sum = zip(Array.from({ length: 30 }, (_, i) => ({ name: `assets/${i}.bin`, data: new Uint8Array(2 * 1024 * 1024) })));
     assert.equal(reason(() => readCard(sum)), 'tooLarge');
+  });
+
+  it('a small CHARX whose card.json is a memory bomb → tooLarge, before JSON.parse sees it', () => {
+    // 48 MB of `[{},{},…]` zips to about 46 KB and, parsed, costs seconds and gigabytes.
+    const bomb = new Uint8Array(48 * 1024 * 1024).fill(0x2c);
+    bomb[0] = 0x5b;
+    for (let i = 1; i + 2 < bomb.length; i += 3) bomb.set([0x7b, 0x7d], i);
+    bomb[bomb.length - 1] = 0x5d;
+    const charx = zipSync({ 'card.json': bomb });
+    assert.ok(charx.length < 200_000, `small on disk: ${charx.length} bytes`);
+    assert.equal(reason(() => readCard(charx, 'bomb.charx')), 'tooLarge');
+    // Under the size limit, a million objects is no card either.
+    const many = utf8(`{"spec":"chara_card_v2","data":{"name":"M","extensions":{"x":[${'{},'.repeat(1_000_000)}{}]}}}`);
+    assert.ok(many.length < MAX_CARD_JSON_BYTES);
+    assert.equal(reason(() => readCard(many)), 'tooLarge');
+    assert.equal(reason(() => readCard(zipSync({ 'card.json': many }))), 'tooLarge');
+    // Braces inside strings are text, not structure.
+    assert.equal(readCard(json({ ...v3Card, data: { ...(v3Card as { data: object }).data, description: '{['.repeat(300_000) } })).card.name, (v3Card as { data: { name: string } }).data.name);
   });
 
   it('damaged, encrypted or path-escaping zips → badZip', () => {

@@ -27,6 +27,14 @@ export const MAX_UNZIPPED_BYTES = 50 * 1024 * 1024;
 export const MAX_ZIP_ENTRIES = 2_000;
 /** Deeper JSON than this is not a card, and would overflow the stack when written back. */
 const MAX_JSON_DEPTH = 200;
+/**
+ * Largest card JSON (card.json of a CHARX, the JSON in a PNG chunk, a .json card). A card with a
+ * large lorebook is a few hundred KB; this leaves a wide margin while a 48 MB `[{},{},…]` (46 KB
+ * zipped) is refused before anything parses it.
+ */
+export const MAX_CARD_JSON_BYTES = 8 * 1024 * 1024;
+/** More objects and arrays than this is no card either: JSON.parse of millions of them costs seconds and gigabytes. */
+const MAX_JSON_CONTAINERS = 200_000;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -175,8 +183,14 @@ function readJsonCard(bytes: Uint8Array): ParsedCard {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
 
-/** UTF-8 JSON (a BOM allowed), nested at most MAX_JSON_DEPTH deep; throws CardError. */
+/**
+ * UTF-8 JSON (a BOM allowed), at most MAX_CARD_JSON_BYTES, nested at most MAX_JSON_DEPTH deep and
+ * with at most MAX_JSON_CONTAINERS objects and arrays, checked in one pass over the bytes before
+ * anything is parsed; throws CardError.
+ */
 export function parseJsonBytes(bytes: Uint8Array): unknown {
+  if (bytes.length > MAX_CARD_JSON_BYTES) throw new CardError('tooLarge', `its card data is ${formatSize(bytes.length)}; the limit is ${formatSize(MAX_CARD_JSON_BYTES)}`);
+  checkJsonShape(bytes);
   let text: string;
   try {
     text = utf8.decode(bytes); // drops a leading BOM
@@ -191,6 +205,28 @@ export function parseJsonBytes(bytes: Uint8Array): unknown {
   }
   if (jsonDepthExceeds(value, MAX_JSON_DEPTH)) throw new CardError('invalidCard', `nested more than ${MAX_JSON_DEPTH} levels deep`);
   return value;
+}
+
+/** Depth and number of objects and arrays, counted outside strings, in one pass over the bytes. */
+function checkJsonShape(bytes: Uint8Array): void {
+  const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_OBJECT = 0x7b, OPEN_ARRAY = 0x5b, CLOSE_OBJECT = 0x7d, CLOSE_ARRAY = 0x5d;
+  let depth = 0;
+  let containers = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+    } else if (b === QUOTE) {
+      inString = true;
+    } else if (b === OPEN_OBJECT || b === OPEN_ARRAY) {
+      if (++depth > MAX_JSON_DEPTH) throw new CardError('invalidCard', `nested more than ${MAX_JSON_DEPTH} levels deep`);
+      if (++containers > MAX_JSON_CONTAINERS) throw new CardError('tooLarge', `it holds more than ${MAX_JSON_CONTAINERS.toLocaleString('en')} objects and lists`);
+    } else if (b === CLOSE_OBJECT || b === CLOSE_ARRAY) {
+      depth--;
+    }
+  }
 }
 
 /** Iterative, so a hostile nesting depth cannot overflow the stack here either. */
