@@ -60,13 +60,18 @@ const PERSONA_FILE_HEAD = /"format"\s*:\s*"persona"/;
  * file that is neither goes elsewhere): a Persona file by what it says at its start (a damaged one
  * still counts, so importing it tells what is wrong), a card when it reads as one.
  */
-export function importableKind(bytes: Uint8Array, fileName?: string): 'card' | 'personaFile' | undefined {
-  if (firstNonSpace(bytes) === 0x7b && PERSONA_FILE_HEAD.test(Buffer.from(bytes.subarray(0, 200)).toString('utf8'))) return 'personaFile';
+/**
+ * The import of bytes that hold a character card or a Persona file, or undefined when they hold
+ * neither (a dropped picture without a card in it goes to memory instead). Parsed once: the import
+ * uses what this read.
+ */
+export function tryPrepareImport(bytes: Uint8Array, options: PrepareImportOptions): PreparedImport | undefined {
+  const ownFile = firstNonSpace(bytes) === 0x7b && PERSONA_FILE_HEAD.test(Buffer.from(bytes.subarray(0, 200)).toString('utf8'));
   try {
-    readCard(bytes, fileName);
-    return 'card';
+    return prepareImport(bytes, options);
   } catch (e) {
-    if (CardError.is(e)) return undefined;
+    // A Persona file that fails is said; bytes that are no card are not this function's business.
+    if (CardError.is(e) && !ownFile) return undefined;
     throw e;
   }
 }

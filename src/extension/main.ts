@@ -16,7 +16,8 @@ import { PersonaRegistry } from '../characters/personaRegistry';
 import { ApiKeyStore } from './secrets';
 import { createPersonaStatusBar } from './statusBar';
 import { describeError } from '../chat/userMessages';
-import { importCharacterBytes } from './characters/characterCommands';
+import { importPrepared } from './characters/characterCommands';
+import { tryPrepareImport } from '../characters/cardImport';
 import { handleDrop } from './chat/fileDrop';
 import { registerMemoryCommands } from './memory/memoryCommands';
 import { MemoryController } from './memory/memoryController';
@@ -65,7 +66,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       dropFiles: (dropped) =>
         handleDrop(dropped, {
           memory,
-          importCard: (bytes, fileName) => importCharacterBytes({ chat, view, personas, log }, bytes, fileName),
+          importCard: (prepared, fileName) => importPrepared({ chat, view, personas, log }, prepared, fileName),
+          prepareCard: (bytes, fileName) => tryPrepareImport(bytes, { fileName, taken: (id) => personas.get(id) !== undefined }),
           uploadsDir: context.storageUri ? path.join(context.storageUri.fsPath, 'memory', 'uploads') : undefined,
         }),
     });

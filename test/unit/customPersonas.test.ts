@@ -8,7 +8,7 @@ import { zipSync } from 'fflate';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freshPersonaId, importableKind, prepareImport, slugify } from '../../src/characters/cardImport';
+import { freshPersonaId, prepareImport, slugify, tryPrepareImport } from '../../src/characters/cardImport';
 import { CardError, placeholderPng, readCard } from '../../src/characters/cards/cardCodec';
 import { exportPersona } from '../../src/characters/cards/cardExport';
 import { PersonaFileError } from '../../src/characters/cards/personaFile';
@@ -217,13 +217,14 @@ describe('Persona files: export and import with the version history', () => {
     assert.ok(Buffer.from((await reloaded.avatarOf(id))!).equals(Buffer.from(picture)));
   });
 
-  it('tells a Persona file (even a damaged one) and a card from anything else', () => {
+  it('tells a Persona file (even a damaged one) and a card from anything else, reading each once', () => {
+    const options = { fileName: 'dropped.png', taken: () => false };
     const file = exportPersona('personaFile', { persona: custom('kind-eeeeee', 'Kind') });
-    assert.equal(importableKind(file), 'personaFile');
-    assert.equal(importableKind(file.subarray(0, 100)), 'personaFile', 'importing it then says what is wrong');
-    assert.equal(importableKind(v2PngCard(sampleV2Card())), 'card');
-    assert.equal(importableKind(placeholderPng('just a picture', 4)), undefined);
-    assert.equal(importableKind(Buffer.from('{"name": "notes", "items": []}')), undefined);
+    assert.equal(tryPrepareImport(file, options)?.persona.name, 'Kind');
+    assert.throws(() => tryPrepareImport(file.subarray(0, 100), options), (e) => PersonaFileError.is(e), 'a damaged Persona file says what is wrong');
+    assert.equal(tryPrepareImport(v2PngCard(sampleV2Card()), options)?.persona.name, 'Captain Vell');
+    assert.equal(tryPrepareImport(placeholderPng('just a picture', 4), options), undefined);
+    assert.equal(tryPrepareImport(Buffer.from('{"name": "notes", "items": []}'), options), undefined);
   });
 
   it('exports the current version only when asked to', async () => {

@@ -4,7 +4,7 @@
 // shows the answers.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { prepareImport } from '../../characters/cardImport';
+import { prepareImport, type PreparedImport } from '../../characters/cardImport';
 import { EXPORT_EXTENSIONS, exportPersona, type ExportFormat } from '../../characters/cards/cardExport';
 import { MAX_PERSONA_FILE_BYTES, PersonaFileError } from '../../characters/cards/personaFile';
 import type { CardPersona } from '../../shared/cardPersona';
@@ -47,8 +47,12 @@ export async function importCharacterCard(deps: CharacterCommandDeps): Promise<v
  * for anything else, having written nothing.
  */
 export async function importCharacterBytes(deps: CharacterCommandDeps, bytes: Uint8Array, fileName: string): Promise<void> {
+  await importPrepared(deps, prepareImport(bytes, { fileName, taken: (id) => deps.personas.get(id) !== undefined }), fileName);
+}
+
+/** Imports what prepareImport read (a dropped file is read once: tryPrepareImport, then this). */
+export async function importPrepared(deps: CharacterCommandDeps, prepared: PreparedImport, fileName: string): Promise<void> {
   const { chat, view, personas, log } = deps;
-  const prepared = prepareImport(bytes, { fileName, taken: (id) => personas.get(id) !== undefined });
   const { persona } = prepared;
 
   // Never overwrite: a name that exists asks for a copy, or a new version of a custom persona.

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { importableKind } from '../../characters/cardImport';
+import type { PreparedImport } from '../../characters/cardImport';
 import { MAX_CARD_FILE_BYTES } from '../../characters/cards/cardCodec';
 import type { MemoryController } from '../memory/memoryController';
 import { ActionError } from '../../util/actionError';
@@ -16,7 +16,9 @@ const CARD_EXTENSIONS = new Set(['.png', '.json', '.charx']);
 export interface DropDeps {
   memory: MemoryController | undefined;
   /** Imports a card the way the Import command does (asks on a name that exists). */
-  importCard(bytes: Uint8Array, fileName: string): Promise<void>;
+  importCard(prepared: PreparedImport, fileName: string): Promise<void>;
+  /** What the bytes hold if they are a card or a Persona file (parsed once), else undefined. */
+  prepareCard(bytes: Uint8Array, fileName: string): PreparedImport | undefined;
   /** Where dropped bytes are kept for memory. */
   uploadsDir: string | undefined;
 }
@@ -35,8 +37,9 @@ export async function handleDrop(params: { uris: string[]; files: { name: string
     const name = path.posix.basename(uri.path);
     if (stat.type & vscode.FileType.File && CARD_EXTENSIONS.has(path.extname(name).toLowerCase()) && stat.size <= MAX_CARD_FILE_BYTES) {
       const bytes = await vscode.workspace.fs.readFile(uri);
-      if (importableKind(bytes, name)) {
-        await deps.importCard(bytes, name);
+      const card = deps.prepareCard(bytes, name);
+      if (card) {
+        await deps.importCard(card, name);
         continue;
       }
       if (path.extname(name).toLowerCase() === '.png') throw new ActionError('refused', `${name} is a picture without a character card in it.`);
@@ -46,8 +49,9 @@ export async function handleDrop(params: { uris: string[]; files: { name: string
   for (const file of params.files) {
     const name = safeName(file.name);
     const bytes = Buffer.from(file.data, 'base64');
-    if (CARD_EXTENSIONS.has(path.extname(name).toLowerCase()) && importableKind(bytes, name)) {
-      await deps.importCard(bytes, name);
+    const card = CARD_EXTENSIONS.has(path.extname(name).toLowerCase()) ? deps.prepareCard(bytes, name) : undefined;
+    if (card) {
+      await deps.importCard(card, name);
       continue;
     }
     if (!deps.uploadsDir) throw new ActionError('unavailable', 'Open a folder or workspace to add dropped files to memory.');
