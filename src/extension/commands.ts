@@ -4,9 +4,9 @@ import type { ChatService } from '../chat/chatService';
 import { deleteCharacter, exportCharacterCard, importCharacterCard } from './characters/characterCommands';
 import type { ChatViewProvider } from './chat/chatViewProvider';
 import type { PersonaRegistry } from '../characters/personaRegistry';
-import type { ApiKeyStore } from './secrets';
+import type { ApiKeyStore } from '../chat/apiKeys';
 import { setting } from './config';
-import { guardedCommand, personaPickText, showInfo } from './notify';
+import { confirmKeyInTheClear, guardedCommand, personaPickText, showInfo } from './notify';
 import { inertText } from '../util/inertText';
 
 export function registerCommands(deps: {
@@ -61,7 +61,8 @@ export function registerCommands(deps: {
           validateInput: (v) => (v.trim() ? undefined : 'Enter a key, or press Escape to cancel.'),
         });
         if (!key) return;
-        await keys.set('cloud', key.trim());
+        if (!(await confirmKeyInTheClear(baseUrl))) return;
+        await keys.set('cloud', key.trim(), baseUrl);
         log.info('The cloud API key was set.');
         if (setting('chat.provider') !== 'cloud') {
           const choice = await showInfo('Key saved. Persona chats through the local server now. Use the cloud provider?', 'Use Cloud Provider', 'Keep Local');

@@ -13,7 +13,7 @@ import { ConversationStore } from '../chat/conversationStore';
 import { CustomPersonaStore } from '../characters/customPersonaStore';
 import { FilePreferences } from '../chat/filePreferences';
 import { PersonaRegistry } from '../characters/personaRegistry';
-import { ApiKeyStore } from './secrets';
+import { ApiKeyStore, originOf } from '../chat/apiKeys';
 import { createPersonaStatusBar } from './statusBar';
 import { describeError } from '../chat/userMessages';
 import { importPrepared } from './characters/characterCommands';
@@ -114,9 +114,16 @@ class ProviderCache {
   ) {}
 
   async get(s: ChatSettings): Promise<ChatProvider> {
-    const apiKey = s.provider === 'cloud' ? await this.keys.get('cloud') : undefined;
-    if (s.provider === 'cloud' && !apiKey) {
-      throw new UserFacingError('No API key is set for the cloud provider. Run "Persona: Set API Key for Cloud Provider…", or set persona.chat.provider to "local".');
+    let apiKey: string | undefined;
+    if (s.provider === 'cloud') {
+      const found = await this.keys.getFor('cloud', s.baseUrl);
+      if (found.boundTo) {
+        throw new UserFacingError(
+          `The cloud API key was saved for ${found.boundTo}, so Persona does not send it to ${originOf(s.baseUrl) ?? s.baseUrl}. Run "Persona: Set API Key for Cloud Provider…" to save a key for this endpoint.`,
+        );
+      }
+      if (!found.key) throw new UserFacingError('No API key is set for the cloud provider. Run "Persona: Set API Key for Cloud Provider…", or set persona.chat.provider to "local".');
+      apiKey = found.key;
     }
     const timeout = setting('chat.requestTimeoutSeconds') * 1000;
     const key = `${s.provider}|${s.baseUrl}|${timeout}|${apiKey ?? ''}`;

@@ -5,6 +5,7 @@
 // (guardedCommand). test/unit/uiText.test.ts holds that nothing else calls VS Code's message functions.
 import * as vscode from 'vscode';
 import { describeError } from '../chat/userMessages';
+import { sentInTheClear } from '../chat/apiKeys';
 import { inertText } from '../util/inertText';
 import type { Logger } from '../util/logger';
 
@@ -57,4 +58,15 @@ export function guardedCommand(log: Logger, what: string) {
         void showError(describeError(e));
       }
     };
+}
+
+/** A key for an http endpoint that is not this machine travels readable: say so before saving it. */
+export async function confirmKeyInTheClear(baseUrl: string): Promise<boolean> {
+  if (!sentInTheClear(baseUrl)) return true;
+  const choice = await showWarning(
+    `${baseUrl} is not encrypted (http), and not on this machine.`,
+    { modal: true, detail: 'A key sent to it can be read by anyone on the network in between. Use https if the server offers it. Save the key for this server anyway?' },
+    'Save Key',
+  );
+  return choice === 'Save Key';
 }

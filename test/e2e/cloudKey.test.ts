@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fakeOpenAiServer';
+import { updateUserSettings } from './chatView';
 import { captureOnFailure, defaultVsixPath, openPersonaView, startVsCode, waitUntil, type VsCode } from './harness';
 
 const KEY = `sk-test-${Math.random().toString(36).slice(2)}-secret`;
@@ -84,5 +85,25 @@ test("a workspace's settings cannot point the cloud endpoint elsewhere: the key 
     });
   } finally {
     await attacker.close();
+  }
+});
+
+test('the key goes only to the server it was saved for: pointing the settings at another one asks for a key for it', async () => {
+  const other = await startFakeOpenAiServer({ nativeApi: false, models: [{ id: 'gpt-test', type: 'llm', state: 'loaded' }] });
+  try {
+    await captureOnFailure(vs, 'cloud-key-other-origin', async () => {
+      const frame = await openPersonaView(vs.page);
+      // The person pastes another endpoint into their own settings.
+      await updateUserSettings(vs, { 'persona.cloud.baseUrl': other.url });
+      const banner = frame.locator('.connection-banner');
+      await banner.waitFor({ timeout: 20_000 });
+      const text = await banner.innerText();
+      assert.match(text, /was saved for http:\/\/127\.0\.0\.1:\d+, so Persona does not send it to http:\/\/127\.0\.0\.1:\d+/);
+      assert.match(text, /Set API Key/);
+      assert.equal(other.requests.length, 0, 'the other server received nothing, and no key');
+    });
+  } finally {
+    await updateUserSettings(vs, { 'persona.cloud.baseUrl': cloud.url });
+    await other.close();
   }
 });

@@ -15,12 +15,12 @@ import type { Citation } from '../../shared/conversation';
 import type { MemoryStatus } from '../../shared/chatProtocol';
 import type { ChatMemory, MemoryContext } from '../../chat/chatService';
 import { setting } from '../config';
-import type { ApiKeyStore } from '../secrets';
+import { originOf, type ApiKeyStore } from '../../chat/apiKeys';
 import { MemoryStatusBar } from './memoryStatusBar';
 import type { WatchedMemory } from './workspaceWatcher';
 import { excludeGlobs, groupByRoot, rootOf, sourceOf, uriOf } from './workspacePaths';
 import { ActionError } from '../../util/actionError';
-import { showInfo, showWarning } from '../notify';
+import { confirmKeyInTheClear, showInfo, showWarning } from '../notify';
 import { inertText } from '../../util/inertText';
 
 const EMBEDDINGS_KEY = 'embeddings';
@@ -36,7 +36,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   private readonly overview: MemoryOverview;
   /** Told what was forgotten (the chat takes its citations out of past replies); awaited. */
   private readonly forgetListeners = new Set<(matches: (source: string) => boolean) => Promise<unknown>>();
-  private embeddingsKey: string | undefined;
+  private embeddingsKey: { key: string; origin?: string } | undefined;
   /** Causes already told in a reply, so one server outage is said once, not under every reply. */
   private readonly toldNotes = new Set<string>();
 
@@ -76,29 +76,41 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     return this.serviceReady;
   }
 
+  /** The embeddings key is sent only to the origin it was saved for (see ApiKeyStore). */
+  private async loadEmbeddingsKey(): Promise<void> {
+    await this.keys.getFor(EMBEDDINGS_KEY, setting('embeddings.baseUrl')); // binds a key saved before keys were bound
+    this.embeddingsKey = await this.keys.record(EMBEDDINGS_KEY);
+  }
+
+  private embeddingsKeyFor(baseUrl: string): { apiKey: string } | Record<string, never> {
+    const k = this.embeddingsKey;
+    return k && k.origin !== undefined && k.origin === originOf(baseUrl) ? { apiKey: k.key } : {};
+  }
+
   private async createService(storageDir: string): Promise<MemoryService> {
-    this.embeddingsKey = await this.keys.get(EMBEDDINGS_KEY);
+    await this.loadEmbeddingsKey();
     const service = new MemoryService({
       dir: path.join(storageDir, 'memory'),
-      settings: () => ({
-        baseUrl: setting('embeddings.baseUrl').trim().replace(/\/+$/, ''),
-        model: setting('embeddings.model').trim(),
-        ...(this.embeddingsKey ? { apiKey: this.embeddingsKey } : {}),
-        chunkTokens: setting('rag.chunkTokens'),
-        overlapTokens: setting('rag.chunkOverlap'),
-        maxFileBytes: setting('rag.maxFileSizeKB') * 1024,
-        topK: setting('rag.topK'),
-        minScore: setting('rag.minScore'),
-        tokenBudget: setting('rag.tokenBudget'),
-      }),
+      settings: () => {
+        const baseUrl = setting('embeddings.baseUrl').trim().replace(/\/+$/, '');
+        return {
+          baseUrl,
+          model: setting('embeddings.model').trim(),
+          ...this.embeddingsKeyFor(baseUrl),
+          chunkTokens: setting('rag.chunkTokens'),
+          overlapTokens: setting('rag.chunkOverlap'),
+          maxFileBytes: setting('rag.maxFileSizeKB') * 1024,
+          topK: setting('rag.topK'),
+          minScore: setting('rag.minScore'),
+          tokenBudget: setting('rag.tokenBudget'),
+        };
+      },
       logger: this.log,
     });
     this.service = service;
     this.overview.attach(service);
     this.disposables.push(
-      this.keys.onDidChange(async () => {
-        this.embeddingsKey = await this.keys.get(EMBEDDINGS_KEY);
-      }),
+      this.keys.onDidChange(() => void this.loadEmbeddingsKey()),
     );
     return service;
   }
@@ -411,9 +423,14 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       ignoreFocusOut: true,
     });
     if (key === undefined) return;
-    if (key.trim()) await this.keys.set(EMBEDDINGS_KEY, key.trim());
-    else await this.keys.delete(EMBEDDINGS_KEY);
-    this.embeddingsKey = key.trim() || undefined;
+    const baseUrl = setting('embeddings.baseUrl');
+    if (key.trim()) {
+      if (!(await confirmKeyInTheClear(baseUrl))) return;
+      await this.keys.set(EMBEDDINGS_KEY, key.trim(), baseUrl);
+    } else {
+      await this.keys.delete(EMBEDDINGS_KEY);
+    }
+    await this.loadEmbeddingsKey();
     this.service?.resume();
     void showInfo(key.trim() ? 'Embeddings key saved.' : 'Embeddings key removed.');
   }
