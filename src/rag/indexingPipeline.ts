@@ -4,6 +4,7 @@
 // chunks go into LanceDB in one commit, and the journal says so at once. The queue (indexingQueue.ts)
 // owns the jobs, their progress and pauses; a run sees it through PipelineHost.
 import { chunkText, contentHash, isProbablyBinary } from './chunker';
+import { secretIn } from './secretScan';
 import { describeEmbeddingsError, EmbeddingsError } from './embeddingsErrors';
 import type { AddJob, IndexJob } from './indexingJobs';
 import type { IndexingBackend, PauseCause } from './indexingQueue';
@@ -329,6 +330,8 @@ export async function prepareJob(job: IndexJob, backend: IndexingBackend): Promi
   if (size === 0 && bytes.length > 0) return { kind: 'skipped', reason: 'a special file' };
   if (isProbablyBinary(bytes)) return { kind: 'skipped', reason: 'binary file' };
   const text = decodeText(bytes);
+  const secret = secretIn(text);
+  if (secret) return { kind: 'skipped', reason: `it holds what looks like ${secret}` };
   const docHash = contentHash(text);
   if (await backend.store.hasDocument(job.source, job.kb, docHash)) return { kind: 'unchanged' };
   const chunks = chunkText(text, {

@@ -79,4 +79,14 @@ describe('what memory reads when a job runs', () => {
     assert.ok(p.skipped.some((s) => s.source === '/proc/self/environ' && /special file/.test(s.reason)), JSON.stringify(p.skipped));
     assert.doesNotMatch(embedded(), /PATH=/);
   });
+
+  it('leaves out a file that holds a private key, whatever its name, and says why', async () => {
+    const file = join(workspace, 'notes', 'setup.md');
+    writeFileSync(file, `# Setup\n\nPaste this into the server:\n\n-----BEGIN OPENSSH ${'PRIVATE'} KEY-----\n${SECRET}\n-----END OPENSSH PRIVATE KEY-----\n`);
+    await service.add([{ absPath: file, source: 'notes/setup.md', root: workspace }], WORKSPACE_KB);
+    await service.whenIdle();
+    assert.doesNotMatch(embedded(), new RegExp(SECRET));
+    const p = service.progress();
+    assert.ok(p.skipped.some((s) => s.source === 'notes/setup.md' && /looks like a private key/.test(s.reason)), JSON.stringify(p.skipped));
+  });
 });

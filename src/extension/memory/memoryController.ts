@@ -281,8 +281,17 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     const parts = [`${p.indexed} indexed`];
     if (p.unchanged) parts.push(`${p.unchanged} unchanged`);
     if (p.failedCount) parts.push(`${p.failedCount} could not be read`);
+    if (p.skippedCount) parts.push(`${p.skippedCount} left out`);
     const message = `Memory: ${parts.join(', ')} (of ${queued}).${skippedText ? ` ${skippedText}` : ''}`;
-    if (p.failedCount) {
+    for (const f of p.skipped) this.log.info(`Left out of memory: ${f.source}: ${f.reason}`);
+    // A file left out for holding a secret is worth saying at once, not only in the log.
+    const secrets = p.skipped.filter((f) => f.reason.startsWith('it holds what looks like'));
+    if (secrets.length > 0) {
+      void showWarning(
+        `${message} ${secrets.length === 1 ? `${secrets[0]!.source} was left out: ${secrets[0]!.reason}.` : `${secrets.length} files were left out because they hold what looks like a secret.`}`,
+        'Show Log',
+      ).then((c) => c && this.log.show());
+    } else if (p.failedCount) {
       void showWarning(message, 'Show Log').then((c) => c && this.log.show());
       for (const f of p.failed) this.log.warn(`Not added to memory: ${f.source}: ${f.message}`);
     } else {
