@@ -13,7 +13,7 @@ import { after, before, describe, it, test } from 'node:test';
 import { Window } from 'happy-dom';
 import { createHighlighter } from '../../src/webview/chat/highlighter';
 import { makeHappyDomStandardEnoughForDomPurify } from '../support/happyDomForDomPurify';
-import { createMarkdownRenderer, type MarkdownRenderer } from '../../src/webview/chat/markdown';
+import { createMarkdownRenderer, MAX_EMPHASIS_DELIMITERS, tooCostlyToParse, type MarkdownRenderer } from '../../src/webview/chat/markdown';
 
 type HappyWindow = InstanceType<typeof Window>;
 type HappyDocument = HappyWindow['document'];
@@ -498,5 +498,23 @@ describe('highlighting loads lazily', () => {
     const after = parse(lazy.render(source)).body.querySelector('code')!;
     assert.ok(after.querySelector('span.hljs-keyword'), 'highlighted after setHighlighter');
     assert.equal(after.textContent, 'const a: number = 1 < 2 ? 3 : 4;');
+  });
+});
+
+describe('a reply too costly to parse', () => {
+  it('is shown as plain text when its emphasis delimiters outside code would make parsing quadratic', () => {
+    const hostile = '_a'.repeat(50_000);
+    assert.equal(tooCostlyToParse(hostile), true);
+    const body = parse(renderer.render(hostile)).body;
+    assert.equal(body.getElementsByTagName('em').length + body.getElementsByTagName('strong').length, 0);
+    assert.equal(body.textContent, hostile);
+    assert.equal(tooCostlyToParse('*b'.repeat(MAX_EMPHASIS_DELIMITERS + 1)), true);
+  });
+
+  it('parses long replies whose underscores are in code, and ordinary prose', () => {
+    const code = ['Here is the module:', '', '```python', ...Array.from({ length: 3000 }, (_, i) => `my_var_${i} = some_function_name(arg_${i})`), '```', '', 'Call it with `snake_case_name_here` and **bold** text.'].join('\n');
+    assert.equal(tooCostlyToParse(code), false);
+    assert.ok(parse(renderer.render(code)).body.getElementsByTagName('strong').length === 1, 'still markdown');
+    assert.equal(tooCostlyToParse('Some *emphasis* and _more_. '.repeat(500)), false);
   });
 });

@@ -264,13 +264,50 @@ export function createMarkdownRenderer(window: Window, options: MarkdownRenderer
   return {
     render(markdown: string): string {
       let html: string;
-      try {
-        html = marked.parse(markdown, { async: false });
-      } catch {
-        html = `<p>${escapeHtml(markdown)}</p>`;
+      if (tooCostlyToParse(markdown)) {
+        html = `<p>${escapeHtml(markdown).replace(/\n/g, '<br>')}</p>`;
+      } else {
+        try {
+          html = marked.parse(markdown, { async: false });
+        } catch {
+          html = `<p>${escapeHtml(markdown)}</p>`;
+        }
       }
       return purify.sanitize(html);
     },
     setHighlighter,
   };
+}
+
+/**
+ * A reply is shown as plain text when its prose (code in fences or backticks left out) holds more than
+ * this many emphasis delimiters (`*`, `_`) at more than MAX_DELIMITER_SHARE of its characters. marked's
+ * inline parser is quadratic in dense delimiters (`_a` fifty thousand times, 100 KB, takes seconds per
+ * parse, and a streamed reply is parsed again on every update), while prose, even a megabyte of it
+ * with emphasis on every line, holds a few per hundred characters.
+ */
+export const MAX_EMPHASIS_DELIMITERS = 2000;
+const MAX_DELIMITER_SHARE = 0.2;
+
+/** Whether parsing this text could take seconds: counted in one pass. */
+export function tooCostlyToParse(markdown: string): boolean {
+  if (markdown.length < MAX_EMPHASIS_DELIMITERS) return false;
+  let delimiters = 0;
+  let prose = 0;
+  let inFence = false;
+  for (const line of markdown.split('\n')) {
+    if (/^\s{0,3}(```|~~~)/.test(line)) {
+      inFence = !inFence;
+      continue;
+    }
+    if (inFence) continue;
+    // Backtick spans are code: their delimiters are text.
+    const text = line.replace(/`[^`]*`/g, '');
+    prose += text.length;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 0x2a || c === 0x5f) delimiters++;
+    }
+  }
+  return delimiters > MAX_EMPHASIS_DELIMITERS && delimiters > prose * MAX_DELIMITER_SHARE;
 }
