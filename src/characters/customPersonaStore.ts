@@ -15,12 +15,15 @@ import { PERSONA_ID_PATTERN } from '../shared/persona';
 import { sweepTempFiles, writeFileAtomic } from '../util/atomicFile';
 import { CardPersonaSchema, MAX_AVATAR_BYTES, type CardPersona } from '../shared/cardPersona';
 import { PersonaHistory } from './personaHistory';
+import { MAX_CARD_JSON_BYTES } from './cards/cardCodec';
 import { imageFormat } from '../util/imageFormat';
 import { PersonaError } from '../util/personaError';
 
 /** Largest single file, and all files together, kept from a card (CHARX unpacks to at most 50 MB). */
 export const MAX_ASSET_BYTES = 50 * 1024 * 1024;
 export const MAX_ASSETS = 2_000;
+/** A stored persona is its card's data and a few fields: past this it is no persona Persona saved from a card it accepts. */
+export const MAX_STORED_PERSONA_BYTES = MAX_CARD_JSON_BYTES + 1024 * 1024;
 
 export type PersonaStoreErrorReason = 'badAvatar' | 'tooManyAssets';
 
@@ -241,6 +244,13 @@ export class CustomPersonaStore {
   private async readFile(file: string): Promise<CardPersona | undefined> {
     let raw: string;
     try {
+      // Read at every activation: a persona far larger than any card (one saved before imports were
+      // capped) is left on disk and not parsed, rather than costing seconds each time.
+      const { size } = await fs.stat(file);
+      if (size > MAX_STORED_PERSONA_BYTES) {
+        this.logger.error(`Custom persona ${path.basename(file)} is ${(size / 1024 / 1024).toFixed(1)} MB, more than any card; skipped, not deleted.`);
+        return undefined;
+      }
       raw = await fs.readFile(file, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.error(`Custom persona ${path.basename(file)} could not be read: ${(e as Error).message}`);

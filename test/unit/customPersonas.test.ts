@@ -17,7 +17,7 @@ import { CardDataSchema } from '../../src/shared/cardSchema';
 import { CONVERSATION_SCHEMA_VERSION } from '../../src/shared/conversation';
 import { CardPersonaSchema, type CardPersona } from '../../src/shared/cardPersona';
 import { personaToCardPersona } from '../../src/characters/cards/cardToPersona';
-import { CustomPersonaStore } from '../../src/characters/customPersonaStore';
+import { CustomPersonaStore, MAX_STORED_PERSONA_BYTES } from '../../src/characters/customPersonaStore';
 import { BuiltInPersonaError, PersonaRegistry } from '../../src/characters/personaRegistry';
 import { describeError } from '../../src/chat/userMessages';
 import type { Logger } from '../../src/util/logger';
@@ -76,6 +76,17 @@ describe('CustomPersonaStore', () => {
     assert.match(logger.errors.join('\n'), /broken-000002\.json is not valid JSON/);
     assert.match(logger.errors.join('\n'), /wrong-000003\.json is invalid \(name:/);
     assert.equal(await readFile(join(dir, 'broken-000002.json'), 'utf8'), '{ not json', 'never deleted');
+  });
+
+  it('leaves a stored persona larger than any card on disk, unparsed, and says so', async () => {
+    const dir = join(root, 'huge');
+    const logger = recordingLogger();
+    const store = new CustomPersonaStore(dir, logger);
+    await store.save(custom('good-000001', 'Good'));
+    const huge = { ...custom('huge-000002', 'Huge'), characterDescription: 'x'.repeat(MAX_STORED_PERSONA_BYTES) };
+    await writeFile(join(dir, 'huge-000002.json'), JSON.stringify(huge));
+    assert.deepEqual((await store.list()).map((p) => p.id), ['good-000001']);
+    assert.match(logger.errors.join('\n'), /huge-000002\.json is \d+\.\d MB, more than any card; skipped, not deleted/);
   });
 
   it('refuses ids that are not file-safe', async () => {
