@@ -67,6 +67,19 @@ function replaceSomething(rng: Rng, v: unknown): unknown {
   return pick(rng, [null, 0, -1, 1.5, 2 ** 53, '', 'x'.repeat(300), true, [], {}]);
 }
 
+/** A message reader's target: text that is not JSON never reaches it (the webview's postMessage carries values). */
+function parsedThen(read: (raw: unknown) => boolean): (input: string) => Promise<boolean> {
+  return async (input) => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(input);
+    } catch {
+      return false;
+    }
+    return read(raw);
+  };
+}
+
 export interface FuzzTarget {
   name: string;
   sample: string;
@@ -122,41 +135,17 @@ export function fuzzTargets(): FuzzTarget[] {
     {
       name: 'chat view message',
       sample: JSON.stringify({ id: 7, method: 'conversation/rename', params: { id: 'c-1', title: 'New title' } }),
-      async run(input) {
-        let raw: unknown;
-        try {
-          raw = JSON.parse(input);
-        } catch {
-          return false;
-        }
-        return ChatProtocol.parseRequest(raw).ok;
-      },
+      run: parsedThen((raw) => ChatProtocol.parseRequest(raw).ok),
     },
     {
       name: 'builder message',
       sample: JSON.stringify({ id: 3, method: 'builder/diff', params: { from: 1, to: 2 } }),
-      async run(input) {
-        let raw: unknown;
-        try {
-          raw = JSON.parse(input);
-        } catch {
-          return false;
-        }
-        return BuilderProtocol.parseRequest(raw).ok;
-      },
+      run: parsedThen((raw) => BuilderProtocol.parseRequest(raw).ok),
     },
     {
       name: 'message to the chat view',
       sample: JSON.stringify({ method: 'state/changed', params: { activePersonaId: 'sam', streaming: null, connection: { status: 'ok', provider: 'local', baseUrl: 'http://127.0.0.1:1234/v1' }, memory: { status: 'ready', documents: 2 } } }),
-      async run(input) {
-        let raw: unknown;
-        try {
-          raw = JSON.parse(input);
-        } catch {
-          return false;
-        }
-        return ChatProtocol.parseHostMessage(raw).ok;
-      },
+      run: parsedThen((raw) => ChatProtocol.parseHostMessage(raw).ok),
       dispose: () => rmSync(dir, { recursive: true, force: true }),
     },
   ];
