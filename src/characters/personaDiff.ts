@@ -9,6 +9,7 @@
 import { diffLines, diffWordsWithSpace } from 'diff';
 import type { CardPersona } from '../shared/cardPersona';
 import type { Lorebook, LorebookEntry } from '../shared/cardSchema';
+import { SETTING_KEYS, settingLabel } from '../shared/sampling';
 
 export interface DiffPart {
   value: string;
@@ -106,13 +107,6 @@ function show(v: Scalar): string {
   return String(v);
 }
 
-const SAMPLING_LABELS = {
-  temperature: 'Temperature',
-  topP: 'Top P',
-  maxTokens: 'Maximum reply tokens',
-  presencePenalty: 'Presence penalty',
-  frequencyPenalty: 'Frequency penalty',
-} as const;
 
 /** The differences from `before` to `after`, in the order the Character Builder shows the fields. */
 export function diffPersonas(before: CardPersona, after: CardPersona): FieldDiff[] {
@@ -132,8 +126,12 @@ export function diffPersonas(before: CardPersona, after: CardPersona): FieldDiff
   c.text('exampleDialogue', 'Example dialogue', before.exampleDialogue, after.exampleDialogue);
   c.text('postHistoryInstructions', 'Post-history instructions', before.postHistoryInstructions, after.postHistoryInstructions);
   c.text('tags', 'Tags', before.tags.join(', '), after.tags.join(', '));
-  for (const key of Object.keys(SAMPLING_LABELS) as Array<keyof typeof SAMPLING_LABELS>) {
-    c.value(`sampling.${key}`, SAMPLING_LABELS[key], before.sampling[key], after.sampling[key]);
+  for (const key of SETTING_KEYS) {
+    const shown = (s: CardPersona['sampling']) => {
+      const v = s[key];
+      return Array.isArray(v) ? v.map((x) => JSON.stringify(x)).join(', ') || undefined : v;
+    };
+    c.value(`sampling.${key}`, settingLabel(key), shown(before.sampling), shown(after.sampling));
   }
   diffLorebooks(c, before.lorebook, after.lorebook);
   c.text('creatorNotes', 'Creator notes', before.creatorNotes, after.creatorNotes);

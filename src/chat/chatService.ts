@@ -14,14 +14,19 @@ import type { CardPersona } from '../shared/cardPersona';
 import type { PersonaRegistry } from '../characters/personaRegistry';
 import { contextBudget, type TokenCounter } from '../characters/prompt';
 import { PersonaError } from '../util/personaError';
+import { isChatType } from '../providers/chatClient';
+import type { ModelInfo } from '../providers/types';
+import { checkNumberInput, checkStopInput, DEFAULT_MAX_TOKENS, NUMBER_SETTINGS, SamplingSchema, type EffectiveSettings, type Sampling, type SettingKey } from '../shared/sampling';
+import { toStoredMessages, type ResolvedRecord, type SentRecord, type SentRecordStore } from './sentRecords';
+import { overridesInEffect, requestSampling, resolveSettings, type SettingLevels } from './effectiveSettings';
 
 export interface ChatSettings {
   provider: 'local' | 'cloud';
   baseUrl: string;
   /** Empty = the model the server reports as loaded. */
   model: string;
-  temperature: number | null;
-  maxTokens: number | null;
+  /** The person's own sampling settings (the level between the defaults and the persona). */
+  sampling: Sampling;
   userName: string;
 }
 
@@ -43,6 +48,8 @@ export interface ChatServiceDeps {
   logger: Logger;
   /** The workspace memory; absent: chats never use memory. */
   memory?: ChatMemory;
+  /** Where each reply's request is kept ("what was sent"); absent: not kept. */
+  sentRecords?: SentRecordStore;
 }
 
 /** What the chat needs from the workspace memory. */
@@ -60,6 +67,8 @@ export interface MemoryContext {
   /** The system-prompt section ('' when nothing was found). */
   section: string;
   citations: Citation[];
+  /** The passages' texts as the section quotes them, in the citations' order (kept in "what was sent"). */
+  passages?: string[];
   /** Why memory could not be used, said once per cause (e.g. the embeddings server is down). */
   note?: string;
 }
@@ -75,7 +84,6 @@ export interface DeltaEvent {
 const PREF_PERSONA = 'persona.activePersonaId';
 const PREF_CONVERSATION = 'persona.activeConversationId';
 const TITLE_LENGTH = 60;
-const DEFAULT_REPLY_TOKENS = 1024;
 /** What a card with an empty `system_prompt` gets (and what its `{{original}}` stands for). */
 export const DEFAULT_CARD_SYSTEM_PROMPT = "Write {{char}}'s next reply in a fictional chat between {{char}} and {{user}}. Stay in character.";
 
@@ -103,6 +111,8 @@ export class ChatService {
   private readonly countTokens: TokenCounter;
   private connection: ConnectionState;
   private modelInfo: { key: string; model: string; contextLength?: number } | undefined;
+  /** The server's models as last listed, for the context length of a model a chat or persona picks. */
+  private models: { key: string; list: ModelInfo[] } | undefined;
   private connectionCheck: Promise<void> | undefined;
   private readonly stateListeners = new Set<Listener<void>>();
   private readonly deltaListeners = new Set<Listener<DeltaEvent>>();
@@ -151,6 +161,11 @@ export class ChatService {
     return { dispose: () => this.deltaListeners.delete(listener) };
   }
 
+  /** Something the view shows changed outside the chat (e.g. a sampling setting): show it. */
+  refreshView(): void {
+    this.emitState();
+  }
+
   private emitState(): void {
     for (const l of this.stateListeners) l();
   }
@@ -192,7 +207,23 @@ export class ChatService {
       streaming: this.streaming ? { conversationId: this.streaming.conversationId, messageId: this.streaming.messageId, stream: this.streaming.stream } : null,
       connection: this.connection,
       memory: this.deps.memory?.status(this.activePersonaId) ?? { status: 'off' },
+      settings: this.effectiveSettings(),
     };
+  }
+
+  /** The levels the active chat's settings resolve from. */
+  private levelsFor(conversation: Conversation, settings: ChatSettings): SettingLevels {
+    const persona = this.deps.personas.get(conversation.personaId) ?? this.persona();
+    return {
+      settings: { ...settings.sampling, ...(settings.model ? { model: settings.model } : {}) },
+      persona: persona.sampling,
+      chat: conversation.overrides,
+    };
+  }
+
+  /** The active chat's model and sampling in effect, with where each value comes from. */
+  effectiveSettings(): EffectiveSettings {
+    return resolveSettings(this.levelsFor(this.conversation, this.deps.settings()));
   }
 
   // ---- conversations -----------------------------------------------------------------------------
@@ -258,6 +289,7 @@ export class ChatService {
   }
 
   async deleteConversation(id: string): Promise<void> {
+    await this.deps.sentRecords?.delete(id);
     if (id === this.conversation.id) {
       await this.stopAndWait();
       await this.deps.store.delete(id);
@@ -301,6 +333,37 @@ export class ChatService {
     this.emitState();
   }
 
+  // ---- chat settings -------------------------------------------------------------------------------
+
+  /**
+   * Sets (or, with null, takes away) the active chat's own value of one setting. The value is
+   * checked against the setting's range; a refused one changes nothing and says what is allowed.
+   */
+  async setChatSetting(key: SettingKey, value: number | string | string[] | null): Promise<void> {
+    const conversation = this.conversation;
+    const overrides: Sampling = { ...conversation.overrides };
+    if (value === null) {
+      delete overrides[key];
+    } else {
+      const parsed = SamplingSchema.shape[key].safeParse(typeof value === 'string' && key !== 'model' ? Number(value) : value);
+      if (!parsed.success || parsed.data === undefined) throw new UserFacingError(refusal(key, value));
+      Object.assign(overrides, { [key]: parsed.data });
+    }
+    if (Object.keys(overrides).length > 0) conversation.overrides = overrides;
+    else delete conversation.overrides;
+    if (this.persisted) await this.save(conversation);
+    this.emitState();
+  }
+
+  /** The server's chat models (never an embeddings model), with load state and context where it says. */
+  async listChatModels(signal?: AbortSignal): Promise<ModelInfo[]> {
+    const settings = this.deps.settings();
+    const provider = await this.deps.createProvider(settings);
+    const list = await provider.listModels(signal);
+    this.models = { key: this.settingsKey(settings), list };
+    return list.filter((m) => (m.type !== undefined ? isChatType(m.type) : !/embed/i.test(m.id)));
+  }
+
   // ---- chatting ----------------------------------------------------------------------------------
 
   /** Turns the workspace memory on or off for the active chat. */
@@ -335,6 +398,7 @@ export class ChatService {
         await this.save(conversation);
       }
     }
+    await this.deps.sentRecords?.forgetPassages(matches);
     if (changed > 0) this.emitState();
     return changed;
   }
@@ -420,20 +484,27 @@ export class ChatService {
     const settings = this.deps.settings();
     const persona = this.deps.personas.getOrDefault(conversation.personaId);
     const started = Date.now();
+    const timing: { sentAt?: number; firstTokenAt?: number } = {};
     try {
       const provider = await this.deps.createProvider(settings);
       const info = this.modelInfoFor(settings);
-      const replyTokens = settings.maxTokens ?? persona.sampling.maxTokens ?? DEFAULT_REPLY_TOKENS;
+      const effective = resolveSettings(this.levelsFor(conversation, settings));
+      const sampling = requestSampling(effective, settings.provider);
+      const replyTokens = sampling.maxTokens ?? DEFAULT_MAX_TOKENS;
+      const model = effective.model.value || info?.model;
+      const contextLength = this.contextLengthOf(model, settings) ?? (model === info?.model ? info?.contextLength : undefined);
+      const overrides = overridesInEffect(effective);
+      if (Object.keys(overrides).length > 0) reply.overrides = overrides;
       if (persona.version !== undefined && conversation.personaVersion !== persona.version) conversation.personaVersion = persona.version;
       const memory = await this.recall(conversation, reply, persona.id, signal);
       const prompt = assembleCardPrompt({
-        memory,
+        memory: memory.section,
         card: promptCardOf(persona),
         userName: settings.userName,
         history: conversation.messages.slice(0, -1),
         defaultSystemPrompt: DEFAULT_CARD_SYSTEM_PROMPT,
         countTokens: this.countTokens,
-        ...(info?.contextLength !== undefined ? { contextBudget: contextBudget(info.contextLength, replyTokens) } : {}),
+        ...(contextLength !== undefined ? { contextBudget: contextBudget(contextLength, replyTokens) } : {}),
       });
       if (prompt.droppedMemory) {
         delete reply.citations;
@@ -441,29 +512,31 @@ export class ChatService {
       }
       if (prompt.droppedMessages > 0) this.deps.logger.info(`Left out the ${prompt.droppedMessages} oldest messages to fit the model's context.`);
       if (prompt.activatedEntries.length > 0) this.deps.logger.info(`Lorebook entries in this prompt: ${prompt.activatedEntries.map((e) => (e.key ? `#${e.index} (${e.key})` : `#${e.index}`)).join(', ')}.`);
-      const events = provider.streamChat({
-        model: settings.model || info?.model,
-        messages: prompt.messages,
-        temperature: settings.temperature ?? persona.sampling.temperature,
-        topP: persona.sampling.topP,
-        maxTokens: replyTokens,
-        presencePenalty: persona.sampling.presencePenalty,
-        frequencyPenalty: persona.sampling.frequencyPenalty,
-        signal,
-      });
+      const record = this.deps.sentRecords
+        ? this.sentRecord({ conversation, reply, settings, sampling: { ...sampling, maxTokens: replyTokens }, prompt, passages: prompt.droppedMemory ? [] : memory.passages, contextLength })
+        : undefined;
+      const events = provider.streamChat({ ...(model ? { model } : {}), messages: prompt.messages, ...sampling, maxTokens: replyTokens, signal });
+      timing.sentAt = performance.now();
       for await (const event of events) {
         if (event.type === 'delta') {
+          timing.firstTokenAt ??= performance.now();
           const offset = reply.content.length;
           reply.content += event.text;
           for (const l of this.deltaListeners) l({ conversationId: conversation.id, messageId: reply.id, stream, offset, text: event.text });
         } else if (event.type === 'start') {
           reply.model = event.model;
+          // Kept off the path of the first token: the write runs while the server thinks.
+          if (record) {
+            record.model = event.model;
+            this.deps.sentRecords!.append(conversation.id, record).catch((e: Error) => this.deps.logger.warn(`Could not keep what was sent: ${e.message}`));
+          }
         } else if (event.type === 'usage') {
           reply.usage = { promptTokens: event.promptTokens, completionTokens: event.completionTokens };
         }
       }
       reply.status = 'complete';
       this.setConnection({ status: 'ok', model: reply.model });
+      this.refreshModelsAfter(reply.model, settings);
       this.deps.logger.info(`Reply of ${reply.content.length} characters from ${reply.model ?? 'the model'} in ${Date.now() - started} ms.`);
     } catch (e) {
       if (signal.aborted || ProviderError.is(e, 'aborted')) {
@@ -478,6 +551,7 @@ export class ChatService {
           this.setConnection({ status: 'error', message: reply.error });
       }
     } finally {
+      if (timing.sentAt !== undefined) reply.stats = this.statsOf(reply, timing.sentAt, timing.firstTokenAt);
       this.streaming = undefined;
       conversation.updatedAt = Date.now();
       try {
@@ -489,10 +563,74 @@ export class ChatService {
     }
   }
 
+  /** The request of `reply` as "what was sent" keeps it: history as references, the rest as sent. */
+  private sentRecord(input: {
+    conversation: Conversation;
+    reply: Message;
+    settings: ChatSettings;
+    sampling: Omit<Sampling, 'model'>;
+    prompt: ReturnType<typeof assembleCardPrompt>;
+    passages: string[];
+    contextLength: number | undefined;
+  }): SentRecord {
+    const { conversation, reply, prompt } = input;
+    const usable = conversation.messages.slice(0, -1).filter((m) => m.content.length > 0 && m.status !== 'error');
+    const kept = usable.slice(prompt.droppedMessages);
+    const citations = prompt.droppedMemory ? [] : (reply.citations ?? []);
+    return {
+      v: 1,
+      messageId: reply.id,
+      at: Date.now(),
+      provider: input.settings.provider,
+      baseUrl: input.settings.baseUrl,
+      model: '',
+      sampling: input.sampling,
+      messages: toStoredMessages(prompt.messages, kept, 1),
+      ...(input.contextLength !== undefined ? { contextLength: input.contextLength } : {}),
+      replyTokens: input.sampling.maxTokens ?? DEFAULT_MAX_TOKENS,
+      parts: prompt.breakdown,
+      lorebook: prompt.activatedEntries.map((e) => ({ index: e.index, ...(e.key !== undefined ? { key: e.key } : {}), tokens: e.tokens })),
+      passages: citations.map((c, i) => {
+        const text = input.passages[i];
+        return { ...c, tokens: text ? this.countTokens(text) : 0, ...(text !== undefined ? { text } : {}) };
+      }),
+      historyKept: kept.length,
+      historyLeftOut: usable.slice(0, prompt.droppedMessages).map((m) => m.id),
+      examplesLeftOut: prompt.droppedExamples,
+      memoryLeftOut: prompt.droppedMemory,
+    };
+  }
+
+  /** What was sent for a reply of the active chat (the latest reply when no id is given). */
+  async sentFor(messageId?: string): Promise<{ conversation: Conversation; record: ResolvedRecord | undefined; messageId: string | undefined }> {
+    await this.lastReply;
+    const conversation = this.conversation;
+    const id = messageId ?? [...conversation.messages].reverse().find((m) => m.role === 'assistant' && !m.greeting)?.id;
+    if (!id || !this.deps.sentRecords) return { conversation, record: undefined, messageId: id };
+    return { conversation, record: await this.deps.sentRecords.get(conversation, id), messageId: id };
+  }
+
+  /** Time to first token and speed, measured here; tokens from the server's usage where it sent it. */
+  private statsOf(reply: Message, sentAt: number, firstTokenAt: number | undefined): NonNullable<Message['stats']> {
+    const end = performance.now();
+    const stats: NonNullable<Message['stats']> = { totalMs: Math.round(end - sentAt) };
+    if (firstTokenAt === undefined) return stats;
+    stats.firstTokenMs = Math.round(firstTokenAt - sentAt);
+    let tokens = reply.usage?.completionTokens;
+    if (tokens === undefined && reply.content) {
+      tokens = this.countTokens(reply.content);
+      stats.countedTokens = tokens;
+    }
+    const seconds = (end - firstTokenAt) / 1000;
+    // The first token ends the wait; the rate is of the tokens after it.
+    if (tokens !== undefined && tokens > 1 && seconds > 0) stats.tokensPerSecond = Math.round(((tokens - 1) / seconds) * 10) / 10;
+    return stats;
+  }
+
   /** The memory section for this reply; its citations and any note go on the reply at once. */
-  private async recall(conversation: Conversation, reply: Message, personaId: string, signal: AbortSignal): Promise<string> {
+  private async recall(conversation: Conversation, reply: Message, personaId: string, signal: AbortSignal): Promise<{ section: string; passages: string[] }> {
     const memory = this.deps.memory;
-    if (!memory || conversation.memory === false) return '';
+    if (!memory || conversation.memory === false) return { section: '', passages: [] };
     const history = conversation.messages
       .slice(0, -1)
       .filter((m) => m.content.length > 0 && m.status !== 'error')
@@ -502,7 +640,7 @@ export class ChatService {
     if (found.citations.length > 0) reply.citations = found.citations;
     if (found.note) reply.memoryNote = found.note;
     if (found.citations.length > 0 || found.note) this.emitState();
-    return found.section;
+    return { section: found.section, passages: found.passages ?? [] };
   }
 
   private save(conversation: Conversation): Promise<void> {
@@ -529,6 +667,20 @@ export class ChatService {
     return this.modelInfo?.key === this.settingsKey(s) ? this.modelInfo : undefined;
   }
 
+  private contextLengthOf(model: string | undefined, s: ChatSettings): number | undefined {
+    if (!model || this.models?.key !== this.settingsKey(s)) return undefined;
+    const info = this.models.list.find((m) => m.id === model);
+    // Not loaded: the context it will be loaded with is not known until it is (LM Studio loads it on this request).
+    return info?.state === 'not-loaded' ? undefined : info?.contextLength;
+  }
+
+  /** After a reply from a model that was not loaded, learn the context it was loaded with. */
+  private refreshModelsAfter(model: string | undefined, s: ChatSettings): void {
+    if (!model || this.models?.key !== this.settingsKey(s)) return;
+    if (this.models.list.find((m) => m.id === model)?.state !== 'not-loaded') return;
+    void this.listChatModels(AbortSignal.timeout(10_000)).catch((e: unknown) => this.deps.logger.debug(`Could not list the models again: ${this.deps.describeError(e)}`));
+  }
+
   private setConnection(update: Omit<ConnectionState, 'provider' | 'baseUrl'>): void {
     const s = this.deps.settings();
     this.connection = { provider: s.provider, baseUrl: s.baseUrl, ...update };
@@ -549,6 +701,7 @@ export class ChatService {
       const signal = AbortSignal.timeout(10_000);
       const model = await provider.resolveModel(settings.model, signal);
       const models = await provider.listModels(signal).catch(() => []);
+      this.models = { key: this.settingsKey(settings), list: models };
       const contextLength = models.find((m) => m.id === model)?.contextLength;
       this.modelInfo = { key: this.settingsKey(settings), model, contextLength };
       this.setConnection({ status: 'ok', model });
@@ -626,6 +779,18 @@ function cachedCounter(count: TokenCounter, limit = 2000): TokenCounter {
     }
     return n;
   };
+}
+
+/** Why a chat setting's value was refused, with what is allowed. */
+function refusal(key: SettingKey, value: unknown): string {
+  if (key === 'model') return 'Choose a model from the list, or type its id (up to 300 characters).';
+  if (key === 'stop') {
+    const checked = checkStopInput(Array.isArray(value) ? value.join('\n') : String(value));
+    return checked.ok ? 'Stop sequences must be text, at most 4, one per line.' : checked.message;
+  }
+  const def = NUMBER_SETTINGS.find((d) => d.key === key)!;
+  const checked = checkNumberInput(def, String(value));
+  return checked.ok ? `${def.label} must be ${def.integer ? 'a whole number' : 'a number'} from ${def.min} to ${def.max}.` : checked.message;
 }
 
 function titleFrom(text: string): string {

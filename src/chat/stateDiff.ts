@@ -13,13 +13,15 @@ interface SentConversation {
 }
 
 function versionOf(m: Message): string {
-  const cites = m.citations?.map((c) => `${c.source}:${c.startLine}`).join(',') ?? '-';
-  return `${m.createdAt}|${m.status}|${m.content.length}|${m.error ?? ''}|${m.model ?? ''}|${m.usage?.completionTokens ?? ''}|${cites}|${m.memoryNote ?? ''}`;
+  // Everything but the text, which is compared by length (it only grows while streaming).
+  const { content, ...rest } = m;
+  return `${content.length}|${JSON.stringify(rest)}`;
 }
 
 export class ViewStateTracker {
   private personas: string | undefined;
   private conversations: string | undefined;
+  private settings: string | undefined;
   private conversation: SentConversation | null | undefined;
   /** How much of a streamed reply's text the webview has from deltas. */
   private streamed: { messageId: string; length: number } | undefined;
@@ -28,6 +30,7 @@ export class ViewStateTracker {
   sentFull(state: ViewState): void {
     this.personas = JSON.stringify(state.personas);
     this.conversations = JSON.stringify(state.conversations);
+    this.settings = JSON.stringify(state.settings);
     this.conversation = state.conversation && track(state.conversation);
     this.streamed = undefined;
   }
@@ -39,13 +42,18 @@ export class ViewStateTracker {
 
   /** The webview was reloaded or hidden: the next state it gets must be whole. */
   forget(): void {
-    this.personas = this.conversations = undefined;
+    this.personas = this.conversations = this.settings = undefined;
     this.conversation = undefined;
     this.streamed = undefined;
   }
 
   update(state: ViewState): StateUpdate {
     const update: StateUpdate = { activePersonaId: state.activePersonaId, streaming: state.streaming, connection: state.connection, memory: state.memory };
+    const settings = JSON.stringify(state.settings);
+    if (settings !== this.settings) {
+      update.settings = state.settings;
+      this.settings = settings;
+    }
     const personas = JSON.stringify(state.personas);
     if (personas !== this.personas) {
       update.personas = state.personas;

@@ -8,6 +8,8 @@ import type { ApiKeyStore } from '../chat/apiKeys';
 import { setting } from './config';
 import { confirmKeyInTheClear, guardedCommand, personaPickText, showInfo } from './notify';
 import { inertText } from '../util/inertText';
+import { pickModel } from './chat/modelPicker';
+import { describeError } from '../chat/userMessages';
 
 export function registerCommands(deps: {
   chat: ChatService;
@@ -49,6 +51,7 @@ export function registerCommands(deps: {
       }),
     ),
     vscode.commands.registerCommand('persona.focusChat', guarded(() => view.focus())),
+    vscode.commands.registerCommand('persona.chat.selectModel', guarded(() => pickModel(chat, describeError))),
     vscode.commands.registerCommand(
       'persona.setApiKey',
       guarded(async () => {

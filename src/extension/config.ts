@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { ChatSettings } from '../chat/chatService';
 import { SETTINGS, type SettingKey } from '../chat/settings';
+import { NUMBER_SETTINGS, SamplingSchema, type Sampling } from '../shared/sampling';
 
 type SettingValue<K extends SettingKey> = (typeof SETTINGS)[K] extends string ? string : (typeof SETTINGS)[K];
 
@@ -18,10 +19,26 @@ export function chatSettings(): ChatSettings {
     provider: cloud ? 'cloud' : 'local',
     baseUrl: trimSlash(cloud ? setting('cloud.baseUrl') : setting('chat.baseUrl')),
     model: (cloud ? setting('cloud.model') : setting('chat.model')).trim(),
-    temperature: setting('chat.temperature'),
-    maxTokens: setting('chat.maxTokens'),
+    sampling: userSampling(),
     userName: setting('user.name').trim() || 'User',
   };
+}
+
+/** The person's own sampling settings; a value that is not a valid one (hand-edited JSON) is left out, with the rest kept. */
+function userSampling(): Sampling {
+  const raw: Record<string, unknown> = {};
+  for (const def of NUMBER_SETTINGS) {
+    const value = setting(`chat.${def.key}` as SettingKey);
+    if (typeof value === 'number') raw[def.key] = value;
+  }
+  const stop = setting('chat.stop');
+  if (Array.isArray(stop) && stop.length > 0) raw['stop'] = stop;
+  const out: Sampling = {};
+  for (const [key, value] of Object.entries(raw)) {
+    const parsed = SamplingSchema.shape[key as keyof Sampling].safeParse(value);
+    if (parsed.success) Object.assign(out, { [key]: parsed.data });
+  }
+  return out;
 }
 
 function trimSlash(url: string): string {

@@ -10,6 +10,8 @@ import { ChatViewProvider } from './chat/chatViewProvider';
 import { registerCommands } from './commands';
 import { CONNECTION_SETTINGS, chatSettings, setting } from './config';
 import { ConversationStore } from '../chat/conversationStore';
+import { SentRecordStore } from '../chat/sentRecords';
+import { SentView } from './chat/sentView';
 import { CustomPersonaStore } from '../characters/customPersonaStore';
 import { FilePreferences } from '../chat/filePreferences';
 import { PersonaRegistry } from '../characters/personaRegistry';
@@ -23,7 +25,7 @@ import { registerMemoryCommands } from './memory/memoryCommands';
 import { MemoryController } from './memory/memoryController';
 import { watchWorkspaceFiles } from './memory/workspaceWatcher';
 import { countTokens } from '../util/tokenizer/countTokens';
-import { showError } from './notify';
+import { guardedCommand, showError } from './notify';
 
 /** What deactivate() must finish before the extension host goes away. */
 let memoryToClose: MemoryController | undefined;
@@ -56,10 +58,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       describeError,
       logger: log,
       memory,
+      sentRecords: new SentRecordStore(path.join(storageRoot.fsPath, 'sent-requests'), log),
     });
     await chat.init();
     context.subscriptions.push(chat, memory.onDidForget((matches) => chat.forgetCitations(matches)));
 
+    const sentView = new SentView(chat);
+    context.subscriptions.push(sentView);
     const view: ChatViewProvider = new ChatViewProvider(context.extensionUri, chat, log, {
       openCitation: (c) => memory.openCitation(c),
       addFiles: () => memory.addFiles(),
@@ -70,14 +75,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
           prepareCard: (bytes, fileName) => tryPrepareImport(bytes, { fileName, taken: (id) => personas.get(id) !== undefined }),
           uploadsDir: context.storageUri ? path.join(context.storageUri.fsPath, 'memory', 'uploads') : undefined,
         }),
-    });
+    }, (messageId) => sentView.show(messageId));
     context.subscriptions.push(
       vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, view),
       view,
       ...registerCommands({ chat, view, personas, keys, log }),
+      vscode.commands.registerCommand('persona.chat.showContext', guardedCommand(log, 'Show What Was Sent')(() => sentView.show())),
       createPersonaStatusBar(chat),
       ...registerMemoryCommands(memory, log, () => chat.persona()),
       vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('persona.chat') || e.affectsConfiguration('persona.cloud.model')) chat.refreshView();
         if (CONNECTION_SETTINGS.some((k) => e.affectsConfiguration(`persona.${k}`))) {
           log.info('Connection settings changed; checking the server again.');
           providers.clear();

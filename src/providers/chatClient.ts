@@ -47,6 +47,9 @@ const NativeModelSchema = z.looseObject({
   state: z.optional(z.string()),
   max_context_length: z.optional(z.nullable(z.number())),
   loaded_context_length: z.optional(z.nullable(z.number())),
+  quantization: z.optional(z.nullable(z.string())),
+  arch: z.optional(z.nullable(z.string())),
+  publisher: z.optional(z.nullable(z.string())),
 });
 type NativeModel = z.infer<typeof NativeModelSchema>;
 
@@ -220,7 +223,13 @@ export class OpenAiCompatibleChatClient implements ChatProvider {
             ...(request.maxTokens !== undefined ? { max_tokens: request.maxTokens } : {}),
             ...(request.presencePenalty !== undefined ? { presence_penalty: request.presencePenalty } : {}),
             ...(request.frequencyPenalty !== undefined ? { frequency_penalty: request.frequencyPenalty } : {}),
-          },
+            ...(request.seed !== undefined ? { seed: request.seed } : {}),
+            ...(request.stop !== undefined && request.stop.length > 0 ? { stop: request.stop } : {}),
+            // LM Studio's and llama.cpp's own sampling fields, beside OpenAI's.
+            ...(request.topK !== undefined ? { top_k: request.topK } : {}),
+            ...(request.minP !== undefined ? { min_p: request.minP } : {}),
+            ...(request.repeatPenalty !== undefined ? { repeat_penalty: request.repeatPenalty } : {}),
+          } as OpenAI.ChatCompletionCreateParamsStreaming,
           { signal: scope.signal, maxRetries: this.maxRetries, timeout: backstopTimeoutMs },
         )
         .asResponse();
@@ -531,10 +540,15 @@ function toModelInfo(id: string, native: NativeModel | undefined): ModelInfo {
   if (native.type) info.type = native.type;
   const contextLength = native.loaded_context_length ?? native.max_context_length;
   if (typeof contextLength === 'number' && contextLength > 0) info.contextLength = contextLength;
+  if (typeof native.max_context_length === 'number' && native.max_context_length > 0) info.maxContextLength = native.max_context_length;
+  if (typeof native.loaded_context_length === 'number' && native.loaded_context_length > 0) info.loadedContextLength = native.loaded_context_length;
+  if (native.quantization) info.quantization = native.quantization;
+  if (native.arch) info.arch = native.arch;
+  if (native.publisher) info.publisher = native.publisher;
   return info;
 }
 
-function isChatType(type: string | undefined): boolean {
+export function isChatType(type: string | undefined): boolean {
   return type === undefined || type === 'llm' || type === 'vlm';
 }
 

@@ -14,6 +14,12 @@ export interface ChatRequest {
   maxTokens?: number;
   presencePenalty?: number;
   frequencyPenalty?: number;
+  /** Not OpenAI parameters; LM Studio and llama.cpp take them. */
+  topK?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  seed?: number;
+  stop?: string[];
   signal?: AbortSignal;
 }
 
@@ -30,6 +36,13 @@ export interface ModelInfo {
   type?: string;
   /** The context length the model is loaded with (what matters for the budget), else its maximum. */
   contextLength?: number;
+  /** The most the model can be loaded with. */
+  maxContextLength?: number;
+  /** The context it is loaded with now (LM Studio, loaded models only). */
+  loadedContextLength?: number;
+  quantization?: string;
+  arch?: string;
+  publisher?: string;
 }
 
 export interface ChatProvider {

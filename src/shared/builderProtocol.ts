@@ -320,10 +320,12 @@ export function formToPersona(form: BuilderForm, base: FormBase): FormResult {
   if (!icon) errors.icon = 'Choose an emoji: it is shown beside the name.';
   else if (icon.length > 16) errors.icon = 'Use one emoji or a few characters (16 at most).';
 
-  const sampling: Sampling = {};
+  // Settings the form does not show (top K, min P, seed, stop sequences, the model) are kept.
+  const sampling: Sampling = { ...base.persona?.sampling };
   for (const key of Object.keys(SAMPLING_RULES) as (keyof SamplingForm)[]) {
     const value = readNumber(form.sampling[key], SAMPLING_RULES[key], `sampling.${key}`, errors);
     if (value !== undefined) sampling[key] = value;
+    else delete sampling[key];
   }
 
   const entries: LorebookEntry[] = form.lorebook.entries.map((e, i) => {

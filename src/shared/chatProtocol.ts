@@ -3,6 +3,7 @@
 import * as z from 'zod/mini';
 import { ConversationSchema, ConversationSummarySchema, MessageSchema } from './conversation';
 import { PersonaSummarySchema } from './persona';
+import { EffectiveSettingsSchema, SETTING_KEYS, type SettingKey as SettingKeyName } from './sampling';
 import { defineProtocol, notification, request, WAITS_ON_PERSON, type IncomingNotificationOf, type IncomingRequestOf } from './rpc';
 
 // ---- shared shapes -------------------------------------------------------------------------------
@@ -47,6 +48,8 @@ const viewFields = {
   streaming: z.nullable(StreamingSchema),
   connection: ConnectionStateSchema,
   memory: MemoryStatusSchema,
+  /** The active chat's model and sampling in effect, each with where it comes from. */
+  settings: EffectiveSettingsSchema,
 };
 
 /** Everything the view shows; the answer to `webview/ready`. */
@@ -80,6 +83,7 @@ export const StateUpdateSchema = z.object({
   streaming: viewFields.streaming,
   connection: viewFields.connection,
   memory: viewFields.memory,
+  settings: z.optional(viewFields.settings),
   personas: z.optional(viewFields.personas),
   conversations: z.optional(viewFields.conversations),
   conversation: z.optional(z.union([z.object({ full: ConversationSchema }), z.object({ patch: ConversationPatchSchema }), z.null()])),
@@ -118,6 +122,22 @@ export const Requests = {
   copyCode: request('code/copy', z.object({ code: z.string().check(z.maxLength(MAX_MESSAGE_CHARS)) }), Void),
   insertCode: request('code/insert', z.object({ code: z.string().check(z.maxLength(MAX_MESSAGE_CHARS)) }), Void),
   retryConnection: request('connection/retry', Empty, Void),
+  /**
+   * A chat override: a number, a model id, or stop sequences; null takes the override away (the
+   * value below applies again). The host checks the value against the setting's range.
+   */
+  setChatSetting: request(
+    'chat/setSetting',
+    z.object({
+      key: z.enum(SETTING_KEYS as [SettingKeyName, ...SettingKeyName[]]),
+      value: z.nullable(z.union([z.number(), z.string().check(z.maxLength(1000)), z.array(z.string().check(z.maxLength(1000))).check(z.maxLength(16))])),
+    }),
+    Void,
+  ),
+  /** Opens what was sent for a reply (an editor-area document). */
+  showSent: request('chat/showSent', z.object({ messageId: Id }), Void),
+  /** The model picker (a quick pick of the server's chat models) for the active chat. */
+  pickModel: request('chat/pickModel', Empty, Void, WAITS_ON_PERSON),
   /** Memory on or off for the active chat. */
   setMemory: request('chat/setMemory', z.object({ enabled: z.boolean() }), Void),
   /** Opens a cited passage in an editor, at its lines. */

@@ -1,5 +1,6 @@
 // A conversation as kept on disk (one JSON file each) and shown in the webview.
 import * as z from 'zod/mini';
+import { SamplingSchema } from './sampling';
 
 export const MessageStatusSchema = z.enum(['complete', 'streaming', 'stopped', 'error']);
 export type MessageStatus = z.infer<typeof MessageStatusSchema>;
@@ -21,6 +22,18 @@ export const CitationSchema = z.object({
 });
 export type Citation = z.infer<typeof CitationSchema>;
 
+export const ReplyStatsSchema = z.object({
+  /** From sending the request to the first token (of the reply or of its reasoning). */
+  firstTokenMs: z.optional(z.number().check(z.gte(0))),
+  /** From sending the request to the end of the reply. */
+  totalMs: z.number().check(z.gte(0)),
+  /** Completion tokens per second after the first token. */
+  tokensPerSecond: z.optional(z.number().check(z.gte(0))),
+  /** Completion tokens as counted here, when the server sent no usage. */
+  countedTokens: z.optional(z.int().check(z.gte(0))),
+});
+export type ReplyStats = z.infer<typeof ReplyStatsSchema>;
+
 export const MessageSchema = z.object({
   id: z.string().check(z.minLength(1), z.maxLength(100)),
   role: z.enum(['user', 'assistant']),
@@ -36,6 +49,10 @@ export const MessageSchema = z.object({
   citations: z.optional(z.array(CitationSchema)),
   /** Why memory was not used for this reply, when it should have been (e.g. the embeddings server is down). */
   memoryNote: z.optional(z.string()),
+  /** How fast the reply came: measured by Persona; the tokens are the server's count where it gave one. */
+  stats: z.optional(ReplyStatsSchema),
+  /** The chat's overrides in effect for this reply (what differs from the persona and your settings). */
+  overrides: z.optional(SamplingSchema),
 });
 export type Message = z.infer<typeof MessageSchema>;
 
@@ -55,6 +72,8 @@ export const ConversationSchema = z.object({
   memory: z.optional(z.boolean()),
   /** The version of the persona the chat last ran with (custom personas have versions). */
   personaVersion: z.optional(z.int()),
+  /** This chat's own model and sampling, over the persona's and your settings. */
+  overrides: z.optional(SamplingSchema),
 });
 export type Conversation = z.infer<typeof ConversationSchema>;
 

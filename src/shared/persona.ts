@@ -1,17 +1,11 @@
 // The persona as stored in `characters/*.json` (built-ins) and, later, in global storage (custom ones).
 // Plain data checked with zod on every read: a file that fails is reported and skipped, never trusted.
 import * as z from 'zod/mini';
+import { SamplingSchema } from './sampling';
 
 export const PERSONA_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
-export const SamplingSchema = z.object({
-  temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
-  topP: z.optional(z.number().check(z.gt(0), z.lte(1))),
-  maxTokens: z.optional(z.int().check(z.gte(1), z.lte(1_000_000))),
-  presencePenalty: z.optional(z.number().check(z.gte(-2), z.lte(2))),
-  frequencyPenalty: z.optional(z.number().check(z.gte(-2), z.lte(2))),
-});
-export type Sampling = z.infer<typeof SamplingSchema>;
+export { SamplingSchema, type Sampling } from './sampling';
 
 const text = (min: number, max: number) => z.string().check(z.trim(), z.minLength(min), z.maxLength(max));
 

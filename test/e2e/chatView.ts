@@ -106,6 +106,7 @@ export interface CharacterFile {
   icon: string;
   systemPrompt: string;
   greeting: string;
+  sampling: { temperature?: number; topP?: number; maxTokens?: number };
 }
 
 /** A built-in persona as shipped in `characters/<id>.json`: the source the tests compare with. */

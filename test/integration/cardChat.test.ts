@@ -33,7 +33,7 @@ describe('chatting with an imported card', () => {
     root = await mkdtemp(join(tmpdir(), 'persona-cardchat-'));
     registry = await PersonaRegistry.load(join(__dirname, '../../characters'), silentLogger, new CustomPersonaStore(join(root, 'personas'), silentLogger));
     store = new ConversationStore(join(root, 'conversations'), silentLogger);
-    const settings: ChatSettings = { provider: 'local', baseUrl: server.url, model: '', temperature: null, maxTokens: null, userName: 'Ada' };
+    const settings: ChatSettings = { provider: 'local', baseUrl: server.url, model: '', sampling: {}, userName: 'Ada' };
     chat = new ChatService({
       store,
       personas: registry,

@@ -412,10 +412,11 @@ describe('model discovery', () => {
     ]);
     const { chat } = client(server);
     const models = await chat.listModels();
+    const wire = { arch: 'llama', quantization: 'Q4_K_M', publisher: 'persona-tests' };
     assert.deepEqual(models, [
-      { id: 'loaded-one', state: 'loaded', type: 'llm', contextLength: 4096 },
-      { id: 'unloaded-one', state: 'not-loaded', type: 'llm', contextLength: 131072 },
-      { id: 'text-embedding-z', state: 'not-loaded', type: 'embeddings', contextLength: 2048 },
+      { id: 'loaded-one', state: 'loaded', type: 'llm', contextLength: 4096, maxContextLength: 32768, loadedContextLength: 4096, ...wire },
+      { id: 'unloaded-one', state: 'not-loaded', type: 'llm', contextLength: 131072, maxContextLength: 131072, ...wire },
+      { id: 'text-embedding-z', state: 'not-loaded', type: 'embeddings', contextLength: 2048, maxContextLength: 2048, ...wire },
     ]);
   });
 

@@ -13,18 +13,8 @@ import { countTokens } from '../../src/util/tokenizer/countTokens';
 import { describeError } from '../../src/chat/userMessages';
 import { OpenAiCompatibleChatClient } from '../../src/providers/chatClient';
 import { silentLogger } from '../../src/util/logger';
+import { MemoryPreferences } from '../support/memoryPreferences';
 import { startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fakeOpenAiServer';
-
-class MemoryPreferences {
-  readonly values = new Map<string, unknown>();
-  get<T>(key: string): T | undefined {
-    return this.values.get(key) as T | undefined;
-  }
-  async update(key: string, value: unknown): Promise<void> {
-    if (value === undefined) this.values.delete(key);
-    else this.values.set(key, value);
-  }
-}
 
 describe('ChatService against a real OpenAI-compatible server', () => {
   let server: FakeOpenAiServer;
@@ -57,7 +47,7 @@ describe('ChatService against a real OpenAI-compatible server', () => {
     server.reset();
     server.setReply('Hello there, friend.', { tokenDelayMs: 1 });
     dir = await mkdtemp(join(tmpdir(), 'persona-chat-'));
-    settings = { provider: 'local', baseUrl: server.url, model: '', temperature: null, maxTokens: null, userName: 'Ada' };
+    settings = { provider: 'local', baseUrl: server.url, model: '', sampling: {}, userName: 'Ada' };
     prefs = new MemoryPreferences();
     chat = makeService(new ConversationStore(dir, silentLogger));
     await chat.init();

@@ -80,7 +80,7 @@ describe('fakeOpenAiServer as a standalone process', () => {
     await control('reply', { text: 'Scripted.', tokenDelayMs: 0 });
     await control('models', { models: [{ id: 'remote-model', type: 'llm', state: 'loaded', loadedContextLength: 2048 }] });
     const chat = new OpenAiCompatibleChatClient({ baseUrl: info.url, label: 'LM Studio', logger: silentLogger, maxRetries: 0 });
-    assert.deepEqual(await chat.listModels(), [{ id: 'remote-model', state: 'loaded', type: 'llm', contextLength: 2048 }]);
+    assert.deepEqual(await chat.listModels(), [{ id: 'remote-model', state: 'loaded', type: 'llm', contextLength: 2048, maxContextLength: 4096, loadedContextLength: 2048, arch: 'llama', quantization: 'Q4_K_M', publisher: 'persona-tests' }]);
 
     await control('fail', { mode: 'noModelLoaded', count: 1 });
     await assert.rejects(

@@ -61,7 +61,7 @@ describe('the view state while memory is busy', () => {
       status: (personaId) => overview.status(kbsInScope(personaId)),
       onDidChange: (l) => overview.onDidChange(l),
     };
-    const chatSettings: ChatSettings = { provider: 'local', baseUrl: 'http://127.0.0.1:9/v1', model: '', temperature: null, maxTokens: null, userName: 'Ada' };
+    const chatSettings: ChatSettings = { provider: 'local', baseUrl: 'http://127.0.0.1:9/v1', model: '', sampling: {}, userName: 'Ada' };
     const values = new Map<string, unknown>();
     const chat = new ChatService({
       store: new ConversationStore(join(dir, 'conversations'), silentLogger),

@@ -3,6 +3,7 @@
 // short seeded run (test/unit/readers.fuzz.test.ts) and `npm run fuzz` (bench/fuzz.ts), which runs
 // longer and reports inputs per second. The card and Persona-file readers have their own fuzzer
 // (test/unit/cards.fuzz.test.ts).
+import { resolveSettings } from '../../src/chat/effectiveSettings';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,7 +145,7 @@ export function fuzzTargets(): FuzzTarget[] {
     },
     {
       name: 'message to the chat view',
-      sample: JSON.stringify({ method: 'state/changed', params: { activePersonaId: 'sam', streaming: null, connection: { status: 'ok', provider: 'local', baseUrl: 'http://127.0.0.1:1234/v1' }, memory: { status: 'ready', documents: 2 } } }),
+      sample: JSON.stringify({ method: 'state/changed', params: { activePersonaId: 'sam', streaming: null, connection: { status: 'ok', provider: 'local', baseUrl: 'http://127.0.0.1:1234/v1' }, memory: { status: 'ready', documents: 2 }, settings: resolveSettings({ settings: {}, persona: { temperature: 0.7 }, chat: { topK: 40 } }) } }),
       run: parsedThen((raw) => ChatProtocol.parseHostMessage(raw).ok),
       dispose: () => rmSync(dir, { recursive: true, force: true }),
     },

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { buildSync } from 'esbuild';
 import { Window } from 'happy-dom';
 import type { ViewState } from '../../src/shared/chatProtocol';
+import { resolveSettings } from '../../src/chat/effectiveSettings';
 import { makeHappyDomStandardEnoughForDomPurify } from '../support/happyDomForDomPurify';
 
 const state: ViewState = {
@@ -19,6 +20,7 @@ const state: ViewState = {
   streaming: null,
   connection: { status: 'ok', provider: 'local', baseUrl: 'http://127.0.0.1:1234/v1', model: 'm' },
   memory: { status: 'checking' },
+  settings: resolveSettings({ settings: {}, persona: {}, chat: undefined }),
 };
 
 const window = new Window({ url: 'https://webview.invalid/' });

@@ -119,7 +119,7 @@ describe('diffPersonas', () => {
     assert.deepEqual(diffPersonas(before, after), [
       { field: 'sampling.temperature', label: 'Temperature', change: 'changed', before: '0.7', after: '1.1' },
       { field: 'sampling.topP', label: 'Top P', change: 'added', after: '0.9' },
-      { field: 'sampling.maxTokens', label: 'Maximum reply tokens', change: 'removed', before: '400' },
+      { field: 'sampling.maxTokens', label: 'Max tokens', change: 'removed', before: '400' },
     ]);
   });
 

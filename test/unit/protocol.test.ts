@@ -1,3 +1,4 @@
+import { resolveSettings } from '../../src/chat/effectiveSettings';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ChatProtocol, Notifications, Requests } from '../../src/shared/chatProtocol';
@@ -73,9 +74,12 @@ describe('protocol: messages from the host', () => {
       streaming: null,
       connection: { status: 'ok', provider: 'local', baseUrl: 'http://127.0.0.1:1234/v1', model: 'm' },
       memory: { status: 'ready', documents: 3 },
+      settings: resolveSettings({ settings: {}, persona: { temperature: 0.7 }, chat: { temperature: 1.2 } }),
     };
     assert.equal(ChatProtocol.parseHostMessage(makeNotification(Notifications.state, update as never)).ok, true);
     assert.equal(ChatProtocol.parseHostMessage(makeNotification(Notifications.state, { ...update, memory: { status: 'maybe' } } as never)).ok, false);
+    const chatTemperature = update.settings.temperature;
+    assert.equal(ChatProtocol.parseHostMessage(makeNotification(Notifications.state, { ...update, settings: { ...update.settings, temperature: { ...chatTemperature, origin: 'workspace' } } } as never)).ok, false);
     const { personas: _p, conversations: _c, conversation: _v, ...minimal } = update;
     assert.equal(ChatProtocol.parseHostMessage(makeNotification(Notifications.state, minimal as never)).ok, true, 'unchanged parts may be left out');
     assert.equal(ChatProtocol.parseHostMessage(makeNotification(Notifications.state, { ...update, connection: { status: 'on fire' } } as never)).ok, false);

@@ -64,6 +64,19 @@ export interface CardPrompt {
   droppedExamples: number;
   /** The memory section was left out to fit `contextBudget`. */
   droppedMemory: boolean;
+  /** Tokens per part of the prompt, as counted here (each message's few tokens of framing go to its part). */
+  breakdown: PromptBreakdown;
+}
+
+export interface PromptBreakdown {
+  /** The system prompt and the persona's fields. */
+  system: number;
+  lorebook: number;
+  examples: number;
+  memory: number;
+  /** The conversation kept, the message being answered included. */
+  history: number;
+  postHistory: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,7 +251,19 @@ export function assembleCardPrompt(input: CardPromptInput): CardPrompt {
     if (total > budget) throw new PromptTooLongError(total, budget);
   }
 
+  const loreTokens = lore.active.reduce((n, c) => n + c.tokens, 0);
+  const memoryTokens = withMemory ? countTokens(memory) : 0;
+  const exampleTokens = examples.reduce((n, b) => n + countTokens(`[Example dialogue, not part of this chat]\n${b}`), 0);
+  const breakdown: PromptBreakdown = {
+    system: Math.max(0, cost(system) - loreTokens - memoryTokens - exampleTokens),
+    lorebook: loreTokens,
+    examples: exampleTokens,
+    memory: memoryTokens,
+    history: turnCosts.slice(dropped).reduce((a, b) => a + b, 0),
+    postHistory: fixed,
+  };
   return {
+    breakdown,
     messages: [system, ...turns.slice(dropped), ...post],
     activatedEntries: lore.active.map(({ index, reason, key, position, tokens }) => ({ index, reason, ...(key !== undefined ? { key } : {}), position, tokens })),
     overBudgetEntries: lore.overBudget,

@@ -8,7 +8,8 @@ import type { ParamsOf } from '../../shared/rpc';
 import type { ChatService, DeltaEvent } from '../../chat/chatService';
 import { exportConversation, exportFileName } from '../../chat/conversationExport';
 import { ViewStateTracker } from '../../chat/stateDiff';
-import { describeErrorForView } from '../../chat/userMessages';
+import { describeError, describeErrorForView } from '../../chat/userMessages';
+import { pickModel } from './modelPicker';
 import { WebviewHost, type Handlers } from '../webviewHost';
 import { ActionError } from '../../util/actionError';
 import { showInfo, showWarning } from '../notify';
@@ -47,6 +48,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     private readonly chat: ChatService,
     logger: Logger,
     private readonly memory?: ViewFileActions,
+    /** Opens what was sent for a reply. */
+    private readonly showSent?: (messageId: string) => Promise<void>,
   ) {
     this.host = new WebviewHost({
       protocol: ChatProtocol,
@@ -178,6 +181,12 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       },
       insertCode: ({ code }) => done(insertAtCursor(code)),
       retryConnection: () => done(chat.retry()),
+      setChatSetting: ({ key, value }) => done(chat.setChatSetting(key, value)),
+      showSent: ({ messageId }) => {
+        if (!this.showSent) throw new ActionError('unavailable', 'What was sent is not kept in this window.');
+        return done(this.showSent(messageId));
+      },
+      pickModel: () => done(pickModel(chat, describeError)),
       setMemory: ({ enabled }) => done(chat.setMemoryEnabled(enabled)),
       openCitation: (citation) => done(memory('Memory').openCitation(citation)),
       addToMemory: () => done(memory('Memory').addFiles()),

@@ -160,7 +160,11 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     const service = await this.svc();
     const found = await service.retrieve(input.history, [WORKSPACE_KB, personaKb(input.personaId)], input.signal);
     const citations: Citation[] = found.passages.map((p) => ({ source: p.source, startLine: p.startLine, endLine: p.endLine, score: Math.round(p.score * 1000) / 1000 }));
-    const result: MemoryContext = { section: found.passages.length > 0 ? memoryPromptSection(found.passages) : '', citations };
+    const result: MemoryContext = {
+      section: found.passages.length > 0 ? memoryPromptSection(found.passages) : '',
+      citations,
+      passages: found.passages.map((p) => p.text.replace(/[\r\n]+$/, '')),
+    };
     if (found.reason) {
       if (!this.toldNotes.has(found.reason)) {
         this.toldNotes.add(found.reason);

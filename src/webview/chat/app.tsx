@@ -11,6 +11,7 @@ import { carriesFiles, readDrop } from './fileDrop';
 import { MemoryBar, ReadOnlyNotice } from './memoryBar';
 import type { ChatHost } from './chatHost';
 import { MessageList } from './messageList';
+import { ChatSettingsPanel } from './chatSettingsPanel';
 import * as z from 'zod/mini';
 import { savedState } from '../common/savedState';
 
@@ -20,6 +21,8 @@ const SavedChatSchema = z.object({ draft: z.optional(z.string()) });
 export function App({ host, store, reload }: { host: ChatHost; store: ChatStore; reload: () => void }) {
   const [error, setError] = useState<string | null>(null);
   const [showList, setShowList] = useState(false);
+  const [showSettings, setShowSettings] = useState(false);
+  const settingsButton = useRef<HTMLButtonElement>(null);
   const [dragging, setDragging] = useState(false);
   const listButton = useRef<HTMLButtonElement>(null);
   useStore(store);
@@ -40,6 +43,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
   // Stable callbacks, so memoised messages do not re-render when a token arrives.
   const onRegenerate = useCallback(() => void call(() => host.request(Requests.regenerate, {})), [call, host]);
   const onEdit = useCallback((messageId: string, text: string) => void call(() => host.request(Requests.edit, { messageId, text })), [call, host]);
+  const onShowSent = useCallback((messageId: string) => void call(() => host.request(Requests.showSent, { messageId })), [call, host]);
 
   const state = store.state;
   if (!state) {
@@ -97,6 +101,29 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
         onSelectPersona={(id) => call(() => host.request(Requests.selectPersona, { id }))}
         onNew={newChat}
       />
+      <ModelBar
+        model={state.settings.model.value ?? state.connection.model}
+        chatModel={state.settings.model.origin === 'chat'}
+        settingsOpen={showSettings}
+        settingsButton={settingsButton}
+        readOnly={orphaned}
+        onPickModel={() => void call(() => host.request(Requests.pickModel, {}))}
+        onToggleSettings={() => setShowSettings((v) => !v)}
+      />
+      {showSettings && (
+        <ChatSettingsPanel
+          settings={state.settings}
+          provider={state.connection.provider}
+          serverModel={state.connection.model}
+          readOnly={orphaned}
+          onSet={(key, value) => call(() => host.request(Requests.setChatSetting, { key, value }))}
+          onPickModel={() => void call(() => host.request(Requests.pickModel, {}))}
+          onClose={() => {
+            setShowSettings(false);
+            settingsButton.current?.focus();
+          }}
+        />
+      )}
       {showList && (
         <ConversationList
           conversations={state.conversations}
@@ -131,6 +158,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
         streaming={streaming}
         onRegenerate={onRegenerate}
         onEdit={onEdit}
+        onShowSent={onShowSent}
         onError={setError}
       />
       {error && <ErrorLine error={error} onDismiss={() => setError(null)} />}
@@ -199,14 +227,37 @@ function ConnectionBanner({ connection, onRetry }: { connection: ConnectionState
       </div>
     );
   }
-  if (connection.status === 'ok' && connection.model) {
-    return (
-      <div class="connection-status" role="status" title={connection.baseUrl}>
-        {connection.model}
-      </div>
-    );
-  }
   return null;
+}
+
+/** Under the header: the model this chat talks to (a click picks another) and the Chat settings toggle. */
+function ModelBar(props: {
+  model: string | undefined;
+  chatModel: boolean;
+  settingsOpen: boolean;
+  settingsButton: RefObject<HTMLButtonElement>;
+  readOnly: boolean;
+  onPickModel(): void;
+  onToggleSettings(): void;
+}) {
+  return (
+    <div class="model-bar">
+      <button
+        type="button"
+        class="connection-status model-button"
+        aria-label="Select model"
+        title={props.chatModel ? 'The model this chat picked: click to choose another' : 'Click to choose the model for this chat'}
+        disabled={props.readOnly}
+        onClick={props.onPickModel}
+      >
+        {props.model ?? 'Model'}
+        <span aria-hidden="true"> ▾</span>
+      </button>
+      <button type="button" class="secondary" ref={props.settingsButton} aria-label="Chat settings" aria-expanded={props.settingsOpen} onClick={props.onToggleSettings}>
+        Settings
+      </button>
+    </div>
+  );
 }
 
 function Composer(props: { host: ChatHost; streaming: boolean; readOnly: boolean; placeholder: string; onSend(text: string): Promise<boolean>; onStop(): void }) {

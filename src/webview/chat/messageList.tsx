@@ -11,6 +11,7 @@ import type { StreamText } from './chatStore';
 import type { ChatHost } from './chatHost';
 import { loadHighlighter } from './highlightLoader';
 import { createMarkdownRenderer } from './markdown';
+import { settingLabel, type SettingKey } from '../../shared/sampling';
 
 /** Bumped when highlight.js arrives, so rendered code blocks are rendered again, highlighted. */
 const highlighterListeners = new Set<() => void>();
@@ -77,6 +78,7 @@ interface Props {
   streaming: boolean;
   onRegenerate(): void;
   onEdit(messageId: string, text: string): void;
+  onShowSent(messageId: string): void;
   onError(message: string): void;
 }
 
@@ -163,8 +165,10 @@ export function MessageList(props: Props) {
               eager={i > lastIndex - EAGER_TAIL}
               canRegenerate={i === lastIndex && m.role === 'assistant' && !m.greeting && !props.streaming}
               canEdit={m.role === 'user' && !props.streaming}
+              canShowSent={m.role === 'assistant' && !m.greeting && !(streamingThis && props.streaming)}
               onRegenerate={props.onRegenerate}
               onEdit={props.onEdit}
+              onShowSent={props.onShowSent}
             />
           );
         })}
@@ -183,11 +187,13 @@ interface ItemProps {
   persona: PersonaSummary | undefined;
   canRegenerate: boolean;
   canEdit: boolean;
+  canShowSent: boolean;
   onRegenerate(): void;
   onEdit(messageId: string, text: string): void;
+  onShowSent(messageId: string): void;
 }
 
-const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canEdit, onRegenerate, onEdit }: ItemProps) {
+const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canEdit, canShowSent, onRegenerate, onEdit, onShowSent }: ItemProps) {
   const [editing, setEditing] = useState(false);
   const [near, setNear] = useState(eager);
   const editButton = useRef<HTMLButtonElement>(null);
@@ -219,7 +225,6 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
       <div class="message-author">
         {isUser ? 'You' : `${persona?.icon ?? ''} ${persona?.name ?? 'Assistant'}`}
         {status === 'stopped' && <span class="message-note"> · stopped</span>}
-        {message.model && !isUser && <span class="message-note" title="Model"> · {message.model}</span>}
       </div>
       {editing ? (
         <EditBox
@@ -262,12 +267,13 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
         </ol>
       )}
       {message.memoryNote && <div class="memory-note">{message.memoryNote}</div>}
+      {!isUser && !message.greeting && !streaming && <ReplyStats message={message} />}
       {message.status === 'error' && message.error && (
         <div class="message-error" role="alert">
           {message.error}
         </div>
       )}
-      {!editing && (canEdit || canRegenerate) && (
+      {!editing && (canEdit || canRegenerate || canShowSent) && (
         <div class="message-actions">
           {canEdit && (
             <button type="button" class="link-button" ref={editButton} aria-label="Edit message" onClick={() => setEditing(true)}>
@@ -279,11 +285,48 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
               Regenerate
             </button>
           )}
+          {canShowSent && (
+            <button type="button" class="link-button" aria-label="What was sent" title="The exact request that produced this reply" onClick={() => onShowSent(message.id)}>
+              What was sent
+            </button>
+          )}
         </div>
       )}
     </article>
   );
 });
+
+/** Time to first token, speed, tokens, the model and the chat's own settings, under a reply. */
+function ReplyStats({ message }: { message: Message }) {
+  const { stats, usage } = message;
+  if (!stats && !usage && !message.model) return null;
+  const parts: { text: string; title?: string }[] = [];
+  if (message.status === 'stopped') parts.push({ text: 'stopped' });
+  if (message.status === 'error') parts.push({ text: 'failed' });
+  if (message.model) parts.push({ text: message.model, title: 'Model' });
+  if (stats?.firstTokenMs !== undefined) parts.push({ text: `first token ${duration(stats.firstTokenMs)}`, title: 'Time to first token' });
+  if (stats?.tokensPerSecond !== undefined) parts.push({ text: `${stats.tokensPerSecond.toFixed(1)} tokens/s`, title: 'Tokens per second after the first' });
+  if (usage) parts.push({ text: `${usage.promptTokens.toLocaleString('en-US')} prompt · ${usage.completionTokens.toLocaleString('en-US')} reply tokens`, title: "Tokens, as the server counted them" });
+  else if (stats?.countedTokens !== undefined) parts.push({ text: `≈${stats.countedTokens.toLocaleString('en-US')} reply tokens`, title: 'Counted here: the server sent no usage' });
+  if (stats && stats.firstTokenMs === undefined) parts.push({ text: `after ${duration(stats.totalMs)}` });
+  for (const [key, value] of Object.entries(message.overrides ?? {})) {
+    if (key === 'model') continue;
+    parts.push({ text: `${settingLabel(key as SettingKey).toLowerCase()} ${Array.isArray(value) ? value.map((v) => JSON.stringify(v)).join(' ') : String(value)}`, title: "This chat's own setting" });
+  }
+  return (
+    <div class="reply-stats" aria-label="Reply stats">
+      {parts.map((p, i) => (
+        <span key={i} title={p.title}>
+          {p.text}
+        </span>
+      ))}
+    </div>
+  );
+}
+
+function duration(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+}
 
 function EditBox({ initial, onSave, onCancel }: { initial: string; onSave(text: string): void; onCancel(): void }) {
   const [text, setText] = useState(initial);

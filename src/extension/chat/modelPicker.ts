@@ -1,0 +1,80 @@
+// Persona: Select Model…, and the Model control in the view's header: the server's chat models in a
+// quick pick (an embeddings model is never offered), with load state, context and quantization, a
+// Refresh button, and "the default" to take the chat's own choice away. Every word from the server
+// goes through inertText: a model id is the server's text.
+import * as vscode from 'vscode';
+import type { ChatService } from '../../chat/chatService';
+import type { ModelInfo } from '../../providers/types';
+import { inertText } from '../../util/inertText';
+import { ORIGIN_LABELS } from '../../shared/sampling';
+
+type Item = vscode.QuickPickItem & { model?: string; clear?: true };
+
+/** Shows the picker; resolves when the person picked (the chat's model is set) or closed it. */
+export async function pickModel(chat: ChatService, describeError: (e: unknown) => string): Promise<void> {
+  const current = chat.effectiveSettings().model;
+  const pick = vscode.window.createQuickPick<Item>();
+  pick.title = 'Model for this chat';
+  pick.placeholder = 'Choose the model this chat talks to';
+  pick.matchOnDescription = true;
+  pick.matchOnDetail = true;
+  pick.buttons = [{ iconPath: new vscode.ThemeIcon('refresh'), tooltip: 'Refresh the list of models' }];
+
+  const load = async () => {
+    pick.busy = true;
+    pick.items = [];
+    try {
+      const models = await chat.listChatModels(AbortSignal.timeout(15_000));
+      pick.items = items(models, current.value, current.origin === 'chat', current.below);
+      const active = pick.items.find((i) => i.model !== undefined && i.model === current.value);
+      if (active) pick.activeItems = [active];
+      if (models.length === 0) pick.placeholder = 'The server lists no chat models: download one in LM Studio, then refresh';
+    } catch (e) {
+      pick.items = [{ label: '$(error) Could not list the models', detail: inertText(describeError(e)), alwaysShow: true }];
+    } finally {
+      pick.busy = false;
+    }
+  };
+
+  const chosen = await new Promise<Item | undefined>((resolve) => {
+    pick.onDidTriggerButton(() => void load());
+    pick.onDidAccept(() => {
+      const [item] = pick.selectedItems;
+      if (item && (item.model !== undefined || item.clear)) {
+        resolve(item);
+        pick.hide();
+      }
+    });
+    pick.onDidHide(() => resolve(undefined));
+    pick.show();
+    void load();
+  });
+  pick.dispose();
+  if (!chosen) return;
+  await chat.setChatSetting('model', chosen.clear ? null : chosen.model!);
+}
+
+function items(models: ModelInfo[], current: string | undefined, chatChose: boolean, below: { value?: string; origin: keyof typeof ORIGIN_LABELS } | undefined): Item[] {
+  const out: Item[] = models.map((m) => ({
+    model: m.id,
+    label: `${m.id === current ? '$(check) ' : ''}${inertText(m.id)}`,
+    description: inertText(stateText(m)),
+    detail: inertText(detailText(m)),
+  }));
+  if (chatChose) {
+    const fallback = below?.value ? `${below.value}, from ${ORIGIN_LABELS[below.origin]}` : 'the model the server has loaded';
+    out.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { clear: true, label: '$(discard) Use the default', description: inertText(fallback) });
+  }
+  return out;
+}
+
+function stateText(m: ModelInfo): string {
+  if (m.state === 'loaded') return m.loadedContextLength ? `loaded · context ${m.loadedContextLength.toLocaleString('en-US')} tokens` : 'loaded';
+  if (m.state === 'not-loaded') return 'not loaded · loads on first use (this can take a while)';
+  return '';
+}
+
+function detailText(m: ModelInfo): string {
+  const parts = [m.type === 'vlm' ? 'vision' : undefined, m.arch, m.quantization, m.maxContextLength ? `up to ${m.maxContextLength.toLocaleString('en-US')} tokens` : undefined, m.publisher];
+  return parts.filter(Boolean).join(' · ');
+}

@@ -1,0 +1,165 @@
+// The sandbox's dials in a real VS Code: pick a model from the server's list (never an embeddings
+// model), set this chat's temperature in the Chat settings panel (a value out of range is refused
+// there), see both in the request the test server received and the stats under the reply; a new
+// chat is back to the persona's values.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Frame, Page } from 'playwright-core';
+import { defaultFakeModels } from '../support/fakeOpenAiServer';
+import { captureOnFailure, waitUntil } from './harness';
+import { characterFile, lastAssistant, sendMessage, shownMessages, startChatE2e, waitForReply, type ChatE2e } from './chatView';
+
+let e2e: ChatE2e | undefined;
+
+const otherModel = 'other-llm-3b';
+
+function started(): ChatE2e {
+  assert.ok(e2e, 'VS Code did not start (see the before hook)');
+  return e2e;
+}
+
+before(async () => {
+  e2e = await startChatE2e({
+    label: 'sandbox',
+    server: {
+      reply: 'Alpha beta gamma delta.',
+      tokenDelayMs: 10,
+      models: [...defaultFakeModels, { id: otherModel, type: 'llm', state: 'not-loaded', maxContextLength: 16384, arch: 'qwen2', quantization: 'Q8_0' }],
+    },
+  });
+  await e2e.view();
+});
+
+after(async () => {
+  await e2e?.stop();
+});
+
+/** The rows of the open quick pick, by their label text. */
+async function pickerLabels(page: Page): Promise<string[]> {
+  const rows = page.locator('.quick-input-widget .quick-input-list .monaco-list-row .label-name');
+  await rows.first().waitFor({ state: 'visible', timeout: 15_000 });
+  return (await rows.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+}
+
+async function choose(page: Page, text: string): Promise<void> {
+  await page.locator('.quick-input-widget .quick-input-box input').fill(text);
+  await waitUntil(`the picker to focus ${text}`, 10_000, async () =>
+    (await page.locator('.quick-input-list .monaco-list-row.focused .label-name').first().innerText({ timeout: 1000 })).includes(text),
+  );
+  await page.keyboard.press('Enter');
+}
+
+function body(e: ChatE2e): Record<string, unknown> {
+  return e.server.chatRequests.at(-1)?.body as Record<string, unknown>;
+}
+
+async function openSettings(frame: Frame): Promise<void> {
+  const toggle = frame.getByRole('button', { name: 'Chat settings' });
+  if ((await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
+  await frame.getByRole('region', { name: 'Chat settings' }).waitFor({ state: 'visible', timeout: 10_000 });
+}
+
+test('pick a model from the list and set a temperature for this chat: both reach the server; stats under the reply; a new chat is back to the persona', async () => {
+  const e = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'sandbox-dials', async () => {
+    const frame = await e.view();
+    const persona = characterFile(await frame.locator('select[aria-label="Persona"]').inputValue());
+    const personaTemperature = persona.sampling.temperature as number;
+    assert.equal(typeof personaTemperature, 'number', 'the test needs a persona with its own temperature');
+
+    // The model control in the view: the server's chat models, the embeddings model left out.
+    await frame.getByRole('button', { name: 'Select model' }).click();
+    const labels = await pickerLabels(page);
+    assert.ok(labels.some((l) => l.includes('fake-llm-7b')), `the loaded model is not offered: ${labels.join(' | ')}`);
+    assert.ok(labels.some((l) => l.includes(otherModel)), `the downloaded model is not offered: ${labels.join(' | ')}`);
+    assert.ok(!labels.some((l) => l.includes('text-embedding-fake')), 'an embeddings model was offered for chat');
+    const notLoaded = page.locator('.quick-input-list .monaco-list-row', { hasText: otherModel }).locator('.label-description');
+    assert.match(await notLoaded.innerText(), /not loaded/);
+    await choose(page, otherModel);
+    await frame.getByRole('button', { name: 'Select model' }).filter({ hasText: otherModel }).waitFor({ timeout: 10_000 });
+
+    // The Chat settings panel: Temperature shows the persona's value and says so.
+    await openSettings(frame);
+    const temperature = frame.getByRole('textbox', { name: 'Temperature', exact: true });
+    assert.equal(await temperature.inputValue(), String(personaTemperature));
+    const row = frame.locator('.setting-row[data-setting="temperature"]');
+    assert.equal((await row.locator('.setting-origin').innerText()).trim(), 'from the persona');
+
+    // Out of range: refused where it is typed, with the range, and nothing is sent.
+    await temperature.fill('7');
+    await row.getByRole('alert').filter({ hasText: 'from 0 to 2' }).waitFor({ timeout: 5000 });
+    assert.equal(await temperature.getAttribute('aria-invalid'), 'true');
+    await temperature.fill('1.3');
+    await temperature.press('Enter');
+    await waitUntil('the temperature to come from this chat', 10_000, async () => (await row.locator('.setting-origin').innerText()).trim() === 'from this chat');
+    assert.equal(await row.getByRole('alert').count(), 0);
+    await row.getByRole('button', { name: 'Reset Temperature' }).waitFor({ timeout: 5000 });
+
+    const done = e.server.completions.length;
+    await sendMessage(frame, 'Which model are you?');
+    await waitForReply(frame, e.server, done + 1);
+    assert.equal(body(e)['model'], otherModel, 'the picked model did not reach the server');
+    assert.equal(body(e)['temperature'], 1.3, "the chat's temperature did not reach the server");
+
+    // Stats under the reply: the server's own token counts, the time to first token, the speed.
+    const served = e.server.completions.at(-1)!;
+    const stats = lastAssistant(frame).getByLabel('Reply stats');
+    await stats.waitFor({ timeout: 10_000 });
+    const statsText = await stats.innerText();
+    assert.match(statsText, /first token \d/);
+    assert.match(statsText, /tokens\/s/);
+    assert.ok(statsText.includes(`${served.usage!.prompt_tokens} prompt`), statsText);
+    assert.ok(statsText.includes(`${served.usage!.completion_tokens} reply tokens`), statsText);
+    assert.ok(statsText.includes(otherModel), statsText);
+    assert.match(statsText, /temperature 1\.3/);
+
+    await e.vs.screenshot('sandbox-settings-panel');
+
+    // What was sent: the reply's own request, opened in the Markdown preview, as the server got it.
+    await lastAssistant(frame).getByRole('button', { name: 'What was sent' }).click();
+    const sentMessages = (body(e)['messages'] as { content: string }[]).map((m) => m.content);
+    const preview = await waitUntil('the "What was sent" preview', 20_000, async () => {
+      for (const f of page.frames()) {
+        if (f === frame || f.isDetached()) continue;
+        const text = await f.evaluate('document.body ? document.body.innerText : ""').catch(() => '');
+        if (typeof text === 'string' && text.includes('Messages, exactly as sent')) return { f, text };
+      }
+      return undefined;
+    });
+    assert.ok(preview.text.includes(otherModel), 'the model is not in the record');
+    assert.match(preview.text, /Temperature: 1\.3/);
+    assert.ok(preview.text.includes('Which model are you?'), 'the message sent is not in the record');
+    assert.ok(preview.text.includes(sentMessages[0]!.split('\n')[0]!), 'the system prompt is not in the record');
+    assert.match(preview.text, /Raw request \(JSON\)/);
+    await e.vs.screenshot('sandbox-what-was-sent');
+
+    // A new chat starts without overrides: the persona's temperature, the loaded model.
+    await frame.getByRole('button', { name: 'New chat' }).click();
+    await waitUntil('a new chat', 10_000, async () => (await shownMessages(frame)).length === 1);
+    await openSettings(frame);
+    await waitUntil("the persona's temperature back in the panel", 10_000, async () => (await temperature.inputValue()) === String(personaTemperature));
+    assert.equal((await row.locator('.setting-origin').innerText()).trim(), 'from the persona');
+    const next = e.server.completions.length;
+    await sendMessage(frame, 'And now?');
+    await waitForReply(frame, e.server, next + 1);
+    assert.equal(body(e)['temperature'], personaTemperature);
+    assert.equal(body(e)['model'], 'fake-llm-7b');
+  });
+});
+
+test('Persona: Select Model… from the palette sets the model of the current chat', async () => {
+  const e = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'sandbox-palette-model', async () => {
+    const frame = await e.view();
+    await e.vs.runCommand('Persona: Select Model…');
+    await pickerLabels(page);
+    await choose(page, otherModel);
+    await frame.getByRole('button', { name: 'Select model' }).filter({ hasText: otherModel }).waitFor({ timeout: 10_000 });
+    const done = e.server.completions.length;
+    await sendMessage(frame, 'Hello?');
+    await waitForReply(frame, e.server, done + 1);
+    assert.equal(body(e)['model'], otherModel);
+  });
+});

@@ -1,0 +1,179 @@
+// Chat settings in three levels, read at the server: each level's value reaches the request body
+// LM Studio receives, a chat override is saved with the chat, Reset goes back to the level below, a
+// new chat starts from the persona, and a reply keeps how fast it came.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { ChatService, type ChatSettings } from '../../src/chat/chatService';
+import { ConversationStore } from '../../src/chat/conversationStore';
+import { PersonaRegistry } from '../../src/characters/personaRegistry';
+import { countTokens } from '../../src/util/tokenizer/countTokens';
+import { describeError } from '../../src/chat/userMessages';
+import { OpenAiCompatibleChatClient } from '../../src/providers/chatClient';
+import { silentLogger } from '../../src/util/logger';
+import { MemoryPreferences } from '../support/memoryPreferences';
+import { defaultFakeModels, startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fakeOpenAiServer';
+
+type Body = Record<string, unknown>;
+
+describe('chat settings reach the server', () => {
+  let server: FakeOpenAiServer;
+  let dir: string;
+  let personas: PersonaRegistry;
+  let settings: ChatSettings;
+  let chat: ChatService;
+  let prefs: MemoryPreferences;
+
+  const models = [
+    ...defaultFakeModels,
+    { id: 'other-llm-3b', type: 'llm' as const, state: 'not-loaded' as const, maxContextLength: 16384, arch: 'qwen2', quantization: 'Q8_0' },
+  ];
+
+  before(async () => {
+    server = await startFakeOpenAiServer({ reply: 'One two three four five six.', tokenDelayMs: 1, models });
+    personas = await PersonaRegistry.load(join(__dirname, '../../characters'), silentLogger);
+  });
+  after(() => server.close());
+
+  const makeService = (store: ConversationStore) =>
+    new ChatService({
+      store,
+      personas,
+      preferences: prefs,
+      settings: () => settings,
+      createProvider: async (s) => new OpenAiCompatibleChatClient({ baseUrl: s.baseUrl, label: 'LM Studio', logger: silentLogger, requestTimeoutMs: 5000 }),
+      countTokens,
+      describeError,
+      logger: silentLogger,
+    });
+
+  beforeEach(async () => {
+    server.reset();
+    server.setModels(models);
+    dir = await mkdtemp(join(tmpdir(), 'persona-settings-'));
+    settings = { provider: 'local', baseUrl: server.url, model: '', sampling: {}, userName: 'Ada' };
+    prefs = new MemoryPreferences();
+    chat = makeService(new ConversationStore(dir, silentLogger));
+    await chat.init();
+  });
+  afterEach(async () => {
+    chat.stop();
+    await chat.idle();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const turn = async (text: string): Promise<Body> => {
+    const before = server.chatRequests.length;
+    await chat.send(text);
+    await chat.idle();
+    assert.equal(server.chatRequests.length, before + 1);
+    return server.chatRequests.at(-1)!.body as Body;
+  };
+
+  it('your settings < the persona < this chat, each value in the request LM Studio receives', async () => {
+    const sam = personas.get('sam')!;
+    assert.ok(sam.sampling.temperature !== undefined, 'the test needs a persona with its own temperature');
+    settings.sampling = { temperature: 0.1, topK: 30, seed: 5, stop: ['\nAda:'], repeatPenalty: 1.1 };
+
+    let body = await turn('First.');
+    assert.equal(body['temperature'], sam.sampling.temperature, "the persona's temperature over your setting");
+    assert.equal(body['top_k'], 30);
+    assert.equal(body['seed'], 5);
+    assert.deepEqual(body['stop'], ['\nAda:']);
+    assert.equal(body['repeat_penalty'], 1.1);
+    assert.equal(body['max_tokens'], sam.sampling.maxTokens ?? 1024);
+    assert.equal(body['min_p'], undefined, 'nothing sets min P: not sent');
+
+    await chat.setChatSetting('temperature', 1.4);
+    await chat.setChatSetting('maxTokens', 3);
+    await chat.setChatSetting('minP', 0.05);
+    await chat.setChatSetting('model', 'other-llm-3b');
+    body = await turn('Second.');
+    assert.equal(body['temperature'], 1.4);
+    assert.equal(body['max_tokens'], 3);
+    assert.equal(body['min_p'], 0.05);
+    assert.equal(body['model'], 'other-llm-3b');
+    assert.equal(server.completions.at(-1)!.tokensSent, 3, 'the server honoured max_tokens');
+
+    const state = await chat.viewState();
+    assert.deepEqual(state.settings.temperature, { value: 1.4, origin: 'chat', below: { value: sam.sampling.temperature, origin: 'persona' } });
+    assert.deepEqual(state.settings.topK, { value: 30, origin: 'settings' });
+
+    // The overrides were saved with the chat: a reload (a new service on the same folder) keeps them.
+    const reopened = makeService(new ConversationStore(dir, silentLogger));
+    await reopened.init();
+    assert.equal(reopened.effectiveSettings().temperature.value, 1.4);
+    assert.equal(reopened.effectiveSettings().model.value, 'other-llm-3b');
+
+    await chat.setChatSetting('temperature', null);
+    body = await turn('Third.');
+    assert.equal(body['temperature'], sam.sampling.temperature, 'Reset goes back to the persona');
+
+    await chat.newConversation();
+    assert.equal(chat.activeConversation.overrides, undefined, 'a new chat starts without overrides');
+    body = await turn('Fresh.');
+    assert.equal(body['temperature'], sam.sampling.temperature);
+    assert.equal(body['min_p'], undefined);
+    assert.equal(body['model'], 'fake-llm-7b', 'the loaded model again');
+  });
+
+  it('a value out of range is refused with the range, and nothing changes', async () => {
+    await chat.setChatSetting('temperature', 0.9);
+    await assert.rejects(chat.setChatSetting('temperature', 7), /Temperature must be a number from 0 to 2/);
+    await assert.rejects(chat.setChatSetting('topK', 2.5), /Top K must be a whole number/);
+    await assert.rejects(chat.setChatSetting('model', '   '), /Choose a model/);
+    assert.deepEqual(chat.activeConversation.overrides, { temperature: 0.9 });
+  });
+
+  it('top K, min P and repeat penalty are not sent to a cloud endpoint', async () => {
+    settings = { ...settings, provider: 'cloud', sampling: { topK: 30, minP: 0.1, repeatPenalty: 1.2, temperature: 0.3 } };
+    const body = await turn('Hi.');
+    assert.equal(body['top_k'], undefined);
+    assert.equal(body['min_p'], undefined);
+    assert.equal(body['repeat_penalty'], undefined);
+    assert.equal(body['temperature'], personas.get('sam')!.sampling.temperature);
+  });
+
+  it('a reply keeps its time to first token, its speed and the settings this chat changed', async () => {
+    server.setReply({ text: 'alpha beta gamma delta epsilon', firstTokenDelayMs: 120, tokenDelayMs: 25 });
+    await chat.setChatSetting('topP', 0.42);
+    await turn('Go.');
+    const reply = chat.activeConversation.messages.at(-1)!;
+    const served = server.completions.at(-1)!;
+    assert.equal(reply.status, 'complete');
+    assert.ok(reply.stats, 'no stats');
+    // The server waited 120 ms before its first token: the measured wait cannot be shorter.
+    assert.ok(reply.stats.firstTokenMs! >= 120, `first token after ${reply.stats.firstTokenMs} ms`);
+    assert.ok(reply.stats.totalMs >= reply.stats.firstTokenMs!);
+    assert.deepEqual(reply.usage, { promptTokens: served.usage!.prompt_tokens, completionTokens: served.usage!.completion_tokens });
+    // Four tokens after the first, 25 ms apart: at most 40 per second.
+    assert.ok(reply.stats.tokensPerSecond! > 0 && reply.stats.tokensPerSecond! <= 40, `${reply.stats.tokensPerSecond} tokens/s`);
+    assert.deepEqual(reply.overrides, { topP: 0.42 });
+  });
+
+  it('a stopped reply keeps its stats and says it was stopped', async () => {
+    server.setReply({ text: 'one two three four five six seven eight nine ten', tokenDelayMs: 40, firstTokenDelayMs: 0 });
+    await chat.send('Go.');
+    while (chat.activeConversation.messages.at(-1)!.content.length === 0) await new Promise((r) => setTimeout(r, 5));
+    chat.stop();
+    await chat.idle();
+    const reply = chat.activeConversation.messages.at(-1)!;
+    assert.equal(reply.status, 'stopped');
+    assert.ok(reply.stats && reply.stats.firstTokenMs !== undefined);
+  });
+
+  it('the model list offers chat models only, with load state and context', async () => {
+    const list = await chat.listChatModels();
+    assert.deepEqual(
+      list.map((m) => m.id),
+      ['fake-llm-7b', 'other-llm-3b'],
+    );
+    const other = list.find((m) => m.id === 'other-llm-3b')!;
+    assert.equal(other.state, 'not-loaded');
+    assert.equal(other.maxContextLength, 16384);
+    assert.equal(other.quantization, 'Q8_0');
+    assert.equal(list[0]!.loadedContextLength, 8192);
+  });
+});
