@@ -5,11 +5,11 @@ import { randomUUID } from 'node:crypto';
 import type { Citation, Conversation, ConversationSummary, Message } from '../shared/conversation';
 import { CONVERSATION_SCHEMA_VERSION } from '../shared/conversation';
 import type { Logger } from '../util/logger';
-import type { ConnectionState, MemoryStatus, ViewState } from '../shared/chatProtocol';
+import type { ConnectionState, ContextEstimate, MemoryStatus, ViewState } from '../shared/chatProtocol';
 import { ProviderError } from '../providers/errors';
 import type { ChatProvider } from '../providers/types';
 import type { ConversationStore } from './conversationStore';
-import { assembleCardPrompt, substituteCardMacros, type PromptCard } from '../characters/cards/cardPrompt';
+import { assembleCardPrompt, PER_MESSAGE_OVERHEAD, substituteCardMacros, type PromptCard } from '../characters/cards/cardPrompt';
 import type { CardPersona } from '../shared/cardPersona';
 import type { PersonaRegistry } from '../characters/personaRegistry';
 import { contextBudget, type TokenCounter } from '../characters/prompt';
@@ -84,6 +84,8 @@ export interface DeltaEvent {
 const PREF_PERSONA = 'persona.activePersonaId';
 const PREF_CONVERSATION = 'persona.activeConversationId';
 const TITLE_LENGTH = 60;
+/** Shorter than this from the first token to the last, a rate would be noise (a reply that came in one burst). */
+const MIN_RATE_SECONDS = 0.05;
 /** What a card with an empty `system_prompt` gets (and what its `{{original}}` stands for). */
 export const DEFAULT_CARD_SYSTEM_PROMPT = "Write {{char}}'s next reply in a fictional chat between {{char}} and {{user}}. Stay in character.";
 
@@ -512,6 +514,8 @@ export class ChatService {
       }
       if (prompt.droppedMessages > 0) this.deps.logger.info(`Left out the ${prompt.droppedMessages} oldest messages to fit the model's context.`);
       if (prompt.activatedEntries.length > 0) this.deps.logger.info(`Lorebook entries in this prompt: ${prompt.activatedEntries.map((e) => (e.key ? `#${e.index} (${e.key})` : `#${e.index}`)).join(', ')}.`);
+      // Kept to compare with the server's own count when the reply comes (the context meter's correction).
+      reply.promptCounted = Object.values(prompt.breakdown).reduce((a, b) => a + b, 0);
       const record = this.deps.sentRecords
         ? this.sentRecord({ conversation, reply, settings, sampling: { ...sampling, maxTokens: replyTokens }, prompt, passages: prompt.droppedMemory ? [] : memory.passages, contextLength })
         : undefined;
@@ -610,6 +614,61 @@ export class ChatService {
     return { conversation, record: await this.deps.sentRecords.get(conversation, id), messageId: id };
   }
 
+  /**
+   * How much of the model's loaded context the next request would take with `draft` as the
+   * message, counted as the request is (memory is found when the message is sent: not counted).
+   * Scaled by the server's own count of the latest reply's prompt against ours, where it gave one.
+   */
+  async estimateContext(draft: string): Promise<ContextEstimate> {
+    const conversation = this.conversation;
+    const settings = this.deps.settings();
+    const persona = this.deps.personas.get(conversation.personaId) ?? this.persona();
+    const effective = resolveSettings(this.levelsFor(conversation, settings));
+    const replyTokens = effective.maxTokens.value ?? DEFAULT_MAX_TOKENS;
+    const model = effective.model.value || this.modelInfoFor(settings)?.model;
+    const info = this.modelInfoFor(settings);
+    const limit = this.contextLengthOf(model, settings) ?? (model !== undefined && model === info?.model ? info?.contextLength : undefined);
+    const text = draft.trim();
+    const history = [...conversation.messages, ...(text ? [{ role: 'user' as const, content: text, status: 'complete' }] : [])];
+    const base = { card: promptCardOf(persona), userName: settings.userName, history, defaultSystemPrompt: DEFAULT_CARD_SYSTEM_PROMPT, countTokens: this.countTokens };
+    let prompt: ReturnType<typeof assembleCardPrompt>;
+    let overflow = false;
+    try {
+      prompt = assembleCardPrompt({ ...base, ...(limit !== undefined ? { contextBudget: contextBudget(limit, replyTokens) } : {}) });
+    } catch (e) {
+      if (!PersonaError.is(e, 'promptTooLong')) throw e;
+      overflow = true;
+      prompt = assembleCardPrompt(base);
+    }
+    const draftTokens = text ? this.countTokens(text) + PER_MESSAGE_OVERHEAD : 0;
+    const p = prompt.breakdown;
+    const counted = p.system + p.lorebook + p.examples + p.history + p.postHistory;
+    const scale = this.usageScale(conversation);
+    const usable = history.filter((m) => m.content.length > 0 && m.status !== 'error');
+    return {
+      used: Math.round(counted * scale) + replyTokens,
+      ...(limit !== undefined ? { limit } : {}),
+      parts: {
+        system: Math.round((p.system + p.postHistory) * scale),
+        lorebook: Math.round(p.lorebook * scale),
+        examples: Math.round(p.examples * scale),
+        history: Math.round((p.history - draftTokens) * scale),
+        draft: Math.round(draftTokens * scale),
+        reply: replyTokens,
+      },
+      leftOut: usable.slice(0, prompt.droppedMessages).map((m) => ({ role: m.role, preview: previewOf(m.content) })),
+      ...(overflow ? { overflow } : {}),
+    };
+  }
+
+  /** The server's prompt count of the latest reply against ours (1 when unknown): tokenizers differ. */
+  private usageScale(conversation: Conversation): number {
+    const last = [...conversation.messages].reverse().find((m) => m.role === 'assistant' && m.usage && m.promptCounted);
+    if (!last?.usage || !last.promptCounted) return 1;
+    const ratio = last.usage.promptTokens / last.promptCounted;
+    return ratio > 0.5 && ratio < 2 ? ratio : 1;
+  }
+
   /** Time to first token and speed, measured here; tokens from the server's usage where it sent it. */
   private statsOf(reply: Message, sentAt: number, firstTokenAt: number | undefined): NonNullable<Message['stats']> {
     const end = performance.now();
@@ -622,8 +681,8 @@ export class ChatService {
       stats.countedTokens = tokens;
     }
     const seconds = (end - firstTokenAt) / 1000;
-    // The first token ends the wait; the rate is of the tokens after it.
-    if (tokens !== undefined && tokens > 1 && seconds > 0) stats.tokensPerSecond = Math.round(((tokens - 1) / seconds) * 10) / 10;
+    // The first token ends the wait; the rate is of the tokens after it, and says nothing when they came in one burst.
+    if (tokens !== undefined && tokens > 1 && seconds >= MIN_RATE_SECONDS) stats.tokensPerSecond = Math.round(((tokens - 1) / seconds) * 10) / 10;
     return stats;
   }
 
@@ -791,6 +850,11 @@ function refusal(key: SettingKey, value: unknown): string {
   const def = NUMBER_SETTINGS.find((d) => d.key === key)!;
   const checked = checkNumberInput(def, String(value));
   return checked.ok ? `${def.label} must be ${def.integer ? 'a whole number' : 'a number'} from ${def.min} to ${def.max}.` : checked.message;
+}
+
+function previewOf(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 120 ? `${flat.slice(0, 119)}…` : flat;
 }
 
 function titleFrom(text: string): string {

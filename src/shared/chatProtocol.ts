@@ -90,6 +90,26 @@ export const StateUpdateSchema = z.object({
 });
 export type StateUpdate = z.infer<typeof StateUpdateSchema>;
 
+export const ContextEstimateSchema = z.object({
+  /** Tokens the request would take, the reply's room included; corrected by the server's own count of the last reply where it gave one. */
+  used: z.int().check(z.gte(0)),
+  /** The model's loaded context; absent: the server does not say. */
+  limit: z.optional(z.int().check(z.gt(0))),
+  parts: z.object({
+    system: z.int(),
+    lorebook: z.int(),
+    examples: z.int(),
+    history: z.int(),
+    draft: z.int(),
+    reply: z.int(),
+  }),
+  /** The oldest turns that would be left out to fit: a short preview of each. */
+  leftOut: z.array(z.object({ role: z.enum(['user', 'assistant']), preview: z.string().check(z.maxLength(200)) })),
+  /** The request does not fit even with all history left out. */
+  overflow: z.optional(z.boolean()),
+});
+export type ContextEstimate = z.infer<typeof ContextEstimateSchema>;
+
 const Empty = z.object({});
 const Void = z.null();
 const Id = z.string().check(z.minLength(1), z.maxLength(100));
@@ -134,6 +154,11 @@ export const Requests = {
     }),
     Void,
   ),
+  /**
+   * How much of the model's context the next request would use with this draft, counted like the
+   * real request (memory is found when it is sent, so it is not counted here).
+   */
+  estimateContext: request('context/estimate', z.object({ draft: z.string().check(z.maxLength(MAX_MESSAGE_CHARS)) }), ContextEstimateSchema),
   /** Opens what was sent for a reply (an editor-area document). */
   showSent: request('chat/showSent', z.object({ messageId: Id }), Void),
   /** The model picker (a quick pick of the server's chat models) for the active chat. */

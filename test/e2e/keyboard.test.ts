@@ -124,8 +124,13 @@ test('message actions work from the keyboard: Enter on Regenerate asks the serve
   await captureOnFailure(vs, 'keyboard-regenerate', async () => {
     const frame = await view();
     await focusMessageBox(frame, '');
-    await vs.page.keyboard.press('Shift+Tab');
-    assert.equal((await focused(frame))?.label, 'Regenerate');
+    // Back from the message box: the context meter's breakdown, then the last reply's actions.
+    const passed: string[] = [];
+    for (const _ of ['Context breakdown', 'What was sent', 'Regenerate']) {
+      await vs.page.keyboard.press('Shift+Tab');
+      passed.push((await focused(frame))?.label ?? 'the page body');
+    }
+    assert.deepEqual(passed, ['Context breakdown', 'What was sent', 'Regenerate']);
     const before = server.completions.length;
     await vs.page.keyboard.press('Enter');
     await waitForReply(frame, server, before + 1, (shown) => shown.startsWith('Here is what I found'));

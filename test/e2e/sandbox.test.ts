@@ -68,6 +68,17 @@ test('pick a model from the list and set a temperature for this chat: both reach
     const personaTemperature = persona.sampling.temperature as number;
     assert.equal(typeof personaTemperature, 'number', 'the test needs a persona with its own temperature');
 
+    // The context meter: the loaded model's context (not its maximum), growing as the draft does.
+    const meter = frame.getByRole('meter', { name: 'Context' });
+    await waitUntil('the context meter', 15_000, async () => (await meter.getAttribute('aria-valuemax').catch(() => null)) === '8192');
+    const emptyDraft = Number(await meter.getAttribute('aria-valuenow'));
+    await frame.locator('textarea[aria-label="Message"]').fill('word '.repeat(400));
+    await waitUntil('the meter to count the draft', 10_000, async () => Number(await meter.getAttribute('aria-valuenow')) >= emptyDraft + 350);
+    await frame.getByRole('button', { name: 'Context breakdown' }).click();
+    await frame.getByRole('table', { name: 'Context breakdown by part' }).getByText('Your draft').waitFor({ timeout: 5000 });
+    await frame.locator('textarea[aria-label="Message"]').fill('');
+    await frame.getByRole('button', { name: 'Context breakdown' }).click();
+
     // The model control in the view: the server's chat models, the embeddings model left out.
     await frame.getByRole('button', { name: 'Select model' }).click();
     const labels = await pickerLabels(page);

@@ -176,4 +176,38 @@ describe('chat settings reach the server', () => {
     assert.equal(other.quantization, 'Q8_0');
     assert.equal(list[0]!.loadedContextLength, 8192);
   });
+
+  it('the context meter counts the next request as it will be sent: its left-out turns are the ones the request leaves out, and the server\'s count corrects it', async () => {
+    server.setModels([{ id: 'small-llm', type: 'llm', state: 'loaded', maxContextLength: 4096, loadedContextLength: 2000 }]);
+    await chat.checkConnection();
+    const empty = await chat.estimateContext('');
+    assert.equal(empty.limit, 2000, "the model's loaded context, not its maximum");
+    assert.equal(empty.parts.draft, 0);
+    assert.deepEqual(empty.leftOut, []);
+    assert.equal(empty.parts.reply, personas.get('sam')!.sampling.maxTokens ?? 1024);
+
+    await chat.setChatSetting('maxTokens', 200);
+    const long = 'A long message that takes up a fair part of a small context window. '.repeat(12);
+    for (let i = 0; i < 4; i++) await turn(`${i}: ${long}`);
+
+    const draft = `And one more: ${long}`;
+    const estimate = await chat.estimateContext(draft);
+    assert.ok(estimate.parts.draft > 100);
+    assert.ok(estimate.leftOut.length > 0, 'a small context must leave turns out');
+    assert.ok(estimate.used <= 2000, `${estimate.used} tokens estimated for a context of 2000`);
+
+    const before = server.chatRequests.length;
+    await chat.send(draft);
+    await chat.idle();
+    assert.equal(server.chatRequests.length, before + 1);
+    const sent = (server.chatRequests.at(-1)!.body as { messages: { content: string }[] }).messages;
+    const conversationTurns = chat.activeConversation.messages.slice(0, -1).filter((m) => m.content.length > 0).length;
+    // The system prompt, then the turns kept: the ones left out are the estimate's.
+    assert.equal(conversationTurns - (sent.length - 1), estimate.leftOut.length, 'the request left out another number of turns than the meter said');
+
+    // Corrected by the server's own count of the previous prompt: close to what the server counted for this one.
+    const served = server.completions.at(-1)!.usage!.prompt_tokens;
+    const estimatedPrompt = estimate.used - estimate.parts.reply;
+    assert.ok(Math.abs(estimatedPrompt - served) / served < 0.1, `estimated ${estimatedPrompt} prompt tokens, the server counted ${served}`);
+  });
 });

@@ -6,7 +6,7 @@ import { PromptTooLongError, type TokenCounter } from '../prompt';
 import type { CardData, Lorebook, LorebookEntry } from '../../shared/cardSchema';
 
 /** Tokens a chat template adds around each message; the same estimate as `prompt.ts`. */
-const PER_MESSAGE_OVERHEAD = 6;
+export const PER_MESSAGE_OVERHEAD = 6;
 /** How many recent messages are scanned for lorebook keys when the book does not say. */
 export const DEFAULT_SCAN_DEPTH = 2;
 

@@ -182,6 +182,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       insertCode: ({ code }) => done(insertAtCursor(code)),
       retryConnection: () => done(chat.retry()),
       setChatSetting: ({ key, value }) => done(chat.setChatSetting(key, value)),
+      estimateContext: ({ draft }) => chat.estimateContext(draft),
       showSent: ({ messageId }) => {
         if (!this.showSent) throw new ActionError('unavailable', 'What was sent is not kept in this window.');
         return done(this.showSent(messageId));

@@ -12,6 +12,7 @@ import { MemoryBar, ReadOnlyNotice } from './memoryBar';
 import type { ChatHost } from './chatHost';
 import { MessageList } from './messageList';
 import { ChatSettingsPanel } from './chatSettingsPanel';
+import { ContextMeter } from './contextMeter';
 import * as z from 'zod/mini';
 import { savedState } from '../common/savedState';
 
@@ -168,6 +169,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
         readOnly={orphaned}
         streaming={streaming}
         placeholder={persona ? `Message ${persona.name}…` : 'Message…'}
+        meterVersion={`${conversation?.id}|${conversation?.messages.length}|${conversation?.messages.at(-1)?.status}|${JSON.stringify(state.settings)}|${state.connection.model}|${state.connection.status}`}
         onSend={async (text) => (await call(() => host.request(Requests.send, { text }))) !== undefined}
         onStop={() => call(() => host.request(Requests.stop, {}))}
       />
@@ -260,7 +262,16 @@ function ModelBar(props: {
   );
 }
 
-function Composer(props: { host: ChatHost; streaming: boolean; readOnly: boolean; placeholder: string; onSend(text: string): Promise<boolean>; onStop(): void }) {
+function Composer(props: {
+  host: ChatHost;
+  streaming: boolean;
+  readOnly: boolean;
+  placeholder: string;
+  /** Changes when what the next request holds may have changed: the meter counts again. */
+  meterVersion: string;
+  onSend(text: string): Promise<boolean>;
+  onStop(): void;
+}) {
   const saved = useMemo(() => savedState(props.host.api, SavedChatSchema), [props.host]);
   const [draft, setDraft] = useState(() => saved.read().draft ?? '');
   const input = useRef<HTMLTextAreaElement>(null);
@@ -294,41 +305,44 @@ function Composer(props: { host: ChatHost; streaming: boolean; readOnly: boolean
   };
 
   return (
-    <form
-      class="composer"
-      onSubmit={(e) => {
-        e.preventDefault();
-        void send();
-      }}
-    >
-      <textarea
-        ref={input}
-        rows={1}
-        aria-label="Message"
-        placeholder={props.readOnly ? 'This chat is read-only' : props.placeholder}
-        disabled={props.readOnly}
-        value={draft}
-        onInput={(e) => setDraft((e.currentTarget as HTMLTextAreaElement).value)}
-        onKeyDown={(e) => {
-          if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-            e.preventDefault();
-            void send();
-          } else if (e.key === 'Escape' && props.streaming) {
-            e.preventDefault();
-            props.onStop();
-          }
+    <>
+      {!props.readOnly && <ContextMeter host={props.host} draft={draft} version={props.meterVersion} />}
+      <form
+        class="composer"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void send();
         }}
-      />
-      {props.streaming ? (
-        // Distinct keys: Send must not be the Stop element re-labelled, or it would keep (and then lose) focus.
-        <button key="stop" type="button" class="stop" aria-label="Stop" title="Stop (Escape)" onClick={props.onStop}>
-          Stop
-        </button>
-      ) : (
-        <button key="send" type="submit" aria-label="Send" title="Send (Enter)" disabled={!draft.trim() || props.readOnly}>
-          Send
-        </button>
-      )}
-    </form>
+      >
+        <textarea
+          ref={input}
+          rows={1}
+          aria-label="Message"
+          placeholder={props.readOnly ? 'This chat is read-only' : props.placeholder}
+          disabled={props.readOnly}
+          value={draft}
+          onInput={(e) => setDraft((e.currentTarget as HTMLTextAreaElement).value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+              e.preventDefault();
+              void send();
+            } else if (e.key === 'Escape' && props.streaming) {
+              e.preventDefault();
+              props.onStop();
+            }
+          }}
+        />
+        {props.streaming ? (
+          // Distinct keys: Send must not be the Stop element re-labelled, or it would keep (and then lose) focus.
+          <button key="stop" type="button" class="stop" aria-label="Stop" title="Stop (Escape)" onClick={props.onStop}>
+            Stop
+          </button>
+        ) : (
+          <button key="send" type="submit" aria-label="Send" title="Send (Enter)" disabled={!draft.trim() || props.readOnly}>
+            Send
+          </button>
+        )}
+      </form>
+    </>
   );
 }
