@@ -104,7 +104,7 @@ export class ChatService {
   /** True once the active conversation has been written (a greeting-only one is not). */
   private persisted = false;
   private activePersonaId!: string;
-  private streaming: { conversationId: string; messageId: string; stream: number; abort: AbortController; done: Promise<void> } | undefined;
+  private streaming: { conversationId: string; messageId: string; stream: number; abort: AbortController; done: Promise<void>; loadingModel?: string } | undefined;
   private streamCount = 0;
   /** The latest reply, done when it has ended and been saved. */
   private lastReply: Promise<void> = Promise.resolve();
@@ -206,7 +206,14 @@ export class ChatService {
       activePersonaId: this.activePersonaId,
       conversations,
       conversation: this.conversation,
-      streaming: this.streaming ? { conversationId: this.streaming.conversationId, messageId: this.streaming.messageId, stream: this.streaming.stream } : null,
+      streaming: this.streaming
+        ? {
+            conversationId: this.streaming.conversationId,
+            messageId: this.streaming.messageId,
+            stream: this.streaming.stream,
+            ...(this.streaming.loadingModel ? { loadingModel: this.streaming.loadingModel } : {}),
+          }
+        : null,
       connection: this.connection,
       memory: this.deps.memory?.status(this.activePersonaId) ?? { status: 'off' },
       settings: this.effectiveSettings(),
@@ -519,11 +526,21 @@ export class ChatService {
       const record = this.deps.sentRecords
         ? this.sentRecord({ conversation, reply, settings, sampling: { ...sampling, maxTokens: replyTokens }, prompt, passages: prompt.droppedMemory ? [] : memory.passages, contextLength })
         : undefined;
+      // A model the server has not loaded is loaded by this request (LM Studio's just-in-time loading): say so, or the wait looks hung.
+      const loading = model !== undefined && this.models?.key === this.settingsKey(settings) && this.models.list.find((m) => m.id === model)?.state === 'not-loaded';
+      if (loading && this.streaming?.messageId === reply.id) {
+        this.streaming.loadingModel = model;
+        this.emitState();
+      }
       const events = provider.streamChat({ ...(model ? { model } : {}), messages: prompt.messages, ...sampling, maxTokens: replyTokens, signal });
       timing.sentAt = performance.now();
       for await (const event of events) {
         if (event.type === 'delta') {
           timing.firstTokenAt ??= performance.now();
+          if (this.streaming?.loadingModel && this.streaming.messageId === reply.id) {
+            delete this.streaming.loadingModel;
+            this.emitState();
+          }
           const offset = reply.content.length;
           reply.content += event.text;
           for (const l of this.deltaListeners) l({ conversationId: conversation.id, messageId: reply.id, stream, offset, text: event.text });

@@ -23,6 +23,8 @@ export const StreamingSchema = z.object({
   messageId: z.string(),
   /** A short number that `chat/delta` notifications use instead of the two ids. */
   stream: z.int().check(z.gte(0)),
+  /** The server is loading this model for the reply (it was not loaded): the first token waits for it. */
+  loadingModel: z.optional(z.string().check(z.maxLength(300))),
 });
 
 /** The workspace memory as the view shows it: a line under the header and the per-chat switch. */

@@ -107,8 +107,11 @@ test('pick a model from the list and set a temperature for this chat: both reach
     assert.equal(await row.getByRole('alert').count(), 0);
     await row.getByRole('button', { name: 'Reset Temperature' }).waitFor({ timeout: 5000 });
 
+    // The picked model is not loaded: while the server loads it, the reply says so instead of looking hung.
+    e.server.setReply({ text: 'Alpha beta gamma delta.', firstTokenDelayMs: 1500, tokenDelayMs: 40 });
     const done = e.server.completions.length;
     await sendMessage(frame, 'Which model are you?');
+    await lastAssistant(frame).getByRole('status').filter({ hasText: `Loading ${otherModel}` }).waitFor({ timeout: 10_000 });
     await waitForReply(frame, e.server, done + 1);
     assert.equal(body(e)['model'], otherModel, 'the picked model did not reach the server');
     assert.equal(body(e)['temperature'], 1.3, "the chat's temperature did not reach the server");

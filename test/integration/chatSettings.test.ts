@@ -210,4 +210,25 @@ describe('chat settings reach the server', () => {
     const estimatedPrompt = estimate.used - estimate.parts.reply;
     assert.ok(Math.abs(estimatedPrompt - served) / served < 0.1, `estimated ${estimatedPrompt} prompt tokens, the server counted ${served}`);
   });
+
+  it('a model that is not loaded: the view is told it is loading until the first token, then the loaded context is learned', async () => {
+    await chat.listChatModels();
+    await chat.setChatSetting('model', 'other-llm-3b');
+    server.setReply({ text: 'Loaded and answering.', firstTokenDelayMs: 300, tokenDelayMs: 1 });
+    const seen: (string | undefined)[] = [];
+    const sub = chat.onDidChangeState(() => void chat.viewState().then((s) => seen.push(s.streaming?.loadingModel)));
+    await chat.send('Hello?');
+    await chat.idle();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(seen.includes('other-llm-3b'), 'the view was never told the model is loading');
+    assert.equal((await chat.viewState()).streaming, null);
+    // The server loaded it with a context of its own: the next turn's budget uses that one.
+    await new Promise((r) => setTimeout(r, 100));
+    seen.length = 0;
+    await chat.send('Again?');
+    await chat.idle();
+    sub.dispose();
+    assert.ok(!seen.includes('other-llm-3b'), 'a loaded model was announced as loading');
+    assert.equal((await chat.estimateContext('')).limit, 4096, 'the loaded context, learned after the first reply');
+  });
 });

@@ -157,6 +157,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
         persona={orphaned ? { id: conversation.personaId, name: conversation.personaName ?? 'Deleted persona', description: '', icon: '👻', builtIn: false } : persona}
         stream={store.stream}
         streaming={streaming}
+        loadingModel={state.streaming?.loadingModel}
         onRegenerate={onRegenerate}
         onEdit={onEdit}
         onShowSent={onShowSent}

@@ -76,6 +76,7 @@ interface Props {
   persona: PersonaSummary | undefined;
   stream: StreamText | null;
   streaming: boolean;
+  loadingModel?: string | undefined;
   onRegenerate(): void;
   onEdit(messageId: string, text: string): void;
   onShowSent(messageId: string): void;
@@ -166,6 +167,7 @@ export function MessageList(props: Props) {
               canRegenerate={i === lastIndex && m.role === 'assistant' && !m.greeting && !props.streaming}
               canEdit={m.role === 'user' && !props.streaming}
               canShowSent={m.role === 'assistant' && !m.greeting && !(streamingThis && props.streaming)}
+              loadingModel={streamingThis ? props.loadingModel : undefined}
               onRegenerate={props.onRegenerate}
               onEdit={props.onEdit}
               onShowSent={props.onShowSent}
@@ -188,12 +190,14 @@ interface ItemProps {
   canRegenerate: boolean;
   canEdit: boolean;
   canShowSent: boolean;
+  /** The model the server is loading for this reply, while it does. */
+  loadingModel?: string | undefined;
   onRegenerate(): void;
   onEdit(messageId: string, text: string): void;
   onShowSent(messageId: string): void;
 }
 
-const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canEdit, canShowSent, onRegenerate, onEdit, onShowSent }: ItemProps) {
+const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canEdit, canShowSent, loadingModel, onRegenerate, onEdit, onShowSent }: ItemProps) {
   const [editing, setEditing] = useState(false);
   const [near, setNear] = useState(eager);
   const editButton = useRef<HTMLButtonElement>(null);
@@ -246,10 +250,15 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
         <div class="message-content markdown" dangerouslySetInnerHTML={{ __html: html }} />
       )}
       {streaming && content.length === 0 && (
-        <div class="typing" aria-label="Thinking">
+        <div class="typing" aria-label={loadingModel ? `Loading ${loadingModel}` : 'Thinking'}>
           <span />
           <span />
           <span />
+        </div>
+      )}
+      {streaming && content.length === 0 && loadingModel && (
+        <div class="memory-note" role="status">
+          {`Loading ${loadingModel}: the first reply waits until the server has loaded it.`}
         </div>
       )}
       {message.citations && message.citations.length > 0 && (
