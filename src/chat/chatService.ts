@@ -18,6 +18,7 @@ import { isChatType } from '../providers/chatClient';
 import type { ModelInfo } from '../providers/types';
 import { checkNumberInput, checkStopInput, DEFAULT_MAX_TOKENS, NUMBER_SETTINGS, SamplingSchema, type EffectiveSettings, type Sampling, type SettingKey } from '../shared/sampling';
 import { toStoredMessages, type ResolvedRecord, type SentRecord, type SentRecordStore } from './sentRecords';
+import { ThinkSplitter } from './reasoning';
 import { overridesInEffect, requestSampling, resolveSettings, type SettingLevels } from './effectiveSettings';
 
 export interface ChatSettings {
@@ -86,6 +87,8 @@ const PREF_CONVERSATION = 'persona.activeConversationId';
 const TITLE_LENGTH = 60;
 /** Shorter than this from the first token to the last, a rate would be noise (a reply that came in one burst). */
 const MIN_RATE_SECONDS = 0.05;
+/** How often the view hears of reasoning being streamed (it arrives whole in the state, not in deltas). */
+const REASONING_UPDATE_MS = 200;
 /** What a card with an empty `system_prompt` gets (and what its `{{original}}` stands for). */
 export const DEFAULT_CARD_SYSTEM_PROMPT = "Write {{char}}'s next reply in a fictional chat between {{char}} and {{user}}. Stay in character.";
 
@@ -494,6 +497,8 @@ export class ChatService {
     const persona = this.deps.personas.getOrDefault(conversation.personaId);
     const started = Date.now();
     const timing: { sentAt?: number; firstTokenAt?: number } = {};
+    const splitter = new ThinkSplitter();
+    const thinking = this.reasoningFor(reply);
     try {
       const provider = await this.deps.createProvider(settings);
       const info = this.modelInfoFor(settings);
@@ -534,16 +539,23 @@ export class ChatService {
       }
       const events = provider.streamChat({ ...(model ? { model } : {}), messages: prompt.messages, ...sampling, maxTokens: replyTokens, signal });
       timing.sentAt = performance.now();
+      const firstToken = () => {
+        timing.firstTokenAt ??= performance.now();
+        if (this.streaming?.loadingModel && this.streaming.messageId === reply.id) {
+          delete this.streaming.loadingModel;
+          this.emitState();
+        }
+      };
       for await (const event of events) {
         if (event.type === 'delta') {
-          timing.firstTokenAt ??= performance.now();
-          if (this.streaming?.loadingModel && this.streaming.messageId === reply.id) {
-            delete this.streaming.loadingModel;
-            this.emitState();
-          }
-          const offset = reply.content.length;
-          reply.content += event.text;
-          for (const l of this.deltaListeners) l({ conversationId: conversation.id, messageId: reply.id, stream, offset, text: event.text });
+          firstToken();
+          const piece = splitter.push(event.text);
+          if (piece.reasoning) thinking.add(piece.reasoning);
+          if (piece.content) this.appendContent(conversation, reply, stream, piece.content);
+        } else if (event.type === 'reasoning') {
+          // The first token of either counts: a reasoning model starts by thinking.
+          firstToken();
+          thinking.add(event.text);
         } else if (event.type === 'start') {
           reply.model = event.model;
           // Kept off the path of the first token: the write runs while the server thinks.
@@ -555,6 +567,10 @@ export class ChatService {
           reply.usage = { promptTokens: event.promptTokens, completionTokens: event.completionTokens };
         }
       }
+      const rest = splitter.flush();
+      if (rest.reasoning) thinking.add(rest.reasoning);
+      if (rest.content) this.appendContent(conversation, reply, stream, rest.content);
+      thinking.done();
       reply.status = 'complete';
       this.setConnection({ status: 'ok', model: reply.model });
       this.refreshModelsAfter(reply.model, settings);
@@ -572,6 +588,7 @@ export class ChatService {
           this.setConnection({ status: 'error', message: reply.error });
       }
     } finally {
+      thinking.done();
       if (timing.sentAt !== undefined) reply.stats = this.statsOf(reply, timing.sentAt, timing.firstTokenAt);
       this.streaming = undefined;
       conversation.updatedAt = Date.now();
@@ -582,6 +599,33 @@ export class ChatService {
       }
       this.emitState();
     }
+  }
+
+  private appendContent(conversation: Conversation, reply: Message, stream: number, text: string): void {
+    const offset = reply.content.length;
+    reply.content += text;
+    for (const l of this.deltaListeners) l({ conversationId: conversation.id, messageId: reply.id, stream, offset, text });
+  }
+
+  /**
+   * A reply's reasoning as it streams: kept on the reply (never sent back to the model) and shown
+   * by a state update at most every REASONING_UPDATE_MS, not per token.
+   */
+  private reasoningFor(reply: Message): { add(text: string): void; done(): void } {
+    let timer: NodeJS.Timeout | undefined;
+    return {
+      add: (text) => {
+        reply.reasoning = (reply.reasoning ?? '') + text;
+        timer ??= setTimeout(() => {
+          timer = undefined;
+          this.emitState();
+        }, REASONING_UPDATE_MS);
+      },
+      done: () => {
+        clearTimeout(timer);
+        timer = undefined;
+      },
+    };
   }
 
   /** The request of `reply` as "what was sent" keeps it: history as references, the rest as sent. */

@@ -61,7 +61,16 @@ const UsageSchema = z.looseObject({
 });
 
 const ChoiceSchema = z.looseObject({
-  delta: z.optional(z.nullable(z.looseObject({ content: z.optional(z.nullable(z.string())) }))),
+  delta: z.optional(
+    z.nullable(
+      z.looseObject({
+        content: z.optional(z.nullable(z.string())),
+        // Reasoning models' thinking, where the server keeps it out of `content` (LM Studio's setting, DeepSeek's API, vLLM).
+        reasoning_content: z.optional(z.nullable(z.string())),
+        reasoning: z.optional(z.nullable(z.string())),
+      }),
+    ),
+  ),
   message: z.optional(z.nullable(z.looseObject({ content: z.optional(z.nullable(z.string())) }))),
   finish_reason: z.optional(z.nullable(z.string())),
 });
@@ -100,6 +109,7 @@ interface StreamState {
   status: number;
   startedAt: number;
   text: string;
+  reasoning: string;
   usage: Usage | undefined;
   finishReason: string | null;
   sawDone: boolean;
@@ -241,7 +251,7 @@ export class OpenAiCompatibleChatClient implements ChatProvider {
       context.readingBody = true;
       const decoder = new TextDecoder();
       const sse = new SseParser();
-      const stream: StreamState = { model, status: response.status, startedAt, text: '', usage: undefined, finishReason: null, sawDone: false, firstTokenAt: undefined };
+      const stream: StreamState = { model, status: response.status, startedAt, text: '', reasoning: '', usage: undefined, finishReason: null, sawDone: false, firstTokenAt: undefined };
       let mode: 'undecided' | 'sse' | 'buffered' = 'undecided';
       let buffered = '';
       for (;;) {
@@ -281,7 +291,7 @@ export class OpenAiCompatibleChatClient implements ChatProvider {
       finished = true;
       const { text, usage, finishReason } = stream;
 
-      if (!text.trim()) {
+      if (!text.trim() && !stream.reasoning.trim()) {
         throw this.fail('emptyReply', `${this.label} sent an empty reply${finishReason ? ` (finish reason: ${finishReason})` : ''}`, {
           model,
           status: response.status,
@@ -468,9 +478,15 @@ export class OpenAiCompatibleChatClient implements ChatProvider {
   private *applyChunk(chunk: z.infer<typeof ChunkSchema>, stream: StreamState): Generator<ChatStreamEvent, void, undefined> {
     if (chunk.usage) stream.usage = toUsage(chunk.usage) ?? stream.usage;
     let delta = '';
+    let reasoning = '';
     for (const choice of chunk.choices ?? []) {
       delta += choice.delta?.content ?? choice.message?.content ?? '';
+      reasoning += choice.delta?.reasoning_content ?? choice.delta?.reasoning ?? '';
       if (choice.finish_reason) stream.finishReason = choice.finish_reason;
+    }
+    if (reasoning) {
+      stream.reasoning += reasoning;
+      yield { type: 'reasoning', text: reasoning };
     }
     if (!delta) return;
     if (stream.firstTokenAt === undefined) {

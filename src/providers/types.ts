@@ -26,6 +26,8 @@ export interface ChatRequest {
 export type ChatStreamEvent =
   | { type: 'start'; model: string }
   | { type: 'delta'; text: string }
+  /** Reasoning the server sends in a field of its own (`reasoning_content` or `reasoning`). */
+  | { type: 'reasoning'; text: string }
   | { type: 'usage'; promptTokens: number; completionTokens: number }
   | { type: 'done'; finishReason: string | null };
 

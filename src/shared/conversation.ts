@@ -51,6 +51,8 @@ export const MessageSchema = z.object({
   memoryNote: z.optional(z.string()),
   /** How fast the reply came: measured by Persona; the tokens are the server's count where it gave one. */
   stats: z.optional(ReplyStatsSchema),
+  /** A reasoning model's thinking (from `<think>` or the server's reasoning field); never sent back to the model. */
+  reasoning: z.optional(z.string()),
   /** The prompt's tokens as Persona counted them (gpt-tokenizer), to compare with the server's `usage`. */
   promptCounted: z.optional(z.int().check(z.gte(0))),
   /** The chat's overrides in effect for this reply (what differs from the persona and your settings). */

@@ -230,6 +230,12 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
         {isUser ? 'You' : `${persona?.icon ?? ''} ${persona?.name ?? 'Assistant'}`}
         {status === 'stopped' && <span class="message-note"> · stopped</span>}
       </div>
+      {message.reasoning && (
+        <details class="reasoning">
+          <summary>{streaming && content.length === 0 ? 'Thinking…' : 'Reasoning'}</summary>
+          <div class="reasoning-text">{message.reasoning}</div>
+        </details>
+      )}
       {editing ? (
         <EditBox
           initial={message.content}
