@@ -367,6 +367,27 @@ export class ChatService {
     this.emitState();
   }
 
+  /** A preset applied to the active chat: its values become the chat's own (a model the preset does not name is kept). */
+  async applyPresetToChat(settings: Sampling): Promise<void> {
+    const conversation = this.conversation;
+    const checked = SamplingSchema.parse(settings);
+    const model = conversation.overrides?.model;
+    const overrides: Sampling = { ...(model !== undefined ? { model } : {}), ...checked };
+    if (Object.keys(overrides).length > 0) conversation.overrides = overrides;
+    else delete conversation.overrides;
+    if (this.persisted) await this.save(conversation);
+    this.emitState();
+  }
+
+  /** A preset applied to a persona of the person's own: a new version of it with these values. Built-ins are read-only. */
+  async applyPresetToPersona(personaId: string, settings: Sampling): Promise<void> {
+    const persona = this.deps.personas.get(personaId);
+    if (!persona) throw new UserFacingError(`There is no persona "${personaId}".`);
+    if (this.deps.personas.isBuiltIn(personaId)) throw new UserFacingError(`${persona.name} comes with Persona and cannot be changed: duplicate it first (Persona: Duplicate Character…).`);
+    await this.deps.personas.saveCustom({ ...persona, sampling: { ...persona.sampling, ...SamplingSchema.parse(settings) } }, { kind: 'edit' });
+    this.emitState();
+  }
+
   /** The server's chat models (never an embeddings model), with load state and context where it says. */
   async listChatModels(signal?: AbortSignal): Promise<ModelInfo[]> {
     const settings = this.deps.settings();

@@ -12,6 +12,8 @@ import { CONNECTION_SETTINGS, chatSettings, setting } from './config';
 import { ConversationStore } from '../chat/conversationStore';
 import { SentRecordStore } from '../chat/sentRecords';
 import { SentView } from './chat/sentView';
+import { PresetStore } from '../chat/presets';
+import { applyPreset, savePreset } from './chat/presetCommands';
 import { CustomPersonaStore } from '../characters/customPersonaStore';
 import { FilePreferences } from '../chat/filePreferences';
 import { PersonaRegistry } from '../characters/personaRegistry';
@@ -64,6 +66,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     context.subscriptions.push(chat, memory.onDidForget((matches) => chat.forgetCitations(matches)));
 
     const sentView = new SentView(chat);
+    const presets = new PresetStore(path.join(context.globalStorageUri.fsPath, 'presets.json'), log);
+    const presetFlows = {
+      save: () => savePreset(chat, presets),
+      apply: () => applyPreset(chat, presets, (id) => personas.isBuiltIn(id)),
+    };
     context.subscriptions.push(sentView);
     const view: ChatViewProvider = new ChatViewProvider(context.extensionUri, chat, log, {
       openCitation: (c) => memory.openCitation(c),
@@ -75,11 +82,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
           prepareCard: (bytes, fileName) => tryPrepareImport(bytes, { fileName, taken: (id) => personas.get(id) !== undefined }),
           uploadsDir: context.storageUri ? path.join(context.storageUri.fsPath, 'memory', 'uploads') : undefined,
         }),
-    }, (messageId) => sentView.show(messageId));
+    }, { showSent: (messageId) => sentView.show(messageId), savePreset: presetFlows.save, applyPreset: presetFlows.apply });
     context.subscriptions.push(
       vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, view),
       view,
       ...registerCommands({ chat, view, personas, keys, log }),
+      vscode.commands.registerCommand('persona.chat.savePreset', guardedCommand(log, 'Save Preset')(presetFlows.save)),
+      vscode.commands.registerCommand('persona.chat.applyPreset', guardedCommand(log, 'Apply Preset')(presetFlows.apply)),
       vscode.commands.registerCommand('persona.chat.showContext', guardedCommand(log, 'Show What Was Sent')(() => sentView.show())),
       createPersonaStatusBar(chat),
       ...registerMemoryCommands(memory, log, () => chat.persona()),

@@ -161,6 +161,10 @@ export const Requests = {
    * real request (memory is found when it is sent, so it is not counted here).
    */
   estimateContext: request('context/estimate', z.object({ draft: z.string().check(z.maxLength(MAX_MESSAGE_CHARS)) }), ContextEstimateSchema),
+  /** Asks for a name and saves the chat's model and sampling as a preset. */
+  savePreset: request('preset/save', Empty, Void, WAITS_ON_PERSON),
+  /** Asks which preset, and whether for this chat or the persona, and applies it. */
+  applyPreset: request('preset/apply', Empty, Void, WAITS_ON_PERSON),
   /** Opens what was sent for a reply (an editor-area document). */
   showSent: request('chat/showSent', z.object({ messageId: Id }), Void),
   /** The model picker (a quick pick of the server's chat models) for the active chat. */

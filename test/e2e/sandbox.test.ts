@@ -177,3 +177,41 @@ test('Persona: Select Model… from the palette sets the model of the current ch
     assert.equal(body(e)['model'], otherModel);
   });
 });
+
+test('save the chat settings as a preset from the panel, then apply it to a new chat: the request carries it', async () => {
+  const e = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'sandbox-presets', async () => {
+    const frame = await e.view();
+    await openSettings(frame);
+    const temperature = frame.getByRole('textbox', { name: 'Temperature', exact: true });
+    const row = frame.locator('.setting-row[data-setting="temperature"]');
+    await temperature.fill('0.33');
+    await temperature.press('Enter');
+    await waitUntil('the temperature to come from this chat', 10_000, async () => (await row.locator('.setting-origin').innerText()).trim() === 'from this chat');
+
+    await frame.getByRole('button', { name: 'Save as preset' }).click();
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill('Calm and steady');
+    await input.press('Enter');
+    await page.locator('.notifications-toasts', { hasText: 'Saved the preset "Calm and steady"' }).waitFor({ timeout: 10_000 });
+
+    await frame.getByRole('button', { name: 'New chat' }).click();
+    await waitUntil('a new chat', 10_000, async () => (await shownMessages(frame)).length === 1);
+    await openSettings(frame);
+    await waitUntil('the persona temperature again', 10_000, async () => (await row.locator('.setting-origin').innerText()).trim() === 'from the persona');
+    await frame.getByRole('button', { name: 'Apply preset' }).click();
+    const labels = await pickerLabels(page);
+    for (const shipped of ['Precise', 'Balanced', 'Creative', 'Calm and steady']) assert.ok(labels.some((l) => l.includes(shipped)), `${shipped} is not offered: ${labels.join(' | ')}`);
+    await choose(page, 'Calm and steady');
+    await choose(page, 'This chat');
+    await waitUntil('the preset temperature in the panel', 10_000, async () => (await temperature.inputValue()) === '0.33');
+    assert.equal((await row.locator('.setting-origin').innerText()).trim(), 'from this chat');
+
+    const done = e.server.completions.length;
+    await sendMessage(frame, 'Calmly now.');
+    await waitForReply(frame, e.server, done + 1);
+    assert.equal(body(e)['temperature'], 0.33);
+  });
+});

@@ -31,6 +31,14 @@ export interface ViewFileActions {
   dropFiles(dropped: ParamsOf<typeof Requests.dropFiles>): Promise<void>;
 }
 
+/** The sandbox's host-side flows the view's buttons start. */
+export interface SandboxActions {
+  /** Opens what was sent for a reply. */
+  showSent(messageId: string): Promise<void>;
+  savePreset(): Promise<void>;
+  applyPreset(): Promise<void>;
+}
+
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   static readonly viewType = 'persona.chatView';
 
@@ -48,8 +56,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     private readonly chat: ChatService,
     logger: Logger,
     private readonly memory?: ViewFileActions,
-    /** Opens what was sent for a reply. */
-    private readonly showSent?: (messageId: string) => Promise<void>,
+    /** What the view's sandbox buttons run on the host. */
+    private readonly sandbox?: SandboxActions,
   ) {
     this.host = new WebviewHost({
       protocol: ChatProtocol,
@@ -150,6 +158,10 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       if (!this.memory) throw new ActionError('unavailable', `${what} is not available in this window.`);
       return this.memory;
     };
+    const sandbox = (what: string): SandboxActions => {
+      if (!this.sandbox) throw new ActionError('unavailable', `${what} is not available in this window.`);
+      return this.sandbox;
+    };
     /** Requests whose answer is only that they are done. */
     const done = async (work: unknown): Promise<null> => {
       await work;
@@ -183,10 +195,9 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       retryConnection: () => done(chat.retry()),
       setChatSetting: ({ key, value }) => done(chat.setChatSetting(key, value)),
       estimateContext: ({ draft }) => chat.estimateContext(draft),
-      showSent: ({ messageId }) => {
-        if (!this.showSent) throw new ActionError('unavailable', 'What was sent is not kept in this window.');
-        return done(this.showSent(messageId));
-      },
+      showSent: ({ messageId }) => done(sandbox('What was sent').showSent(messageId)),
+      savePreset: () => done(sandbox('Presets').savePreset()),
+      applyPreset: () => done(sandbox('Presets').applyPreset()),
       pickModel: () => done(pickModel(chat, describeError)),
       setMemory: ({ enabled }) => done(chat.setMemoryEnabled(enabled)),
       openCitation: (citation) => done(memory('Memory').openCitation(citation)),

@@ -119,6 +119,8 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
           readOnly={orphaned}
           onSet={(key, value) => call(() => host.request(Requests.setChatSetting, { key, value }))}
           onPickModel={() => void call(() => host.request(Requests.pickModel, {}))}
+          onApplyPreset={() => void call(() => host.request(Requests.applyPreset, {}))}
+          onSavePreset={() => void call(() => host.request(Requests.savePreset, {}))}
           onClose={() => {
             setShowSettings(false);
             settingsButton.current?.focus();

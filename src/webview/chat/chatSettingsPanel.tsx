@@ -23,6 +23,8 @@ interface Props {
   readOnly: boolean;
   onSet(key: SettingKey, value: number | string[] | null): Promise<unknown>;
   onPickModel(): void;
+  onApplyPreset(): void;
+  onSavePreset(): void;
   onClose(): void;
 }
 
@@ -42,6 +44,14 @@ export function ChatSettingsPanel(props: Props) {
         }
       }}
     >
+      <div class="setting-presets">
+        <button type="button" class="secondary" aria-label="Apply preset" disabled={props.readOnly} onClick={props.onApplyPreset}>
+          Apply preset…
+        </button>
+        <button type="button" class="secondary" aria-label="Save as preset" onClick={props.onSavePreset}>
+          Save as preset…
+        </button>
+      </div>
       <div class="setting-row">
         <span class="setting-label" id="setting-model-label">
           Model
