@@ -7,7 +7,7 @@
 import OpenAI from 'openai';
 import * as z from 'zod/mini';
 import type { Logger } from '../util/logger';
-import { ProviderError, type ProviderErrorReason } from './errors';
+import { parameterNamed, ProviderError, type ProviderErrorReason } from './errors';
 import type { ChatProvider, ChatRequest, ChatStreamEvent, ModelInfo } from './types';
 import { clip, errorCode, serverText } from './serverText';
 import { parseJson } from '../util/json';
@@ -528,6 +528,7 @@ export function classifyServerError(status: number | undefined, body: unknown, t
     return 'contextOverflow';
   }
   if (status === 401 || status === 403) return 'unauthorized';
+  if ((status === 400 || status === 422) && parameterNamed(haystack)) return 'badParameter';
   if (status === 429 || status === 503) return 'busy';
   if (status === 408 || status === 504) return 'timeout';
   return 'http';

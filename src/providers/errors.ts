@@ -15,6 +15,8 @@ export type ProviderErrorReason =
   | 'timeout'
   | 'aborted'
   | 'badResponse'
+  /** HTTP 400 naming a sampling parameter Persona sent (e.g. a top_k the server does not take). */
+  | 'badParameter'
   | 'http';
 
 export interface ProviderErrorOptions {
@@ -85,7 +87,7 @@ export function describeProviderError(err: unknown, options: DescribeOptions = {
         : `${Label} at ${url} has no model loaded — load one, or set ${settingForModel}.`;
     case 'modelNotFound': {
       const which = err.model ? `The model “${err.model}”` : 'The requested model';
-      return `${which} is not available on ${label} at ${url} — pick one of its models in ${settingForModel} (leave it empty to use the loaded one)${isLmStudio(label) ? ', or download it in LM Studio' : ''}.`;
+      return `${which} is not available on ${label} at ${url} — pick another with “Persona: Select Model…” (or the model under the view's header), or change ${settingForModel}${isLmStudio(label) ? ', or download it in LM Studio' : ''}.`;
     }
     case 'multipleModels':
       return `Several models are loaded in ${label} and none was named — set ${settingForModel} to the one to chat with, or unload the others.`;
@@ -105,6 +107,11 @@ export function describeProviderError(err: unknown, options: DescribeOptions = {
       return 'Stopped.';
     case 'badResponse':
       return `${Label} at ${url} sent a reply Persona could not read${said}. Check that ${settingForUrl} points at an OpenAI-compatible server (its base URL usually ends in /v1).`;
+    case 'badParameter': {
+      const wire = parameterNamed(`${err.detail ?? ''} ${err.message}`);
+      const setting = wire ? PARAMETER_SETTINGS[wire] : undefined;
+      return `${Label} refused ${wire ? `the value of ${wire}` : 'a setting of the request'}${said}. ${setting ? `Change or reset ${setting} in the view's Chat settings (or in your settings / the persona, where it comes from), then send again.` : 'Check the Chat settings, then send again.'}`;
+    }
     case 'http':
       return `${Label} at ${url} answered with an error${err.status ? ` (HTTP ${err.status})` : ''}${said}.`;
   }
@@ -126,6 +133,27 @@ export function isRetryable(err: unknown): boolean {
     default:
       return false;
   }
+}
+
+/** The sampling fields Persona sends, by their name on the wire, and the setting each comes from. */
+export const PARAMETER_SETTINGS: Record<string, string> = {
+  temperature: 'Temperature',
+  top_p: 'Top P',
+  top_k: 'Top K',
+  min_p: 'Min P',
+  max_tokens: 'Max tokens',
+  presence_penalty: 'Presence penalty',
+  frequency_penalty: 'Frequency penalty',
+  repeat_penalty: 'Repeat penalty',
+  seed: 'Seed',
+  stop: 'Stop sequences',
+};
+
+/** The first of our sampling fields a server's error text names, if any. */
+export function parameterNamed(text: string): string | undefined {
+  // "stop" is an ordinary word: only a quoted 'stop' is the field.
+  const match = /\b(temperature|top_p|top_k|min_p|max_tokens|presence_penalty|frequency_penalty|repeat_penalty|seed)\b|['"`](stop)['"`]/i.exec(text);
+  return (match?.[1] ?? match?.[2])?.toLowerCase();
 }
 
 function isLmStudio(label: string): boolean {

@@ -231,4 +231,32 @@ describe('chat settings reach the server', () => {
     assert.ok(!seen.includes('other-llm-3b'), 'a loaded model was announced as loading');
     assert.equal((await chat.estimateContext('')).limit, 4096, 'the loaded context, learned after the first reply');
   });
+
+  it('a value the server refuses (HTTP 400 naming the field): the reply says which setting to change, and the message typed is kept', async () => {
+    server.onRequest = (request, res) => {
+      const body = request.body as Record<string, unknown> | undefined;
+      if (request.path !== '/v1/chat/completions' || body?.['top_k'] === undefined) return false;
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'Unrecognized request argument supplied: top_k', type: 'invalid_request_error', param: null, code: null } }));
+      return true;
+    };
+    try {
+      await chat.setChatSetting('topK', 12);
+      await chat.send('Keep this message, please.');
+      await chat.idle();
+      const [user, reply] = chat.activeConversation.messages.slice(-2);
+      assert.equal(user!.content, 'Keep this message, please.');
+      assert.equal(reply!.status, 'error');
+      assert.match(reply!.error!, /refused the value of top_k/);
+      assert.match(reply!.error!, /Top K in the view's Chat settings/);
+      // Reset, then Regenerate: the same message goes again without the refused field.
+      await chat.setChatSetting('topK', null);
+      await chat.regenerate();
+      await chat.idle();
+      assert.equal(chat.activeConversation.messages.at(-1)!.status, 'complete');
+      assert.equal((server.chatRequests.at(-1)!.body as { messages: { content: string }[] }).messages.at(-1)!.content, 'Keep this message, please.');
+    } finally {
+      server.onRequest = undefined;
+    }
+  });
 });

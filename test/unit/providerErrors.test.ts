@@ -60,8 +60,14 @@ describe('describeProviderError', () => {
     assert.match(describeProviderError(error('timeout')), /persona\.chat\.requestTimeoutSeconds/);
   });
 
+  test('a refused parameter names the setting to change', () => {
+    const text = describeProviderError(error('badParameter', { status: 400, detail: 'Unrecognized request argument supplied: top_k' }));
+    assert.match(text, /refused the value of top_k/);
+    assert.match(text, /Top K in the view's Chat settings/);
+  });
+
   test('every reason has a description', () => {
-    const reasons: ProviderErrorReason[] = ['serverDown', 'noModelLoaded', 'modelNotFound', 'multipleModels', 'contextOverflow', 'emptyReply', 'unauthorized', 'busy', 'timeout', 'aborted', 'badResponse', 'http'];
+    const reasons: ProviderErrorReason[] = ['serverDown', 'noModelLoaded', 'modelNotFound', 'multipleModels', 'contextOverflow', 'emptyReply', 'unauthorized', 'busy', 'timeout', 'aborted', 'badResponse', 'badParameter', 'http'];
     for (const reason of reasons) assert.ok(describeProviderError(error(reason)).length > 5, reason);
   });
 
@@ -118,6 +124,11 @@ describe('reading server error bodies', () => {
     [503, { detail: { msg: 'Server is busy; please try again later.', type: 'service_unavailable' } }, 'busy'],
     [429, { error: { message: 'Rate limit reached' } }, 'busy'],
     [500, { error: 'Something exploded' }, 'http'],
+    // OpenAI's answer to a field it does not take, and a range check naming the field.
+    [400, { error: { message: 'Unrecognized request argument supplied: top_k', type: 'invalid_request_error', param: null, code: null } }, 'badParameter'],
+    [400, { error: { message: "Invalid 'stop': array too long. Expected an array with maximum length 4.", param: 'stop' } }, 'badParameter'],
+    [422, { detail: [{ loc: ['body', 'temperature'], msg: 'Input should be less than or equal to 2' }] }, 'badParameter'],
+    [400, { error: 'Please stop sending requests this fast.' }, 'http'],
   ];
   for (const [status, body, reason] of cases) {
     test(`HTTP ${status} ${JSON.stringify(body).slice(0, 60)} → ${reason}`, () => {
