@@ -14,6 +14,7 @@ import { SentRecordStore } from '../chat/sentRecords';
 import { SentView } from './chat/sentView';
 import { PresetStore } from '../chat/presets';
 import { applyPreset, savePreset } from './chat/presetCommands';
+import { chooseModel } from './chat/modelPicker';
 import { CustomPersonaStore } from '../characters/customPersonaStore';
 import { FilePreferences } from '../chat/filePreferences';
 import { PersonaRegistry } from '../characters/personaRegistry';
@@ -105,7 +106,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         if (setting('chat.provider') === 'cloud') chat.settingsChanged();
       }),
     );
-    context.subscriptions.push(...registerCharacterBuilder({ extensionUri: context.extensionUri, globalStorageDir: context.globalStorageUri.fsPath, personas, log, countTokens, chatWith: async (id) => (await chat.selectPersona(id), await view.focus()) }));
+    context.subscriptions.push(...registerCharacterBuilder({ extensionUri: context.extensionUri, globalStorageDir: context.globalStorageUri.fsPath, personas, log, countTokens, chatWith: async (id) => (await chat.selectPersona(id), await view.focus()), chooseModel: (title) => chooseModel(chat, describeError, { title, fallback: 'the chat’s default model' }) }));
     context.subscriptions.push(watchWorkspaceFiles(memory, log));
     log.info(`Persona activated in ${Math.round(performance.now() - started)} ms (${personas.list().length} personas).`);
   } catch (e) {

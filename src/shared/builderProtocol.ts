@@ -9,6 +9,7 @@ import * as z from 'zod/mini';
 import { CardPersonaSchema, emptyCardFields, MAX_AVATAR_BYTES, VersionSummarySchema, type CardPersona } from './cardPersona';
 import type { Lorebook, LorebookEntry } from './cardSchema';
 import type { Sampling } from './persona';
+import { checkStopInput, MAX_MODEL_ID_CHARS, MAX_STOP_CHARS, MAX_STOP_SEQUENCES, NUMBER_SETTINGS, type SamplingKey } from './sampling';
 import { defineProtocol, notification, request, WAITS_ON_PERSON, type IncomingRequestOf } from './rpc';
 
 /** Text from the form: bounded so one message can never be enormous. */
@@ -34,6 +35,15 @@ export const SamplingFormSchema = z.object({
   maxTokens: Text(30),
   presencePenalty: Text(30),
   frequencyPenalty: Text(30),
+  // Added later: a draft saved before has none of these (read as empty).
+  topK: z.optional(Text(30)),
+  minP: z.optional(Text(30)),
+  repeatPenalty: z.optional(Text(30)),
+  seed: z.optional(Text(30)),
+  /** One per line. */
+  stop: z.optional(Text(MAX_STOP_SEQUENCES * (MAX_STOP_CHARS + 1))),
+  /** A model id; empty: the chat's default. */
+  model: z.optional(Text(MAX_MODEL_ID_CHARS)),
 });
 export type SamplingForm = z.infer<typeof SamplingFormSchema>;
 
@@ -137,6 +147,8 @@ export const BuilderRequests = {
   discard: request('builder/discard', Empty, z.nullable(BuilderStateSchema), WAITS_ON_PERSON),
   /** Opens a file dialog; null when cancelled. */
   pickAvatar: request('builder/pickAvatar', Empty, z.nullable(z.object({ avatar: Text(200), avatarUrl: AvatarUrlSchema })), WAITS_ON_PERSON),
+  /** The server's chat models in a quick pick; null when the person closed it. `model` absent: "the default". */
+  pickModel: request('builder/pickModel', Empty, z.nullable(z.object({ model: z.optional(Text(MAX_MODEL_ID_CHARS)) })), WAITS_ON_PERSON),
   versions: request('builder/versions', Empty, z.array(VersionSummarySchema)),
   /** Asks for the snapshot's name; null when cancelled. */
   snapshot: request('builder/snapshot', Empty, z.nullable(VersionSummarySchema), WAITS_ON_PERSON),
@@ -177,7 +189,7 @@ export function emptyForm(): BuilderForm {
     alternateGreetings: [],
     tags: '',
     creatorNotes: '',
-    sampling: { temperature: '', topP: '', maxTokens: '', presencePenalty: '', frequencyPenalty: '' },
+    sampling: { temperature: '', topP: '', maxTokens: '', presencePenalty: '', frequencyPenalty: '', topK: '', minP: '', repeatPenalty: '', seed: '', stop: '', model: '' },
     lorebook: { scanDepth: '', tokenBudget: '', entries: [] },
   };
 }
@@ -242,6 +254,12 @@ export function personaToForm(p: CardPersona): BuilderForm {
       maxTokens: numberText(p.sampling.maxTokens),
       presencePenalty: numberText(p.sampling.presencePenalty),
       frequencyPenalty: numberText(p.sampling.frequencyPenalty),
+      topK: numberText(p.sampling.topK),
+      minP: numberText(p.sampling.minP),
+      repeatPenalty: numberText(p.sampling.repeatPenalty),
+      seed: numberText(p.sampling.seed),
+      stop: (p.sampling.stop ?? []).join('\n'),
+      model: p.sampling.model ?? '',
     },
     lorebook,
   };
@@ -259,13 +277,10 @@ interface NumberRule {
   integer?: boolean;
 }
 
-const SAMPLING_RULES: Record<keyof SamplingForm, NumberRule> = {
-  temperature: { label: 'Temperature', min: 0, max: 2 },
-  topP: { label: 'Top P', min: 0, max: 1, minExclusive: true },
-  maxTokens: { label: 'Max tokens', min: 1, max: 1_000_000, integer: true },
-  presencePenalty: { label: 'Presence penalty', min: -2, max: 2 },
-  frequencyPenalty: { label: 'Frequency penalty', min: -2, max: 2 },
-};
+/** The number fields of the form, with the ranges a chat's own values have (src/shared/sampling.ts). */
+const SAMPLING_RULES: Record<SamplingKey, NumberRule> = Object.fromEntries(
+  NUMBER_SETTINGS.map((d) => [d.key, { label: d.label, min: d.min, max: d.max, ...(d.minExclusive ? { minExclusive: true } : {}), ...(d.integer ? { integer: true } : {}) }]),
+) as Record<SamplingKey, NumberRule>;
 
 /** Empty text is "not set" (undefined); anything else must be a number the rule allows. */
 function readNumber(text: string, rule: NumberRule, path: string, errors: FormErrors): number | undefined {
@@ -320,13 +335,16 @@ export function formToPersona(form: BuilderForm, base: FormBase): FormResult {
   if (!icon) errors.icon = 'Choose an emoji: it is shown beside the name.';
   else if (icon.length > 16) errors.icon = 'Use one emoji or a few characters (16 at most).';
 
-  // Settings the form does not show (top K, min P, seed, stop sequences, the model) are kept.
-  const sampling: Sampling = { ...base.persona?.sampling };
-  for (const key of Object.keys(SAMPLING_RULES) as (keyof SamplingForm)[]) {
-    const value = readNumber(form.sampling[key], SAMPLING_RULES[key], `sampling.${key}`, errors);
+  const sampling: Sampling = {};
+  for (const key of Object.keys(SAMPLING_RULES) as SamplingKey[]) {
+    const value = readNumber(form.sampling[key] ?? '', SAMPLING_RULES[key], `sampling.${key}`, errors);
     if (value !== undefined) sampling[key] = value;
-    else delete sampling[key];
   }
+  const stop = checkStopInput(form.sampling.stop ?? '');
+  if (!stop.ok) errors['sampling.stop'] = stop.message;
+  else if (stop.value.length > 0) sampling.stop = stop.value;
+  const model = (form.sampling.model ?? '').trim();
+  if (model) sampling.model = model;
 
   const entries: LorebookEntry[] = form.lorebook.entries.map((e, i) => {
     const keys = splitList(e.keys);

@@ -106,6 +106,18 @@ test('a new persona: live preview with tokens, a picture, validation, save, then
     assert.equal(await frame.locator('#f-sampling-temperature').getAttribute('aria-invalid'), 'true');
     assert.equal(await save.isDisabled(), true);
     await frame.locator('#f-sampling-temperature').fill('0.8');
+    // The persona's own model, from the server's list, and a sampling field the form did not have before.
+    await frame.getByRole('button', { name: 'Choose model' }).click();
+    const models = page.locator('.quick-input-widget .quick-input-list .monaco-list-row .label-name');
+    await models.first().waitFor({ state: 'visible', timeout: 15_000 });
+    assert.ok(!(await models.allInnerTexts()).some((t) => t.includes('text-embedding')), 'an embeddings model was offered');
+    await page.locator('.quick-input-widget .quick-input-box input').fill('fake-llm-7b');
+    await waitUntil('the picker to focus fake-llm-7b', 10_000, async () => (await page.locator('.quick-input-list .monaco-list-row.focused .label-name').first().innerText({ timeout: 1000 })).includes('fake-llm-7b'));
+    await page.keyboard.press('Enter');
+    await waitUntil('the model field to hold the pick', 10_000, async () => (await frame.locator('#f-sampling-model').inputValue()) === 'fake-llm-7b');
+    await frame.getByRole('textbox', { name: 'Top K' }).fill('20');
+    await frame.locator('#f-sampling-model').scrollIntoViewIfNeeded();
+    await e.vs.screenshot('builder-model-settings');
 
     const shown = await waitUntil('the preview to show the system prompt with names filled in and a token count', 15_000, async () => {
       const p = await preview(frame);
@@ -146,6 +158,8 @@ test('a new persona: live preview with tokens, a picture, validation, save, then
       { role: 'user', content: 'Status report?' },
     ]);
     assert.equal((e.server.chatRequests.at(-1)?.body as { temperature?: number }).temperature, 0.8);
+    assert.equal((e.server.chatRequests.at(-1)?.body as { top_k?: number }).top_k, 20, "the persona's top K");
+    assert.equal((e.server.chatRequests.at(-1)?.body as { model?: string }).model, 'fake-llm-7b', "the persona's model");
 
     // The palette's persona picker lists it too.
     await e.vs.runCommand('Persona: Switch Character…');

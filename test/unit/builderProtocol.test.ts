@@ -173,6 +173,33 @@ describe('builder form → persona', () => {
     assert.equal(bad.errors['sampling.frequencyPenalty'], undefined);
   });
 
+  it('the model, top K, min P, repeat penalty, seed and stop sequences: read, checked, and shown again', () => {
+    const form = filled({
+      sampling: { temperature: '', topP: '', maxTokens: '', presencePenalty: '', frequencyPenalty: '', topK: '40', minP: '0.05', repeatPenalty: '1.1', seed: '7', stop: 'END\n\n###', model: ' qwen3-8b ' },
+    });
+    const ok = formToPersona(form, { id: 'vega' });
+    assert.equal(ok.ok, true);
+    if (!ok.ok) return;
+    assert.deepEqual(ok.persona.sampling, { topK: 40, minP: 0.05, repeatPenalty: 1.1, seed: 7, stop: ['END', '###'], model: 'qwen3-8b' });
+    const again = personaToForm(ok.persona).sampling;
+    assert.equal(again.stop, 'END\n###');
+    assert.equal(again.model, 'qwen3-8b');
+    assert.equal(again.topK, '40');
+
+    const bad = formToPersona(filled({ sampling: { ...form.sampling, topK: '2.5', stop: 'a\nb\nc\nd\ne' } }), { id: 'vega' });
+    assert.equal(bad.ok, false);
+    if (bad.ok) return;
+    assert.match(bad.errors['sampling.topK']!, /whole number/);
+    assert.match(bad.errors['sampling.stop']!, /At most 4/);
+  });
+
+  it('a draft saved before the new fields existed still reads, its new fields empty', () => {
+    const old = { temperature: '0.5', topP: '', maxTokens: '', presencePenalty: '', frequencyPenalty: '' };
+    const r = formToPersona(filled({ sampling: old }), { id: 'vega' });
+    assert.equal(r.ok, true);
+    if (r.ok) assert.deepEqual(r.persona.sampling, { temperature: 0.5 });
+  });
+
   it('checks lorebook entries: content needed, keys needed unless always on', () => {
     const entry = { keys: '', content: '', enabled: true, constant: false, insertionOrder: 'first' };
     const r = formToPersona(filled({ lorebook: { scanDepth: '-1', tokenBudget: '', entries: [entry, { ...entry, content: 'Always.', constant: true, insertionOrder: '2' }] } }), { id: 'vega' });

@@ -59,6 +59,8 @@ export interface CharacterBuilderDeps {
   countTokens: TokenCounter;
   /** Makes the chat talk to this persona (offered after a new persona is saved). */
   chatWith(personaId: string): Promise<void>;
+  /** The model picker: a model id, "the default" (no model), or undefined when closed. */
+  chooseModel(title: string): Promise<{ model?: string } | undefined>;
 }
 
 /** The panel manager, as a session sees it. */
@@ -273,6 +275,7 @@ export class BuilderSession {
       save: ({ form }) => this.save(form),
       discard: () => this.discard(),
       pickAvatar: () => this.pickAvatar(),
+      pickModel: async () => (await this.owner.deps.chooseModel('Model for this persona')) ?? null,
       versions: () => (this.personaId ? personas().versions(this.personaId) : []),
       snapshot: () => this.snapshot(),
       diff: ({ from, to }) => this.diff(from, to),

@@ -10,12 +10,30 @@ import { ORIGIN_LABELS } from '../../shared/sampling';
 
 type Item = vscode.QuickPickItem & { model?: string; clear?: true };
 
-/** Shows the picker; resolves when the person picked (the chat's model is set) or closed it. */
+/** Shows the picker for the active chat; resolves when the person picked (the chat's model is set) or closed it. */
 export async function pickModel(chat: ChatService, describeError: (e: unknown) => string): Promise<void> {
   const current = chat.effectiveSettings().model;
+  const chosen = await chooseModel(chat, describeError, {
+    title: 'Model for this chat',
+    current: current.value,
+    fallback: current.origin === 'chat' ? (current.below?.value ? `${current.below.value}, from ${ORIGIN_LABELS[current.below.origin]}` : 'the model the server has loaded') : undefined,
+  });
+  if (!chosen) return;
+  await chat.setChatSetting('model', chosen.model ?? null);
+}
+
+/**
+ * The server's chat models in a quick pick. Resolves to the id picked, to `{}` for "Use the default"
+ * (offered when `fallback` says what the default is), or undefined when closed.
+ */
+export async function chooseModel(
+  chat: ChatService,
+  describeError: (e: unknown) => string,
+  options: { title: string; current?: string | undefined; fallback?: string | undefined },
+): Promise<{ model?: string } | undefined> {
   const pick = vscode.window.createQuickPick<Item>();
-  pick.title = 'Model for this chat';
-  pick.placeholder = 'Choose the model this chat talks to';
+  pick.title = options.title;
+  pick.placeholder = 'Choose a model';
   pick.matchOnDescription = true;
   pick.matchOnDetail = true;
   pick.buttons = [{ iconPath: new vscode.ThemeIcon('refresh'), tooltip: 'Refresh the list of models' }];
@@ -25,8 +43,8 @@ export async function pickModel(chat: ChatService, describeError: (e: unknown) =
     pick.items = [];
     try {
       const models = await chat.listChatModels(AbortSignal.timeout(15_000));
-      pick.items = items(models, current.value, current.origin === 'chat', current.below);
-      const active = pick.items.find((i) => i.model !== undefined && i.model === current.value);
+      pick.items = items(models, options.current, options.fallback);
+      const active = pick.items.find((i) => i.model !== undefined && i.model === options.current);
       if (active) pick.activeItems = [active];
       if (models.length === 0) pick.placeholder = 'The server lists no chat models: download one in LM Studio, then refresh';
     } catch (e) {
@@ -50,19 +68,18 @@ export async function pickModel(chat: ChatService, describeError: (e: unknown) =
     void load();
   });
   pick.dispose();
-  if (!chosen) return;
-  await chat.setChatSetting('model', chosen.clear ? null : chosen.model!);
+  if (!chosen) return undefined;
+  return chosen.clear ? {} : { model: chosen.model! };
 }
 
-function items(models: ModelInfo[], current: string | undefined, chatChose: boolean, below: { value?: string; origin: keyof typeof ORIGIN_LABELS } | undefined): Item[] {
+function items(models: ModelInfo[], current: string | undefined, fallback: string | undefined): Item[] {
   const out: Item[] = models.map((m) => ({
     model: m.id,
     label: `${m.id === current ? '$(check) ' : ''}${inertText(m.id)}`,
     description: inertText(stateText(m)),
     detail: inertText(detailText(m)),
   }));
-  if (chatChose) {
-    const fallback = below?.value ? `${below.value}, from ${ORIGIN_LABELS[below.origin]}` : 'the model the server has loaded';
+  if (fallback !== undefined) {
     out.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { clear: true, label: '$(discard) Use the default', description: inertText(fallback) });
   }
   return out;

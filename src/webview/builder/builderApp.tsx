@@ -1,6 +1,7 @@
 // The Character Builder: the form on the left, the prompt the model would receive on the right, and
 // a Versions tab. The form is sent to the host (debounced) after every change: the host keeps it as
 // the draft and answers with the preview. Card text is only ever rendered as text nodes.
+import { NUMBER_SETTINGS } from '../../shared/sampling';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { BuilderRequests, formToPersona, hasUnsavedChanges, type BuilderForm, type BuilderState, type FormErrors, type Preview } from '../../shared/builderProtocol';
 import { MAX_AVATAR_BYTES } from '../../shared/cardPersona';
@@ -27,6 +28,12 @@ const FIELD_LABELS: Record<string, string> = {
   'sampling.maxTokens': 'Max tokens',
   'sampling.presencePenalty': 'Presence penalty',
   'sampling.frequencyPenalty': 'Frequency penalty',
+  'sampling.topK': 'Top K',
+  'sampling.minP': 'Min P',
+  'sampling.repeatPenalty': 'Repeat penalty',
+  'sampling.seed': 'Seed',
+  'sampling.stop': 'Stop sequences',
+  'sampling.model': 'Model',
   'lorebook.scanDepth': 'Lorebook scan depth',
   'lorebook.tokenBudget': 'Lorebook token budget',
 };
@@ -413,29 +420,52 @@ export function BuilderApp({ host }: { host: BuilderHost }) {
               <AlternateGreetings greetings={f.alternateGreetings} onChange={(list) => edit('alternateGreetings', (x) => ({ ...x, alternateGreetings: list }))} />
             </Section>
 
-            <Section id="sampling" title="Model settings" description="Empty: the server's default (or your persona.chat settings, which take precedence).">
+            <Section id="sampling" title="Model settings" description="Empty: your persona.chat settings, else the server's default. A chat's own settings (Chat settings in the chat view) go over these.">
+              <div class="model-field">
+                <TextField
+                  id={controlId('sampling.model')}
+                  label="Model"
+                  placeholder="the chat's default model"
+                  value={f.sampling.model ?? ''}
+                  error={shownError('sampling.model')}
+                  onInput={(v) => edit('sampling.model', (x) => ({ ...x, sampling: { ...x.sampling, model: v } }))}
+                />
+                <button
+                  type="button"
+                  class="secondary"
+                  aria-label="Choose model"
+                  onClick={async () => {
+                    const picked = await call(() => host.request(BuilderRequests.pickModel, {}));
+                    if (picked) edit('sampling.model', (x) => ({ ...x, sampling: { ...x.sampling, model: picked.model ?? '' } }));
+                  }}
+                >
+                  Choose…
+                </button>
+              </div>
               <div class="grid">
-                {(
-                  [
-                    ['temperature', 'Temperature', '0 – 2'],
-                    ['topP', 'Top P', 'above 0 – 1'],
-                    ['maxTokens', 'Max tokens', 'reply length'],
-                    ['presencePenalty', 'Presence penalty', '-2 – 2'],
-                    ['frequencyPenalty', 'Frequency penalty', '-2 – 2'],
-                  ] as const
-                ).map(([key, label, placeholder]) => (
+                {NUMBER_SETTINGS.map((d) => (
                   <TextField
-                    key={key}
-                    id={controlId(`sampling.${key}`)}
-                    label={label}
-                    inputMode={key === 'maxTokens' ? 'numeric' : 'decimal'}
-                    placeholder={placeholder}
-                    value={f.sampling[key]}
-                    error={shownError(`sampling.${key}`)}
-                    onInput={(v) => edit(`sampling.${key}`, (x) => ({ ...x, sampling: { ...x.sampling, [key]: v } }))}
+                    key={d.key}
+                    id={controlId(`sampling.${d.key}`)}
+                    label={d.label}
+                    inputMode={d.integer ? 'numeric' : 'decimal'}
+                    placeholder={d.key === 'maxTokens' ? 'reply length' : `${d.minExclusive ? 'above ' : ''}${d.min} – ${d.max}`}
+                    hint={d.localOnly ? 'Local server only' : undefined}
+                    value={f.sampling[d.key] ?? ''}
+                    error={shownError(`sampling.${d.key}`)}
+                    onInput={(v) => edit(`sampling.${d.key}`, (x) => ({ ...x, sampling: { ...x.sampling, [d.key]: v } }))}
                   />
                 ))}
               </div>
+              <TextArea
+                id={controlId('sampling.stop')}
+                label="Stop sequences"
+                hint="One per line, at most 4: the reply ends where the model writes one."
+                rows={2}
+                value={f.sampling.stop ?? ''}
+                error={shownError('sampling.stop')}
+                onInput={(v) => edit('sampling.stop', (x) => ({ ...x, sampling: { ...x.sampling, stop: v } }))}
+              />
             </Section>
 
             <Section id="lorebook" title="Lorebook" description="Entries are added to the prompt when one of their keys appears in the recent chat; always-on entries every time.">
