@@ -8,7 +8,7 @@ import type { ApiKeyStore } from '../chat/apiKeys';
 import { setting } from './config';
 import { confirmKeyInTheClear, guardedCommand, personaPickText, showInfo } from './notify';
 import { inertText } from '../util/inertText';
-import { pickModel } from './chat/modelPicker';
+import { chooseModel, pickModel } from './chat/modelPicker';
 import { describeError } from '../chat/userMessages';
 
 export function registerCommands(deps: {
@@ -52,6 +52,22 @@ export function registerCommands(deps: {
     ),
     vscode.commands.registerCommand('persona.focusChat', guarded(() => view.focus())),
     vscode.commands.registerCommand('persona.chat.selectModel', guarded(() => pickModel(chat, describeError))),
+    vscode.commands.registerCommand(
+      'persona.chat.selectDefaultModel',
+      guarded(async () => {
+        const cloud = setting('chat.provider') === 'cloud';
+        const key = cloud ? 'cloud.model' : 'chat.model';
+        const current = setting(key).trim();
+        const chosen = await chooseModel(chat, describeError, {
+          title: `Default model for every chat (persona.${key})`,
+          current: current || undefined,
+          ...(current && !cloud ? { fallback: 'the model the server has loaded' } : {}),
+        });
+        if (!chosen) return;
+        await vscode.workspace.getConfiguration('persona').update(key, chosen.model ?? '', vscode.ConfigurationTarget.Global);
+        void showInfo(chosen.model ? `Every chat now uses ${chosen.model}, unless its persona or the chat names another.` : 'Every chat now uses the model the server has loaded, unless its persona or the chat names another.');
+      }),
+    ),
     vscode.commands.registerCommand(
       'persona.setApiKey',
       guarded(async () => {

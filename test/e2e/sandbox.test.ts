@@ -215,3 +215,24 @@ test('save the chat settings as a preset from the panel, then apply it to a new 
     assert.equal(body(e)['temperature'], 0.33);
   });
 });
+
+test('Persona: Set Default Model… sets the model of every chat in your settings', async () => {
+  const e = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'sandbox-default-model', async () => {
+    const frame = await e.view();
+    await e.vs.runCommand('Persona: Set Default Model…');
+    await pickerLabels(page);
+    await choose(page, otherModel);
+    await page.locator('.notifications-toasts', { hasText: `Every chat now uses ${otherModel}` }).waitFor({ timeout: 10_000 });
+    await frame.getByRole('button', { name: 'New chat' }).click();
+    await waitUntil('a new chat', 10_000, async () => (await shownMessages(frame)).length === 1);
+    await openSettings(frame);
+    const origin = frame.locator('.setting-row', { has: frame.getByRole('button', { name: 'Model', exact: true }) }).locator('.setting-origin');
+    await waitUntil('the model to come from your settings', 10_000, async () => (await origin.innerText()).trim() === 'from your settings');
+    const done = e.server.completions.length;
+    await sendMessage(frame, 'Default?');
+    await waitForReply(frame, e.server, done + 1);
+    assert.equal(body(e)['model'], otherModel);
+  });
+});
