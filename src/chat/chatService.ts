@@ -517,21 +517,86 @@ export class ChatService {
     const settings = this.deps.settings();
     const persona = this.deps.personas.getOrDefault(conversation.personaId);
     const started = Date.now();
+    if (persona.version !== undefined && conversation.personaVersion !== persona.version) conversation.personaVersion = persona.version;
+    try {
+      await this.produceReply({
+        conversation,
+        reply,
+        persona,
+        settings,
+        levels: this.levelsFor(conversation, settings),
+        signal,
+        recall: () => this.recall(conversation, reply, persona.id, signal),
+        onContent: (text) => this.appendContent(conversation, reply, stream, text),
+        onReasoning: () => this.emitState(),
+        onLoading: (model) => {
+          if (this.streaming?.messageId !== reply.id) return;
+          if (model) this.streaming.loadingModel = model;
+          else delete this.streaming.loadingModel;
+          this.emitState();
+        },
+      });
+      this.setConnection({ status: 'ok', model: reply.model });
+      this.refreshModelsAfter(reply.model, settings);
+      this.deps.logger.info(`Reply of ${reply.content.length} characters from ${reply.model ?? 'the model'} in ${Date.now() - started} ms.`);
+    } catch (e) {
+      if (signal.aborted || ProviderError.is(e, 'aborted')) {
+        reply.status = 'stopped';
+        this.deps.logger.info(`Reply stopped after ${reply.content.length} characters.`);
+      } else {
+        reply.status = 'error';
+        reply.error = this.deps.describeError(e);
+        this.deps.logger.warn(`Reply failed: ${reply.error}`);
+        if (ProviderError.is(e, 'serverDown')) this.setConnection({ status: 'down', message: reply.error });
+        else if (ProviderError.is(e, 'noModelLoaded') || ProviderError.is(e, 'unauthorized') || ProviderError.is(e, 'modelNotFound'))
+          this.setConnection({ status: 'error', message: reply.error });
+      }
+    } finally {
+      this.streaming = undefined;
+      conversation.updatedAt = Date.now();
+      try {
+        await this.save(conversation);
+      } catch (e) {
+        this.deps.logger.error(`Could not save the conversation: ${(e as Error).message}`);
+      }
+      this.emitState();
+    }
+  }
+
+  /**
+   * One reply, from the prompt to its last token: `reply` (the last message of `conversation`) gets
+   * its text, reasoning, model, usage, stats and the chat's overrides in effect; what was sent is
+   * kept under the conversation's id. Throws what the provider throws, after the stats are set.
+   */
+  private async produceReply(input: {
+    conversation: Conversation;
+    reply: Message;
+    persona: CardPersona;
+    settings: ChatSettings;
+    levels: SettingLevels;
+    signal: AbortSignal;
+    recall(): Promise<{ section: string; passages: string[] }>;
+    onContent(text: string): void;
+    /** Reasoning grew (called at most every REASONING_UPDATE_MS). */
+    onReasoning(): void;
+    /** The server is loading this model for the reply (undefined: it has started answering). */
+    onLoading(model: string | undefined): void;
+  }): Promise<void> {
+    const { conversation, reply, persona, settings, signal } = input;
     const timing: { sentAt?: number; firstTokenAt?: number } = {};
     const splitter = new ThinkSplitter();
-    const thinking = this.reasoningFor(reply);
+    const thinking = this.reasoningFor(reply, input.onReasoning);
     try {
       const provider = await this.deps.createProvider(settings);
       const info = this.modelInfoFor(settings);
-      const effective = resolveSettings(this.levelsFor(conversation, settings));
+      const effective = resolveSettings(input.levels);
       const sampling = requestSampling(effective, settings.provider);
       const replyTokens = sampling.maxTokens ?? DEFAULT_MAX_TOKENS;
       const model = effective.model.value || info?.model;
       const contextLength = this.contextLengthOf(model, settings) ?? (model === info?.model ? info?.contextLength : undefined);
       const overrides = overridesInEffect(effective);
       if (Object.keys(overrides).length > 0) reply.overrides = overrides;
-      if (persona.version !== undefined && conversation.personaVersion !== persona.version) conversation.personaVersion = persona.version;
-      const memory = await this.recall(conversation, reply, persona.id, signal);
+      const memory = await input.recall();
       const prompt = assembleCardPrompt({
         memory: memory.section,
         card: promptCardOf(persona),
@@ -554,25 +619,20 @@ export class ChatService {
         : undefined;
       // A model the server has not loaded is loaded by this request (LM Studio's just-in-time loading): say so, or the wait looks hung.
       const loading = model !== undefined && this.models?.key === this.settingsKey(settings) && this.models.list.find((m) => m.id === model)?.state === 'not-loaded';
-      if (loading && this.streaming?.messageId === reply.id) {
-        this.streaming.loadingModel = model;
-        this.emitState();
-      }
+      if (loading) input.onLoading(model);
       const events = provider.streamChat({ ...(model ? { model } : {}), messages: prompt.messages, ...sampling, maxTokens: replyTokens, signal });
       timing.sentAt = performance.now();
       const firstToken = () => {
-        timing.firstTokenAt ??= performance.now();
-        if (this.streaming?.loadingModel && this.streaming.messageId === reply.id) {
-          delete this.streaming.loadingModel;
-          this.emitState();
-        }
+        if (timing.firstTokenAt !== undefined) return;
+        timing.firstTokenAt = performance.now();
+        if (loading) input.onLoading(undefined);
       };
       for await (const event of events) {
         if (event.type === 'delta') {
           firstToken();
           const piece = splitter.push(event.text);
           if (piece.reasoning) thinking.add(piece.reasoning);
-          if (piece.content) this.appendContent(conversation, reply, stream, piece.content);
+          if (piece.content) input.onContent(piece.content);
         } else if (event.type === 'reasoning') {
           // The first token of either counts: a reasoning model starts by thinking.
           firstToken();
@@ -590,35 +650,11 @@ export class ChatService {
       }
       const rest = splitter.flush();
       if (rest.reasoning) thinking.add(rest.reasoning);
-      if (rest.content) this.appendContent(conversation, reply, stream, rest.content);
-      thinking.done();
+      if (rest.content) input.onContent(rest.content);
       reply.status = 'complete';
-      this.setConnection({ status: 'ok', model: reply.model });
-      this.refreshModelsAfter(reply.model, settings);
-      this.deps.logger.info(`Reply of ${reply.content.length} characters from ${reply.model ?? 'the model'} in ${Date.now() - started} ms.`);
-    } catch (e) {
-      if (signal.aborted || ProviderError.is(e, 'aborted')) {
-        reply.status = 'stopped';
-        this.deps.logger.info(`Reply stopped after ${reply.content.length} characters.`);
-      } else {
-        reply.status = 'error';
-        reply.error = this.deps.describeError(e);
-        this.deps.logger.warn(`Reply failed: ${reply.error}`);
-        if (ProviderError.is(e, 'serverDown')) this.setConnection({ status: 'down', message: reply.error });
-        else if (ProviderError.is(e, 'noModelLoaded') || ProviderError.is(e, 'unauthorized') || ProviderError.is(e, 'modelNotFound'))
-          this.setConnection({ status: 'error', message: reply.error });
-      }
     } finally {
       thinking.done();
       if (timing.sentAt !== undefined) reply.stats = this.statsOf(reply, timing.sentAt, timing.firstTokenAt);
-      this.streaming = undefined;
-      conversation.updatedAt = Date.now();
-      try {
-        await this.save(conversation);
-      } catch (e) {
-        this.deps.logger.error(`Could not save the conversation: ${(e as Error).message}`);
-      }
-      this.emitState();
     }
   }
 
@@ -632,14 +668,14 @@ export class ChatService {
    * A reply's reasoning as it streams: kept on the reply (never sent back to the model) and shown
    * by a state update at most every REASONING_UPDATE_MS, not per token.
    */
-  private reasoningFor(reply: Message): { add(text: string): void; done(): void } {
+  private reasoningFor(reply: Message, onUpdate: () => void): { add(text: string): void; done(): void } {
     let timer: NodeJS.Timeout | undefined;
     return {
       add: (text) => {
         reply.reasoning = (reply.reasoning ?? '') + text;
         timer ??= setTimeout(() => {
           timer = undefined;
-          this.emitState();
+          onUpdate();
         }, REASONING_UPDATE_MS);
       },
       done: () => {
