@@ -92,6 +92,23 @@ const REASONING_UPDATE_MS = 200;
 /** What a card with an empty `system_prompt` gets (and what its `{{original}}` stands for). */
 export const DEFAULT_CARD_SYSTEM_PROMPT = "Write {{char}}'s next reply in a fictional chat between {{char}} and {{user}}. Stay in character.";
 
+/** One side of a comparison: a label, and what differs from the chat. */
+export interface CompareSetup {
+  label: string;
+  /** Another persona answers (its own values, and `overrides` over them). */
+  personaId?: string;
+  /** Values over the chat's own (a model, a preset's sampling). */
+  overrides?: Sampling;
+}
+
+export interface Comparison {
+  conversationId: string;
+  /** How many messages the chat had: a reply can be kept only while it still has that many. */
+  baseLength: number;
+  user: Message;
+  columns: { setup: CompareSetup; status: 'waiting' | 'streaming' | 'complete' | 'stopped' | 'error'; reply: Message; chat?: Sampling }[];
+}
+
 /** A failure of a chat action whose message is already the sentence to show. */
 export class UserFacingError extends PersonaError<'chat'> {
   constructor(message: string) {
@@ -386,6 +403,112 @@ export class ChatService {
     if (this.deps.personas.isBuiltIn(personaId)) throw new UserFacingError(`${persona.name} comes with Persona and cannot be changed: duplicate it first (Persona: Duplicate Character…).`);
     await this.deps.personas.saveCustom({ ...persona, sampling: { ...persona.sampling, ...SamplingSchema.parse(settings) } }, { kind: 'edit' });
     this.emitState();
+  }
+
+  // ---- compare ---------------------------------------------------------------------------------------
+
+  /**
+   * Sends `text`, with this chat's history, to each set-up in turn (local servers answer one request
+   * at a time), calling `onUpdate` as the replies grow. Nothing is added to the chat: `keepCompared`
+   * puts the message and one reply in it. A set-up's `overrides` go over the chat's own; a set-up
+   * with another persona uses that persona's values and the given overrides only.
+   */
+  async compare(text: string, setups: CompareSetup[], onUpdate: (c: Comparison) => void, signal: AbortSignal): Promise<Comparison> {
+    if (this.streaming) throw new UserFacingError('A reply is still being written. Stop it first, or wait for it to finish.');
+    const conversation = this.conversation;
+    this.assertWritable(conversation);
+    const content = text.trim();
+    if (!content) throw new UserFacingError('The message is empty.');
+    const settings = this.deps.settings();
+    const user: Message = { id: randomUUID(), role: 'user', content, createdAt: Date.now(), status: 'complete' };
+    const comparison: Comparison = {
+      conversationId: conversation.id,
+      baseLength: conversation.messages.length,
+      user,
+      columns: setups.map((setup) => ({
+        setup,
+        status: 'waiting' as const,
+        reply: { id: randomUUID(), role: 'assistant' as const, content: '', createdAt: Date.now(), status: 'streaming' as const },
+      })),
+    };
+    for (const column of comparison.columns) {
+      if (signal.aborted) {
+        column.status = 'stopped';
+        column.reply.status = 'stopped';
+        continue;
+      }
+      const { setup, reply } = column;
+      const persona = (setup.personaId && this.deps.personas.get(setup.personaId)) || this.deps.personas.getOrDefault(conversation.personaId);
+      const levels = this.levelsFor(conversation, settings);
+      levels.persona = persona.sampling;
+      levels.chat = setup.personaId && setup.personaId !== conversation.personaId ? { ...setup.overrides } : { ...conversation.overrides, ...setup.overrides };
+      column.chat = levels.chat;
+      // The chat as it would be with this reply: the records of what was sent refer to its messages.
+      const view: Conversation = { ...conversation, messages: [...conversation.messages, user, reply] };
+      column.status = 'streaming';
+      onUpdate(comparison);
+      try {
+        await this.produceReply({
+          conversation: view,
+          reply,
+          persona,
+          settings,
+          levels,
+          signal,
+          recall: () => this.recall(view, reply, persona.id, signal),
+          onContent: (piece) => {
+            reply.content += piece;
+            onUpdate(comparison);
+          },
+          onReasoning: () => onUpdate(comparison),
+          onLoading: () => onUpdate(comparison),
+        });
+        column.status = 'complete';
+      } catch (e) {
+        if (signal.aborted || ProviderError.is(e, 'aborted')) {
+          reply.status = 'stopped';
+          column.status = 'stopped';
+        } else {
+          reply.status = 'error';
+          reply.error = this.deps.describeError(e);
+          column.status = 'error';
+        }
+      }
+      onUpdate(comparison);
+    }
+    return comparison;
+  }
+
+  /** Puts the compared message and the reply of `column` in the chat, which goes on with that set-up. */
+  async keepCompared(comparison: Comparison, column: number): Promise<void> {
+    const chosen = comparison.columns[column];
+    if (!chosen) throw new UserFacingError('There is no such reply.');
+    if (!this.canKeep(comparison)) throw new UserFacingError('The chat has moved on since this comparison: its replies can no longer be kept.');
+    if (chosen.status === 'waiting' || chosen.status === 'streaming') throw new UserFacingError('That reply is still being written.');
+    const conversation = this.conversation;
+    conversation.messages.push(comparison.user, chosen.reply);
+    if (conversation.title === 'New chat') conversation.title = titleFrom(comparison.user.content);
+    // The chat continues with the set-up whose reply was kept (a reply of another persona is kept as text only).
+    if (!chosen.setup.personaId || chosen.setup.personaId === conversation.personaId) {
+      if (chosen.chat && Object.keys(chosen.chat).length > 0) conversation.overrides = { ...chosen.chat };
+      else delete conversation.overrides;
+    }
+    conversation.updatedAt = Date.now();
+    await this.save(conversation);
+    this.emitState();
+  }
+
+  canKeep(comparison: Comparison): boolean {
+    return !this.streaming && this.conversation.id === comparison.conversationId && this.conversation.messages.length === comparison.baseLength;
+  }
+
+  /** What was sent for a compared reply. */
+  async sentForCompared(comparison: Comparison, column: number): Promise<{ conversation: Conversation; record: ResolvedRecord | undefined }> {
+    const chosen = comparison.columns[column];
+    const conversation = (await this.getConversation(comparison.conversationId)) ?? this.conversation;
+    const view: Conversation = { ...conversation, messages: [...conversation.messages.slice(0, comparison.baseLength), comparison.user, ...(chosen ? [chosen.reply] : [])] };
+    if (!chosen || !this.deps.sentRecords) return { conversation: view, record: undefined };
+    return { conversation: view, record: await this.deps.sentRecords.get(view, chosen.reply.id) };
   }
 
   /** The server's chat models (never an embeddings model), with load state and context where it says. */

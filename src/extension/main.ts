@@ -15,6 +15,7 @@ import { SentView } from './chat/sentView';
 import { PresetStore } from '../chat/presets';
 import { applyPreset, savePreset } from './chat/presetCommands';
 import { chooseModel } from './chat/modelPicker';
+import { runCompare } from './chat/comparePanel';
 import { CustomPersonaStore } from '../characters/customPersonaStore';
 import { FilePreferences } from '../chat/filePreferences';
 import { PersonaRegistry } from '../characters/personaRegistry';
@@ -83,13 +84,22 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
           prepareCard: (bytes, fileName) => tryPrepareImport(bytes, { fileName, taken: (id) => personas.get(id) !== undefined }),
           uploadsDir: context.storageUri ? path.join(context.storageUri.fsPath, 'memory', 'uploads') : undefined,
         }),
-    }, { showSent: (messageId) => sentView.show(messageId), savePreset: presetFlows.save, applyPreset: presetFlows.apply });
+    }, {
+      showSent: (messageId) => sentView.show(messageId),
+      savePreset: presetFlows.save,
+      applyPreset: presetFlows.apply,
+      compare: async () => void (await vscode.commands.executeCommand('persona.chat.compare')),
+    });
     context.subscriptions.push(
       vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, view),
       view,
       ...registerCommands({ chat, view, personas, keys, log }),
       vscode.commands.registerCommand('persona.chat.savePreset', guardedCommand(log, 'Save Preset')(presetFlows.save)),
       vscode.commands.registerCommand('persona.chat.applyPreset', guardedCommand(log, 'Apply Preset')(presetFlows.apply)),
+      vscode.commands.registerCommand(
+        'persona.chat.compare',
+        guardedCommand(log, 'Compare')(() => runCompare({ chat, presets, sentView, extensionUri: context.extensionUri, log, describeError, focusChat: () => view.focus() })),
+      ),
       vscode.commands.registerCommand('persona.chat.showContext', guardedCommand(log, 'Show What Was Sent')(() => sentView.show())),
       createPersonaStatusBar(chat),
       ...registerMemoryCommands(memory, log, () => chat.persona()),

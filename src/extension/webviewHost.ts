@@ -28,9 +28,9 @@ export type Handlers<R extends RequestTypes> = { [K in keyof R]: (params: Params
 export interface WebviewHostOptions<R extends RequestTypes, N extends NotificationTypes> {
   protocol: Protocol<R, N>;
   extensionUri: vscode.Uri;
-  /** The app's bundle in dist/ (e.g. 'webview.js') and its stylesheet in media/. */
+  /** The app's bundle in dist/ (e.g. 'webview.js') and its stylesheets in media/, in order. */
   script: string;
-  style: string;
+  style: string | readonly string[];
   /** The document's title and the id of the element the app renders into. */
   title: string;
   rootId: string;
@@ -134,7 +134,7 @@ export class WebviewHost<R extends RequestTypes, N extends NotificationTypes> im
     const { extensionUri, script, style, title, rootId } = this.options;
     const nonce = randomBytes(18).toString('base64');
     const scriptUri = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', script));
-    const styleUri = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', style));
+    const styles = (typeof style === 'string' ? [style] : style).map((name) => `<link rel="stylesheet" href="${webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', name))}">`);
     const csp = [
       "default-src 'none'",
       // Pictures only inline (avatars come as data: URLs) or from the extension itself: never remote.
@@ -153,7 +153,7 @@ export class WebviewHost<R extends RequestTypes, N extends NotificationTypes> im
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${styleUri}">
+${styles.join('\n')}
 <title>${escapeHtml(title)}</title>
 </head>
 <body>

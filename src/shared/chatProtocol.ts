@@ -165,6 +165,8 @@ export const Requests = {
   savePreset: request('preset/save', Empty, Void, WAITS_ON_PERSON),
   /** Asks which preset, and whether for this chat or the persona, and applies it. */
   applyPreset: request('preset/apply', Empty, Void, WAITS_ON_PERSON),
+  /** Starts Persona: Compare… (it asks what to compare with, and the message). */
+  compare: request('compare/start', Empty, Void, WAITS_ON_PERSON),
   /** Opens what was sent for a reply (an editor-area document). */
   showSent: request('chat/showSent', z.object({ messageId: Id }), Void),
   /** The model picker (a quick pick of the server's chat models) for the active chat. */

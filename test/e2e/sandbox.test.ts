@@ -236,3 +236,54 @@ test('Persona: Set Default Model… sets the model of every chat in your setting
     assert.equal(body(e)['model'], otherModel);
   });
 });
+
+test('Compare: one message to this chat and the Creative preset, side by side; keeping reply B puts it in the chat, which goes on with it', async () => {
+  const e = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'sandbox-compare', async () => {
+    const frame = await e.view();
+    await frame.getByRole('button', { name: 'New chat' }).click();
+    await waitUntil('a new chat', 10_000, async () => (await shownMessages(frame)).length === 1);
+    e.server.setReply((request) => `Reply at temperature ${(request.body as { temperature?: number }).temperature}.`, { tokenDelayMs: 20 });
+    await openSettings(frame);
+    await frame.getByRole('button', { name: 'Compare' }).click();
+    await pickerLabels(page);
+    await choose(page, 'Preset: Creative');
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill('Tell me a short story.');
+    await input.press('Enter');
+
+    const before = e.server.completions.length;
+    const panel = await waitUntil('the Compare panel', 20_000, async () => {
+      for (const f of page.frames()) {
+        if (f.isDetached()) continue;
+        if ((await f.locator('main.compare').count().catch(() => 0)) > 0) return f;
+      }
+      return undefined;
+    });
+    const keepB = panel.getByRole('button', { name: 'Keep reply B' });
+    await waitUntil('both replies to finish', 20_000, async () => (await keepB.isEnabled().catch(() => false)) && (await panel.getByRole('button', { name: 'Keep reply A' }).isEnabled()));
+    assert.equal(e.server.completions.length, before + 2);
+    const [a, b] = e.server.completions.slice(-2);
+    assert.ok(a!.endedAt! <= b!.receivedAt, 'the two requests overlapped');
+    const [bodyA, bodyB] = e.server.chatRequests.slice(-2).map((r) => r.body as { temperature?: number; messages: unknown[] });
+    assert.equal(bodyB!.temperature, 1.1, "the Creative preset's temperature");
+    assert.deepEqual(bodyA!.messages, bodyB!.messages);
+    const columnB = panel.getByRole('region', { name: /^Reply B/ });
+    assert.equal((await columnB.locator('.message-content').innerText()).trim(), b!.textSent);
+    assert.match(await columnB.getByLabel('Reply stats').innerText(), /first token/);
+    await e.vs.screenshot('sandbox-compare');
+
+    await keepB.click();
+    await panel.getByRole('status').filter({ hasText: 'Reply B is in the chat now' }).waitFor({ timeout: 10_000 });
+    await waitUntil('the kept reply in the chat', 10_000, async () => {
+      const shown = await shownMessages(frame);
+      return shown.length === 3 && shown[1]?.text === 'Tell me a short story.' && shown[2]?.text === b!.textSent;
+    });
+    const done = e.server.completions.length;
+    await sendMessage(frame, 'Go on.');
+    await waitForReply(frame, e.server, done + 1);
+    assert.equal(body(e)['temperature'], 1.1, 'the chat did not go on with the kept set-up');
+  });
+});

@@ -13,6 +13,7 @@ import { countTokens } from '../../src/util/tokenizer/countTokens';
 import { describeError } from '../../src/chat/userMessages';
 import { OpenAiCompatibleChatClient } from '../../src/providers/chatClient';
 import { silentLogger } from '../../src/util/logger';
+import { SentRecordStore } from '../../src/chat/sentRecords';
 import { MemoryPreferences } from '../support/memoryPreferences';
 import { defaultFakeModels, startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fakeOpenAiServer';
 
@@ -258,5 +259,59 @@ describe('chat settings reach the server', () => {
     } finally {
       server.onRequest = undefined;
     }
+  });
+
+  it('compare: one message to two set-ups, one request after the other, the same history; the kept reply continues the chat with its set-up', async () => {
+    const records = new SentRecordStore(join(dir, 'sent'), silentLogger);
+    chat = new ChatService({
+      store: new ConversationStore(dir, silentLogger),
+      personas,
+      preferences: prefs,
+      settings: () => settings,
+      createProvider: async (s) => new OpenAiCompatibleChatClient({ baseUrl: s.baseUrl, label: 'LM Studio', logger: silentLogger, requestTimeoutMs: 5000 }),
+      countTokens,
+      describeError,
+      logger: silentLogger,
+      sentRecords: records,
+    });
+    await chat.init();
+    await turn('Before the comparison.');
+    server.setReply((request) => `Answer at temperature ${(request.body as { temperature: number }).temperature}.`);
+    const updates: string[] = [];
+    const before = server.chatRequests.length;
+    const result = await chat.compare(
+      'Which is better?',
+      [{ label: 'This chat' }, { label: 'Hot', overrides: { temperature: 1.5, model: 'other-llm-3b' } }],
+      (c) => updates.push(c.columns.map((col) => col.status).join('/')),
+      new AbortController().signal,
+    );
+    assert.equal(server.chatRequests.length, before + 2);
+    const [a, b] = server.completions.slice(-2);
+    assert.ok(a!.endedAt! <= b!.receivedAt, 'the second request went out before the first reply ended');
+    const [bodyA, bodyB] = server.chatRequests.slice(-2).map((r) => r.body as { messages: unknown[]; temperature: number; model: string });
+    assert.deepEqual(bodyA!.messages, bodyB!.messages, 'the two set-ups were not sent the same messages');
+    assert.equal(bodyB!.temperature, 1.5);
+    assert.equal(bodyB!.model, 'other-llm-3b');
+    assert.equal(bodyA!.temperature, personas.get('sam')!.sampling.temperature);
+    assert.deepEqual(result.columns.map((c) => [c.status, c.reply.content]), [
+      ['complete', a!.textSent],
+      ['complete', b!.textSent],
+    ]);
+    assert.ok(updates.includes('streaming/waiting') && updates.includes('complete/streaming'), updates.join(' '));
+    assert.equal(chat.activeConversation.messages.length, 3, 'comparing added something to the chat');
+
+    const sentB = await chat.sentForCompared(result, 1);
+    assert.equal(JSON.stringify(sentB.record!.messages), JSON.stringify(bodyB!.messages));
+
+    await chat.keepCompared(result, 1);
+    const messages = chat.activeConversation.messages;
+    assert.deepEqual(messages.slice(-2).map((m) => [m.role, m.content]), [
+      ['user', 'Which is better?'],
+      ['assistant', b!.textSent],
+    ]);
+    assert.equal(chat.activeConversation.overrides?.temperature, 1.5);
+    await assert.rejects(chat.keepCompared(result, 0), /moved on/);
+    await turn('And then?');
+    assert.equal((server.chatRequests.at(-1)!.body as { temperature: number }).temperature, 1.5, 'the chat did not go on with the kept set-up');
   });
 });

@@ -37,6 +37,7 @@ export interface SandboxActions {
   showSent(messageId: string): Promise<void>;
   savePreset(): Promise<void>;
   applyPreset(): Promise<void>;
+  compare(): Promise<void>;
 }
 
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
@@ -198,6 +199,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       showSent: ({ messageId }) => done(sandbox('What was sent').showSent(messageId)),
       savePreset: () => done(sandbox('Presets').savePreset()),
       applyPreset: () => done(sandbox('Presets').applyPreset()),
+      compare: () => done(sandbox('Compare').compare()),
       pickModel: () => done(pickModel(chat, describeError)),
       setMemory: ({ enabled }) => done(chat.setMemoryEnabled(enabled)),
       openCitation: (citation) => done(memory('Memory').openCitation(citation)),

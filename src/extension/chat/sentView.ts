@@ -5,6 +5,8 @@ import * as vscode from 'vscode';
 import type { ChatService } from '../../chat/chatService';
 import { sentReport } from '../../chat/sentReport';
 import { showInfo } from '../notify';
+import type { Conversation } from '../../shared/conversation';
+import type { ResolvedRecord } from '../../chat/sentRecords';
 
 export const SENT_SCHEME = 'persona-sent';
 
@@ -33,11 +35,20 @@ export class SentView implements vscode.TextDocumentContentProvider, vscode.Disp
       void showInfo('Nothing was kept for this reply: it was written before Persona kept requests, or it failed before reaching the server.');
       return;
     }
+    await this.showRecord(conversation, record);
+  }
+
+  /** Opens a record already read (a compared reply's, say). */
+  async showRecord(conversation: Conversation, record: ResolvedRecord | undefined): Promise<void> {
+    if (!record) {
+      void showInfo('Nothing was kept for this reply: it failed before reaching the server.');
+      return;
+    }
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
     const text = sentReport(record, conversation, this.chat.personaName(conversation.personaId), (source, line) =>
       folder ? vscode.Uri.joinPath(folder, ...source.split('/')).with({ fragment: `L${line}` }).toString() : undefined,
     );
-    const uri = vscode.Uri.from({ scheme: SENT_SCHEME, path: `/${conversation.id}/${id}/What was sent.md` });
+    const uri = vscode.Uri.from({ scheme: SENT_SCHEME, path: `/${conversation.id}/${record.messageId}/What was sent.md` });
     this.documents.set(uri.toString(), text);
     this.changed.fire(uri);
     await vscode.commands.executeCommand('markdown.showPreview', uri);

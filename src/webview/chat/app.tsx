@@ -121,6 +121,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
           onPickModel={() => void call(() => host.request(Requests.pickModel, {}))}
           onApplyPreset={() => void call(() => host.request(Requests.applyPreset, {}))}
           onSavePreset={() => void call(() => host.request(Requests.savePreset, {}))}
+          onCompare={() => void call(() => host.request(Requests.compare, {}))}
           onClose={() => {
             setShowSettings(false);
             settingsButton.current?.focus();

@@ -25,6 +25,7 @@ interface Props {
   onPickModel(): void;
   onApplyPreset(): void;
   onSavePreset(): void;
+  onCompare(): void;
   onClose(): void;
 }
 
@@ -50,6 +51,9 @@ export function ChatSettingsPanel(props: Props) {
         </button>
         <button type="button" class="secondary" aria-label="Save as preset" onClick={props.onSavePreset}>
           Save as preset…
+        </button>
+        <button type="button" class="secondary" aria-label="Compare" title="Send a message to this chat and another set-up, side by side" disabled={props.readOnly} onClick={props.onCompare}>
+          Compare…
         </button>
       </div>
       <div class="setting-row">
