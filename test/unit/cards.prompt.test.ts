@@ -286,3 +286,32 @@ describe('context budget', () => {
     assert.throws(() => run(c, history, { contextBudget: 10 }), PromptTooLongError);
   });
 });
+
+describe('token breakdown', () => {
+  it('the parts add up to the prompt, each counted where it is in the request', () => {
+    const c = withBook([entry({ keys: ['dragon'], content: 'Dragons hoard gold in the northern caves.' }), entry({ constant: true, content: 'Always: the kingdom is at peace.' })], {});
+    const c2 = CardDataSchema.parse({ ...c, description: 'A knight of the realm.', mes_example: '<START>\n{{user}}: Hi\n{{char}}: Well met.', post_history_instructions: 'Stay brief.' });
+    const memory = '## Excerpts\n[1] notes.md, line 1\n```\nThe castle has three gates.\n```';
+    const history = [user('Tell me about the dragon.'), bot('It sleeps.'), user('And the gold?')];
+    const p = run(c2, history, { memory });
+    const b = p.breakdown;
+    assert.equal(b.system + b.lorebook + b.examples + b.memory + b.history + b.postHistory, p.promptTokens);
+    assert.equal(b.memory, countTokens(memory));
+    assert.equal(b.lorebook, p.activatedEntries.reduce((n, e) => n + e.tokens, 0));
+    assert.ok(b.lorebook > 0 && b.examples > 0 && b.postHistory > 0);
+    // History: each kept turn's text and its framing; the system part holds the rest of the first message.
+    assert.ok(b.history > history.reduce((n, m) => n + countTokens(m.content), 0));
+    assert.ok(b.system > countTokens('A knight of the realm.'));
+  });
+
+  it('what is left out to fit leaves the breakdown too', () => {
+    const history = Array.from({ length: 12 }, (_, i) => (i % 2 ? bot : user)(`Turn ${i}: ${'words '.repeat(40)}`));
+    const whole = run(card({ description: 'A knight.' }), history);
+    const fitted = run(card({ description: 'A knight.' }), history, { contextBudget: Math.floor(whole.promptTokens / 2) });
+    assert.ok(fitted.droppedMessages > 0);
+    assert.ok(fitted.breakdown.history < whole.breakdown.history);
+    assert.equal(fitted.breakdown.system, whole.breakdown.system);
+    const b = fitted.breakdown;
+    assert.equal(b.system + b.lorebook + b.examples + b.memory + b.history + b.postHistory, fitted.promptTokens);
+  });
+});
