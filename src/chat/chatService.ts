@@ -23,6 +23,10 @@ import { overridesInEffect, requestSampling, resolveSettings, type SettingLevels
 
 export interface ChatSettings {
   provider: 'local' | 'cloud';
+  /** A named endpoint of persona.endpoints (provider is then 'cloud'): its name, as messages call it. */
+  endpointName?: string;
+  /** The server takes top_k, min_p and repeat_penalty; by default only the local one does. */
+  extendedSampling?: boolean;
   baseUrl: string;
   /** Empty = the model the server reports as loaded. */
   model: string;
@@ -145,7 +149,7 @@ export class ChatService {
   constructor(private readonly deps: ChatServiceDeps) {
     this.countTokens = cachedCounter(deps.countTokens);
     const s = deps.settings();
-    this.connection = { status: 'unknown', provider: s.provider, baseUrl: s.baseUrl };
+    this.connection = { status: 'unknown', ...serverOf(s) };
     if (deps.memory) this.subscriptions.push(deps.memory.onDidChange(() => this.emitState()));
     // A persona saved, restored or deleted elsewhere (the builder, an import) shows in the view at once.
     this.subscriptions.push(deps.personas.onDidChange(() => this.emitState()));
@@ -713,7 +717,7 @@ export class ChatService {
       const provider = await this.deps.createProvider(settings);
       const info = this.modelInfoFor(settings);
       const effective = resolveSettings(input.levels);
-      const sampling = requestSampling(effective, settings.provider);
+      const sampling = requestSampling(effective, settings.extendedSampling ?? settings.provider === 'local');
       const replyTokens = sampling.maxTokens ?? DEFAULT_MAX_TOKENS;
       const model = effective.model.value || info?.model;
       const contextLength = this.contextLengthOf(model, settings) ?? (model === info?.model ? info?.contextLength : undefined);
@@ -960,7 +964,7 @@ export class ChatService {
   // ---- connection --------------------------------------------------------------------------------
 
   private settingsKey(s: ChatSettings): string {
-    return `${s.provider}|${s.baseUrl}|${s.model}`;
+    return `${s.provider}|${s.endpointName ?? ''}|${s.baseUrl}|${s.model}`;
   }
 
   private modelInfoFor(s: ChatSettings) {
@@ -983,7 +987,7 @@ export class ChatService {
 
   private setConnection(update: Omit<ConnectionState, 'provider' | 'baseUrl'>): void {
     const s = this.deps.settings();
-    this.connection = { provider: s.provider, baseUrl: s.baseUrl, ...update };
+    this.connection = { ...serverOf(s), ...update };
   }
 
   /** Asks the server which model it would use and the context it is loaded with. Never throws. */
@@ -1000,7 +1004,11 @@ export class ChatService {
       const provider = await this.deps.createProvider(settings);
       const signal = AbortSignal.timeout(10_000);
       const model = await provider.resolveModel(settings.model, signal);
-      const models = await provider.listModels(signal).catch(() => []);
+      // A server that lists no models still chats; one that refuses the key will refuse the chat too: say so now.
+      const models = await provider.listModels(signal).catch((e: unknown) => {
+        if (ProviderError.is(e, 'unauthorized')) throw e;
+        return [];
+      });
       this.models = { key: this.settingsKey(settings), list: models };
       const contextLength = models.find((m) => m.id === model)?.contextLength;
       this.modelInfo = { key: this.settingsKey(settings), model, contextLength };
@@ -1047,9 +1055,14 @@ export class ChatService {
   settingsChanged(): void {
     this.modelInfo = undefined;
     const s = this.deps.settings();
-    this.connection = { status: 'unknown', provider: s.provider, baseUrl: s.baseUrl };
+    this.connection = { status: 'unknown', ...serverOf(s) };
     void this.checkConnection();
   }
+}
+
+/** The server part of the connection state the view shows. */
+function serverOf(s: ChatSettings): Pick<ConnectionState, 'provider' | 'baseUrl' | 'endpoint' | 'extendedSampling'> {
+  return { provider: s.provider, baseUrl: s.baseUrl, ...(s.endpointName ? { endpoint: s.endpointName } : {}), extendedSampling: s.extendedSampling ?? s.provider === 'local' };
 }
 
 /** The fields of a persona that may reach the model; notes, creator, version and tags never do. */

@@ -48,14 +48,17 @@ export function resolveSettings(levels: SettingLevels): EffectiveSettings {
   return out as EffectiveSettings;
 }
 
-/** The values to send: every one in effect, less those the server does not take. */
-export function requestSampling(effective: EffectiveSettings, provider: 'local' | 'cloud'): Omit<Sampling, 'model'> {
+/**
+ * The values to send: every one in effect, less those the server does not take. `extended`: the
+ * server takes top_k, min_p and repeat_penalty (LM Studio does; OpenAI refuses them).
+ */
+export function requestSampling(effective: EffectiveSettings, extended: boolean): Omit<Sampling, 'model'> {
   const out: Omit<Sampling, 'model'> = {};
   for (const def of NUMBER_SETTINGS) {
     const value = effective[def.key].value;
     if (value === undefined) continue;
     // top_k, min_p and repeat_penalty are not OpenAI parameters: a cloud endpoint refuses or ignores them.
-    if (def.localOnly && provider === 'cloud') continue;
+    if (def.localOnly && !extended) continue;
     out[def.key] = value;
   }
   const stop = effective.stop.value;

@@ -1,7 +1,8 @@
 // Every `persona.*` setting, declared once with its default. No `vscode` here: a unit test checks
 // these keys and defaults against package.json in both directions.
 export const SETTINGS = {
-  'chat.provider': 'local' as 'local' | 'cloud',
+  /** 'local', 'cloud', or the name of one of `endpoints`. */
+  'chat.provider': 'local' as string,
   'chat.baseUrl': 'http://127.0.0.1:1234/v1',
   'chat.model': '',
   'chat.temperature': null as number | null,
@@ -17,6 +18,7 @@ export const SETTINGS = {
   'chat.requestTimeoutSeconds': 120,
   'cloud.baseUrl': 'https://api.openai.com/v1',
   'cloud.model': 'gpt-4o-mini',
+  'endpoints': [] as readonly unknown[],
   'embeddings.baseUrl': 'http://127.0.0.1:5001/v1',
   'embeddings.model': 'bge-m3',
   'rag.topK': 8,

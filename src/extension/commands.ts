@@ -5,8 +5,9 @@ import { deleteCharacter, exportCharacterCard, importCharacterCard } from './cha
 import type { ChatViewProvider } from './chat/chatViewProvider';
 import type { PersonaRegistry } from '../characters/personaRegistry';
 import type { ApiKeyStore } from '../chat/apiKeys';
-import { setting } from './config';
-import { confirmKeyInTheClear, guardedCommand, personaPickText, showInfo } from './notify';
+import { endpointSettings, setting } from './config';
+import { endpointKeyName } from '../chat/endpoints';
+import { confirmKeyInTheClear, guardedCommand, personaPickText, showInfo, showWarning } from './notify';
 import { inertText } from '../util/inertText';
 import { chooseModel, pickModel } from './chat/modelPicker';
 import { describeError } from '../chat/userMessages';
@@ -66,6 +67,58 @@ export function registerCommands(deps: {
         if (!chosen) return;
         await vscode.workspace.getConfiguration('persona').update(key, chosen.model ?? '', vscode.ConfigurationTarget.Global);
         void showInfo(chosen.model ? `Every chat now uses ${chosen.model}, unless its persona or the chat names another.` : 'Every chat now uses the model the server has loaded, unless its persona or the chat names another.');
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.chat.selectServer',
+      guarded(async () => {
+        const current = setting('chat.provider').trim().toLowerCase() || 'local';
+        const { endpoints, problems } = endpointSettings();
+        type Item = vscode.QuickPickItem & { value: string };
+        const mark = (value: string) => (value.toLowerCase() === current ? '$(check) ' : '');
+        const items: Item[] = [
+          { value: 'local', label: `${mark('local')}LM Studio (local)`, description: inertText(setting('chat.baseUrl')) },
+          { value: 'cloud', label: `${mark('cloud')}Cloud endpoint`, description: inertText(setting('cloud.baseUrl')) },
+          ...endpoints.map((e) => ({ value: e.name, label: `${mark(e.name)}${inertText(e.name)}`, description: inertText(e.baseUrl), detail: e.model ? inertText(`model ${e.model}`) : undefined })),
+        ];
+        const picked = await vscode.window.showQuickPick(items, {
+          title: 'Select Chat Server',
+          placeHolder: endpoints.length ? 'Where Persona sends your messages' : 'Add named endpoints in the persona.endpoints setting',
+        });
+        if (problems.length) void showWarning(problems.join(' '));
+        if (!picked) return;
+        await vscode.workspace.getConfiguration('persona').update('chat.provider', picked.value, vscode.ConfigurationTarget.Global);
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.setEndpointKey',
+      guarded(async () => {
+        const { endpoints } = endpointSettings();
+        if (endpoints.length === 0) {
+          void showInfo('There are no named endpoints: add one to the persona.endpoints setting (a name and a baseUrl) first.');
+          return;
+        }
+        const picked = await vscode.window.showQuickPick(
+          endpoints.map((e) => ({ endpoint: e, label: inertText(e.name), description: inertText(e.baseUrl) })),
+          { title: 'Set API Key for an Endpoint', placeHolder: 'Which endpoint' },
+        );
+        if (!picked) return;
+        const key = await vscode.window.showInputBox({
+          title: inertText(`Persona: API Key for ${picked.endpoint.name}`),
+          prompt: `The key for ${inertText(picked.endpoint.baseUrl)}. It is kept in VS Code's secret storage and sent only there. Empty: remove the key.`,
+          password: true,
+          ignoreFocusOut: true,
+        });
+        if (key === undefined) return;
+        if (!key.trim()) {
+          await keys.delete(endpointKeyName(picked.endpoint.name));
+          void showInfo(`The key of ${picked.endpoint.name} was removed.`);
+          return;
+        }
+        if (!(await confirmKeyInTheClear(picked.endpoint.baseUrl))) return;
+        await keys.set(endpointKeyName(picked.endpoint.name), key.trim(), picked.endpoint.baseUrl);
+        log.info(`The key of the endpoint ${picked.endpoint.name} was set.`);
+        void showInfo(`Key saved for ${picked.endpoint.name}.`);
       }),
     ),
     vscode.commands.registerCommand(

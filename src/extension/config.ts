@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { ChatSettings } from '../chat/chatService';
 import { SETTINGS, type SettingKey } from '../chat/settings';
+import { chooseServer, readEndpoints } from '../chat/endpoints';
 import { NUMBER_SETTINGS, SamplingSchema, type Sampling } from '../shared/sampling';
 
 type SettingValue<K extends SettingKey> = (typeof SETTINGS)[K] extends string ? string : (typeof SETTINGS)[K];
@@ -11,10 +12,27 @@ export function setting<K extends SettingKey>(key: K): SettingValue<K> {
 }
 
 /** Settings that change which server Persona talks to. */
-export const CONNECTION_SETTINGS: readonly SettingKey[] = ['chat.provider', 'chat.baseUrl', 'chat.model', 'cloud.baseUrl', 'cloud.model'];
+export const CONNECTION_SETTINGS: readonly SettingKey[] = ['chat.provider', 'chat.baseUrl', 'chat.model', 'cloud.baseUrl', 'cloud.model', 'endpoints'];
+
+/** The named endpoints of persona.endpoints that are valid, and what is wrong with the others. */
+export function endpointSettings(): ReturnType<typeof readEndpoints> {
+  return readEndpoints(setting('endpoints'));
+}
 
 export function chatSettings(): ChatSettings {
-  const cloud = setting('chat.provider') === 'cloud';
+  const chosen = chooseServer(setting('chat.provider'), endpointSettings().endpoints);
+  if (chosen.endpoint) {
+    return {
+      provider: 'cloud',
+      endpointName: chosen.endpoint.name,
+      extendedSampling: chosen.endpoint.extendedSampling ?? false,
+      baseUrl: chosen.endpoint.baseUrl,
+      model: (chosen.endpoint.model ?? '').trim(),
+      sampling: userSampling(),
+      userName: setting('user.name').trim() || 'User',
+    };
+  }
+  const cloud = chosen.provider === 'cloud';
   return {
     provider: cloud ? 'cloud' : 'local',
     baseUrl: trimSlash(cloud ? setting('cloud.baseUrl') : setting('chat.baseUrl')),

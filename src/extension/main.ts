@@ -8,7 +8,7 @@ import { registerCharacterBuilder } from './characters/characterBuilder';
 import { ChatService, UserFacingError, type ChatSettings } from '../chat/chatService';
 import { ChatViewProvider } from './chat/chatViewProvider';
 import { registerCommands } from './commands';
-import { CONNECTION_SETTINGS, chatSettings, setting } from './config';
+import { CONNECTION_SETTINGS, chatSettings, endpointSettings, setting } from './config';
 import { ConversationStore } from '../chat/conversationStore';
 import { SentRecordStore } from '../chat/sentRecords';
 import { SentView } from './chat/sentView';
@@ -20,6 +20,7 @@ import { CustomPersonaStore } from '../characters/customPersonaStore';
 import { FilePreferences } from '../chat/filePreferences';
 import { PersonaRegistry } from '../characters/personaRegistry';
 import { ApiKeyStore, originOf } from '../chat/apiKeys';
+import { endpointKeyName } from '../chat/endpoints';
 import { createPersonaStatusBar } from './statusBar';
 import { describeError } from '../chat/userMessages';
 import { importPrepared } from './characters/characterCommands';
@@ -29,7 +30,7 @@ import { registerMemoryCommands } from './memory/memoryCommands';
 import { MemoryController } from './memory/memoryController';
 import { watchWorkspaceFiles } from './memory/workspaceWatcher';
 import { countTokens } from '../util/tokenizer/countTokens';
-import { guardedCommand, showError } from './notify';
+import { guardedCommand, showError, showWarning } from './notify';
 
 /** What deactivate() must finish before the extension host goes away. */
 let memoryToClose: MemoryController | undefined;
@@ -104,6 +105,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       createPersonaStatusBar(chat),
       ...registerMemoryCommands(memory, log, () => chat.persona()),
       vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('persona.endpoints')) warnAboutEndpoints(log);
         if (e.affectsConfiguration('persona.chat') || e.affectsConfiguration('persona.cloud.model')) chat.refreshView();
         if (CONNECTION_SETTINGS.some((k) => e.affectsConfiguration(`persona.${k}`))) {
           log.info('Connection settings changed; checking the server again.');
@@ -113,17 +115,25 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }),
       keys.onDidChange(() => {
         providers.clear();
-        if (setting('chat.provider') === 'cloud') chat.settingsChanged();
+        if (setting('chat.provider').trim() !== 'local') chat.settingsChanged();
       }),
     );
     context.subscriptions.push(...registerCharacterBuilder({ extensionUri: context.extensionUri, globalStorageDir: context.globalStorageUri.fsPath, personas, log, countTokens, chatWith: async (id) => (await chat.selectPersona(id), await view.focus()), chooseModel: (title) => chooseModel(chat, describeError, { title, fallback: 'the chat’s default model' }) }));
     context.subscriptions.push(watchWorkspaceFiles(memory, log));
+    warnAboutEndpoints(log);
     log.info(`Persona activated in ${Math.round(performance.now() - started)} ms (${personas.list().length} personas).`);
   } catch (e) {
     // VS Code shows nothing when activation fails: say it ourselves.
     log.error(e instanceof Error ? e : String(e));
     void showError(`Persona could not start: ${(e as Error).message}`, 'Show Log').then((c) => c && log.show());
   }
+}
+
+/** Named endpoints that cannot be used are said once, when the setting is read or changed. */
+function warnAboutEndpoints(log: vscode.LogOutputChannel): void {
+  const { problems } = endpointSettings();
+  for (const p of problems) log.warn(p);
+  if (problems.length > 0) void showWarning(problems.join(' '));
 }
 
 /** VS Code waits for this before it disposes the subscriptions: the indexing journal is flushed and LanceDB closed. */
@@ -142,7 +152,16 @@ class ProviderCache {
 
   async get(s: ChatSettings): Promise<ChatProvider> {
     let apiKey: string | undefined;
-    if (s.provider === 'cloud') {
+    if (s.endpointName) {
+      // A named endpoint: its own key, if it has one (many local servers need none), only for its origin.
+      const found = await this.keys.getFor(endpointKeyName(s.endpointName), s.baseUrl);
+      if (found.boundTo) {
+        throw new UserFacingError(
+          `The key of the endpoint "${s.endpointName}" was saved for ${found.boundTo}, so Persona does not send it to ${originOf(s.baseUrl) ?? s.baseUrl}. Run "Persona: Set API Key for an Endpoint…" to save a key for its new address.`,
+        );
+      }
+      apiKey = found.key;
+    } else if (s.provider === 'cloud') {
       const found = await this.keys.getFor('cloud', s.baseUrl);
       if (found.boundTo) {
         throw new UserFacingError(
@@ -153,14 +172,14 @@ class ProviderCache {
       apiKey = found.key;
     }
     const timeout = setting('chat.requestTimeoutSeconds') * 1000;
-    const key = `${s.provider}|${s.baseUrl}|${timeout}|${apiKey ?? ''}`;
+    const key = `${s.provider}|${s.endpointName ?? ''}|${s.baseUrl}|${timeout}|${apiKey ?? ''}`;
     if (this.cached?.key !== key) {
       this.cached = {
         key,
         provider: new OpenAiCompatibleChatClient({
           baseUrl: s.baseUrl,
           apiKey,
-          label: s.provider === 'cloud' ? 'The cloud endpoint' : 'LM Studio',
+          label: s.endpointName ? `The endpoint "${s.endpointName}"` : s.provider === 'cloud' ? 'The cloud endpoint' : 'LM Studio',
           logger: this.log,
           requestTimeoutMs: timeout,
           // LM Studio's native /api/v0/models tells the loaded context length; other servers lack it.

@@ -98,7 +98,7 @@ export function describeProviderError(err: unknown, options: DescribeOptions = {
     case 'unauthorized':
       return isLmStudio(label)
         ? `LM Studio at ${url} refused the request (HTTP ${err.status ?? 401}) — its server requires an API token: turn authentication off in LM Studio's server settings, or give Persona the token.`
-        : `${Label} refused the API key (HTTP ${err.status ?? 401}) — run “Persona: Set API Key for Cloud Provider…” to set a valid key.`;
+        : `${Label} refused the API key (HTTP ${err.status ?? 401}) — run “${/^the endpoint "/i.test(label) ? 'Persona: Set API Key for an Endpoint…' : 'Persona: Set API Key for Cloud Provider…'}” to set a valid key.`;
     case 'busy':
       return `${Label} is busy${err.status === 429 ? ' or rate-limited' : ''} (HTTP ${err.status ?? 503}) — wait a moment and try again.`;
     case 'timeout':

@@ -14,6 +14,10 @@ export const ConnectionStateSchema = z.object({
   message: z.optional(z.string()),
   provider: z.enum(['local', 'cloud']),
   baseUrl: z.string(),
+  /** The name of the endpoint of persona.endpoints in use, if one is. */
+  endpoint: z.optional(z.string().check(z.maxLength(100))),
+  /** The server takes top_k, min_p and repeat_penalty. */
+  extendedSampling: z.optional(z.boolean()),
   model: z.optional(z.string()),
 });
 export type ConnectionState = z.infer<typeof ConnectionStateSchema>;

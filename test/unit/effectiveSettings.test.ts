@@ -31,13 +31,13 @@ describe('chat settings in three levels', () => {
     assert.deepEqual(resolveSettings({ settings: { stop: [] }, persona: {}, chat: undefined }).stop, { origin: 'default' });
     const cleared = resolveSettings({ settings: {}, persona: { stop: ['END'] }, chat: { stop: [] } });
     assert.deepEqual(cleared.stop.value, []);
-    assert.equal(requestSampling(cleared, 'local').stop, undefined, 'an empty list is not sent');
+    assert.equal(requestSampling(cleared, true).stop, undefined, 'an empty list is not sent');
   });
 
   it('the request carries exactly the values in effect; top K, min P and repeat penalty only to the local server', () => {
     const e = resolveSettings({ settings: { repeatPenalty: 1.1 }, persona: { temperature: 0.7, minP: 0.05 }, chat: { topK: 40, stop: ['\nUser:'] } });
-    assert.deepEqual(requestSampling(e, 'local'), { temperature: 0.7, topK: 40, minP: 0.05, maxTokens: DEFAULT_MAX_TOKENS, repeatPenalty: 1.1, stop: ['\nUser:'] });
-    assert.deepEqual(requestSampling(e, 'cloud'), { temperature: 0.7, maxTokens: DEFAULT_MAX_TOKENS, stop: ['\nUser:'] });
+    assert.deepEqual(requestSampling(e, true), { temperature: 0.7, topK: 40, minP: 0.05, maxTokens: DEFAULT_MAX_TOKENS, repeatPenalty: 1.1, stop: ['\nUser:'] });
+    assert.deepEqual(requestSampling(e, false), { temperature: 0.7, maxTokens: DEFAULT_MAX_TOKENS, stop: ['\nUser:'] });
   });
 
   it("a reply records only the chat's overrides that change something", () => {

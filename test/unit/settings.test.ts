@@ -31,11 +31,11 @@ describe('settings', () => {
 
   it('endpoint settings are restricted in untrusted workspaces', () => {
     const restricted: string[] = manifest.capabilities.untrustedWorkspaces.restrictedConfigurations;
-    for (const key of Object.keys(properties).filter((k) => k.endsWith('baseUrl') || k.endsWith('.provider'))) assert.ok(restricted.includes(key), key);
+    for (const key of Object.keys(properties).filter((k) => k.endsWith('baseUrl') || k.endsWith('.provider') || k === 'persona.endpoints')) assert.ok(restricted.includes(key), key);
   });
 
   it('endpoint settings are application-scoped: even a trusted workspace cannot send messages or keys elsewhere', () => {
-    const endpoints = Object.entries(properties).filter(([k]) => k.endsWith('baseUrl') || k.endsWith('.provider'));
+    const endpoints = Object.entries(properties).filter(([k]) => k.endsWith('baseUrl') || k.endsWith('.provider') || k === 'persona.endpoints');
     assert.ok(endpoints.length >= 4);
     // Not 'machine': with a remote extension host (code-server, Remote-SSH) that scope ignores the
     // user settings, so the endpoints set there would not apply.

@@ -114,7 +114,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
       {showSettings && (
         <ChatSettingsPanel
           settings={state.settings}
-          provider={state.connection.provider}
+          extendedSampling={state.connection.extendedSampling ?? state.connection.provider === 'local'}
           serverModel={state.connection.model}
           readOnly={orphaned}
           onSet={(key, value) => call(() => host.request(Requests.setChatSetting, { key, value }))}

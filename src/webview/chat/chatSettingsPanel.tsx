@@ -16,8 +16,8 @@ import {
 
 interface Props {
   settings: EffectiveSettings;
-  /** Which server the chat talks to: top K, min P and repeat penalty go to the local one only. */
-  provider: 'local' | 'cloud';
+  /** Whether the server takes top K, min P and repeat penalty (the local one does; OpenAI does not). */
+  extendedSampling: boolean;
   /** The model the server reports as loaded, for "default". */
   serverModel: string | undefined;
   readOnly: boolean;
@@ -67,7 +67,7 @@ export function ChatSettingsPanel(props: Props) {
         {model.origin === 'chat' && <ResetButton label="Model" entry={model} onReset={() => void props.onSet('model', null)} />}
       </div>
       {NUMBER_SETTINGS.map((def) => (
-        <NumberRow key={def.key} def={def} entry={props.settings[def.key]} ignored={def.localOnly === true && props.provider === 'cloud'} readOnly={props.readOnly} onSet={props.onSet} />
+        <NumberRow key={def.key} def={def} entry={props.settings[def.key]} ignored={def.localOnly === true && !props.extendedSampling} readOnly={props.readOnly} onSet={props.onSet} />
       ))}
       <StopRow entry={props.settings.stop} readOnly={props.readOnly} onSet={props.onSet} />
       <p class="setting-footnote">Values typed here apply to this chat only. A new chat starts from the persona's values.</p>
@@ -174,7 +174,7 @@ function NumberRow({ def, entry, ignored, readOnly, onSet }: { def: NumberSettin
       />
       <Origin id={`${id}-origin`} entry={entry} />
       {entry.origin === 'chat' && <ResetButton label={def.label} entry={entry} onReset={() => void onSet(def.key, null)} />}
-      {ignored && <span class="setting-note">not sent to the cloud endpoint</span>}
+      {ignored && <span class="setting-note">not sent: this server does not take it</span>}
       {error && (
         <span class="setting-error" id={`${id}-error`} role="alert">
           {error}
