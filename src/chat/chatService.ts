@@ -66,6 +66,8 @@ export interface ChatMemory {
   onDidChange(listener: () => void): { dispose(): void };
   /** The view opened: memory may be asked for soon. */
   warmUp?(): void;
+  /** The most tokens memory may add to a prompt (what the context meter keeps for it). */
+  tokenBudget?(): number;
 }
 
 export interface MemoryContext {
@@ -713,6 +715,7 @@ export class ChatService {
     const timing: { sentAt?: number; firstTokenAt?: number } = {};
     const splitter = new ThinkSplitter();
     const thinking = this.reasoningFor(reply, input.onReasoning);
+    let keepRecord = () => {};
     try {
       const provider = await this.deps.createProvider(settings);
       const info = this.modelInfoFor(settings);
@@ -741,9 +744,15 @@ export class ChatService {
       if (prompt.activatedEntries.length > 0) this.deps.logger.info(`Lorebook entries in this prompt: ${prompt.activatedEntries.map((e) => (e.key ? `#${e.index} (${e.key})` : `#${e.index}`)).join(', ')}.`);
       // Kept to compare with the server's own count when the reply comes (the context meter's correction).
       reply.promptCounted = Object.values(prompt.breakdown).reduce((a, b) => a + b, 0);
-      const record = this.deps.sentRecords
-        ? this.sentRecord({ conversation, reply, settings, sampling: { ...sampling, maxTokens: replyTokens }, prompt, passages: prompt.droppedMemory ? [] : memory.passages, contextLength })
-        : undefined;
+      // What was sent is kept once the server is answering (or has failed): never on the way to the first token.
+      let kept = false;
+      keepRecord = () => {
+        if (kept || !this.deps.sentRecords) return;
+        kept = true;
+        const record = this.sentRecord({ conversation, reply, settings, sampling: { ...sampling, maxTokens: replyTokens }, prompt, passages: prompt.droppedMemory ? [] : memory.passages, contextLength });
+        record.model = reply.model ?? model ?? '';
+        this.deps.sentRecords.append(conversation.id, record).catch((e: Error) => this.deps.logger.warn(`Could not keep what was sent: ${e.message}`));
+      };
       // A model the server has not loaded is loaded by this request (LM Studio's just-in-time loading): say so, or the wait looks hung.
       const loading = model !== undefined && this.models?.key === this.settingsKey(settings) && this.models.list.find((m) => m.id === model)?.state === 'not-loaded';
       if (loading) input.onLoading(model);
@@ -753,6 +762,8 @@ export class ChatService {
         if (timing.firstTokenAt !== undefined) return;
         timing.firstTokenAt = performance.now();
         if (loading) input.onLoading(undefined);
+        // After this token has reached the view.
+        setImmediate(keepRecord);
       };
       for await (const event of events) {
         if (event.type === 'delta') {
@@ -766,11 +777,6 @@ export class ChatService {
           thinking.add(event.text);
         } else if (event.type === 'start') {
           reply.model = event.model;
-          // Kept off the path of the first token: the write runs while the server thinks.
-          if (record) {
-            record.model = event.model;
-            this.deps.sentRecords!.append(conversation.id, record).catch((e: Error) => this.deps.logger.warn(`Could not keep what was sent: ${e.message}`));
-          }
         } else if (event.type === 'usage') {
           reply.usage = { promptTokens: event.promptTokens, completionTokens: event.completionTokens };
         }
@@ -781,6 +787,8 @@ export class ChatService {
       reply.status = 'complete';
     } finally {
       thinking.done();
+      // A request that failed or was stopped before its first token is kept too: what was sent is what it is for.
+      if (timing.sentAt !== undefined) keepRecord();
       if (timing.sentAt !== undefined) reply.stats = this.statsOf(reply, timing.sentAt, timing.firstTokenAt);
     }
   }
@@ -889,14 +897,19 @@ export class ChatService {
     const p = prompt.breakdown;
     const counted = p.system + p.lorebook + p.examples + p.history + p.postHistory;
     const scale = this.usageScale(conversation);
+    // Memory is searched when the message is sent: keep room for the most it may add, when it is on and holds something.
+    const memory = this.deps.memory;
+    const memoryStatus = memory && conversation.memory !== false ? memory.status(conversation.personaId).status : 'off';
+    const memoryTokens = memory?.tokenBudget && (memoryStatus === 'ready' || memoryStatus === 'indexing' || memoryStatus === 'checking') ? memory.tokenBudget() : 0;
     const usable = history.filter((m) => m.content.length > 0 && m.status !== 'error');
     return {
-      used: Math.round(counted * scale) + replyTokens,
+      used: Math.round(counted * scale) + memoryTokens + replyTokens,
       ...(limit !== undefined ? { limit } : {}),
       parts: {
         system: Math.round((p.system + p.postHistory) * scale),
         lorebook: Math.round(p.lorebook * scale),
         examples: Math.round(p.examples * scale),
+        memory: memoryTokens,
         history: Math.round((p.history - draftTokens) * scale),
         draft: Math.round(draftTokens * scale),
         reply: replyTokens,

@@ -105,6 +105,8 @@ export const ContextEstimateSchema = z.object({
     system: z.int(),
     lorebook: z.int(),
     examples: z.int(),
+    /** Room kept for memory passages: the most they may add (they are found when the message is sent). */
+    memory: z.int(),
     history: z.int(),
     draft: z.int(),
     reply: z.int(),
@@ -162,7 +164,7 @@ export const Requests = {
   ),
   /**
    * How much of the model's context the next request would use with this draft, counted like the
-   * real request (memory is found when it is sent, so it is not counted here).
+   * real request; memory (found when it is sent) counts as the most it may add.
    */
   estimateContext: request('context/estimate', z.object({ draft: z.string().check(z.maxLength(MAX_MESSAGE_CHARS)) }), ContextEstimateSchema),
   /** Asks for a name and saves the chat's model and sampling as a preset. */

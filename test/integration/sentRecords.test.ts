@@ -37,6 +37,7 @@ const memory: ChatMemory = {
   },
   status: () => ({ status: 'ready', documents: 2 }),
   onDidChange: () => ({ dispose() {} }),
+  tokenBudget: () => 700,
 };
 
 describe('what was sent', () => {
@@ -181,5 +182,15 @@ describe('what was sent', () => {
     const id = chat.activeConversation.id;
     await chat.deleteConversation(id);
     assert.deepEqual(await readdir(join(dir, 'sent')), []);
+  });
+
+  it('the context meter keeps room for memory when it is on, and none when this chat has it off', async () => {
+    const on = await chat.estimateContext('A question.');
+    assert.equal(on.parts.memory, 700);
+    assert.equal(on.used, on.parts.system + on.parts.lorebook + on.parts.examples + on.parts.history + on.parts.draft + on.parts.memory + on.parts.reply);
+    await chat.setMemoryEnabled(false);
+    const off = await chat.estimateContext('A question.');
+    assert.equal(off.parts.memory, 0);
+    assert.equal(off.used, on.used - 700);
   });
 });

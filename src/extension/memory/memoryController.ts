@@ -155,6 +155,10 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     return this.overview.status(kbsInScope(personaId));
   }
 
+  tokenBudget(): number {
+    return setting('rag.tokenBudget');
+  }
+
   async retrieve(input: Parameters<ChatMemory['retrieve']>[0]): Promise<MemoryContext> {
     if (!this.available) return { section: '', citations: [] };
     const service = await this.svc();

@@ -62,12 +62,13 @@ export function ContextMeter({ host, draft, version }: { host: ChatHost; draft: 
               <Row name="Persona and system prompt" n={parts.system} />
               {parts.lorebook > 0 && <Row name="Lorebook" n={parts.lorebook} />}
               {parts.examples > 0 && <Row name="Example dialogue" n={parts.examples} />}
+              {parts.memory > 0 && <Row name="Memory (at most)" n={parts.memory} />}
               <Row name="History" n={parts.history} />
               <Row name="Your draft" n={parts.draft} />
               <Row name="Room kept for the reply" n={parts.reply} />
             </tbody>
           </table>
-          <p class="context-footnote">Memory passages are found when you send, and are not counted here.</p>
+          <p class="context-footnote">{parts.memory > 0 ? 'Memory passages are found when you send: the most they may add is counted.' : 'Memory is off or empty for this chat: nothing is kept for it.'}</p>
           {leftOut.length > 0 && (
             <details>
               <summary>Turns left out ({leftOut.length})</summary>
