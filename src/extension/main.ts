@@ -83,7 +83,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
           memory,
           importCard: (prepared, fileName) => importPrepared({ chat, view, personas, log }, prepared, fileName),
           prepareCard: (bytes, fileName) => tryPrepareImport(bytes, { fileName, taken: (id) => personas.get(id) !== undefined }),
-          uploadsDir: context.storageUri ? path.join(context.storageUri.fsPath, 'memory', 'uploads') : undefined,
+          uploadsDir: memory.uploadsDir,
         }),
     }, {
       showSent: (messageId) => sentView.show(messageId),

@@ -3,7 +3,7 @@
 // the question, with the source listed under it; a click on the source opens the file at its lines.
 // Forgetting a file from the Explorer takes it out of memory and out of the reply's sources.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
@@ -231,5 +231,37 @@ test('a file dropped from outside the workspace is added only after the person s
     await k.waitFor(() => k.embeddingRequests.some((r) => r.inputs.some((t) => t.includes('green door'))), 30_000);
     assert.ok(!k.embeddingRequests.some((r) => r.inputs.some((t) => t.includes('OUTSIDE-SECRET'))), 'the file from outside was not read');
     assert.ok(!(await dialog.isVisible()), 'no question for a file of the workspace');
+  });
+});
+
+test("a file dropped on the view as bytes is copied to the extension's storage and indexed; Forget All removes the copy too", async () => {
+  const { e, k } = started();
+  await captureOnFailure(e.vs, 'memory-drop-bytes-forget-all', async () => {
+    const page = e.vs.page;
+    const frame = await openPersonaView(page);
+    // A file dragged in from another application arrives as its bytes, with no path.
+    await frame.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['The blue kettle sings at noon. UPLOAD-MARKER\n'], 'kettle.md', { type: 'text/markdown' }));
+      const app = document.querySelector('.app')!;
+      app.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      app.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await k.waitFor(() => k.embeddingRequests.some((r) => r.inputs.some((t) => t.includes('UPLOAD-MARKER'))), 30_000);
+    const copies = () => {
+      const stores = join(e.vs.dirs.userData, 'User', 'workspaceStorage');
+      return readdirSync(stores).flatMap((ws) => {
+        const uploads = join(stores, ws, 'persona-dev.persona', 'memory', 'uploads');
+        return existsSync(uploads) ? readdirSync(uploads, { recursive: true }).map(String).filter((f) => f.endsWith('kettle.md')) : [];
+      });
+    };
+    assert.equal(copies().length, 1, 'the dropped file was not copied');
+
+    await e.vs.runCommand('Persona: Forget All Memory of This Workspace…');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ state: 'visible', timeout: 10_000 });
+    assert.match(await dialog.innerText(), /copies of files dropped on the chat/);
+    await dialog.getByRole('button', { name: 'Forget All' }).click();
+    await waitUntil('the upload copy to be gone', 20_000, () => copies().length === 0);
   });
 });

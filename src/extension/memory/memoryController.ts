@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { removeUploadCopies } from '../../rag/uploads';
 import { describeSkipped, scanPaths, type ScannedFile } from '../../rag/fileScanner';
 import { WORKSPACE_KB, kbsInScope, personaKb, personaOfKb } from '../../rag/knowledgeBases';
 import { MemoryOverview } from '../../rag/memoryOverview';
@@ -65,6 +66,11 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
 
   private get available(): boolean {
     return this.storageDir !== undefined;
+  }
+
+  /** Where files dropped on the view as bytes are copied before they are indexed; undefined without a workspace. */
+  get uploadsDir(): string | undefined {
+    return this.storageDir === undefined ? undefined : path.join(this.storageDir, 'memory', 'uploads');
   }
 
   private serviceReady: Promise<MemoryService> | undefined;
@@ -332,6 +338,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     );
     if (choice !== 'Forget') return;
     for (const t of targets) await service.forget(t);
+    // A dropped file's copy is its text too: it goes with it.
+    if (this.uploadsDir) await removeUploadCopies(this.uploadsDir, affected.map((d) => d.source));
     await this.forgotten(matches);
     await this.overview.refresh();
     void showInfo(`Forgot ${what}.`);
@@ -344,12 +352,13 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       "Forget all of this workspace's memory?",
       {
         modal: true,
-        detail: `${docs.length} file${docs.length === 1 ? '' : 's'} will be removed from memory and from the disk, pending indexing is cancelled, and sources are taken out of past replies. Your files are not touched.`,
+        detail: `${docs.length} file${docs.length === 1 ? '' : 's'} will be removed from memory and from the disk, with the copies of files dropped on the chat; pending indexing is cancelled, and sources are taken out of past replies. Your own files are not touched.`,
       },
       'Forget All',
     );
     if (choice !== 'Forget All') return;
     await service.forgetAll();
+    if (this.uploadsDir) await removeUploadCopies(this.uploadsDir, 'all');
     await this.forgotten(() => true);
     await this.overview.refresh();
     void showInfo("Forgot all of this workspace's memory.");
