@@ -9,7 +9,7 @@ import type { ConnectionState, ContextEstimate, MemoryStatus, ViewState } from '
 import { ProviderError } from '../providers/errors';
 import type { ChatProvider } from '../providers/types';
 import type { ConversationStore } from './conversationStore';
-import { assembleCardPrompt, PER_MESSAGE_OVERHEAD, substituteCardMacros, type PromptCard } from '../characters/cards/cardPrompt';
+import { assembleCardPrompt, isUsableTurn, PER_MESSAGE_OVERHEAD, substituteCardMacros, type PromptCard } from '../characters/cards/cardPrompt';
 import type { CardPersona } from '../shared/cardPersona';
 import type { PersonaRegistry } from '../characters/personaRegistry';
 import { contextBudget, type TokenCounter } from '../characters/prompt';
@@ -384,10 +384,7 @@ export class ChatService {
       if (!parsed.success || parsed.data === undefined) throw new UserFacingError(refusal(key, value));
       Object.assign(overrides, { [key]: parsed.data });
     }
-    if (Object.keys(overrides).length > 0) conversation.overrides = overrides;
-    else delete conversation.overrides;
-    if (this.persisted) await this.save(conversation);
-    this.emitState();
+    await this.setOverrides(conversation, overrides);
   }
 
   /** A preset applied to the active chat: its values become the chat's own (a model the preset does not name is kept). */
@@ -395,7 +392,11 @@ export class ChatService {
     const conversation = this.conversation;
     const checked = SamplingSchema.parse(settings);
     const model = conversation.overrides?.model;
-    const overrides: Sampling = { ...(model !== undefined ? { model } : {}), ...checked };
+    await this.setOverrides(conversation, { ...(model !== undefined ? { model } : {}), ...checked });
+  }
+
+  /** The chat's own values from now on (none: the levels below apply), saved and shown. */
+  private async setOverrides(conversation: Conversation, overrides: Sampling): Promise<void> {
     if (Object.keys(overrides).length > 0) conversation.overrides = overrides;
     else delete conversation.overrides;
     if (this.persisted) await this.save(conversation);
@@ -718,12 +719,10 @@ export class ChatService {
     let keepRecord = () => {};
     try {
       const provider = await this.deps.createProvider(settings);
-      const info = this.modelInfoFor(settings);
       const effective = resolveSettings(input.levels);
       const sampling = requestSampling(effective, settings.extendedSampling ?? settings.provider === 'local');
       const replyTokens = sampling.maxTokens ?? DEFAULT_MAX_TOKENS;
-      const model = effective.model.value || info?.model;
-      const contextLength = this.contextLengthOf(model, settings) ?? (model === info?.model ? info?.contextLength : undefined);
+      const { model, contextLength } = this.targetOf(effective, settings);
       const overrides = overridesInEffect(effective);
       if (Object.keys(overrides).length > 0) reply.overrides = overrides;
       const memory = await input.recall();
@@ -754,7 +753,7 @@ export class ChatService {
         this.deps.sentRecords.append(conversation.id, record).catch((e: Error) => this.deps.logger.warn(`Could not keep what was sent: ${e.message}`));
       };
       // A model the server has not loaded is loaded by this request (LM Studio's just-in-time loading): say so, or the wait looks hung.
-      const loading = model !== undefined && this.models?.key === this.settingsKey(settings) && this.models.list.find((m) => m.id === model)?.state === 'not-loaded';
+      const loading = model !== undefined && this.cachedModel(model, settings)?.state === 'not-loaded';
       if (loading) input.onLoading(model);
       const events = provider.streamChat({ ...(model ? { model } : {}), messages: prompt.messages, ...sampling, maxTokens: replyTokens, signal });
       timing.sentAt = performance.now();
@@ -831,7 +830,7 @@ export class ChatService {
     contextLength: number | undefined;
   }): SentRecord {
     const { conversation, reply, prompt } = input;
-    const usable = conversation.messages.slice(0, -1).filter((m) => m.content.length > 0 && m.status !== 'error');
+    const usable = conversation.messages.slice(0, -1).filter(isUsableTurn);
     const kept = usable.slice(prompt.droppedMessages);
     const citations = prompt.droppedMemory ? [] : (reply.citations ?? []);
     return {
@@ -869,7 +868,7 @@ export class ChatService {
 
   /**
    * How much of the model's loaded context the next request would take with `draft` as the
-   * message, counted as the request is (memory is found when the message is sent: not counted).
+   * message, counted as the request is; memory (found when the message is sent) as the most it may add.
    * Scaled by the server's own count of the latest reply's prompt against ours, where it gave one.
    */
   async estimateContext(draft: string): Promise<ContextEstimate> {
@@ -878,9 +877,7 @@ export class ChatService {
     const persona = this.deps.personas.get(conversation.personaId) ?? this.persona();
     const effective = resolveSettings(this.levelsFor(conversation, settings));
     const replyTokens = effective.maxTokens.value ?? DEFAULT_MAX_TOKENS;
-    const model = effective.model.value || this.modelInfoFor(settings)?.model;
-    const info = this.modelInfoFor(settings);
-    const limit = this.contextLengthOf(model, settings) ?? (model !== undefined && model === info?.model ? info?.contextLength : undefined);
+    const limit = this.targetOf(effective, settings).contextLength;
     const text = draft.trim();
     const history = [...conversation.messages, ...(text ? [{ role: 'user' as const, content: text, status: 'complete' }] : [])];
     const base = { card: promptCardOf(persona), userName: settings.userName, history, defaultSystemPrompt: DEFAULT_CARD_SYSTEM_PROMPT, countTokens: this.countTokens };
@@ -901,7 +898,7 @@ export class ChatService {
     const memory = this.deps.memory;
     const memoryStatus = memory && conversation.memory !== false ? memory.status(conversation.personaId).status : 'off';
     const memoryTokens = memory?.tokenBudget && (memoryStatus === 'ready' || memoryStatus === 'indexing' || memoryStatus === 'checking') ? memory.tokenBudget() : 0;
-    const usable = history.filter((m) => m.content.length > 0 && m.status !== 'error');
+    const usable = history.filter(isUsableTurn);
     return {
       used: Math.round(counted * scale) + memoryTokens + replyTokens,
       ...(limit !== undefined ? { limit } : {}),
@@ -950,7 +947,7 @@ export class ChatService {
     if (!memory || conversation.memory === false) return { section: '', passages: [] };
     const history = conversation.messages
       .slice(0, -1)
-      .filter((m) => m.content.length > 0 && m.status !== 'error')
+      .filter(isUsableTurn)
       .map((m) => ({ role: m.role, content: m.content }));
     const found = await memory.retrieve({ history, personaId, signal });
     signal.throwIfAborted();
@@ -984,17 +981,28 @@ export class ChatService {
     return this.modelInfo?.key === this.settingsKey(s) ? this.modelInfo : undefined;
   }
 
-  private contextLengthOf(model: string | undefined, s: ChatSettings): number | undefined {
+  /** A model as the server last listed it (for the current server), if it did. */
+  private cachedModel(model: string | undefined, s: ChatSettings): ModelInfo | undefined {
     if (!model || this.models?.key !== this.settingsKey(s)) return undefined;
-    const info = this.models.list.find((m) => m.id === model);
+    return this.models.list.find((m) => m.id === model);
+  }
+
+  /**
+   * The model a request with these settings goes to (undefined: the server decides) and the context
+   * it is loaded with, where known.
+   */
+  private targetOf(effective: EffectiveSettings, s: ChatSettings): { model: string | undefined; contextLength: number | undefined } {
+    const info = this.modelInfoFor(s);
+    const model = effective.model.value || info?.model;
+    const listed = this.cachedModel(model, s);
     // Not loaded: the context it will be loaded with is not known until it is (LM Studio loads it on this request).
-    return info?.state === 'not-loaded' ? undefined : info?.contextLength;
+    const contextLength = listed ? (listed.state === 'not-loaded' ? undefined : listed.contextLength) : undefined;
+    return { model, contextLength: contextLength ?? (model !== undefined && model === info?.model ? info.contextLength : undefined) };
   }
 
   /** After a reply from a model that was not loaded, learn the context it was loaded with. */
   private refreshModelsAfter(model: string | undefined, s: ChatSettings): void {
-    if (!model || this.models?.key !== this.settingsKey(s)) return;
-    if (this.models.list.find((m) => m.id === model)?.state !== 'not-loaded') return;
+    if (this.cachedModel(model, s)?.state !== 'not-loaded') return;
     void this.listChatModels(AbortSignal.timeout(10_000)).catch((e: unknown) => this.deps.logger.debug(`Could not list the models again: ${this.deps.describeError(e)}`));
   }
 

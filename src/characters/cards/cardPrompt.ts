@@ -187,8 +187,13 @@ function activateLorebook(
 
 // --- Assembly ------------------------------------------------------------------------------------
 
+/** A turn of the history that goes to the model: not empty, not a failed reply. */
+export function isUsableTurn(m: HistoryMessage): boolean {
+  return m.content.length > 0 && m.status !== 'error';
+}
+
 function usableHistory(history: readonly HistoryMessage[]): ChatMessage[] {
-  return history.filter((m) => m.content.length > 0 && m.status !== 'error').map((m) => ({ role: m.role, content: m.content }));
+  return history.filter(isUsableTurn).map((m) => ({ role: m.role, content: m.content }));
 }
 
 export function assembleCardPrompt(input: CardPromptInput): CardPrompt {
