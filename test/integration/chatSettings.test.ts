@@ -9,10 +9,8 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { ChatService, type ChatSettings } from '../../src/chat/chatService';
 import { ConversationStore } from '../../src/chat/conversationStore';
 import { PersonaRegistry } from '../../src/characters/personaRegistry';
-import { countTokens } from '../../src/util/tokenizer/countTokens';
-import { describeError } from '../../src/chat/userMessages';
-import { OpenAiCompatibleChatClient } from '../../src/providers/chatClient';
 import { silentLogger } from '../../src/util/logger';
+import { testChatService } from '../support/testChatService';
 import { SentRecordStore } from '../../src/chat/sentRecords';
 import { MemoryPreferences } from '../support/memoryPreferences';
 import { defaultFakeModels, startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fakeOpenAiServer';
@@ -38,17 +36,8 @@ describe('chat settings reach the server', () => {
   });
   after(() => server.close());
 
-  const makeService = (store: ConversationStore) =>
-    new ChatService({
-      store,
-      personas,
-      preferences: prefs,
-      settings: () => settings,
-      createProvider: async (s) => new OpenAiCompatibleChatClient({ baseUrl: s.baseUrl, label: 'LM Studio', logger: silentLogger, requestTimeoutMs: 5000 }),
-      countTokens,
-      describeError,
-      logger: silentLogger,
-    });
+  const makeService = (store: ConversationStore, sentRecords?: SentRecordStore) =>
+    testChatService({ store, personas, preferences: prefs, settings: () => settings, ...(sentRecords ? { sentRecords } : {}) });
 
   beforeEach(async () => {
     server.reset();
@@ -263,17 +252,7 @@ describe('chat settings reach the server', () => {
 
   it('compare: one message to two set-ups, one request after the other, the same history; the kept reply continues the chat with its set-up', async () => {
     const records = new SentRecordStore(join(dir, 'sent'), silentLogger);
-    chat = new ChatService({
-      store: new ConversationStore(dir, silentLogger),
-      personas,
-      preferences: prefs,
-      settings: () => settings,
-      createProvider: async (s) => new OpenAiCompatibleChatClient({ baseUrl: s.baseUrl, label: 'LM Studio', logger: silentLogger, requestTimeoutMs: 5000 }),
-      countTokens,
-      describeError,
-      logger: silentLogger,
-      sentRecords: records,
-    });
+    chat = makeService(new ConversationStore(dir, silentLogger), records);
     await chat.init();
     await turn('Before the comparison.');
     server.setReply((request) => `Answer at temperature ${(request.body as { temperature: number }).temperature}.`);

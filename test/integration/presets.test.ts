@@ -11,10 +11,8 @@ import { ConversationStore } from '../../src/chat/conversationStore';
 import { BUILT_IN_PRESETS, PresetStore, presetSettingsFrom } from '../../src/chat/presets';
 import { CustomPersonaStore } from '../../src/characters/customPersonaStore';
 import { PersonaRegistry } from '../../src/characters/personaRegistry';
-import { countTokens } from '../../src/util/tokenizer/countTokens';
-import { describeError } from '../../src/chat/userMessages';
-import { OpenAiCompatibleChatClient } from '../../src/providers/chatClient';
 import { silentLogger } from '../../src/util/logger';
+import { testChatService } from '../support/testChatService';
 import { MemoryPreferences } from '../support/memoryPreferences';
 import { startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fakeOpenAiServer';
 
@@ -37,15 +35,11 @@ describe('presets', () => {
     personas = await PersonaRegistry.load(join(__dirname, '../../characters'), silentLogger, new CustomPersonaStore(join(dir, 'personas'), silentLogger));
     settings = { provider: 'local', baseUrl: server.url, model: '', sampling: { seed: 3 }, userName: 'Ada' };
     presets = new PresetStore(join(dir, 'presets.json'), silentLogger);
-    chat = new ChatService({
+    chat = testChatService({
       store: new ConversationStore(join(dir, 'conversations'), silentLogger),
       personas,
       preferences: new MemoryPreferences(),
       settings: () => settings,
-      createProvider: async (s) => new OpenAiCompatibleChatClient({ baseUrl: s.baseUrl, label: 'LM Studio', logger: silentLogger, requestTimeoutMs: 5000 }),
-      countTokens,
-      describeError,
-      logger: silentLogger,
     });
     await chat.init();
   });

@@ -11,10 +11,8 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { ChatService, type ChatSettings } from '../../src/chat/chatService';
 import { ConversationStore } from '../../src/chat/conversationStore';
 import { PersonaRegistry } from '../../src/characters/personaRegistry';
-import { countTokens } from '../../src/util/tokenizer/countTokens';
-import { describeError } from '../../src/chat/userMessages';
-import { OpenAiCompatibleChatClient } from '../../src/providers/chatClient';
 import { silentLogger } from '../../src/util/logger';
+import { testChatService } from '../support/testChatService';
 import { MemoryPreferences } from '../support/memoryPreferences';
 import { startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fakeOpenAiServer';
 
@@ -36,15 +34,11 @@ describe('reasoning models', () => {
     server.onRequest = undefined;
     dir = await mkdtemp(join(tmpdir(), 'persona-reasoning-'));
     settings = { provider: 'local', baseUrl: server.url, model: '', sampling: {}, userName: 'Ada' };
-    chat = new ChatService({
+    chat = testChatService({
       store: new ConversationStore(dir, silentLogger),
       personas,
       preferences: new MemoryPreferences(),
       settings: () => settings,
-      createProvider: async (s) => new OpenAiCompatibleChatClient({ baseUrl: s.baseUrl, label: 'LM Studio', logger: silentLogger, requestTimeoutMs: 5000 }),
-      countTokens,
-      describeError,
-      logger: silentLogger,
     });
     await chat.init();
   });

@@ -11,11 +11,9 @@ import { ConversationStore } from '../../src/chat/conversationStore';
 import { SentRecordStore } from '../../src/chat/sentRecords';
 import { sentReport } from '../../src/chat/sentReport';
 import { PersonaRegistry } from '../../src/characters/personaRegistry';
-import { countTokens } from '../../src/util/tokenizer/countTokens';
-import { describeError } from '../../src/chat/userMessages';
-import { OpenAiCompatibleChatClient } from '../../src/providers/chatClient';
 import { memoryPromptSection, type RetrievedPassage } from '../../src/rag/retrieval';
 import { silentLogger } from '../../src/util/logger';
+import { testChatService } from '../support/testChatService';
 import { MemoryPreferences } from '../support/memoryPreferences';
 import { startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fakeOpenAiServer';
 
@@ -66,15 +64,11 @@ describe('what was sent', () => {
   /** The chat as the extension builds it on activation, on this test's folder. */
   const makeChat = async () => {
     records = new SentRecordStore(join(dir, 'sent'), silentLogger);
-    const service = new ChatService({
+    const service = testChatService({
       store: new ConversationStore(join(dir, 'conversations'), silentLogger),
       personas,
       preferences,
       settings: () => settings,
-      createProvider: async (s) => new OpenAiCompatibleChatClient({ baseUrl: s.baseUrl, label: 'LM Studio', logger: silentLogger, requestTimeoutMs: 5000 }),
-      countTokens,
-      describeError,
-      logger: silentLogger,
       memory,
       sentRecords: records,
     });
