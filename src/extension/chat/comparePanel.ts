@@ -12,6 +12,7 @@ import type { Logger } from '../../util/logger';
 import { WebviewHost } from '../webviewHost';
 import { showError } from '../notify';
 import { describePreset } from './presetCommands';
+import { acceptOne, modelListFailure } from './modelPicker';
 import type { SentView } from './sentView';
 
 const UPDATE_MS = 50;
@@ -77,22 +78,10 @@ async function pickSetup(deps: CompareDeps): Promise<CompareSetup | undefined> {
       );
     })
     .catch((e: unknown) => {
-      pick.items = build([{ label: '$(error) Could not list the models', detail: inertText(deps.describeError(e)), alwaysShow: true }]);
+      pick.items = build([modelListFailure(deps.describeError(e))]);
     })
     .finally(() => (pick.busy = false));
-  const chosen = await new Promise<SetupItem | undefined>((resolve) => {
-    pick.onDidAccept(() => {
-      const [item] = pick.selectedItems;
-      if (item?.setup) {
-        resolve(item);
-        pick.hide();
-      }
-    });
-    pick.onDidHide(() => resolve(undefined));
-    pick.show();
-  });
-  pick.dispose();
-  return chosen?.setup;
+  return (await acceptOne(pick, (item) => item.setup !== undefined))?.setup;
 }
 
 class ComparePanel {

@@ -48,28 +48,39 @@ export async function chooseModel(
       if (active) pick.activeItems = [active];
       if (models.length === 0) pick.placeholder = 'The server lists no chat models: download one in LM Studio, then refresh';
     } catch (e) {
-      pick.items = [{ label: '$(error) Could not list the models', detail: inertText(describeError(e)), alwaysShow: true }];
+      pick.items = [modelListFailure(describeError(e))];
     } finally {
       pick.busy = false;
     }
   };
 
-  const chosen = await new Promise<Item | undefined>((resolve) => {
-    pick.onDidTriggerButton(() => void load());
+  pick.onDidTriggerButton(() => void load());
+  void load();
+  const chosen = await acceptOne(pick, (item) => item.model !== undefined || item.clear === true);
+  if (!chosen) return undefined;
+  return chosen.clear ? {} : { model: chosen.model! };
+}
+
+/** Shows `pick` and resolves with the first accepted item `acceptable` takes (others, like an error row, are not), or undefined when it is closed; then disposes it. */
+export async function acceptOne<T extends vscode.QuickPickItem>(pick: vscode.QuickPick<T>, acceptable: (item: T) => boolean): Promise<T | undefined> {
+  const chosen = await new Promise<T | undefined>((resolve) => {
     pick.onDidAccept(() => {
       const [item] = pick.selectedItems;
-      if (item && (item.model !== undefined || item.clear)) {
+      if (item && acceptable(item)) {
         resolve(item);
         pick.hide();
       }
     });
     pick.onDidHide(() => resolve(undefined));
     pick.show();
-    void load();
   });
   pick.dispose();
-  if (!chosen) return undefined;
-  return chosen.clear ? {} : { model: chosen.model! };
+  return chosen;
+}
+
+/** The row a model list shows when the server could not be asked. */
+export function modelListFailure(message: string): vscode.QuickPickItem {
+  return { label: '$(error) Could not list the models', detail: inertText(message), alwaysShow: true };
 }
 
 function items(models: ModelInfo[], current: string | undefined, fallback: string | undefined): Item[] {
