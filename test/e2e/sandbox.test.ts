@@ -252,9 +252,10 @@ test('Compare: one message to this chat and the Creative preset, side by side; k
     const input = page.locator('.quick-input-widget .quick-input-box input');
     await input.waitFor({ state: 'visible', timeout: 10_000 });
     await input.fill('Tell me a short story.');
+    // Counted before Enter: under load the first of the two requests can reach the server before the next line runs.
+    const before = e.server.completions.length;
     await input.press('Enter');
 
-    const before = e.server.completions.length;
     const panel = await waitUntil('the Compare panel', 20_000, async () => {
       for (const f of page.frames()) {
         if (f.isDetached()) continue;

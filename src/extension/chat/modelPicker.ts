@@ -61,8 +61,17 @@ export async function chooseModel(
   return chosen.clear ? {} : { model: chosen.model! };
 }
 
-/** Shows `pick` and resolves with the first accepted item `acceptable` takes (others, like an error row, are not), or undefined when it is closed; then disposes it. */
+/**
+ * Shows `pick` and resolves with the first accepted item `acceptable` takes (others, like an error
+ * row, are not), or undefined when it is closed; then disposes it.
+ *
+ * The pick stays open when focus moves away: run from the command palette while the chat view had
+ * focus, VS Code hands focus back to the view as the palette closes, and the view's iframe can take
+ * it a moment after this pick opened, which closed the pick before the person saw it
+ * (microsoft/vscode#93950; seen in the end-to-end tests under load). Escape still closes it.
+ */
 export async function acceptOne<T extends vscode.QuickPickItem>(pick: vscode.QuickPick<T>, acceptable: (item: T) => boolean): Promise<T | undefined> {
+  pick.ignoreFocusOut = true;
   const chosen = await new Promise<T | undefined>((resolve) => {
     pick.onDidAccept(() => {
       const [item] = pick.selectedItems;
