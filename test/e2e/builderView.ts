@@ -24,11 +24,18 @@ export async function status(frame: Frame): Promise<string> {
   return (await frame.locator('.builder-status').innerText()).trim();
 }
 
-/** Answers a modal dialog of the workbench by its button. */
-export async function answerDialog(page: Page, text: RegExp, button: string): Promise<void> {
+/**
+ * Answers a modal dialog of the workbench by its button. `focusReturnsTo`: the webview the dialog
+ * was opened from. The workbench gives focus back to it as the dialog closes, and a webview takes
+ * it asynchronously (a message to its iframe): a test that goes on to type into another webview
+ * at once can have its keystrokes land here instead. Waiting for the focus to arrive first is what a
+ * person does without thinking.
+ */
+export async function answerDialog(page: Page, text: RegExp, button: string, focusReturnsTo?: Frame): Promise<void> {
   const dialog = page.locator('.monaco-dialog-box');
   await dialog.waitFor({ state: 'visible', timeout: 10_000 });
   assert.match(await dialog.innerText(), text);
   await dialog.locator('.monaco-button', { hasText: new RegExp(`^${button}$`) }).click();
   await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+  if (focusReturnsTo) await waitUntil('the focus back in the webview the dialog came from', 10_000, () => focusReturnsTo.evaluate('document.hasFocus()'), 50);
 }

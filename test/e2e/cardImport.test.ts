@@ -132,7 +132,7 @@ test('the imported card, edited in the Character Builder and restored to version
     const rows = builder.locator('tr.version-row');
     await waitUntil('two versions to be listed', 10_000, async () => (await rows.count()) >= 2);
     await builder.getByRole('button', { name: 'Restore version 1' }).click();
-    await answerDialog(page, /Restore version 1\?/, 'Restore');
+    await answerDialog(page, /Restore version 1\?/, 'Restore', builder);
     await waitUntil('the form to show the imported description again', 10_000, async () => (await description.inputValue({ timeout: 1000 })) === imported);
 
     done = e.server.completions.length;
