@@ -16,6 +16,7 @@ import { personaToCardPersona } from './cards/cardToPersona';
 import type { CustomPersonaStore } from './customPersonaStore';
 import { PersonaHistoryError, type HistoryEntry, type VersionKind, type VersionSummary } from './personaHistory';
 import { PersonaError } from '../util/personaError';
+import { SerialQueue } from '../util/serialQueue';
 
 export const DEFAULT_PERSONA_ID = 'sam';
 
@@ -69,7 +70,8 @@ export class PersonaRegistry {
   private readonly listeners = new Set<Listener>();
   /** Copies made by duplicateForEdit, not saved yet: their card files come from the original. */
   private readonly duplicatedFrom = new Map<string, string>();
-  private writes: Promise<unknown> = Promise.resolve();
+  /** One write at a time; a failed one does not stop the next. */
+  private readonly writes = new SerialQueue();
 
   private constructor(
     private readonly custom: CustomPersonaStore | undefined,
@@ -162,12 +164,12 @@ export class PersonaRegistry {
    * for a built-in id, InvalidPersonaError for a persona that fails the schema (nothing is written).
    */
   saveCustom(persona: CardPersona, options: SaveCustomOptions = {}): Promise<VersionSummary> {
-    return this.serial(() => this.save(persona, options.kind, options));
+    return this.writes.run(() => this.save(persona, options.kind, options));
   }
 
   /** A named checkpoint: a new version with the current content and this name. */
   snapshot(id: string, name: string): Promise<VersionSummary> {
-    return this.serial(async () => {
+    return this.writes.run(async () => {
       const current = this.requireCustom(id);
       const label = name.trim();
       if (!label) throw new InvalidPersonaError(current.name, ['a snapshot needs a name']);
@@ -196,7 +198,7 @@ export class PersonaRegistry {
 
   /** Makes a new version whose content is that of `version`; the history is never rewritten. */
   restoreVersion(id: string, version: number): Promise<VersionSummary> {
-    return this.serial(async () => {
+    return this.writes.run(async () => {
       this.requireCustom(id);
       const entry = await this.store().history.read(id, version);
       if (!entry) throw new PersonaHistoryError('unknownVersion', id, version);
@@ -232,7 +234,7 @@ export class PersonaRegistry {
    * picture when the import has none, it keeps.
    */
   importCustom(persona: CardPersona, options: ImportCustomOptions = {}): Promise<VersionSummary> {
-    return this.serial(async () => {
+    return this.writes.run(async () => {
       const store = this.store();
       const assets = options.assets && options.assets.size > 0 ? { assets: options.assets } : {};
       const avatar = options.avatar ? { avatar: options.avatar } : {};
@@ -268,7 +270,7 @@ export class PersonaRegistry {
   }
 
   async removeCustom(id: string): Promise<void> {
-    await this.serial(async () => {
+    await this.writes.run(async () => {
       const entry = this.personas.get(id);
       if (!entry) throw new UnknownPersonaError(id);
       if (entry.builtIn) throw new BuiltInPersonaError(entry.persona.name);
@@ -312,13 +314,6 @@ export class PersonaRegistry {
       throw new InvalidPersonaError(name, parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : 'the persona'}: ${i.message}`));
     }
     return parsed.data;
-  }
-
-  /** One write at a time; a failed one does not stop the next. */
-  private serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.writes.then(task, task);
-    this.writes = run.catch(() => undefined);
-    return run;
   }
 
   private async save(

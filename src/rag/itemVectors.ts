@@ -9,6 +9,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Connection, Table } from '@lancedb/lancedb';
 import type * as Arrow from 'apache-arrow';
+import { SerialQueue } from '../util/serialQueue';
 import { loadLanceDb, type LanceLoadResult } from './lanceLoader';
 import { MemoryStoreError, normalise, sqlString, tableNameFor } from './memoryStore';
 
@@ -35,7 +36,7 @@ export function itemTableName(model: string, dimension: number): string {
 export class ItemVectors {
   private connection: Promise<Connection> | undefined;
   private arrow: typeof Arrow | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(
     /** LanceDB's folder, e.g. `<globalStorage>/memory-items/db`. */
@@ -54,7 +55,7 @@ export class ItemVectors {
   /** Stores vectors (normalised), replacing an item's earlier one. */
   put(model: string, dimension: number, vectors: ItemVector[]): Promise<void> {
     if (vectors.length === 0) return Promise.resolve();
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const rows = vectors.map((v) => ({ ...v, vector: normalise(v.vector, dimension) }));
       const table = await this.table(model, dimension, true);
       await table!.delete(`id IN (${vectors.map((v) => sqlString(v.id)).join(', ')})`);
@@ -85,7 +86,7 @@ export class ItemVectors {
   remove(personaId: string, ids: readonly string[] | 'all'): Promise<number> {
     if (ids !== 'all' && ids.length === 0) return Promise.resolve(0);
     const gone = ids === 'all' ? undefined : new Set(ids);
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const connection = await this.connect();
       if (!connection) return 0;
       let removed = 0;
@@ -166,12 +167,6 @@ export class ItemVectors {
         await rm(join(this.dir, entry), { recursive: true, force: true });
       }
     }
-  }
-
-  private serial<T>(run: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(run);
-    this.queue = next.catch(() => undefined);
-    return next;
   }
 }
 

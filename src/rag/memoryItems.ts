@@ -14,6 +14,7 @@ import * as z from 'zod/mini';
 import { writeFileAtomic } from '../util/atomicFile';
 import { parseJson } from '../util/json';
 import { PersonaError } from '../util/personaError';
+import { SerialQueue } from '../util/serialQueue';
 
 /** The longest memory item, in characters: a fact, not a document (documents go to a knowledge base). */
 export const MEMORY_ITEM_MAX_CHARS = 2000;
@@ -82,7 +83,7 @@ export function sameFact(a: string, b: string): boolean {
 
 export class MemoryItemStore {
   /** Read-modify-write of one persona's file at a time. */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   /** `dir`: the folder of the items files, e.g. `<globalStorage>/memory-items/items`. */
   constructor(readonly dir: string) {}
@@ -152,7 +153,7 @@ export class MemoryItemStore {
 
   /** Removes every item of the persona: its file goes. */
   removePersona(personaId: string): Promise<MemoryItem[]> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const file = this.fileOf(personaId);
       const items = await this.read(personaId).then(
         (f) => f.items,
@@ -187,7 +188,7 @@ export class MemoryItemStore {
   }
 
   private change<T>(personaId: string, edit: (file: ItemsFile) => { result: T; changed: boolean }): Promise<T> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const file = await this.read(personaId);
       const { result, changed } = edit(file);
       if (changed) {
@@ -196,11 +197,5 @@ export class MemoryItemStore {
       }
       return result;
     });
-  }
-
-  private serial<T>(run: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(run);
-    this.queue = next.catch(() => undefined);
-    return next;
   }
 }
