@@ -12,6 +12,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as z from 'zod/mini';
 import { writeFileAtomic } from '../util/atomicFile';
+import { errnoCode } from '../util/errors';
 import { parseJson } from '../util/json';
 import { PersonaError } from '../util/personaError';
 import { SerialQueue } from '../util/serialQueue';
@@ -178,7 +179,7 @@ export class MemoryItemStore {
     try {
       text = await fs.readFile(file, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if (errnoCode(e) === 'ENOENT') return undefined;
       throw new MemoryItemError('unreadable', `The memory file ${file} could not be read: ${(e as Error).message}`);
     }
     const json = parseJson(text);
