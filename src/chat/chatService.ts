@@ -2,7 +2,7 @@
 // edit-and-resend, and the connection state. Plain Node (no `vscode`): the view provider and the
 // commands drive it, and unit tests drive it against a real HTTP server.
 import { randomUUID } from 'node:crypto';
-import type { Citation, Conversation, ConversationSummary, Message } from '../shared/conversation';
+import type { Citation, Conversation, ConversationSummary, Message, RememberedItem } from '../shared/conversation';
 import { CONVERSATION_SCHEMA_VERSION } from '../shared/conversation';
 import type { Logger } from '../util/logger';
 import type { ConnectionState, ContextEstimate, MemoryStatus, ViewState } from '../shared/chatProtocol';
@@ -78,6 +78,8 @@ export interface MemoryContext {
   passages?: string[];
   /** Why memory could not be used, said once per cause (e.g. the embeddings server is down). */
   note?: string;
+  /** The persona's memory items the section holds (pinned first). */
+  remembered?: RememberedItem[];
 }
 
 export interface DeltaEvent {
@@ -202,6 +204,26 @@ export class ChatService {
 
   persona(): CardPersona {
     return this.deps.personas.getOrDefault(this.activePersonaId);
+  }
+
+  /**
+   * What "Remember" starts from: the persona of the current chat, the chat, and the text of
+   * `messageId` (or, without it, of the person's latest message in the chat).
+   */
+  rememberSource(messageId?: string): { personaId: string; personaName: string; conversationId: string; conversationTitle: string; messageId?: string; text?: string } {
+    const conversation = this.conversation;
+    const message = messageId
+      ? conversation.messages.find((m) => m.id === messageId)
+      : [...conversation.messages].reverse().find((m) => m.role === 'user' && m.content.trim() !== '');
+    if (messageId && !message) throw new UserFacingError('That message is no longer in this chat.');
+    const personaId = conversation.personaId;
+    return {
+      personaId,
+      personaName: this.personaName(personaId),
+      conversationId: conversation.id,
+      conversationTitle: conversation.title,
+      ...(message ? { messageId: message.id, text: message.content } : {}),
+    };
   }
 
   personasForPicker(): CardPersona[] {
@@ -952,8 +974,9 @@ export class ChatService {
     const found = await memory.retrieve({ history, personaId, signal });
     signal.throwIfAborted();
     if (found.citations.length > 0) reply.citations = found.citations;
+    if (found.remembered && found.remembered.length > 0) reply.remembered = found.remembered;
     if (found.note) reply.memoryNote = found.note;
-    if (found.citations.length > 0 || found.note) this.emitState();
+    if (found.citations.length > 0 || found.note || reply.remembered) this.emitState();
     return { section: found.section, passages: found.passages ?? [] };
   }
 

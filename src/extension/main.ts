@@ -49,7 +49,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const keys = new ApiKeyStore(context.secrets);
     const providers = new ProviderCache(keys, log);
     // Memory is per workspace; with no folder open there is none. Nothing of LanceDB loads here.
-    const memory = new MemoryController(context.storageUri?.fsPath, keys, log, (id) => personas.get(id)?.name ?? id);
+    const memory = new MemoryController(context.storageUri?.fsPath, keys, log, (id) => personas.get(id)?.name ?? id, context.globalStorageUri.fsPath);
     context.subscriptions.push(memory);
     memoryToClose = memory;
 
@@ -78,6 +78,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const view: ChatViewProvider = new ChatViewProvider(context.extensionUri, chat, log, {
       openCitation: (c) => memory.openCitation(c),
       addFiles: () => memory.addFiles(),
+      remember: async (messageId) => void (await memory.items.remember(chat.rememberSource(messageId), 'message')),
       dropFiles: (dropped) =>
         handleDrop(dropped, {
           memory,
@@ -103,7 +104,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       ),
       vscode.commands.registerCommand('persona.chat.showContext', guardedCommand(log, 'Show What Was Sent')(() => sentView.show())),
       createPersonaStatusBar(chat),
-      ...registerMemoryCommands(memory, log, () => chat.persona()),
+      ...registerMemoryCommands(memory, log, () => chat.persona(), chat),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('persona.endpoints')) warnAboutEndpoints(log);
         if (e.affectsConfiguration('persona.chat') || e.affectsConfiguration('persona.cloud.model')) chat.refreshView();

@@ -288,7 +288,7 @@ export class MemoryService {
    * memory that cannot run: `reason` says why nothing came back. Quick (no request, no LanceDB load)
    * while nothing was ever indexed. Rethrows only an abort of `signal`.
    */
-  async retrieve(history: HistoryTurn[], kbs: string[], signal?: AbortSignal): Promise<RetrieveResult> {
+  async retrieve(history: HistoryTurn[], kbs: string[], signal?: AbortSignal, options: { tokenBudget?: number } = {}): Promise<RetrieveResult> {
     if (kbs.length === 0 || this.disposed) return { passages: [] };
     // Before LanceDB is loaded: a memory that never held anything has no state file.
     if (!this.opened && !(await exists(this.statePath))) return { passages: [] };
@@ -323,7 +323,7 @@ export class MemoryService {
         kbs,
         k: settings.topK,
         minScore: settings.minScore,
-        tokenBudget: settings.tokenBudget,
+        tokenBudget: options.tokenBudget ?? settings.tokenBudget,
         countTokens,
         ...(signal ? { signal } : {}),
       });
@@ -631,7 +631,8 @@ function refusedFailsFast(baseUrl: string): typeof globalThis.fetch {
 }
 
 /** gpt-tokenizer's o200k, the chunker's: loaded on the first turn that searches memory. */
-async function defaultTokenCounter(): Promise<(text: string) => number> {
+/** gpt-tokenizer's count, loaded on first use (what the memory budget is counted in). */
+export async function defaultTokenCounter(): Promise<(text: string) => number> {
   const { encodeForChunking } = await import('./chunker');
   return (text) => encodeForChunking(text).length;
 }

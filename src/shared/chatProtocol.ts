@@ -185,6 +185,8 @@ export const Requests = {
     z.object({ source: z.string().check(z.minLength(1), z.maxLength(1000)), startLine: z.int().check(z.gte(1)), endLine: z.int().check(z.gte(1)) }),
     Void,
   ),
+  /** A message's Remember action: the host asks for the text to keep (prefilled with the message's). */
+  remember: request('memory/remember', z.object({ messageId: Id }), Void, WAITS_ON_PERSON),
   /** The "Add files" button: the host asks with a file picker. */
   addToMemory: request('memory/add', Empty, Void, WAITS_ON_PERSON),
   /** Files dropped on the view: a character card is imported (which may ask how), anything else goes to memory. */

@@ -22,6 +22,17 @@ export const CitationSchema = z.object({
 });
 export type Citation = z.infer<typeof CitationSchema>;
 
+/** One of the persona's memory items a reply was given. */
+export const RememberedItemSchema = z.object({
+  id: z.string().check(z.minLength(1), z.maxLength(100)),
+  text: z.string().check(z.minLength(1), z.maxLength(2000)),
+  /** Pinned: in every prompt. */
+  pinned: z.optional(z.boolean()),
+  /** Cosine similarity to the message it was found for (absent for a pinned item). */
+  score: z.optional(z.number()),
+});
+export type RememberedItem = z.infer<typeof RememberedItemSchema>;
+
 export const ReplyStatsSchema = z.object({
   /** From sending the request to the first token (of the reply or of its reasoning). */
   firstTokenMs: z.optional(z.number().check(z.gte(0))),
@@ -47,6 +58,8 @@ export const MessageSchema = z.object({
   usage: z.optional(UsageSchema),
   /** Memory passages the reply was given (none: no memory was used). */
   citations: z.optional(z.array(CitationSchema)),
+  /** The persona's memory items the reply was given. */
+  remembered: z.optional(z.array(RememberedItemSchema).check(z.maxLength(200))),
   /** Why memory was not used for this reply, when it should have been (e.g. the embeddings server is down). */
   memoryNote: z.optional(z.string()),
   /** How fast the reply came: measured by Persona; the tokens are the server's count where it gave one. */

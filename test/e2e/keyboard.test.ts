@@ -126,11 +126,11 @@ test('message actions work from the keyboard: Enter on Regenerate asks the serve
     await focusMessageBox(frame, '');
     // Back from the message box: the context meter's breakdown, then the last reply's actions.
     const passed: string[] = [];
-    for (const _ of ['Context breakdown', 'What was sent', 'Regenerate']) {
+    for (const _ of ['Context breakdown', 'What was sent', 'Remember', 'Regenerate']) {
       await vs.page.keyboard.press('Shift+Tab');
       passed.push((await focused(frame))?.label ?? 'the page body');
     }
-    assert.deepEqual(passed, ['Context breakdown', 'What was sent', 'Regenerate']);
+    assert.deepEqual(passed, ['Context breakdown', 'What was sent', 'Remember', 'Regenerate']);
     const before = server.completions.length;
     await vs.page.keyboard.press('Enter');
     await waitForReply(frame, server, before + 1, (shown) => shown.startsWith('Here is what I found'));

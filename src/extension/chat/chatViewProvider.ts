@@ -29,6 +29,8 @@ export interface ViewFileActions {
   addFiles(): Promise<void>;
   /** Files dropped on the view: cards are imported, the rest goes to memory. */
   dropFiles(dropped: ParamsOf<typeof Requests.dropFiles>): Promise<void>;
+  /** A message's Remember action. */
+  remember(messageId: string): Promise<void>;
 }
 
 /** The sandbox's host-side flows the view's buttons start. */
@@ -204,6 +206,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       setMemory: ({ enabled }) => done(chat.setMemoryEnabled(enabled)),
       openCitation: (citation) => done(memory('Memory').openCitation(citation)),
       addToMemory: () => done(memory('Memory').addFiles()),
+      remember: ({ messageId }) => done(memory('Remember').remember(messageId)),
       dropFiles: (dropped) => done(memory('Dropping files').dropFiles(dropped)),
     };
   }

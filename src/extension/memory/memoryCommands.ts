@@ -2,6 +2,7 @@
 // is shown as a message and logged, never an unhandled rejection.
 import * as vscode from 'vscode';
 import type { MemoryController } from './memoryController';
+import type { RememberContext } from './itemsController';
 import { ActionError } from '../../util/actionError';
 import { guardedCommand } from '../notify';
 
@@ -10,6 +11,8 @@ export function registerMemoryCommands(
   log: vscode.LogOutputChannel,
   /** The persona chatting in the view: the one "Add to Memory of Current Persona" adds for. */
   currentPersona: () => { id: string; name: string },
+  /** The chat in the view: what Remember… starts from. */
+  chat: { rememberSource(): RememberContext },
 ): vscode.Disposable[] {
   const guarded = guardedCommand(log, 'Memory command');
   /** Explorer passes the clicked item and the whole selection; the palette passes nothing. */
@@ -67,5 +70,20 @@ export function registerMemoryCommands(
     vscode.commands.registerCommand('persona.memory.forgetAll', guarded(() => memory.forgetAll())),
     vscode.commands.registerCommand('persona.memory.showStatus', guarded(() => memory.showStatus(currentPersona().id))),
     vscode.commands.registerCommand('persona.memory.setEmbeddingsKey', guarded(() => memory.setEmbeddingsKey())),
+    vscode.commands.registerCommand('persona.memory.remember', guarded(async () => void (await memory.items.remember(chat.rememberSource(), 'palette')))),
+    vscode.commands.registerCommand(
+      'persona.memory.showItems',
+      guarded(() => {
+        const p = currentPersona();
+        return memory.items.show(p.id, p.name);
+      }),
+    ),
+    vscode.commands.registerCommand(
+      'persona.memory.forgetPersona',
+      guarded(() => {
+        const p = currentPersona();
+        return memory.items.forgetPersona(p.id, p.name);
+      }),
+    ),
   ];
 }

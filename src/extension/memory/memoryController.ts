@@ -10,9 +10,9 @@ import { removeUploadCopies } from '../../rag/uploads';
 import { describeSkipped, scanPaths, type ScannedFile } from '../../rag/fileScanner';
 import { WORKSPACE_KB, kbsInScope, personaKb, personaOfKb } from '../../rag/knowledgeBases';
 import { MemoryOverview } from '../../rag/memoryOverview';
-import { MemoryService } from '../../rag/memoryService';
+import { defaultTokenCounter, MemoryService } from '../../rag/memoryService';
+import { ItemsController } from './itemsController';
 import { memoryPromptSection } from '../../rag/retrieval';
-import type { Citation } from '../../shared/conversation';
 import type { MemoryStatus } from '../../shared/chatProtocol';
 import type { ChatMemory, MemoryContext } from '../../chat/chatService';
 import { setting } from '../config';
@@ -40,6 +40,9 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   private embeddingsKey: { key: string; origin?: string } | undefined;
   /** Causes already told in a reply, so one server outage is said once, not under every reply. */
   private readonly toldNotes = new Set<string>();
+  /** What each persona remembers from the chat (global storage: it follows the persona). */
+  readonly items: ItemsController;
+  private countTokens: ((text: string) => number) | undefined;
 
   constructor(
     private readonly storageDir: string | undefined,
@@ -47,8 +50,14 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     private readonly log: vscode.LogOutputChannel,
     /** A persona's name, for the knowledge bases of one persona. */
     private readonly personaName: (id: string) => string,
+    /** The extension's global storage folder: memory items live under it. */
+    globalStorageDir: string,
   ) {
     this.overview = new MemoryOverview(log);
+    this.items = new ItemsController(path.join(globalStorageDir, 'memory-items'), log, {
+      load: () => this.embeddingsKeyLoaded(),
+      for: (baseUrl) => this.embeddingsKeyFor(baseUrl),
+    });
     this.disposables.push(this.statusBar, this.overview, this.overview.onDidChange(() => this.emit()));
   }
 
@@ -93,8 +102,19 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     return k && k.origin !== undefined && k.origin === originOf(baseUrl) ? { apiKey: k.key } : {};
   }
 
+  private keyLoaded: Promise<void> | undefined;
+
+  /** The embeddings key, read once and again whenever a key changes. */
+  private embeddingsKeyLoaded(): Promise<void> {
+    if (!this.keyLoaded) {
+      this.keyLoaded = this.loadEmbeddingsKey();
+      this.disposables.push(this.keys.onDidChange(() => void this.loadEmbeddingsKey()));
+    }
+    return this.keyLoaded;
+  }
+
   private async createService(storageDir: string): Promise<MemoryService> {
-    await this.loadEmbeddingsKey();
+    await this.embeddingsKeyLoaded();
     const service = new MemoryService({
       dir: path.join(storageDir, 'memory'),
       settings: () => {
@@ -115,9 +135,6 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     });
     this.service = service;
     this.overview.attach(service);
-    this.disposables.push(
-      this.keys.onDidChange(() => void this.loadEmbeddingsKey()),
-    );
     return service;
   }
 
@@ -166,19 +183,39 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   }
 
   async retrieve(input: Parameters<ChatMemory['retrieve']>[0]): Promise<MemoryContext> {
-    if (!this.available) return { section: '', citations: [] };
-    const service = await this.svc();
-    const found = await service.retrieve(input.history, [WORKSPACE_KB, personaKb(input.personaId)], input.signal);
-    const citations: Citation[] = found.passages.map((p) => ({ source: p.source, startLine: p.startLine, endLine: p.endLine, score: Math.round(p.score * 1000) / 1000 }));
-    const result: MemoryContext = {
-      section: found.passages.length > 0 ? memoryPromptSection(found.passages) : '',
-      citations,
-      passages: found.passages.map((p) => p.text.replace(/[\r\n]+$/, '')),
-    };
-    if (found.reason) {
-      if (!this.toldNotes.has(found.reason)) {
-        this.toldNotes.add(found.reason);
-        result.note = `Memory was not used: ${found.reason}`;
+    const budget = setting('rag.tokenBudget');
+    this.countTokens ??= await defaultTokenCounter();
+    // What the persona remembers comes first (pins, then the nearest); the files get the rest of the budget.
+    await this.embeddingsKeyLoaded();
+    const remembered = await this.items.service().recall({
+      personaId: input.personaId,
+      history: input.history,
+      k: setting('rag.topK'),
+      minScore: setting('rag.minScore'),
+      tokenBudget: budget,
+      countTokens: this.countTokens,
+      signal: input.signal,
+    });
+    const result: MemoryContext = { section: remembered.section, citations: [] };
+    if (remembered.items.length > 0) {
+      result.remembered = remembered.items.map((r) => ({ id: r.item.id, text: r.item.text, ...(r.item.pinned ? { pinned: true } : {}), ...(r.score !== undefined ? { score: Math.round(r.score * 1000) / 1000 } : {}) }));
+    }
+    const reasons = remembered.reason ? [remembered.reason] : [];
+    if (this.available) {
+      const service = await this.svc();
+      const found = await service.retrieve(input.history, [WORKSPACE_KB, personaKb(input.personaId)], input.signal, { tokenBudget: budget - (remembered.tokens > 0 ? remembered.tokens + 2 : 0) });
+      result.citations = found.passages.map((p) => ({ source: p.source, startLine: p.startLine, endLine: p.endLine, score: Math.round(p.score * 1000) / 1000 }));
+      if (found.passages.length > 0) {
+        result.section = [result.section, memoryPromptSection(found.passages)].filter(Boolean).join('\n\n');
+        result.passages = found.passages.map((p) => p.text.replace(/[\r\n]+$/, ''));
+      }
+      if (found.reason) reasons.unshift(found.reason);
+    }
+    const reason = reasons[0];
+    if (reason) {
+      if (!this.toldNotes.has(reason)) {
+        this.toldNotes.add(reason);
+        result.note = `Memory was not used: ${reason}`;
       }
     } else {
       this.toldNotes.clear();
@@ -464,6 +501,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   /** Stops indexing (its journal is written, so the next window resumes) and closes LanceDB. */
   async close(): Promise<void> {
     await this.service?.dispose();
+    await this.items.close();
   }
 
   dispose(): void {

@@ -45,6 +45,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
   const onRegenerate = useCallback(() => void call(() => host.request(Requests.regenerate, {})), [call, host]);
   const onEdit = useCallback((messageId: string, text: string) => void call(() => host.request(Requests.edit, { messageId, text })), [call, host]);
   const onShowSent = useCallback((messageId: string) => void call(() => host.request(Requests.showSent, { messageId })), [call, host]);
+  const onRemember = useCallback((messageId: string) => void call(() => host.request(Requests.remember, { messageId })), [call, host]);
 
   const state = store.state;
   if (!state) {
@@ -164,6 +165,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
         onRegenerate={onRegenerate}
         onEdit={onEdit}
         onShowSent={onShowSent}
+        onRemember={orphaned ? undefined : onRemember}
         onError={setError}
       />
       {error && <ErrorLine error={error} onDismiss={() => setError(null)} />}

@@ -80,6 +80,8 @@ interface Props {
   onRegenerate(): void;
   onEdit(messageId: string, text: string): void;
   onShowSent(messageId: string): void;
+  /** Absent: the chat cannot be remembered from (read-only). */
+  onRemember?: ((messageId: string) => void) | undefined;
   onError(message: string): void;
 }
 
@@ -171,6 +173,7 @@ export function MessageList(props: Props) {
               onRegenerate={props.onRegenerate}
               onEdit={props.onEdit}
               onShowSent={props.onShowSent}
+              onRemember={streamingThis && props.streaming ? undefined : props.onRemember}
             />
           );
         })}
@@ -195,9 +198,10 @@ interface ItemProps {
   onRegenerate(): void;
   onEdit(messageId: string, text: string): void;
   onShowSent(messageId: string): void;
+  onRemember?: ((messageId: string) => void) | undefined;
 }
 
-const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canEdit, canShowSent, loadingModel, onRegenerate, onEdit, onShowSent }: ItemProps) {
+const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canEdit, canShowSent, loadingModel, onRegenerate, onEdit, onShowSent, onRemember }: ItemProps) {
   const [editing, setEditing] = useState(false);
   const [near, setNear] = useState(eager);
   const editButton = useRef<HTMLButtonElement>(null);
@@ -281,6 +285,19 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
           ))}
         </ol>
       )}
+      {message.remembered && message.remembered.length > 0 && (
+        <details class="remembered">
+          <summary>{`Remembered ${message.remembered.length === 1 ? '1 thing' : `${message.remembered.length} things`}`}</summary>
+          <ul aria-label="Memories used">
+            {message.remembered.map((r) => (
+              <li key={r.id}>
+                {r.pinned ? '📌 ' : ''}
+                {r.text}
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
       {message.memoryNote && <div class="memory-note">{message.memoryNote}</div>}
       {!isUser && !message.greeting && !streaming && <ReplyStats message={message} />}
       {message.status === 'error' && message.error && (
@@ -288,7 +305,7 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
           {message.error}
         </div>
       )}
-      {!editing && (canEdit || canRegenerate || canShowSent) && (
+      {!editing && (canEdit || canRegenerate || canShowSent || (onRemember && !message.greeting)) && (
         <div class="message-actions">
           {canEdit && (
             <button type="button" class="link-button" ref={editButton} aria-label="Edit message" onClick={() => setEditing(true)}>
@@ -298,6 +315,11 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
           {canRegenerate && (
             <button type="button" class="link-button" aria-label="Regenerate" onClick={onRegenerate}>
               Regenerate
+            </button>
+          )}
+          {onRemember && !message.greeting && message.content.trim() !== '' && (
+            <button type="button" class="link-button" aria-label="Remember" title="Keep something from this message for this persona, in every chat" onClick={() => onRemember(message.id)}>
+              Remember
             </button>
           )}
           {canShowSent && (

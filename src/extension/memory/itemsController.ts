@@ -1,0 +1,179 @@
+// What a persona remembers from the chat, in VS Code: Remember… (from the palette, prefilled with the
+// chat's latest message of the person, or from a message's Remember action), the list of a persona's
+// memories with pin, edit and forget, and forgetting all of them. The items themselves (records,
+// vectors, recall) are plain Node in src/rag/itemRecall.ts; they live in the extension's global
+// storage, so they follow the persona from workspace to workspace.
+import * as vscode from 'vscode';
+import { EmbeddingsClient } from '../../rag/embeddingsClient';
+import { MemoryItems } from '../../rag/itemRecall';
+import { MEMORY_ITEM_MAX_CHARS, type MemoryItem, type MemoryItemOrigin } from '../../rag/memoryItems';
+import { setting } from '../config';
+import { inertText } from '../../util/inertText';
+import { showInfo, showWarning } from '../notify';
+
+/** Where a memory is taken from: the persona it is for, and the chat and message when there is one. */
+export interface RememberContext {
+  personaId: string;
+  personaName: string;
+  conversationId?: string;
+  conversationTitle?: string;
+  messageId?: string;
+  /** The text offered to keep (the message's, or the chat's latest of the person). */
+  text?: string;
+}
+
+export class ItemsController {
+  private items: MemoryItems | undefined;
+
+  constructor(
+    /** `<globalStorage>/memory-items`. */
+    private readonly dir: string,
+    private readonly log: vscode.LogOutputChannel,
+    /** The embeddings key: loaded from SecretStorage, then given for a base URL when saved for its origin. */
+    private readonly key: { load(): Promise<void>; for(baseUrl: string): { apiKey: string } | Record<string, never> },
+  ) {}
+
+  /** The items service, made on first use (LanceDB loads only when a vector is needed). */
+  service(): MemoryItems {
+    this.items ??= new MemoryItems({ dir: this.dir, embedder: () => this.embedder(), logger: this.log });
+    return this.items;
+  }
+
+  private embedder(): EmbeddingsClient {
+    const baseUrl = setting('embeddings.baseUrl').trim().replace(/\/+$/, '');
+    return new EmbeddingsClient({
+      baseUrl,
+      model: setting('embeddings.model').trim(),
+      ...this.key.for(baseUrl),
+      logger: this.log,
+      retries: 2,
+      retryDelayMs: 250,
+      requestTimeoutMs: 20_000,
+    });
+  }
+
+  /** Asks for the text (prefilled) and keeps it for the persona. Resolves to the item, or undefined when the person cancelled. */
+  async remember(context: RememberContext, via: MemoryItemOrigin['via']): Promise<MemoryItem | undefined> {
+    const text = await vscode.window.showInputBox({
+      title: inertText(`Remember for ${context.personaName}`),
+      prompt: inertText(`${context.personaName} keeps this in every chat, in every workspace. Keep it short: one fact.`),
+      value: context.text?.slice(0, MEMORY_ITEM_MAX_CHARS) ?? '',
+      placeHolder: 'My daughter is called Ada',
+      ignoreFocusOut: true,
+      validateInput: (v) => {
+        const n = v.trim().length;
+        if (n === 0) return 'Type what to remember.';
+        if (n > MEMORY_ITEM_MAX_CHARS) return `At most ${MEMORY_ITEM_MAX_CHARS.toLocaleString('en-US')} characters (this has ${n.toLocaleString('en-US')}).`;
+        return undefined;
+      },
+    });
+    if (text === undefined) return undefined;
+    await this.key.load();
+    const origin: MemoryItemOrigin = {
+      via,
+      ...(context.conversationId ? { conversationId: context.conversationId } : {}),
+      ...(context.messageId ? { messageId: context.messageId } : {}),
+      ...(context.conversationTitle ? { conversationTitle: context.conversationTitle.slice(0, 500) } : {}),
+    };
+    const { item, added, embedded } = await this.service().remember(context.personaId, text, origin);
+    this.log.info(`Memory: ${added ? 'remembered' : 'already remembered'} an item for ${context.personaId}${embedded ? '' : ' (to be embedded when the embeddings server answers)'}.`);
+    void showInfo(
+      added
+        ? `${context.personaName} will remember: “${short(item.text)}”${embedded ? '' : ' (it is found by meaning once the embeddings server answers; pin it to have it in every reply now)'}`
+        : `${context.personaName} already remembers that.`,
+    );
+    return item;
+  }
+
+  /** The persona's memories in a quick pick: pin or unpin, edit, forget; stays open while the person works on them. */
+  async show(personaId: string, personaName: string): Promise<void> {
+    type Item = vscode.QuickPickItem & { memory: MemoryItem };
+    const pinButton = { iconPath: new vscode.ThemeIcon('pin'), tooltip: 'Pin: always in the prompt' };
+    const unpinButton = { iconPath: new vscode.ThemeIcon('pinned'), tooltip: 'Unpin' };
+    const editButton = { iconPath: new vscode.ThemeIcon('edit'), tooltip: 'Edit' };
+    const forgetButton = { iconPath: new vscode.ThemeIcon('trash'), tooltip: 'Forget' };
+    const pick = vscode.window.createQuickPick<Item>();
+    pick.title = inertText(`What ${personaName} remembers`);
+    pick.placeholder = 'Search memories; the buttons pin, edit or forget one';
+    pick.matchOnDetail = true;
+    pick.ignoreFocusOut = true;
+    const refresh = async () => {
+      const all = await this.service().list(personaId);
+      const pinned = all.filter((i) => i.pinned);
+      pick.items = [...pinned, ...all.filter((i) => !i.pinned).reverse()].map((m) => ({
+        memory: m,
+        label: `${m.pinned ? '$(pinned) ' : ''}${inertText(short(m.text, 200))}`,
+        detail: inertText(originText(m)),
+        buttons: [m.pinned ? unpinButton : pinButton, editButton, forgetButton],
+      }));
+      if (all.length === 0) pick.placeholder = `${personaName} remembers nothing yet: use Remember… on a message, or from the palette`;
+    };
+    const act = async (item: Item, button: vscode.QuickInputButton | undefined) => {
+      const m = item.memory;
+      if (button === forgetButton) {
+        const choice = await showWarning(`Forget “${short(m.text)}”?`, { modal: true, detail: `${personaName} will no longer have it in any chat; it is removed from the disk.` }, 'Forget');
+        if (choice === 'Forget') await this.service().forget(personaId, [m.id]);
+      } else if (button === pinButton || button === unpinButton) {
+        await this.service().update(personaId, m.id, { pinned: button === pinButton });
+      } else {
+        const text = await vscode.window.showInputBox({ title: 'Edit memory', value: m.text, ignoreFocusOut: true, validateInput: (v) => (v.trim() === '' ? 'A memory needs some text.' : v.trim().length > MEMORY_ITEM_MAX_CHARS ? `At most ${MEMORY_ITEM_MAX_CHARS} characters.` : undefined) });
+        if (text !== undefined) {
+          await this.key.load();
+          await this.service().update(personaId, m.id, { text });
+        }
+      }
+      await refresh();
+      pick.show();
+    };
+    const run = (item: Item, button?: vscode.QuickInputButton) =>
+      void act(item, button).catch((e: Error) => {
+        this.log.warn(`Memory: ${e.message}`);
+        void showWarning(e.message);
+      });
+    pick.onDidTriggerItemButton((e) => run(e.item, e.button));
+    pick.onDidAccept(() => {
+      const [item] = pick.selectedItems;
+      if (item) run(item);
+    });
+    const closed = new Promise<void>((resolve) => pick.onDidHide(() => resolve()));
+    await refresh();
+    pick.show();
+    await closed;
+    pick.dispose();
+  }
+
+  /** Asks, then forgets every memory of the persona. */
+  async forgetPersona(personaId: string, personaName: string): Promise<void> {
+    const all = await this.service().list(personaId);
+    if (all.length === 0) {
+      void showInfo(`${personaName} remembers nothing from your chats.`);
+      return;
+    }
+    const choice = await showWarning(
+      `Forget everything ${personaName} remembers?`,
+      {
+        modal: true,
+        detail: `${all.length} memor${all.length === 1 ? 'y' : 'ies'} taken from your chats will be removed from the disk, in every workspace. Files in knowledge bases are not touched (Forget from Memory… removes those).`,
+      },
+      'Forget Everything',
+    );
+    if (choice !== 'Forget Everything') return;
+    const gone = await this.service().forgetPersona(personaId);
+    void showInfo(`${personaName} forgot ${gone.length} memor${gone.length === 1 ? 'y' : 'ies'}.`);
+  }
+
+  async close(): Promise<void> {
+    await this.items?.close();
+  }
+}
+
+function short(text: string, max = 80): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+function originText(m: MemoryItem): string {
+  const when = new Date(m.createdAt).toLocaleDateString('en-US', { year: 'numeric', month: 'short', day: 'numeric' });
+  const from = m.origin?.conversationTitle ? `from “${m.origin.conversationTitle}”` : m.origin?.via === 'import' ? 'imported' : 'typed in';
+  return `${from} · ${when}${m.pinned ? ' · pinned: always in the prompt' : ''}`;
+}

@@ -1,0 +1,121 @@
+// What a persona remembers, in a real VS Code: a fact is kept from a message with its Remember
+// action, listed by Persona: Show Memories…, and given to the model in a new chat (read in the
+// request the test server received); forgotten from the list, it is gone from the next request and
+// from the extension's storage on disk.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
+import { answerDialog } from './builderView';
+import { captureOnFailure, waitUntil } from './harness';
+import { lastAssistant, requestMessages, sendMessage, shownMessages, startChatE2e, waitForReply, type ChatE2e } from './chatView';
+
+let e2e: ChatE2e | undefined;
+let kobold: FakeKoboldCpp | undefined;
+
+const fact = 'My daughter is called Ada and she loves astronomy.';
+
+function started(): { e: ChatE2e; k: FakeKoboldCpp } {
+  assert.ok(e2e && kobold, 'VS Code did not start (see the before hook)');
+  return { e: e2e, k: kobold };
+}
+
+before(async () => {
+  kobold = await startFakeKoboldCpp({ dimension: 1024 });
+  e2e = await startChatE2e({
+    label: 'memoryItems',
+    server: { reply: 'Noted.' },
+    settings: { 'persona.embeddings.baseUrl': kobold.url, 'persona.rag.minScore': 0.05 },
+  });
+  await e2e.view();
+});
+
+after(async () => {
+  await e2e?.stop();
+  await kobold?.close();
+});
+
+/** Every file under `root` (none when it does not exist). */
+function filesUnder(root: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push(p);
+    }
+  };
+  try {
+    walk(root);
+  } catch {
+    /* nothing there */
+  }
+  return out;
+}
+
+async function newChat(e: ChatE2e): Promise<void> {
+  const frame = await e.view();
+  await frame.getByRole('button', { name: 'New chat' }).click();
+  await waitUntil('a new chat', 10_000, async () => (await shownMessages(frame)).length === 1);
+}
+
+function memoryRows(page: Page) {
+  return page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
+}
+
+test('remember a fact from a message, see it in Show Memories, get it in a new chat; forget it and it is gone', async () => {
+  const { e } = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'memoryItems', async () => {
+    const frame = await e.view();
+    let done = e.server.completions.length;
+    await sendMessage(frame, fact);
+    await waitForReply(frame, e.server, done + 1);
+
+    // The message's Remember action asks, prefilled with the message.
+    await frame.getByRole('article', { name: 'You' }).last().getByRole('button', { name: 'Remember' }).click();
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await waitUntil('the Remember box, prefilled', 10_000, async () => (await input.inputValue({ timeout: 1000 })) === fact);
+    await input.press('Enter');
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'will remember' }).first().waitFor({ timeout: 15_000 });
+
+    await e.vs.runCommand('Persona: Show Memories…');
+    await waitUntil('the memory in the list', 10_000, async () => (await memoryRows(page).first().innerText({ timeout: 1000 })).includes('My daughter is called Ada'));
+    await e.vs.screenshot('memoryItems-list');
+    await page.keyboard.press('Escape');
+
+    // A new chat: the request carries the fact, and the reply says it was given.
+    await newChat(e);
+    done = e.server.completions.length;
+    await sendMessage(frame, 'What does my daughter Ada love?');
+    await waitForReply(frame, e.server, done + 1);
+    const system = requestMessages(e.server.chatRequests.at(-1))[0]!.content;
+    assert.match(system, /## What you remember/);
+    assert.ok(system.includes(`- ${fact}`), `the fact is not in the system prompt:\n${system}`);
+    const reply = await lastAssistant(frame);
+    await reply.getByText('Remembered 1 thing').click();
+    assert.ok((await reply.getByRole('list', { name: 'Memories used' }).innerText()).includes(fact));
+    await e.vs.screenshot('memoryItems-reply');
+
+    // Forget it from the list: asked first, then gone from the next request and from the disk.
+    await e.vs.runCommand('Persona: Show Memories…');
+    const row = memoryRows(page).filter({ hasText: 'My daughter is called Ada' }).first();
+    await row.waitFor({ state: 'visible', timeout: 10_000 });
+    await row.hover();
+    await row.getByRole('button', { name: 'Forget' }).click();
+    await answerDialog(page, /Forget “My daughter is called Ada/, 'Forget');
+    await waitUntil('the list to be empty', 10_000, async () => (await memoryRows(page).count()) === 0 || !(await memoryRows(page).first().isVisible()));
+    await page.keyboard.press('Escape');
+
+    await newChat(e);
+    done = e.server.completions.length;
+    await sendMessage(frame, 'What does my daughter Ada love?');
+    await waitForReply(frame, e.server, done + 1);
+    assert.doesNotMatch(requestMessages(e.server.chatRequests.at(-1))[0]!.content, /daughter is called Ada/);
+    const stored = filesUnder(join(e.vs.dirs.userData, 'User', 'globalStorage'));
+    assert.ok(stored.some((f) => f.includes('memory-items')), 'the memory items were not kept in global storage');
+    for (const f of stored) assert.ok(!readFileSync(f).includes('daughter is called Ada'), `${f} still holds the forgotten fact`);
+  });
+});
