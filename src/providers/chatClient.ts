@@ -239,6 +239,7 @@ export class OpenAiCompatibleChatClient implements ChatProvider {
             ...(request.topK !== undefined ? { top_k: request.topK } : {}),
             ...(request.minP !== undefined ? { min_p: request.minP } : {}),
             ...(request.repeatPenalty !== undefined ? { repeat_penalty: request.repeatPenalty } : {}),
+            ...(request.responseFormat !== undefined ? { response_format: request.responseFormat } : {}),
           } as OpenAI.ChatCompletionCreateParamsStreaming,
           { signal: scope.signal, maxRetries: this.maxRetries, timeout: backstopTimeoutMs },
         )

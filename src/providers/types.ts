@@ -20,7 +20,15 @@ export interface ChatRequest {
   repeatPenalty?: number;
   seed?: number;
   stop?: string[];
+  /** Constrains the answer to a JSON schema (OpenAI's structured output; LM Studio enforces it with a grammar). */
+  responseFormat?: JsonSchemaResponseFormat;
   signal?: AbortSignal;
+}
+
+/** OpenAI's structured output request field, which LM Studio takes on `/v1/chat/completions`. */
+export interface JsonSchemaResponseFormat {
+  type: 'json_schema';
+  json_schema: { name: string; strict: boolean; schema: Record<string, unknown> };
 }
 
 export type ChatStreamEvent =
