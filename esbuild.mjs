@@ -63,7 +63,7 @@ const extensionOptions = {
 
 const webviewOptions = {
   ...common,
-  entryPoints: { webview: 'src/webview/chat/main.tsx', highlight: 'src/webview/chat/highlightBundle.ts', builder: 'src/webview/builder/main.tsx', compare: 'src/webview/compare/main.tsx' },
+  entryPoints: { webview: 'src/webview/chat/main.tsx', highlight: 'src/webview/chat/highlightBundle.ts', builder: 'src/webview/builder/main.tsx', compare: 'src/webview/compare/main.tsx', memory: 'src/webview/memory/main.tsx' },
   outdir: 'dist',
   platform: 'browser',
   format: 'iife',

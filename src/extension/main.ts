@@ -28,6 +28,7 @@ import { tryPrepareImport } from '../characters/cardImport';
 import { handleDrop } from './chat/fileDrop';
 import { registerMemoryCommands } from './memory/memoryCommands';
 import { MemoryController } from './memory/memoryController';
+import { MemoryPanel } from './memory/memoryPanel';
 import { watchWorkspaceFiles } from './memory/workspaceWatcher';
 import { countTokens } from '../util/tokenizer/countTokens';
 import { guardedCommand, showError, showWarning } from './notify';
@@ -79,6 +80,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       openCitation: (c) => memory.openCitation(c),
       addFiles: () => memory.addFiles(),
       remember: async (messageId) => void (await memory.items.remember(chat.rememberSource(messageId), 'message')),
+      showPanel: async () => void (await vscode.commands.executeCommand('persona.memory.showPanel')),
+      memoriesFrom: async (personaId, conversationId) => (await memory.items.service().fromConversation(personaId, conversationId)).length,
+      forgetMemoriesFrom: (personaId, conversationId) => memory.items.forgetFromConversation(personaId, conversationId),
       dropFiles: (dropped) =>
         handleDrop(dropped, {
           memory,
@@ -101,6 +105,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       vscode.commands.registerCommand(
         'persona.chat.compare',
         guardedCommand(log, 'Compare')(() => runCompare({ chat, presets, sentView, extensionUri: context.extensionUri, log, describeError, focusChat: () => view.focus() })),
+      ),
+      vscode.commands.registerCommand(
+        'persona.memory.showPanel',
+        guardedCommand(log, 'Memory Panel')(async () => MemoryPanel.show({ memory, persona: () => chat.persona(), onDidChangePersona: (l) => chat.onDidChangeState(l), extensionUri: context.extensionUri, log })),
       ),
       vscode.commands.registerCommand('persona.chat.showContext', guardedCommand(log, 'Show What Was Sent')(() => sentView.show())),
       createPersonaStatusBar(chat),

@@ -22,7 +22,7 @@ import type { IndexJob } from './indexingJobs';
 import type { IndexingBackend, IndexingProgress, IndexingQueue, IndexingQueueOptions } from './indexingQueue';
 import type { LanceLoadResult } from './lanceLoader';
 import { loadLanceDb } from './lanceLoader';
-import type { DocumentSummary } from './memoryStore';
+import type { DocumentSummary, StoredChunk } from './memoryStore';
 import { MemoryStore, tableNameFor } from './memoryStore';
 import type { HistoryTurn, RetrievedPassage } from './retrieval';
 import { errorText } from '../util/errors';
@@ -206,6 +206,11 @@ export class MemoryService {
     return this.opened?.queue.progress() ?? { ...idleProgress, skipped: [], failed: [] };
   }
 
+  /** Files waiting to be indexed (the one in progress included); [] until memory is opened. */
+  pendingJobs(): { source: string; kb: string; kind: 'add' | 'remove' }[] {
+    return (this.opened?.queue.pendingJobs() ?? []).map((j) => ({ source: j.source, kb: j.kb, kind: j.kind }));
+  }
+
   /** Called on every change of status or progress (progress at most every 100 ms while indexing). */
   onDidChange(listener: () => void): { dispose(): void } {
     this.listeners.add(listener);
@@ -264,6 +269,19 @@ export class MemoryService {
     await this.open();
     const store = await this.currentStore();
     return store ? store.listDocuments(kb) : [];
+  }
+
+  /** The chunks of one document of the current model, in order (the memory panel's view of a file). */
+  async chunks(source: string, kb: string): Promise<StoredChunk[]> {
+    await this.open();
+    const store = await this.currentStore();
+    return store ? store.chunksOf(source, kb) : [];
+  }
+
+  /** The model and dimension memory is kept for now; undefined before anything was indexed. */
+  currentModel(): { model: string; dimension: number } | undefined {
+    const c = this.state.current;
+    return c ? { model: c.model, dimension: c.dimension } : undefined;
   }
 
   /**

@@ -39,8 +39,19 @@ export interface DocumentSummary {
   kb: string;
   docHash: string;
   chunkCount: number;
+  /** Tokens over all its chunks (what the whole document would cost in a prompt). */
+  tokens: number;
   /** Milliseconds since the epoch of the upsert that wrote it. */
   createdAt: number;
+}
+
+/** A stored chunk as the memory panel shows it (no vector). */
+export interface StoredChunk {
+  index: number;
+  startLine: number;
+  endLine: number;
+  tokenCount: number;
+  text: string;
 }
 
 export interface SearchOptions {
@@ -267,6 +278,20 @@ export class MemoryStore {
     return docs
       .filter((d) => kb === undefined || d.kb === kb)
       .sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.kb < b.kb ? -1 : 1));
+  }
+
+  /** The chunks of one document in order, without their vectors; [] when it is not stored. */
+  async chunksOf(source: string, kb: string): Promise<StoredChunk[]> {
+    const rows: ResultRow[] = await this.read([], (table) =>
+      table
+        .query()
+        .where(`source = ${sqlString(source)} AND kb = ${sqlString(kb)}`)
+        .select(['chunkIndex', 'startLine', 'endLine', 'tokenCount', 'text'])
+        .toArray(),
+    );
+    return rows
+      .map((r) => ({ index: Number(r.chunkIndex), startLine: Number(r.startLine), endLine: Number(r.endLine), tokenCount: Number(r.tokenCount), text: String(r.text) }))
+      .sort((a, b) => a.index - b.index);
   }
 
   /** Version of this model's table (undefined before the first write): each commit adds one. */
@@ -565,7 +590,7 @@ export class MemoryStore {
     for (const d of docs) {
       const key = documentKey(d.source, d.kb);
       if (d.chunks.length === 0) docsAt.byKey.delete(key);
-      else docsAt.byKey.set(key, { source: d.source, kb: d.kb, docHash: d.docHash, chunkCount: d.chunks.length, createdAt });
+      else docsAt.byKey.set(key, { source: d.source, kb: d.kb, docHash: d.docHash, chunkCount: d.chunks.length, tokens: d.chunks.reduce((n, c) => n + c.tokenCount, 0), createdAt });
     }
     docsAt.version = committed;
   }
@@ -589,7 +614,7 @@ export class MemoryStore {
         this.documents.checkedAt = trusted();
         return { version, rows: undefined };
       }
-      return { version, rows: await table.query().select(['source', 'kb', 'docHash', 'createdAt']).toArray() };
+      return { version, rows: await table.query().select(['source', 'kb', 'docHash', 'createdAt', 'tokenCount']).toArray() };
     });
     if (!read) return new Map();
     const { version, rows } = read;
@@ -598,8 +623,10 @@ export class MemoryStore {
     for (const r of rows) {
       const key = documentKey(r.source, r.kb);
       const d = byKey.get(key);
-      if (d) d.chunkCount++;
-      else byKey.set(key, { source: r.source, kb: r.kb, docHash: r.docHash, chunkCount: 1, createdAt: r.createdAt });
+      if (d) {
+        d.chunkCount++;
+        d.tokens += Number(r.tokenCount);
+      } else byKey.set(key, { source: r.source, kb: r.kb, docHash: r.docHash, chunkCount: 1, tokens: Number(r.tokenCount), createdAt: r.createdAt });
     }
     this.documents = { version, byKey, checkedAt: trusted() };
     return byKey;

@@ -187,6 +187,8 @@ export const Requests = {
   ),
   /** A message's Remember action: the host asks for the text to keep (prefilled with the message's). */
   remember: request('memory/remember', z.object({ messageId: Id }), Void, WAITS_ON_PERSON),
+  /** The memory line's "Memory panel" button: opens the panel for the chat's persona. */
+  showMemoryPanel: request('memory/showPanel', Empty, Void),
   /** The "Add files" button: the host asks with a file picker. */
   addToMemory: request('memory/add', Empty, Void, WAITS_ON_PERSON),
   /** Files dropped on the view: a character card is imported (which may ask how), anything else goes to memory. */

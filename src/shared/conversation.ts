@@ -22,10 +22,13 @@ export const CitationSchema = z.object({
 });
 export type Citation = z.infer<typeof CitationSchema>;
 
+/** The longest memory item: one fact, not a document. */
+export const MEMORY_ITEM_TEXT_MAX = 2000;
+
 /** One of the persona's memory items a reply was given. */
 export const RememberedItemSchema = z.object({
   id: z.string().check(z.minLength(1), z.maxLength(100)),
-  text: z.string().check(z.minLength(1), z.maxLength(2000)),
+  text: z.string().check(z.minLength(1), z.maxLength(MEMORY_ITEM_TEXT_MAX)),
   /** Pinned: in every prompt. */
   pinned: z.optional(z.boolean()),
   /** Cosine similarity to the message it was found for (absent for a pinned item). */

@@ -119,3 +119,30 @@ test('remember a fact from a message, see it in Show Memories, get it in a new c
     for (const f of stored) assert.ok(!readFileSync(f).includes('daughter is called Ada'), `${f} still holds the forgotten fact`);
   });
 });
+
+test('deleting a chat offers to forget what the persona took from it, and does so from the disk', async () => {
+  const { e } = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'memoryItems-delete-chat', async () => {
+    await newChat(e);
+    const frame = await e.view();
+    const kept = 'My cat is called Pixel.';
+    const done = e.server.completions.length;
+    await sendMessage(frame, kept);
+    await waitForReply(frame, e.server, done + 1);
+    await frame.getByRole('article', { name: 'You' }).last().getByRole('button', { name: 'Remember' }).click();
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await waitUntil('the Remember box, prefilled', 10_000, async () => (await input.inputValue({ timeout: 1000 })) === kept);
+    await input.press('Enter');
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'will remember' }).first().waitFor({ timeout: 15_000 });
+
+    await frame.getByRole('button', { name: 'Chats' }).click();
+    await frame.getByRole('button', { name: `Delete ${kept}` }).click();
+    await answerDialog(page, /1 memory Sam took from it/, 'Delete with the Memory');
+    const stored = () => filesUnder(join(e.vs.dirs.userData, 'User', 'globalStorage')).filter((f) => readFileSync(f).includes('Pixel'));
+    await waitUntil('the memory to leave the disk', 10_000, async () => stored().length === 0);
+    // The conversation's own file and its records of what was sent are gone too.
+    const workspaceFiles = filesUnder(join(e.vs.dirs.userData, 'User', 'workspaceStorage')).filter((f) => readFileSync(f).includes('My cat is called Pixel'));
+    assert.deepEqual(workspaceFiles, [], 'the deleted chat is still on disk');
+  });
+});

@@ -13,6 +13,7 @@ import { pickModel } from './modelPicker';
 import { WebviewHost, type Handlers } from '../webviewHost';
 import { ActionError } from '../../util/actionError';
 import { showInfo, showWarning } from '../notify';
+import { capitalize } from '../../providers/serverText';
 import { linkToOpen } from '../../chat/chatLinks';
 
 /**
@@ -31,6 +32,10 @@ export interface ViewFileActions {
   dropFiles(dropped: ParamsOf<typeof Requests.dropFiles>): Promise<void>;
   /** A message's Remember action. */
   remember(messageId: string): Promise<void>;
+  showPanel(): Promise<void>;
+  /** The persona's memories taken from a conversation, and forgetting them (deleting a chat offers to). */
+  memoriesFrom(personaId: string, conversationId: string): Promise<number>;
+  forgetMemoriesFrom(personaId: string, conversationId: string): Promise<void>;
 }
 
 /** The sandbox's host-side flows the view's buttons start. */
@@ -207,6 +212,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       openCitation: (citation) => done(memory('Memory').openCitation(citation)),
       addToMemory: () => done(memory('Memory').addFiles()),
       remember: ({ messageId }) => done(memory('Remember').remember(messageId)),
+      showMemoryPanel: () => done(memory('Memory panel').showPanel()),
       dropFiles: (dropped) => done(memory('Dropping files').dropFiles(dropped)),
     };
   }
@@ -222,8 +228,23 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private async deleteConversation(id: string): Promise<void> {
     const conversation = await this.chat.getConversation(id);
     if (!conversation) return;
-    const choice = await showWarning(`Delete the conversation "${conversation.title}"?`, { modal: true, detail: 'This cannot be undone.' }, 'Delete');
-    if (choice === 'Delete') await this.chat.deleteConversation(id);
+    const personaName = this.chat.personaName(conversation.personaId);
+    const memories = (await this.memory?.memoriesFrom(conversation.personaId, id).catch(() => 0)) ?? 0;
+    const taken = `${memories} ${memories === 1 ? 'memory' : 'memories'} ${personaName} took from it`;
+    const withMemories = `Delete with the ${memories === 1 ? 'Memory' : `${memories} Memories`}`;
+    const choice = await showWarning(
+      `Delete the conversation "${conversation.title}"?`,
+      {
+        modal: true,
+        detail:
+          'The conversation and the records of what was sent for its replies are removed from the disk. This cannot be undone.' +
+          (memories > 0 ? ` ${capitalize(taken)} stay unless you delete them too.` : ''),
+      },
+      ...(memories > 0 ? [withMemories, 'Delete and Keep the Memories'] : ['Delete']),
+    );
+    if (choice === undefined) return;
+    await this.chat.deleteConversation(id);
+    if (choice === withMemories) await this.memory?.forgetMemoriesFrom(conversation.personaId, id);
   }
 
   private async exportConversation(params: ParamsOf<typeof Requests.exportConversation>): Promise<void> {

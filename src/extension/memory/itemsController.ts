@@ -22,8 +22,11 @@ export interface RememberContext {
   text?: string;
 }
 
-export class ItemsController {
+export class ItemsController implements vscode.Disposable {
   private items: MemoryItems | undefined;
+  private readonly changed = new vscode.EventEmitter<string>();
+  /** A persona's memories changed (its id): the memory panel draws them again. */
+  readonly onDidChange = this.changed.event;
 
   constructor(
     /** `<globalStorage>/memory-items`. */
@@ -76,6 +79,7 @@ export class ItemsController {
       ...(context.conversationTitle ? { conversationTitle: context.conversationTitle.slice(0, 500) } : {}),
     };
     const { item, added, embedded } = await this.service().remember(context.personaId, text, origin);
+    this.changed.fire(context.personaId);
     this.log.info(`Memory: ${added ? 'remembered' : 'already remembered'} an item for ${context.personaId}${embedded ? '' : ' (to be embedded when the embeddings server answers)'}.`);
     void showInfo(
       added
@@ -111,16 +115,12 @@ export class ItemsController {
     const act = async (item: Item, button: vscode.QuickInputButton | undefined) => {
       const m = item.memory;
       if (button === forgetButton) {
-        const choice = await showWarning(`Forget “${short(m.text)}”?`, { modal: true, detail: `${personaName} will no longer have it in any chat; it is removed from the disk.` }, 'Forget');
-        if (choice === 'Forget') await this.service().forget(personaId, [m.id]);
+        await this.forgetOne(personaId, personaName, m.id);
       } else if (button === pinButton || button === unpinButton) {
-        await this.service().update(personaId, m.id, { pinned: button === pinButton });
+        await this.setPinned(personaId, m.id, button === pinButton);
       } else {
         const text = await vscode.window.showInputBox({ title: 'Edit memory', value: m.text, ignoreFocusOut: true, validateInput: (v) => (v.trim() === '' ? 'A memory needs some text.' : v.trim().length > MEMORY_ITEM_MAX_CHARS ? `At most ${MEMORY_ITEM_MAX_CHARS} characters.` : undefined) });
-        if (text !== undefined) {
-          await this.key.load();
-          await this.service().update(personaId, m.id, { text });
-        }
+        if (text !== undefined) await this.edit(personaId, m.id, text);
       }
       await refresh();
       pick.show();
@@ -142,6 +142,44 @@ export class ItemsController {
     pick.dispose();
   }
 
+  async setPinned(personaId: string, id: string, pinned: boolean): Promise<void> {
+    await this.service().update(personaId, id, { pinned });
+    this.changed.fire(personaId);
+  }
+
+  /** New text for a memory: embedded again (kept, to be embedded later, while the server is down). */
+  async edit(personaId: string, id: string, text: string): Promise<void> {
+    await this.key.load();
+    await this.service().update(personaId, id, { text });
+    this.changed.fire(personaId);
+  }
+
+  /** Asks, then forgets one memory. Resolves to whether it was forgotten. */
+  async forgetOne(personaId: string, personaName: string, id: string): Promise<boolean> {
+    const m = (await this.service().list(personaId)).find((i) => i.id === id);
+    if (!m) return false;
+    const choice = await showWarning(`Forget “${short(m.text)}”?`, { modal: true, detail: `${personaName} will no longer have it in any chat; it is removed from the disk.` }, 'Forget');
+    if (choice !== 'Forget') return false;
+    await this.service().forget(personaId, [m.id]);
+    this.changed.fire(personaId);
+    return true;
+  }
+
+  /** Forgets the memories taken from a conversation (the person asked, deleting it). */
+  async forgetFromConversation(personaId: string, conversationId: string): Promise<void> {
+    const from = await this.service().fromConversation(personaId, conversationId);
+    if (from.length === 0) return;
+    await this.service().forget(personaId, from.map((i) => i.id));
+    this.changed.fire(personaId);
+  }
+
+  /** The persona's memories for the panel: pinned first, then the newest; with what each costs in a prompt. */
+  async rows(personaId: string, countTokens: (text: string) => number): Promise<{ item: MemoryItem; origin: string; tokens: number }[]> {
+    const all = await this.service().list(personaId);
+    const ordered = [...all.filter((i) => i.pinned), ...all.filter((i) => !i.pinned).reverse()];
+    return ordered.map((item) => ({ item, origin: originText(item), tokens: countTokens(`- ${item.text}`) }));
+  }
+
   /** Asks, then forgets every memory of the persona. */
   async forgetPersona(personaId: string, personaName: string): Promise<void> {
     const all = await this.service().list(personaId);
@@ -159,11 +197,16 @@ export class ItemsController {
     );
     if (choice !== 'Forget Everything') return;
     const gone = await this.service().forgetPersona(personaId);
+    this.changed.fire(personaId);
     void showInfo(`${personaName} forgot ${gone.length} memor${gone.length === 1 ? 'y' : 'ies'}.`);
   }
 
   async close(): Promise<void> {
     await this.items?.close();
+  }
+
+  dispose(): void {
+    this.changed.dispose();
   }
 }
 

@@ -14,6 +14,8 @@ import { defaultTokenCounter, MemoryService } from '../../rag/memoryService';
 import { ItemsController } from './itemsController';
 import { memoryPromptSection } from '../../rag/retrieval';
 import type { MemoryStatus } from '../../shared/chatProtocol';
+import type { DocumentRow, KnowledgeBaseInfo, MemoryPanelState, SearchResult } from '../../shared/memoryPanelProtocol';
+import type { StoredChunk } from '../../rag/memoryStore';
 import type { ChatMemory, MemoryContext } from '../../chat/chatService';
 import { setting } from '../config';
 import { originOf, type ApiKeyStore } from '../../chat/apiKeys';
@@ -58,7 +60,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       load: () => this.embeddingsKeyLoaded(),
       for: (baseUrl) => this.embeddingsKeyFor(baseUrl),
     });
-    this.disposables.push(this.statusBar, this.overview, this.overview.onDidChange(() => this.emit()));
+    this.disposables.push(this.statusBar, this.overview, this.items, this.overview.onDidChange(() => this.emit()));
   }
 
   /** Forgetting waits for each listener: the sources of past replies go with what is forgotten. */
@@ -162,9 +164,21 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   }
 
   private emit(): void {
-    this.statusBar.show(this.overview.progress());
+    const p = this.overview.progress();
+    this.statusBar.show(p);
+    // The documents' rows change with the set of sources and with each file the queue takes or finishes.
+    const sources = this.overview.sources();
+    const step = p ? `${p.state}:${p.done}:${p.total}:${p.current ?? ''}:${p.failedCount}` : '';
+    if (sources !== this.seenSources || step !== this.seenStep) {
+      this.seenSources = sources;
+      this.seenStep = step;
+      this.documentsVersion++;
+    }
     for (const l of this.listeners) l();
   }
+
+  private seenSources: ReadonlyMap<string, readonly string[]> | undefined;
+  private seenStep = '';
 
   // ---- ChatMemory ----------------------------------------------------------------------------------
 
@@ -220,6 +234,93 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     } else {
       this.toldNotes.clear();
     }
+    return result;
+  }
+
+  // ---- the memory panel ---------------------------------------------------------------------------
+
+  /** Bumped whenever documents may have changed (indexing, forgetting): the panel drops its pages. */
+  documentsVersion = 0;
+
+  /** What the memory panel shows first: the knowledge bases in scope for the persona, and its memories. */
+  async panelState(persona: { id: string; name: string }): Promise<MemoryPanelState> {
+    this.countTokens ??= await defaultTokenCounter();
+    const countTokens = this.countTokens;
+    const rows = await this.items.rows(persona.id, countTokens);
+    const knowledgeBases: KnowledgeBaseInfo[] = [];
+    let model: string | undefined;
+    let status: string | undefined;
+    if (this.available) {
+      const service = await this.svc();
+      const docs = await service.listDocuments();
+      for (const kb of kbsInScope(persona.id)) {
+        const inKb = docs.filter((d) => d.kb === kb);
+        knowledgeBases.push({ id: kb, label: kb === WORKSPACE_KB ? 'This workspace' : `${persona.name} only`, documents: inKb.length, chunks: inKb.reduce((n, d) => n + d.chunkCount, 0) });
+      }
+      const current = service.currentModel();
+      if (current) model = `${current.model} (${current.dimension} dimensions)`;
+      const s = this.status(persona.id);
+      status = s.message;
+    }
+    return {
+      personaId: persona.id,
+      personaName: persona.name,
+      workspace: this.available,
+      ...(model ? { model } : {}),
+      ...(status ? { status } : {}),
+      knowledgeBases,
+      items: rows.map((r) => ({ id: r.item.id, text: r.item.text, pinned: r.item.pinned === true, origin: r.origin, tokens: r.tokens })),
+      tokenBudget: setting('rag.tokenBudget'),
+      documentsVersion: this.documentsVersion,
+    };
+  }
+
+  /** A page of a knowledge base's documents: stored ones with their state, and files waiting or failed. */
+  async documentsPage(kb: string, offset: number, limit: number, filter?: string): Promise<{ total: number; documents: DocumentRow[] }> {
+    if (!this.available) return { total: 0, documents: [] };
+    const service = await this.svc();
+    const progress = service.progress();
+    const rows = new Map<string, DocumentRow>();
+    for (const d of await service.listDocuments(kb)) {
+      rows.set(d.source, { source: d.source, kb, state: 'ready', chunks: d.chunkCount, tokens: d.tokens, indexedAt: d.createdAt });
+    }
+    for (const f of progress.failed) {
+      const known = rows.get(f.source);
+      rows.set(f.source, { ...(known ?? { source: f.source, kb, chunks: 0, tokens: 0 }), state: 'failed', reason: f.message });
+    }
+    for (const j of service.pendingJobs()) {
+      if (j.kb !== kb || j.kind !== 'add') continue;
+      const known = rows.get(j.source);
+      rows.set(j.source, { ...(known ?? { source: j.source, kb, chunks: 0, tokens: 0 }), state: progress.current === j.source ? 'indexing' : 'queued' });
+    }
+    const needle = filter?.trim().toLowerCase();
+    const all = [...rows.values()].filter((r) => !needle || r.source.toLowerCase().includes(needle)).sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+    return { total: all.length, documents: all.slice(offset, offset + limit) };
+  }
+
+  async chunks(kb: string, source: string): Promise<StoredChunk[]> {
+    if (!this.available) return [];
+    return (await this.svc()).chunks(source, kb);
+  }
+
+  /** The search a chat turn with this message would run, without the notes a turn keeps to itself. */
+  async search(personaId: string, query: string, signal?: AbortSignal): Promise<SearchResult> {
+    const budget = setting('rag.tokenBudget');
+    this.countTokens ??= await defaultTokenCounter();
+    await this.embeddingsKeyLoaded();
+    const history = [{ role: 'user' as const, content: query }];
+    const remembered = await this.items.service().recall({ personaId, history, k: setting('rag.topK'), minScore: setting('rag.minScore'), tokenBudget: budget, countTokens: this.countTokens, ...(signal ? { signal } : {}) });
+    const result: SearchResult = {
+      passages: [],
+      items: remembered.items.map((r) => ({ id: r.item.id, text: r.item.text, pinned: r.item.pinned === true, ...(r.score !== undefined ? { score: Math.round(r.score * 1000) / 1000 } : {}) })),
+    };
+    const notes = remembered.reason ? [remembered.reason] : [];
+    if (this.available) {
+      const found = await (await this.svc()).retrieve(history, kbsInScope(personaId), signal, { tokenBudget: budget - (remembered.tokens > 0 ? remembered.tokens + 2 : 0) });
+      result.passages = found.passages.map((p) => ({ source: p.source, kb: p.kb, startLine: p.startLine, endLine: p.endLine, score: Math.round(p.score * 1000) / 1000, via: p.via, text: p.text }));
+      if (found.reason) notes.unshift(found.reason);
+    }
+    if (notes[0]) result.note = `Memory could not be searched fully: ${notes[0]}`;
     return result;
   }
 
@@ -354,14 +455,18 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
 
   /** Forgets files or folders (everything under them); asks first, then removes them from disk. */
   async forget(uris: vscode.Uri[]): Promise<void> {
+    await this.forgetSources(uris.map((u) => sourceOf(u)));
+  }
+
+  /** Asks, then forgets these sources (a folder's source forgets everything under it) in every knowledge base. Resolves to whether anything was forgotten. */
+  async forgetSources(targets: string[]): Promise<boolean> {
     const service = await this.svc();
     const docs = await service.listDocuments();
-    const targets = uris.map((u) => sourceOf(u));
     const matches = (source: string) => targets.some((t) => source === t || source.startsWith(`${t}/`) || t === '');
     const affected = docs.filter((d) => matches(d.source));
     if (affected.length === 0) {
       void showInfo(`${targets.length === 1 ? targets[0] : 'These files'} ${targets.length === 1 ? 'is' : 'are'} not in Persona's memory.`);
-      return;
+      return false;
     }
     const chunks = affected.reduce((n, d) => n + d.chunkCount, 0);
     const what = affected.length === 1 ? affected[0]!.source : `${affected.length} files`;
@@ -373,13 +478,14 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       },
       'Forget',
     );
-    if (choice !== 'Forget') return;
+    if (choice !== 'Forget') return false;
     for (const t of targets) await service.forget(t);
     // A dropped file's copy is its text too: it goes with it.
     if (this.uploadsDir) await removeUploadCopies(this.uploadsDir, affected.map((d) => d.source));
     await this.forgotten(matches);
     await this.overview.refresh();
     void showInfo(`Forgot ${what}.`);
+    return true;
   }
 
   async forgetAll(): Promise<void> {

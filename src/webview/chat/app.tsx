@@ -153,6 +153,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
         enabled={conversation?.memory !== false}
         onToggle={(enabled) => call(() => host.request(Requests.setMemory, { enabled }))}
         onAdd={() => call(() => host.request(Requests.addToMemory, {}))}
+        onShowPanel={() => call(() => host.request(Requests.showMemoryPanel, {}))}
       />
       <MessageList
         host={host}

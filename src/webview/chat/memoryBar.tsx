@@ -2,7 +2,7 @@
 // what to do when it cannot (server down, nothing added yet).
 import type { MemoryStatus } from '../../shared/chatProtocol';
 
-export function MemoryBar(props: { memory: MemoryStatus; enabled: boolean; onToggle(enabled: boolean): void; onAdd(): void }) {
+export function MemoryBar(props: { memory: MemoryStatus; enabled: boolean; onToggle(enabled: boolean): void; onAdd(): void; onShowPanel(): void }) {
   const { memory, enabled } = props;
   if (memory.status === 'off') return null;
   const files = memory.documents === undefined ? '' : `${memory.documents} ${memory.documents === 1 ? 'file' : 'files'}`;
@@ -24,6 +24,9 @@ export function MemoryBar(props: { memory: MemoryStatus; enabled: boolean; onTog
           Add files…
         </button>
       )}
+      <button type="button" class="link-button" aria-label="Memory panel" title="See, search and steer what this persona remembers" onClick={props.onShowPanel}>
+        Panel
+      </button>
       {memory.status !== 'unavailable' && memory.status !== 'empty' && memory.status !== 'checking' && (
         <label class="memory-toggle" title="Use the workspace memory in this chat">
           <input type="checkbox" checked={enabled} onChange={(e) => props.onToggle((e.currentTarget as HTMLInputElement).checked)} />

@@ -1,0 +1,118 @@
+// The memory panel in a real VS Code: opened from the chat's memory line, it lists the workspace's
+// files with their chunks and lines, searches memory as a chat turn would (with scores), keeps and
+// pins a memory that then goes into every request, and forgets a file and a memory after asking.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Frame, Page } from 'playwright-core';
+import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
+import { answerDialog } from './builderView';
+import { captureOnFailure, waitUntil } from './harness';
+import { requestMessages, sendMessage, startChatE2e, waitForReply, type ChatE2e } from './chatView';
+
+let e2e: ChatE2e | undefined;
+let kobold: FakeKoboldCpp | undefined;
+
+const authNotes = ['# Login', '', 'The login flow sets the ZEBRA_TOKEN cookie after the password check.', 'It expires after 30 minutes.'].join('\n');
+const deployNotes = ['# Deploy', '', 'Deploys go out on Tuesdays through the blue pipeline.'].join('\n');
+const fact = 'I always deploy on Tuesdays.';
+
+function started(): { e: ChatE2e; k: FakeKoboldCpp } {
+  assert.ok(e2e && kobold, 'VS Code did not start (see the before hook)');
+  return { e: e2e, k: kobold };
+}
+
+before(async () => {
+  kobold = await startFakeKoboldCpp({ dimension: 1024 });
+  e2e = await startChatE2e({
+    label: 'memoryPanel',
+    server: { reply: 'Sure.' },
+    settings: { 'persona.embeddings.baseUrl': kobold.url, 'persona.rag.minScore': 0.05 },
+    workspaceFiles: { 'notes/auth.md': authNotes, 'notes/deploy.md': deployNotes },
+  });
+  await e2e.view();
+});
+
+after(async () => {
+  await e2e?.stop();
+  await kobold?.close();
+});
+
+async function panelFrame(page: Page): Promise<Frame> {
+  return waitUntil('the memory panel', 20_000, async () => {
+    for (const f of page.frames()) {
+      if (f.isDetached()) continue;
+      if ((await f.locator('main.memory').count().catch(() => 0)) > 0) return f;
+    }
+    return undefined;
+  });
+}
+
+test('the memory panel lists files and chunks, searches with scores, pins a memory into every request, and forgets after asking', async () => {
+  const { e } = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'memoryPanel', async () => {
+    await e.vs.runCommand('Persona: Add Workspace to Memory');
+    const chat = await e.view();
+    await waitUntil('the memory line to count 2 files', 60_000, async () => /Memory: 2 files/.test(await chat.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')), 250);
+
+    await chat.getByRole('button', { name: 'Memory panel' }).click();
+    const panel = await panelFrame(page);
+    const documents = panel.getByRole('list', { name: 'Documents' });
+    await waitUntil('both files in the list', 10_000, async () => (await documents.getByRole('listitem').count()) === 2);
+    assert.match(await panel.getByRole('combobox', { name: 'Knowledge base' }).innerText(), /This workspace: 2 files, 2 chunks/);
+
+    // A file's chunks, with their lines and text.
+    await documents.getByRole('button', { name: /notes\/auth\.md/ }).click();
+    const chunks = panel.getByRole('list', { name: 'Chunks' });
+    await waitUntil('the chunks of auth.md', 10_000, async () => (await chunks.innerText({ timeout: 1000 }).catch(() => '')).includes('ZEBRA_TOKEN'));
+    assert.match(await chunks.innerText(), /Lines 1–4/);
+
+    // The search a chat turn would run.
+    await panel.getByRole('searchbox', { name: 'Search memory' }).fill('How does the ZEBRA_TOKEN login cookie work?');
+    await panel.getByRole('button', { name: 'Search' }).click();
+    const results = panel.getByRole('list', { name: 'Search results' });
+    await results.waitFor({ state: 'visible', timeout: 15_000 });
+    const first = await results.getByRole('listitem').first().innerText();
+    assert.match(first, /notes\/auth\.md:1–4/);
+    assert.match(first, /similarity \d\.\d\d/);
+
+    // Remember from the panel, then pin: it goes into the next request even for an unrelated message.
+    await panel.getByRole('button', { name: 'Remember…' }).click();
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(fact);
+    await input.press('Enter');
+    const memories = panel.getByRole('list', { name: 'Memories' });
+    const item = memories.getByRole('listitem').filter({ hasText: fact });
+    await item.waitFor({ state: 'visible', timeout: 15_000 });
+    await item.getByRole('button', { name: 'Pin' }).click();
+    await item.getByRole('button', { name: 'Unpin' }).waitFor({ state: 'visible', timeout: 10_000 });
+    assert.match(await panel.locator('section[aria-labelledby="items-title"]').innerText(), /Pinned: 1 memory, \d+ of the 1,500 tokens/);
+    await e.vs.screenshot('memoryPanel');
+
+    const frame = await e.view();
+    let done = e.server.completions.length;
+    await sendMessage(frame, 'What is the weather like?');
+    await waitForReply(frame, e.server, done + 1);
+    assert.ok(requestMessages(e.server.chatRequests.at(-1))[0]!.content.includes(`- ${fact}`), 'the pinned memory is not in the request');
+
+    // Forget a file from the panel: asked first, then gone from the list and from the next request.
+    const back = await panelFrame(page);
+    await back.getByRole('list', { name: 'Documents' }).getByRole('button', { name: /notes\/auth\.md/ }).click();
+    await back.getByRole('button', { name: 'Forget…' }).click();
+    await answerDialog(page, /Forget notes\/auth\.md\?/, 'Forget');
+    await waitUntil('one file left', 15_000, async () => (await back.getByRole('list', { name: 'Documents' }).getByRole('listitem').count()) === 1);
+
+    // Forget the memory: asked, then gone from the panel and from the next request.
+    await back.getByRole('list', { name: 'Memories' }).getByRole('listitem').filter({ hasText: fact }).getByRole('button', { name: 'Forget' }).click();
+    await answerDialog(page, /Forget “I always deploy on Tuesdays/, 'Forget');
+    await waitUntil('the memory to leave the panel', 10_000, async () => (await back.getByRole('list', { name: 'Memories' }).count()) === 0);
+
+    done = e.server.completions.length;
+    await sendMessage(await e.view(), 'How does the ZEBRA_TOKEN login cookie work?');
+    await waitForReply(await e.view(), e.server, done + 1);
+    const system = requestMessages(e.server.chatRequests.at(-1))[0]!.content;
+    assert.ok(!system.includes(fact), 'the forgotten memory is still sent');
+    assert.ok(!system.includes('sets the ZEBRA_TOKEN cookie'), 'the forgotten file is still sent');
+  });
+});
