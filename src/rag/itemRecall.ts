@@ -5,7 +5,7 @@
 import type { Logger } from '../util/logger';
 import { errorText } from '../util/errors';
 import { ItemVectors } from './itemVectors';
-import { itemTextHash, MemoryItemStore, type MemoryItem, type MemoryItemOrigin } from './memoryItems';
+import { itemTextHash, MemoryItemStore, type MemoryItem, type MemoryItemOrigin, type NewMemoryItem } from './memoryItems';
 import type { MemoryEmbedder } from './memoryService';
 import { retrievalQuery, type HistoryTurn } from './retrieval';
 import { describeEmbeddingsError, EmbeddingsError } from './embeddingsErrors';
@@ -78,6 +78,25 @@ export class MemoryItems {
       },
     );
     return { item, added, embedded };
+  }
+
+  /**
+   * Keeps several new items in one write of the record (all or none; duplicates of existing items
+   * skipped, see MemoryItemStore.addMany), then embeds the added ones while the server answers.
+   * Embedding is best effort, as in `remember`: what is not embedded now (server down, `signal`
+   * aborted) is kept all the same and embedded on later turns (`embedded` false).
+   */
+  async addMany(personaId: string, entries: readonly NewMemoryItem[], signal?: AbortSignal): Promise<{ added: MemoryItem[]; skipped: Array<{ text: string; existing: MemoryItem }>; embedded: boolean }> {
+    const { added, skipped } = await this.store.addMany(personaId, entries);
+    if (added.length === 0) return { added, skipped, embedded: true };
+    const embedded = await this.embedItems(personaId, added, signal).then(
+      () => true,
+      (e: unknown) => {
+        this.options.logger.info(`Memory: ${added.length} new memories are kept and will be embedded later: ${this.describe(e)}`);
+        return false;
+      },
+    );
+    return { added, skipped, embedded };
   }
 
   async update(personaId: string, id: string, patch: { text?: string; pinned?: boolean }): Promise<MemoryItem> {

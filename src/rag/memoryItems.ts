@@ -16,9 +16,10 @@ import { errnoCode } from '../util/errors';
 import { parseJson } from '../util/json';
 import { PersonaError } from '../util/personaError';
 import { SerialQueue } from '../util/serialQueue';
+import { MEMORY_ITEM_TEXT_MAX } from '../shared/conversation';
 
 /** The longest memory item, in characters: a fact, not a document (documents go to a knowledge base). */
-export const MEMORY_ITEM_MAX_CHARS = 2000;
+export const MEMORY_ITEM_MAX_CHARS = MEMORY_ITEM_TEXT_MAX;
 
 export const MemoryItemOriginSchema = z.object({
   /** How it was taken: typed in the palette, a chat message's Remember action, or an import. */
@@ -46,6 +47,14 @@ const ItemsFileSchema = z.object({
   items: z.array(MemoryItemSchema),
 });
 type ItemsFile = z.infer<typeof ItemsFileSchema>;
+
+/** An item to keep with `addMany`: its id is made here, `createdAt` defaults to now. */
+export interface NewMemoryItem {
+  text: string;
+  pinned?: boolean;
+  createdAt?: number;
+  origin?: MemoryItemOrigin;
+}
 
 export type MemoryItemErrorReason = 'invalidText' | 'notFound' | 'unreadable';
 
@@ -124,6 +133,44 @@ export class MemoryItemStore {
       const item: MemoryItem = { id: randomUUID(), text: clean, createdAt: now, updatedAt: now, ...(options.pinned ? { pinned: true } : {}), ...(origin ? { origin } : {}) };
       file.items.push(item);
       return { result: { item, added: true }, changed: true };
+    });
+  }
+
+  /**
+   * Keeps several new items in one write of the record file: all of them or, when one is refused,
+   * none. An item that says the same as one the persona has (or as an earlier one of `entries`) is
+   * skipped, never merged: the existing item keeps its text and pin. For imports.
+   */
+  addMany(personaId: string, entries: readonly NewMemoryItem[], options: { now?: number } = {}): Promise<{ added: MemoryItem[]; skipped: Array<{ text: string; existing: MemoryItem }> }> {
+    const now = options.now ?? Date.now();
+    // Checked whole before the queue: a bad entry throws with nothing written.
+    const ready = entries.map((e, i) => {
+      const at = entries.length > 1 ? `Item ${i + 1}: ` : '';
+      let text: string;
+      try {
+        text = memoryItemText(e.text);
+      } catch (err) {
+        throw MemoryItemError.is(err) ? new MemoryItemError(err.reason, `${at}${err.message}`) : err;
+      }
+      const createdAt = e.createdAt ?? now;
+      const item: MemoryItem = { id: randomUUID(), text, createdAt, updatedAt: now, ...(e.pinned ? { pinned: true } : {}), ...(e.origin ? { origin: e.origin } : {}) };
+      // Anything the file's own schema would refuse on the next read would make the whole file unreadable.
+      if (!MemoryItemSchema.safeParse(item).success) throw new MemoryItemError('invalidText', `${at}this memory cannot be kept as it is (its date or origin is invalid).`);
+      return item;
+    });
+    return this.change(personaId, (file) => {
+      const added: MemoryItem[] = [];
+      const skipped: Array<{ text: string; existing: MemoryItem }> = [];
+      for (const item of ready) {
+        const existing = file.items.find((i) => sameFact(i.text, item.text));
+        if (existing) {
+          skipped.push({ text: item.text, existing });
+          continue;
+        }
+        file.items.push(item);
+        added.push(item);
+      }
+      return { result: { added, skipped }, changed: added.length > 0 };
     });
   }
 
