@@ -2,7 +2,9 @@
 // edit-and-resend, and the connection state. Plain Node (no `vscode`): the view provider and the
 // commands drive it, and unit tests drive it against a real HTTP server.
 import { randomUUID } from 'node:crypto';
-import type { Citation, Conversation, ConversationSummary, Message, RememberedItem } from '../shared/conversation';
+import type { Citation, Conversation, ConversationSummary, Message, ProposalMode, RememberedItem } from '../shared/conversation';
+import { MAX_PROPOSALS } from '../shared/conversation';
+import { MemoryProposalError, proposeMemories } from '../rag/memoryProposals';
 import { CONVERSATION_SCHEMA_VERSION } from '../shared/conversation';
 import type { Logger } from '../util/logger';
 import type { ConnectionState, ContextEstimate, MemoryStatus, ViewState } from '../shared/chatProtocol';
@@ -68,6 +70,16 @@ export interface ChatMemory {
   warmUp?(): void;
   /** The most tokens memory may add to a prompt (what the context meter keeps for it). */
   tokenBudget?(): number;
+  /** Memories proposed from the chat (absent: never proposed). */
+  proposals?: ProposalMemory;
+}
+
+/** What proposing memories after a reply needs of memory. */
+export interface ProposalMemory {
+  mode(personaId: string): ProposalMode;
+  /** The texts of the persona's memories: never proposed again. */
+  existing(personaId: string): Promise<string[]>;
+  keep(personaId: string, text: string, origin: { conversationId: string; messageId: string; conversationTitle: string }): Promise<void>;
 }
 
 export interface MemoryContext {
@@ -136,6 +148,10 @@ export class ChatService {
   private streamCount = 0;
   /** The latest reply, done when it has ended and been saved. */
   private lastReply: Promise<void> = Promise.resolve();
+  /** The request for memories after the last reply: stopped when the person goes on. */
+  private proposing: AbortController | undefined;
+  /** Causes already told under a reply (a model without structured output is said once, not under every reply). */
+  private readonly toldProposalNotes = new Set<string>();
   /** Saves run one after another, so an older version never lands after a newer one. */
   private saving: Promise<void> = Promise.resolve();
   private readonly countTokens: TokenCounter;
@@ -177,6 +193,7 @@ export class ChatService {
   dispose(): void {
     for (const s of this.subscriptions.splice(0)) s.dispose();
     this.streaming?.abort.abort();
+    this.proposing?.abort();
   }
 
   // ---- events --------------------------------------------------------------------------------------
@@ -647,6 +664,8 @@ export class ChatService {
   }
 
   private async startReply(conversation: Conversation): Promise<{ messageId: string }> {
+    // The next reply goes first: the server answers one request at a time.
+    this.proposing?.abort();
     const reply: Message = { id: randomUUID(), role: 'assistant', content: '', createdAt: Date.now(), status: 'streaming' };
     conversation.messages.push(reply);
     conversation.updatedAt = reply.createdAt;
@@ -670,6 +689,7 @@ export class ChatService {
     const persona = this.deps.personas.getOrDefault(conversation.personaId);
     const started = Date.now();
     if (persona.version !== undefined && conversation.personaVersion !== persona.version) conversation.personaVersion = persona.version;
+    let proposeAfter = false;
     try {
       await this.produceReply({
         conversation,
@@ -690,6 +710,7 @@ export class ChatService {
       });
       this.setConnection({ status: 'ok', model: reply.model });
       this.refreshModelsAfter(reply.model, settings);
+      proposeAfter = true;
       this.deps.logger.info(`Reply of ${reply.content.length} characters from ${reply.model ?? 'the model'} in ${Date.now() - started} ms.`);
     } catch (e) {
       if (signal.aborted || ProviderError.is(e, 'aborted')) {
@@ -713,6 +734,78 @@ export class ChatService {
       }
       this.emitState();
     }
+    if (proposeAfter) void this.propose(conversation, reply, settings);
+  }
+
+  /**
+   * After a reply, when the persona proposes memories: one request of its own to the chat model for
+   * the facts worth keeping. "ask" puts them under the reply for the person; "automatic" keeps them
+   * and says so there. Never fails the chat: a model that cannot answer in JSON gets a note, once.
+   */
+  private async propose(conversation: Conversation, reply: Message, settings: ChatSettings): Promise<void> {
+    const memory = this.deps.memory?.proposals;
+    if (!memory) return;
+    const personaId = conversation.personaId;
+    const mode = memory.mode(personaId);
+    if (mode === 'off') return;
+    const abort = new AbortController();
+    this.proposing = abort;
+    try {
+      const provider = await this.deps.createProvider(settings);
+      const { model } = this.targetOf(resolveSettings(this.levelsFor(conversation, settings)), settings);
+      const upTo = conversation.messages.indexOf(reply);
+      const turns = conversation.messages
+        .slice(0, upTo + 1)
+        .filter(isUsableTurn)
+        .map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content }));
+      const { proposals } = await proposeMemories({
+        chat: (request, responseFormat) => provider.streamChat({ ...request, responseFormat }),
+        ...(model ? { model } : {}),
+        turns,
+        existing: await memory.existing(personaId),
+        maxProposals: MAX_PROPOSALS,
+        signal: abort.signal,
+        logger: this.deps.logger,
+      });
+      if (abort.signal.aborted || proposals.length === 0) return;
+      if (mode === 'automatic') {
+        for (const text of proposals) await memory.keep(personaId, text, { conversationId: conversation.id, messageId: reply.id, conversationTitle: conversation.title });
+      }
+      reply.proposals = proposals.map((text) => ({ text, state: mode === 'automatic' ? 'kept' : 'pending' }));
+    } catch (e) {
+      if (abort.signal.aborted || ProviderError.is(e, 'aborted')) return;
+      const note = MemoryProposalError.is(e) ? e.message : `No memories were proposed: ${this.deps.describeError(e)}`;
+      this.deps.logger.warn(`Proposing memories: ${note}`);
+      if (this.toldProposalNotes.has(note)) return;
+      this.toldProposalNotes.add(note);
+      reply.proposalNote = note;
+    } finally {
+      if (this.proposing === abort) this.proposing = undefined;
+    }
+    await this.save(conversation).catch((e: Error) => this.deps.logger.error(`Could not save the conversation: ${e.message}`));
+    this.emitState();
+  }
+
+  /** The person keeps (with their edit) or dismisses a proposed memory. */
+  async resolveProposal(messageId: string, index: number, action: 'keep' | 'dismiss', text?: string): Promise<void> {
+    const conversation = this.conversation;
+    const reply = conversation.messages.find((m) => m.id === messageId);
+    const proposal = reply?.proposals?.[index];
+    if (!reply || !proposal) throw new UserFacingError('That proposal is no longer in this chat.');
+    if (proposal.state !== 'pending') return;
+    if (action === 'keep') {
+      const kept = (text ?? proposal.text).trim();
+      if (!kept) throw new UserFacingError('A memory needs some text.');
+      const memory = this.deps.memory?.proposals;
+      if (!memory) throw new UserFacingError('Memories cannot be kept here.');
+      await memory.keep(conversation.personaId, kept, { conversationId: conversation.id, messageId, conversationTitle: conversation.title });
+      proposal.text = kept;
+      proposal.state = 'kept';
+    } else {
+      proposal.state = 'dismissed';
+    }
+    await this.save(conversation);
+    this.emitState();
   }
 
   /**

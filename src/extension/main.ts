@@ -50,7 +50,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const keys = new ApiKeyStore(context.secrets);
     const providers = new ProviderCache(keys, log);
     // Memory is per workspace; with no folder open there is none. Nothing of LanceDB loads here.
-    const memory = new MemoryController(context.storageUri?.fsPath, keys, log, (id) => personas.get(id)?.name ?? id, context.globalStorageUri.fsPath);
+    const memory = new MemoryController(context.storageUri?.fsPath, keys, log, (id) => personas.get(id)?.name ?? id, context.globalStorageUri.fsPath, context.globalState);
     context.subscriptions.push(memory);
     memoryToClose = memory;
 
@@ -109,6 +109,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       vscode.commands.registerCommand(
         'persona.memory.showPanel',
         guardedCommand(log, 'Memory Panel')(async () => MemoryPanel.show({ memory, persona: () => chat.persona(), onDidChangePersona: (l) => chat.onDidChangeState(l), extensionUri: context.extensionUri, log })),
+      ),
+      vscode.commands.registerCommand(
+        'persona.memory.chooseProposals',
+        guardedCommand(log, 'Propose Memories')(async () => {
+          const p = chat.persona();
+          await memory.items.chooseProposalMode(p.id, p.name);
+        }),
       ),
       vscode.commands.registerCommand('persona.chat.showContext', guardedCommand(log, 'Show What Was Sent')(() => sentView.show())),
       createPersonaStatusBar(chat),

@@ -1,7 +1,7 @@
 // The chat view's protocol (see rpc.ts for the envelopes), imported by both bundles: every message
 // the sidebar view and its host exchange is declared here once.
 import * as z from 'zod/mini';
-import { ConversationSchema, ConversationSummarySchema, MessageSchema } from './conversation';
+import { ConversationSchema, ConversationSummarySchema, MAX_PROPOSALS, MEMORY_ITEM_TEXT_MAX, MessageSchema } from './conversation';
 import { PersonaSummarySchema } from './persona';
 import { EffectiveSettingsSchema, SETTING_KEYS, type SettingKey as SettingKeyName } from './sampling';
 import { defineProtocol, notification, request, WAITS_ON_PERSON, type IncomingNotificationOf, type IncomingRequestOf } from './rpc';
@@ -187,6 +187,12 @@ export const Requests = {
   ),
   /** A message's Remember action: the host asks for the text to keep (prefilled with the message's). */
   remember: request('memory/remember', z.object({ messageId: Id }), Void, WAITS_ON_PERSON),
+  /** A proposed memory under a reply: kept (with the person's edit) or dismissed. */
+  resolveProposal: request(
+    'memory/resolveProposal',
+    z.object({ messageId: Id, index: z.int().check(z.gte(0), z.lt(MAX_PROPOSALS)), action: z.enum(['keep', 'dismiss']), text: z.optional(z.string().check(z.minLength(1), z.maxLength(MEMORY_ITEM_TEXT_MAX))) }),
+    Void,
+  ),
   /** The memory line's "Memory panel" button: opens the panel for the chat's persona. */
   showMemoryPanel: request('memory/showPanel', Empty, Void),
   /** The "Add files" button: the host asks with a file picker. */

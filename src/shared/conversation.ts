@@ -25,6 +25,20 @@ export type Citation = z.infer<typeof CitationSchema>;
 /** The longest memory item: one fact, not a document. */
 export const MEMORY_ITEM_TEXT_MAX = 2000;
 
+/** A fact the persona proposed to remember after a reply: kept, dismissed, or waiting for the person ("ask"). */
+export const ProposalSchema = z.object({
+  text: z.string().check(z.minLength(1), z.maxLength(MEMORY_ITEM_TEXT_MAX)),
+  state: z.enum(['pending', 'kept', 'dismissed']),
+});
+export type Proposal = z.infer<typeof ProposalSchema>;
+
+/** Most facts proposed after one reply. */
+export const MAX_PROPOSALS = 5;
+
+/** How a persona proposes memories from a chat: not at all, for the person to accept, or keeping them at once. */
+export const PROPOSAL_MODES = ['off', 'ask', 'automatic'] as const;
+export type ProposalMode = (typeof PROPOSAL_MODES)[number];
+
 /** One of the persona's memory items a reply was given. */
 export const RememberedItemSchema = z.object({
   id: z.string().check(z.minLength(1), z.maxLength(100)),
@@ -65,6 +79,10 @@ export const MessageSchema = z.object({
   remembered: z.optional(z.array(RememberedItemSchema).check(z.maxLength(200))),
   /** Why memory was not used for this reply, when it should have been (e.g. the embeddings server is down). */
   memoryNote: z.optional(z.string()),
+  /** What the persona proposed to remember after this reply. */
+  proposals: z.optional(z.array(ProposalSchema).check(z.maxLength(MAX_PROPOSALS))),
+  /** Why nothing could be proposed (a model without structured output), said once per cause. */
+  proposalNote: z.optional(z.string()),
   /** How fast the reply came: measured by Persona; the tokens are the server's count where it gave one. */
   stats: z.optional(ReplyStatsSchema),
   /** A reasoning model's thinking (from `<think>` or the server's reasoning field); never sent back to the model. */

@@ -146,3 +146,54 @@ test('deleting a chat offers to forget what the persona took from it, and does s
     assert.deepEqual(workspaceFiles, [], 'the deleted chat is still on disk');
   });
 });
+
+test('a persona set to propose memories asks first: one kept after an edit, one dismissed; in automatic mode it keeps them and says so', async () => {
+  const { e } = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'memoryItems-proposals', async () => {
+    // The chat model answers the chat, and the request for memories (the one with a JSON schema) with JSON.
+    let proposals = ['Lives in Lisbon.', 'Has two cats.'];
+    e.server.setReply((r) => ((r.body as { response_format?: unknown } | undefined)?.response_format ? JSON.stringify({ memories: proposals }) : 'Nice!'));
+    const choose = async (label: string) => {
+      await e.vs.runCommand('Persona: Choose How the Current Persona Proposes Memories…');
+      await page.locator('.quick-input-widget .quick-input-box input').fill(label);
+      await waitUntil(`"${label}" to be focused`, 10_000, async () => (await page.locator('.quick-input-list .monaco-list-row.focused .label-name').first().innerText({ timeout: 1000 })) === label);
+      await page.keyboard.press('Enter');
+      await page.locator('.notifications-toasts .notification-toast', { hasText: /proposes memories|keeps what it learns/ }).first().waitFor({ timeout: 10_000 });
+    };
+    await choose('Ask me');
+    await newChat(e);
+    const frame = await e.view();
+    const before = e.server.chatRequests.length;
+    await sendMessage(frame, 'I live in Lisbon with my two cats.');
+    const group = lastAssistant(frame).getByRole('group', { name: 'Proposed memories' });
+    await group.waitFor({ state: 'visible', timeout: 20_000 });
+    const asked = e.server.chatRequests.slice(before).find((r) => (r.body as { response_format?: { type?: string } }).response_format);
+    assert.equal((asked?.body as { response_format: { type: string } }).response_format.type, 'json_schema');
+    assert.ok(JSON.stringify(asked?.body).includes('I live in Lisbon with my two cats.'), 'the request for memories carries the conversation');
+    assert.match(await group.innerText(), /Sam could remember:[\s\S]*Lives in Lisbon\.[\s\S]*Has two cats\./);
+    await e.vs.screenshot('memoryItems-proposals');
+
+    await group.getByRole('button', { name: 'Dismiss: Has two cats.' }).click();
+    await group.getByRole('button', { name: 'Edit before keeping: Lives in Lisbon.' }).click();
+    await group.getByRole('textbox', { name: 'Proposed memory' }).fill('Lives in Lisbon, Portugal.');
+    await group.getByRole('button', { name: 'Keep: Lives in Lisbon, Portugal.' }).click();
+    await waitUntil('the kept proposal', 10_000, async () => /Sam remembers now:\s*Lives in Lisbon, Portugal\./.test(await group.innerText({ timeout: 1000 })));
+    assert.doesNotMatch(await group.innerText(), /two cats/);
+
+    // Automatic: kept at once, shown under the reply.
+    await choose('Automatic');
+    proposals = ['Has a sister called Maya.'];
+    await sendMessage(frame, 'My sister Maya visits next week.');
+    const kept = lastAssistant(frame).getByRole('group', { name: 'Proposed memories' });
+    await waitUntil('the automatic memory under the reply', 20_000, async () => /Sam remembers now:\s*Has a sister called Maya\./.test(await kept.innerText({ timeout: 1000 }).catch(() => '')));
+
+    await e.vs.runCommand('Persona: Show Memories…');
+    await waitUntil('both kept memories in the list', 10_000, async () => {
+      const text = await page.locator('.quick-input-widget .quick-input-list').innerText({ timeout: 1000 }).catch(() => '');
+      return text.includes('Lives in Lisbon, Portugal.') && text.includes('Has a sister called Maya.') && !text.includes('Has two cats.');
+    });
+    await page.keyboard.press('Escape');
+    await choose('Off');
+  });
+});

@@ -212,6 +212,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       openCitation: (citation) => done(memory('Memory').openCitation(citation)),
       addToMemory: () => done(memory('Memory').addFiles()),
       remember: ({ messageId }) => done(memory('Remember').remember(messageId)),
+      resolveProposal: ({ messageId, index, action, text }) => done(this.chat.resolveProposal(messageId, index, action, text)),
       showMemoryPanel: () => done(memory('Memory panel').showPanel()),
       dropFiles: (dropped) => done(memory('Dropping files').dropFiles(dropped)),
     };

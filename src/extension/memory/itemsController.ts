@@ -10,6 +10,9 @@ import { MEMORY_ITEM_MAX_CHARS, type MemoryItem, type MemoryItemOrigin } from '.
 import { setting } from '../config';
 import { inertText } from '../../util/inertText';
 import { showInfo, showWarning } from '../notify';
+import { PROPOSAL_MODES, type ProposalMode } from '../../shared/conversation';
+
+const PROPOSAL_MODES_KEY = 'persona.memory.proposalModes';
 
 /** Where a memory is taken from: the persona it is for, and the chat and message when there is one. */
 export interface RememberContext {
@@ -34,7 +37,47 @@ export class ItemsController implements vscode.Disposable {
     private readonly log: vscode.LogOutputChannel,
     /** The embeddings key: loaded from SecretStorage, then given for a base URL when saved for its origin. */
     private readonly key: { load(): Promise<void>; for(baseUrl: string): { apiKey: string } | Record<string, never> },
+    private readonly preferences: vscode.Memento,
   ) {}
+
+  /** How the persona proposes memories after a reply; off until the person chooses. */
+  proposalMode(personaId: string): ProposalMode {
+    const modes = this.preferences.get<Record<string, unknown>>(PROPOSAL_MODES_KEY) ?? {};
+    const mode = modes[personaId];
+    return PROPOSAL_MODES.includes(mode as ProposalMode) ? (mode as ProposalMode) : 'off';
+  }
+
+  async setProposalMode(personaId: string, mode: ProposalMode): Promise<void> {
+    const modes = { ...(this.preferences.get<Record<string, unknown>>(PROPOSAL_MODES_KEY) ?? {}) };
+    if (mode === 'off') delete modes[personaId];
+    else modes[personaId] = mode;
+    await this.preferences.update(PROPOSAL_MODES_KEY, modes);
+  }
+
+  /** Asks how the persona should propose memories, with what each choice does. */
+  async chooseProposalMode(personaId: string, personaName: string): Promise<void> {
+    const current = this.proposalMode(personaId);
+    type Item = vscode.QuickPickItem & { mode: ProposalMode };
+    const items: Item[] = [
+      { mode: 'off', label: 'Off', detail: 'Nothing is proposed. Keep facts yourself with Remember on a message.' },
+      { mode: 'ask', label: 'Ask me', detail: `After each reply, ${personaName} proposes facts you told it; you keep, edit or dismiss them under the reply.` },
+      { mode: 'automatic', label: 'Automatic', detail: `After each reply, ${personaName} keeps the facts you told it, and shows them under the reply.` },
+    ].map((i) => ({ ...i, label: inertText(i.label), detail: inertText(i.detail), ...(i.mode === current ? { description: 'current' } : {}) }) as Item);
+    const picked = await vscode.window.showQuickPick(items, {
+      title: inertText(`How ${personaName} proposes memories`),
+      placeHolder: 'Proposing asks the chat model once more after each reply, for the facts worth keeping',
+    });
+    if (!picked) return;
+    await this.setProposalMode(personaId, picked.mode);
+    void showInfo(picked.mode === 'off' ? `${personaName} no longer proposes memories.` : picked.mode === 'ask' ? `${personaName} proposes memories after each reply, for you to keep or dismiss.` : `${personaName} keeps what it learns about you after each reply.`);
+  }
+
+  /** A proposed memory the person kept (or "automatic" mode kept). */
+  async keepProposed(personaId: string, text: string, origin: { conversationId: string; messageId: string; conversationTitle: string }): Promise<void> {
+    await this.key.load();
+    await this.service().remember(personaId, text, { via: 'message', conversationId: origin.conversationId, messageId: origin.messageId, conversationTitle: origin.conversationTitle.slice(0, 500) });
+    this.changed.fire(personaId);
+  }
 
   /** The items service, made on first use (LanceDB loads only when a vector is needed). */
   service(): MemoryItems {

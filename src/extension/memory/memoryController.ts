@@ -16,7 +16,7 @@ import { memoryPromptSection } from '../../rag/retrieval';
 import type { MemoryStatus } from '../../shared/chatProtocol';
 import type { DocumentRow, KnowledgeBaseInfo, MemoryPanelState, SearchResult } from '../../shared/memoryPanelProtocol';
 import type { StoredChunk } from '../../rag/memoryStore';
-import type { ChatMemory, MemoryContext } from '../../chat/chatService';
+import type { ChatMemory, MemoryContext, ProposalMemory } from '../../chat/chatService';
 import { setting } from '../config';
 import { originOf, type ApiKeyStore } from '../../chat/apiKeys';
 import { MemoryStatusBar } from './memoryStatusBar';
@@ -44,6 +44,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   private readonly toldNotes = new Set<string>();
   /** What each persona remembers from the chat (global storage: it follows the persona). */
   readonly items: ItemsController;
+  readonly proposals: ProposalMemory;
   private countTokens: ((text: string) => number) | undefined;
 
   constructor(
@@ -54,12 +55,20 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     private readonly personaName: (id: string) => string,
     /** The extension's global storage folder: memory items live under it. */
     globalStorageDir: string,
+    /** Small preferences across workspaces (how each persona proposes memories). */
+    preferences: vscode.Memento,
   ) {
     this.overview = new MemoryOverview(log);
     this.items = new ItemsController(path.join(globalStorageDir, 'memory-items'), log, {
       load: () => this.embeddingsKeyLoaded(),
       for: (baseUrl) => this.embeddingsKeyFor(baseUrl),
-    });
+    }, preferences);
+    const items = this.items;
+    this.proposals = {
+      mode: (personaId) => items.proposalMode(personaId),
+      existing: async (personaId) => (await items.service().list(personaId)).map((i) => i.text),
+      keep: (personaId, text, origin) => items.keepProposed(personaId, text, origin),
+    };
     this.disposables.push(this.statusBar, this.overview, this.items, this.overview.onDidChange(() => this.emit()));
   }
 

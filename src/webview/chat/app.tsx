@@ -46,6 +46,10 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
   const onEdit = useCallback((messageId: string, text: string) => void call(() => host.request(Requests.edit, { messageId, text })), [call, host]);
   const onShowSent = useCallback((messageId: string) => void call(() => host.request(Requests.showSent, { messageId })), [call, host]);
   const onRemember = useCallback((messageId: string) => void call(() => host.request(Requests.remember, { messageId })), [call, host]);
+  const onProposal = useCallback(
+    (messageId: string, index: number, action: 'keep' | 'dismiss', text?: string) => void call(() => host.request(Requests.resolveProposal, { messageId, index, action, ...(text !== undefined ? { text } : {}) })),
+    [call, host],
+  );
 
   const state = store.state;
   if (!state) {
@@ -167,6 +171,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
         onEdit={onEdit}
         onShowSent={onShowSent}
         onRemember={orphaned ? undefined : onRemember}
+        onProposal={orphaned ? undefined : onProposal}
         onError={setError}
       />
       {error && <ErrorLine error={error} onDismiss={() => setError(null)} />}

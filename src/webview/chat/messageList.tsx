@@ -1,6 +1,7 @@
 // The conversation. Each message is memoised, so a streamed token re-renders only the reply being
 // written; off-screen messages skip layout and paint (`content-visibility: auto` in chat.css).
 // The list follows the stream unless the person has scrolled up.
+import { Proposals, type ResolveProposal } from './proposals';
 import { createContext } from 'preact';
 import { memo } from '../common/memo';
 import { useContext, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
@@ -82,6 +83,8 @@ interface Props {
   onShowSent(messageId: string): void;
   /** Absent: the chat cannot be remembered from (read-only). */
   onRemember?: ((messageId: string) => void) | undefined;
+  /** Absent: proposals cannot be answered (read-only). */
+  onProposal?: ResolveProposal | undefined;
   onError(message: string): void;
 }
 
@@ -174,6 +177,7 @@ export function MessageList(props: Props) {
               onEdit={props.onEdit}
               onShowSent={props.onShowSent}
               onRemember={streamingThis && props.streaming ? undefined : props.onRemember}
+              onProposal={props.onProposal}
             />
           );
         })}
@@ -199,9 +203,10 @@ interface ItemProps {
   onEdit(messageId: string, text: string): void;
   onShowSent(messageId: string): void;
   onRemember?: ((messageId: string) => void) | undefined;
+  onProposal?: ResolveProposal | undefined;
 }
 
-const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canEdit, canShowSent, loadingModel, onRegenerate, onEdit, onShowSent, onRemember }: ItemProps) {
+const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canEdit, canShowSent, loadingModel, onRegenerate, onEdit, onShowSent, onRemember, onProposal }: ItemProps) {
   const [editing, setEditing] = useState(false);
   const [near, setNear] = useState(eager);
   const editButton = useRef<HTMLButtonElement>(null);
@@ -299,6 +304,8 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
         </details>
       )}
       {message.memoryNote && <div class="memory-note">{message.memoryNote}</div>}
+      {message.proposals && message.proposals.length > 0 && <Proposals messageId={message.id} proposals={message.proposals} personaName={persona?.name ?? 'The persona'} onResolve={onProposal} />}
+      {message.proposalNote && <div class="memory-note">{message.proposalNote}</div>}
       {!isUser && !message.greeting && !streaming && <ReplyStats message={message} />}
       {message.status === 'error' && message.error && (
         <div class="message-error" role="alert">
