@@ -144,11 +144,12 @@ export function lastAssistant(frame: Frame): Locator {
   return frame.locator('.messages article.message[data-role="assistant"]').last();
 }
 
-/** Types `text` into the message box (newlines with Shift+Enter) and presses Enter. */
-export async function sendMessage(frame: Frame, text: string): Promise<void> {
+/** Puts `text` in the message box and presses Enter (`click`: clicks Send instead, where focus may be moving elsewhere). */
+export async function sendMessage(frame: Frame, text: string, options: { click?: boolean } = {}): Promise<void> {
   const input = frame.locator(messageInput);
   await input.fill(text);
-  await input.press('Enter');
+  if (options.click) await frame.getByRole('button', { name: 'Send', exact: true }).click();
+  else await input.press('Enter');
 }
 
 /**
