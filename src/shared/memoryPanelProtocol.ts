@@ -1,6 +1,6 @@
 // The memory panel's protocol: what a persona draws on in this workspace — its knowledge bases, their
 // documents page by page and a document's chunks — the same search a chat turn runs, with scores, and
-// what the persona remembers from the chat (pin, edit, forget). Lists come in pages: a knowledge base
+// what the persona remembers from the chat (pin, edit, forget), and export and import of both. Lists come in pages: a knowledge base
 // of 10,000 documents never crosses the boundary whole.
 import * as z from 'zod/mini';
 import { MEMORY_ITEM_TEXT_MAX } from './conversation';
@@ -118,6 +118,14 @@ export const MemoryPanelRequests = {
   editItem: request('memoryPanel/editItem', z.object({ id: z.string().check(z.minLength(1), z.maxLength(100)), text: z.string().check(z.minLength(1), z.maxLength(MEMORY_ITEM_TEXT_MAX)) }), Void),
   /** Asks, then forgets the memory item from the disk. */
   forgetItem: request('memoryPanel/forgetItem', ItemRef, Void, WAITS_ON_PERSON),
+  /** Asks where, then writes the persona's memories to a file (the command Export Memories of the Current Persona…). */
+  exportItems: request('memoryPanel/exportItems', Empty, Void, WAITS_ON_PERSON),
+  /** Asks for a memories file, says what it would add and skip, and adds the new ones after a yes. */
+  importItems: request('memoryPanel/importItems', Empty, Void, WAITS_ON_PERSON),
+  /** Asks where, then writes the list of files of the knowledge base `kb` (one in scope). */
+  exportDocumentList: request('memoryPanel/exportDocumentList', z.object({ kb: z.string().check(z.minLength(1), z.maxLength(300)) }), Void, WAITS_ON_PERSON),
+  /** Asks for a file list, says which of its files are here and where they go, and adds them after a yes. */
+  importDocumentList: request('memoryPanel/importDocumentList', Empty, Void, WAITS_ON_PERSON),
 } as const;
 
 export const MemoryPanelNotifications = {

@@ -10,6 +10,7 @@ import { MEMORY_ITEM_MAX_CHARS, type MemoryItem, type MemoryItemOrigin } from '.
 import { setting } from '../config';
 import { inertText } from '../../util/inertText';
 import { showInfo, showWarning } from '../notify';
+import { importMemoryItems, type MemoryItemsImportPlan, type MemoryItemsImportResult } from '../../rag/memoryTransfer';
 import { PROPOSAL_MODES, type ProposalMode } from '../../shared/conversation';
 
 const PROPOSAL_MODES_KEY = 'persona.memory.proposalModes';
@@ -214,6 +215,21 @@ export class ItemsController implements vscode.Disposable {
     if (from.length === 0) return;
     await this.service().forget(personaId, from.map((i) => i.id));
     this.changed.fire(personaId);
+  }
+
+  /**
+   * Adds the new items of an import the person confirmed (memoryTransferCommands.ts asks): one write,
+   * nothing the persona has is changed. Embedding stops with `signal`; what is not embedded is kept
+   * and embedded on later turns.
+   */
+  async importPlanned(personaId: string, plan: MemoryItemsImportPlan, signal?: AbortSignal): Promise<MemoryItemsImportResult> {
+    await this.key.load();
+    const result = await importMemoryItems(this.service(), personaId, plan, signal);
+    if (result.added.length > 0) this.changed.fire(personaId);
+    this.log.info(
+      `Memory: imported ${result.added.length} item(s) for ${personaId}${result.skipped.length ? `, ${result.skipped.length} remembered meanwhile and skipped` : ''}${result.embedded ? '' : ' (to be embedded when the embeddings server answers)'}.`,
+    );
+    return result;
   }
 
   /** The persona's memories for the panel: pinned first, then the newest; with what each costs in a prompt. */

@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import type { MemoryController } from './memoryController';
 import type { RememberContext } from './itemsController';
+import { addFromFileList, exportFileList, exportMemories, importMemories } from './memoryTransferCommands';
 import { ActionError } from '../../util/actionError';
 import { guardedCommand } from '../notify';
 
@@ -85,5 +86,10 @@ export function registerMemoryCommands(
         return memory.items.forgetPersona(p.id, p.name);
       }),
     ),
+    vscode.commands.registerCommand('persona.memory.exportItems', guarded(() => exportMemories(memory, log, currentPersona()))),
+    vscode.commands.registerCommand('persona.memory.importItems', guarded(() => importMemories(memory, log, currentPersona()))),
+    // The memory panel passes the knowledge base it shows; the palette passes nothing and is asked.
+    vscode.commands.registerCommand('persona.memory.exportDocumentList', guarded((kb?: unknown) => exportFileList(memory, log, currentPersona(), kb))),
+    vscode.commands.registerCommand('persona.memory.importDocumentList', guarded(() => addFromFileList(memory, log, currentPersona()))),
   ];
 }

@@ -15,7 +15,7 @@ import { ItemsController } from './itemsController';
 import { memoryPromptSection } from '../../rag/retrieval';
 import type { MemoryStatus } from '../../shared/chatProtocol';
 import type { DocumentRow, KnowledgeBaseInfo, MemoryPanelState, SearchResult } from '../../shared/memoryPanelProtocol';
-import type { StoredChunk } from '../../rag/memoryStore';
+import type { DocumentSummary, StoredChunk } from '../../rag/memoryStore';
 import type { ChatMemory, MemoryContext, ProposalMemory } from '../../chat/chatService';
 import { setting } from '../config';
 import { originOf, type ApiKeyStore } from '../../chat/apiKeys';
@@ -305,6 +305,11 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     const needle = filter?.trim().toLowerCase();
     const all = [...rows.values()].filter((r) => !needle || r.source.toLowerCase().includes(needle)).sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
     return { total: all.length, documents: all.slice(offset, offset + limit) };
+  }
+
+  /** The documents of the current embeddings model in every knowledge base (what a document list is made from). */
+  async documents(): Promise<DocumentSummary[]> {
+    return (await this.svc()).listDocuments();
   }
 
   async chunks(kb: string, source: string): Promise<StoredChunk[]> {

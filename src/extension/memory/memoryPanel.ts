@@ -1,6 +1,7 @@
 // Persona: Open Memory Panel: one editor panel per window showing what the chat's persona draws on —
 // the knowledge bases in scope with their documents (a page at a time) and a document's chunks, the
-// same search a chat turn runs with its scores, and the persona's memories with pin, edit and forget.
+// same search a chat turn runs with its scores, and the persona's memories with pin, edit and forget;
+// its Export and Import buttons run the commands of memoryTransferCommands.ts.
 // It follows the persona of the chat in the view. Forgetting asks first, in a modal, as everywhere.
 import * as vscode from 'vscode';
 import { MemoryPanelProtocol, type MemoryPanelNotifications, type MemoryPanelRequests } from '../../shared/memoryPanelProtocol';
@@ -89,6 +90,23 @@ export class MemoryPanel {
         forgetItem: async ({ id }) => {
           const p = persona();
           await memory.items.forgetOne(p.id, p.name, id);
+          return null;
+        },
+        // The commands themselves: the same dialogs, and a failure is a notification, as from the palette.
+        exportItems: async () => {
+          await vscode.commands.executeCommand('persona.memory.exportItems');
+          return null;
+        },
+        importItems: async () => {
+          await vscode.commands.executeCommand('persona.memory.importItems');
+          return null;
+        },
+        exportDocumentList: async ({ kb }) => {
+          await vscode.commands.executeCommand('persona.memory.exportDocumentList', this.inScope(kb));
+          return null;
+        },
+        importDocumentList: async () => {
+          await vscode.commands.executeCommand('persona.memory.importDocumentList');
           return null;
         },
       },

@@ -1,6 +1,7 @@
 // The memory panel: what the chat's persona draws on. Search first (the same search a chat turn runs,
-// with its scores), then what the persona remembers from the chat (pin, edit, forget), then the
-// knowledge bases: a document list drawn a page at a time, and a document's chunks with their lines.
+// with its scores), then what the persona remembers from the chat (pin, edit, forget; export and
+// import), then the knowledge bases: a document list drawn a page at a time, a document's chunks with
+// their lines, and export of a knowledge base's file list / adding the files of one.
 // Everything shown is text nodes: nothing from a file or a memory is parsed as HTML.
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { MemoryPanelRequests, type DocumentRow, type ChunkRow, type ItemRow, type MemoryPanelNotifications, type MemoryPanelState, type SearchResult } from '../../shared/memoryPanelProtocol';
@@ -111,9 +112,30 @@ function ItemsSection({ state, host, call }: { state: MemoryPanelState; host: Me
     <section aria-labelledby="items-title">
       <div class="section-head">
         <h2 id="items-title">{`What ${state.personaName} remembers (${state.items.length})`}</h2>
-        <button type="button" class="secondary" onClick={() => call(() => host.request(MemoryPanelRequests.remember, {}))}>
-          Remember…
-        </button>
+        <div class="head-actions">
+          <button type="button" class="secondary" onClick={() => call(() => host.request(MemoryPanelRequests.remember, {}))}>
+            Remember…
+          </button>
+          <button
+            type="button"
+            class="secondary"
+            aria-label={`Export ${state.personaName}'s memories to a file…`}
+            title={`Export ${state.personaName}'s memories to a JSON file`}
+            disabled={state.items.length === 0}
+            onClick={() => call(() => host.request(MemoryPanelRequests.exportItems, {}))}
+          >
+            Export…
+          </button>
+          <button
+            type="button"
+            class="secondary"
+            aria-label={`Import memories into ${state.personaName} from a file…`}
+            title="Add the memories of an exported file; those already here are kept as they are"
+            onClick={() => call(() => host.request(MemoryPanelRequests.importItems, {}))}
+          >
+            Import…
+          </button>
+        </div>
       </div>
       <p class="muted">
         {pinned.length > 0
@@ -211,9 +233,30 @@ function KnowledgeSection({ state, host, call }: { state: MemoryPanelState; host
     <section aria-labelledby="kb-title" class="kb-section">
       <div class="section-head">
         <h2 id="kb-title">Knowledge bases</h2>
-        <button type="button" class="secondary" onClick={() => call(() => host.request(MemoryPanelRequests.addFiles, {}))}>
-          Add files…
-        </button>
+        <div class="head-actions">
+          <button type="button" class="secondary" onClick={() => call(() => host.request(MemoryPanelRequests.addFiles, {}))}>
+            Add files…
+          </button>
+          <button
+            type="button"
+            class="secondary"
+            aria-label={current ? `Export list of the files in “${current.label}” to a file…` : 'Export list of files…'}
+            title="Save the paths of these files, to add the same files on another machine"
+            disabled={!current || current.documents === 0}
+            onClick={() => current && call(() => host.request(MemoryPanelRequests.exportDocumentList, { kb: current.id }))}
+          >
+            Export list…
+          </button>
+          <button
+            type="button"
+            class="secondary"
+            aria-label="Add from list: the files named in an exported memory file list…"
+            title="Add the files of an exported list that are in this workspace"
+            onClick={() => call(() => host.request(MemoryPanelRequests.importDocumentList, {}))}
+          >
+            Add from list…
+          </button>
+        </div>
       </div>
       <div class="kb-controls">
         <select aria-label="Knowledge base" value={current?.id} onChange={(e) => (setKb((e.currentTarget as HTMLSelectElement).value), setSelected(null))}>
