@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Citation, Conversation, ConversationSummary, Message, ProposalMode, RememberedItem } from '../shared/conversation';
 import { MAX_PROPOSALS } from '../shared/conversation';
+import { dialValues, MEMORY_DIAL_NUMBERS, MemoryDialsSchema, resolveMemoryDials, type EffectiveMemoryDials, type MemoryDialKey, type MemoryDials, type MemoryDialValues } from '../shared/memoryDials';
 import { MemoryProposalError, proposeMemories } from '../rag/memoryProposals';
 import { CONVERSATION_SCHEMA_VERSION } from '../shared/conversation';
 import type { Logger } from '../util/logger';
@@ -61,8 +62,8 @@ export interface ChatServiceDeps {
 
 /** What the chat needs from the workspace memory. */
 export interface ChatMemory {
-  /** Passages for the reply to the end of `history`. Never throws: a failure comes back as `note`. */
-  retrieve(input: { history: { role: 'user' | 'assistant'; content: string }[]; personaId: string; signal: AbortSignal }): Promise<MemoryContext>;
+  /** Passages for the reply to the end of `history`, as the dials say. Never throws: a failure comes back as `note`. */
+  retrieve(input: { history: { role: 'user' | 'assistant'; content: string }[]; personaId: string; dials: MemoryDialValues; signal: AbortSignal }): Promise<MemoryContext>;
   /** What the view's memory line says for a chat with this persona (its own memory and the shared one). */
   status(personaId: string): MemoryStatus;
   onDidChange(listener: () => void): { dispose(): void };
@@ -72,6 +73,8 @@ export interface ChatMemory {
   tokenBudget?(): number;
   /** Memories proposed from the chat (absent: never proposed). */
   proposals?: ProposalMemory;
+  /** The memory dials of your settings and of the persona (absent: the defaults). */
+  dialLevels?(personaId: string): { settings: MemoryDials; persona: MemoryDials };
 }
 
 /** What proposing memories after a reply needs of memory. */
@@ -282,7 +285,42 @@ export class ChatService {
       connection: this.connection,
       memory: this.deps.memory?.status(this.activePersonaId) ?? { status: 'off' },
       settings: this.effectiveSettings(),
+      memoryDials: this.memoryDials(this.conversation),
     };
+  }
+
+  /** How memory is recalled for a chat: your settings < the persona < the chat. */
+  memoryDials(conversation: Conversation): EffectiveMemoryDials {
+    const memory = this.deps.memory;
+    // A memory without dials of its own says its budget, as your settings would.
+    const levels = memory?.dialLevels?.(conversation.personaId) ?? { settings: memory?.tokenBudget ? { tokenBudget: memory.tokenBudget() } : {}, persona: {} };
+    const chat: MemoryDials = { ...conversation.memoryDials, ...(conversation.memory !== undefined ? { enabled: conversation.memory } : {}) };
+    return resolveMemoryDials({ ...levels, chat: Object.keys(chat).length > 0 ? chat : undefined });
+  }
+
+  /**
+   * Sets (or, with null, takes away) the active chat's own value of a memory dial, checked against
+   * its range. "Use memory" set to what the levels below say is no override at all.
+   */
+  async setMemoryDial(key: MemoryDialKey, value: number | boolean | null): Promise<void> {
+    const conversation = this.conversation;
+    if (key === 'enabled') {
+      if (value !== null && typeof value !== 'boolean') throw new UserFacingError('Use memory is on or off.');
+      delete conversation.memory;
+      if (value !== null && this.memoryDials(conversation).enabled.value !== value) conversation.memory = value;
+    } else {
+      const dials: MemoryDials = { ...conversation.memoryDials };
+      if (value === null) delete dials[key];
+      else {
+        const parsed = MemoryDialsSchema.shape[key].safeParse(value);
+        if (!parsed.success || parsed.data === undefined) throw new UserFacingError(dialRefusal(key));
+        Object.assign(dials, { [key]: parsed.data });
+      }
+      if (Object.keys(dials).length > 0) conversation.memoryDials = dials;
+      else delete conversation.memoryDials;
+    }
+    if (this.persisted) await this.save(conversation);
+    this.emitState();
   }
 
   /** The levels the active chat's settings resolve from. */
@@ -568,13 +606,9 @@ export class ChatService {
 
   // ---- chatting ----------------------------------------------------------------------------------
 
-  /** Turns the workspace memory on or off for the active chat. */
+  /** Turns memory on or off for the active chat (the memory line's checkbox). */
   async setMemoryEnabled(enabled: boolean): Promise<void> {
-    const conversation = this.conversation;
-    if (enabled) delete conversation.memory;
-    else conversation.memory = false;
-    if (this.persisted) await this.save(conversation);
-    this.emitState();
+    await this.setMemoryDial('enabled', enabled);
   }
 
   /**
@@ -1011,8 +1045,9 @@ export class ChatService {
     const scale = this.usageScale(conversation);
     // Memory is searched when the message is sent: keep room for the most it may add, when it is on and holds something.
     const memory = this.deps.memory;
-    const memoryStatus = memory && conversation.memory !== false ? memory.status(conversation.personaId).status : 'off';
-    const memoryTokens = memory?.tokenBudget && (memoryStatus === 'ready' || memoryStatus === 'indexing' || memoryStatus === 'checking') ? memory.tokenBudget() : 0;
+    const dials = dialValues(this.memoryDials(conversation));
+    const memoryStatus = memory && dials.enabled ? memory.status(conversation.personaId).status : 'off';
+    const memoryTokens = memory?.tokenBudget && (memoryStatus === 'ready' || memoryStatus === 'indexing' || memoryStatus === 'checking') ? dials.tokenBudget : 0;
     const usable = history.filter(isUsableTurn);
     return {
       used: Math.round(counted * scale) + memoryTokens + replyTokens,
@@ -1059,12 +1094,13 @@ export class ChatService {
   /** The memory section for this reply; its citations and any note go on the reply at once. */
   private async recall(conversation: Conversation, reply: Message, personaId: string, signal: AbortSignal): Promise<{ section: string; passages: string[] }> {
     const memory = this.deps.memory;
-    if (!memory || conversation.memory === false) return { section: '', passages: [] };
+    const dials = dialValues(this.memoryDials(conversation));
+    if (!memory || !dials.enabled) return { section: '', passages: [] };
     const history = conversation.messages
       .slice(0, -1)
       .filter(isUsableTurn)
       .map((m) => ({ role: m.role, content: m.content }));
-    const found = await memory.retrieve({ history, personaId, signal });
+    const found = await memory.retrieve({ history, personaId, dials, signal });
     signal.throwIfAborted();
     if (found.citations.length > 0) reply.citations = found.citations;
     if (found.remembered && found.remembered.length > 0) reply.remembered = found.remembered;
@@ -1251,4 +1287,9 @@ function previewOf(text: string): string {
 function titleFrom(text: string): string {
   const line = text.replace(/\s+/g, ' ').trim();
   return line.length > TITLE_LENGTH ? `${line.slice(0, TITLE_LENGTH - 1)}…` : line;
+}
+
+function dialRefusal(key: MemoryDialKey): string {
+  const def = MEMORY_DIAL_NUMBERS.find((d) => d.key === key);
+  return def ? `${def.label} must be ${def.integer ? 'a whole number' : 'a number'} from ${def.min} to ${def.max}.` : 'That dial is on or off.';
 }

@@ -22,6 +22,7 @@ export class ViewStateTracker {
   private personas: string | undefined;
   private conversations: string | undefined;
   private settings: string | undefined;
+  private memoryDials: string | undefined;
   private conversation: SentConversation | null | undefined;
   /** How much of a streamed reply's text the webview has from deltas. */
   private streamed: { messageId: string; length: number } | undefined;
@@ -31,6 +32,7 @@ export class ViewStateTracker {
     this.personas = JSON.stringify(state.personas);
     this.conversations = JSON.stringify(state.conversations);
     this.settings = JSON.stringify(state.settings);
+    this.memoryDials = JSON.stringify(state.memoryDials);
     this.conversation = state.conversation && track(state.conversation);
     this.streamed = undefined;
   }
@@ -42,13 +44,18 @@ export class ViewStateTracker {
 
   /** The webview was reloaded or hidden: the next state it gets must be whole. */
   forget(): void {
-    this.personas = this.conversations = this.settings = undefined;
+    this.personas = this.conversations = this.settings = this.memoryDials = undefined;
     this.conversation = undefined;
     this.streamed = undefined;
   }
 
   update(state: ViewState): StateUpdate {
     const update: StateUpdate = { activePersonaId: state.activePersonaId, streaming: state.streaming, connection: state.connection, memory: state.memory };
+    const dials = JSON.stringify(state.memoryDials);
+    if (dials !== this.memoryDials) {
+      update.memoryDials = state.memoryDials;
+      this.memoryDials = dials;
+    }
     const settings = JSON.stringify(state.settings);
     if (settings !== this.settings) {
       update.settings = state.settings;

@@ -4,6 +4,7 @@ import type { ChatSettings } from '../chat/chatService';
 import { SETTINGS, type SettingKey } from '../chat/settings';
 import { chooseServer, readEndpoints } from '../chat/endpoints';
 import { NUMBER_SETTINGS, SamplingSchema, type Sampling } from '../shared/sampling';
+import { MemoryDialsSchema, type MemoryDials } from '../shared/memoryDials';
 
 type SettingValue<K extends SettingKey> = (typeof SETTINGS)[K] extends string ? string : (typeof SETTINGS)[K];
 
@@ -55,6 +56,19 @@ function userSampling(): Sampling {
   for (const [key, value] of Object.entries(raw)) {
     const parsed = SamplingSchema.shape[key as keyof Sampling].safeParse(value);
     if (parsed.success) Object.assign(out, { [key]: parsed.data });
+  }
+  return out;
+}
+
+/** The memory dials your settings set (persona.rag.*): only values set in some scope, each checked. */
+export function userMemoryDials(): MemoryDials {
+  const config = vscode.workspace.getConfiguration('persona');
+  const out: MemoryDials = {};
+  for (const key of ['topK', 'minScore', 'tokenBudget'] as const) {
+    const i = config.inspect(`rag.${key}`);
+    const value = i?.workspaceFolderValue ?? i?.workspaceValue ?? i?.globalValue;
+    const parsed = MemoryDialsSchema.shape[key].safeParse(value);
+    if (value !== undefined && parsed.success && parsed.data !== undefined) out[key] = parsed.data;
   }
   return out;
 }

@@ -122,7 +122,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       ...registerMemoryCommands(memory, log, () => chat.persona(), chat),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('persona.endpoints')) warnAboutEndpoints(log);
-        if (e.affectsConfiguration('persona.chat') || e.affectsConfiguration('persona.cloud.model')) chat.refreshView();
+        if (e.affectsConfiguration('persona.chat') || e.affectsConfiguration('persona.cloud.model') || e.affectsConfiguration('persona.rag')) chat.refreshView();
         if (CONNECTION_SETTINGS.some((k) => e.affectsConfiguration(`persona.${k}`))) {
           log.info('Connection settings changed; checking the server again.');
           providers.clear();

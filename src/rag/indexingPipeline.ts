@@ -461,7 +461,8 @@ function readFailure(job: AddJob, e: unknown): string {
 }
 
 /** UTF-8 when it is (a BOM dropped); else Latin-1, which the binary check lets through and every byte of which is a character. */
-function decodeText(bytes: Buffer): string {
+/** Bytes as the indexing read them: UTF-8, or Latin-1 when they are not valid UTF-8. */
+export function decodeText(bytes: Buffer): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {

@@ -306,7 +306,7 @@ export class MemoryService {
    * memory that cannot run: `reason` says why nothing came back. Quick (no request, no LanceDB load)
    * while nothing was ever indexed. Rethrows only an abort of `signal`.
    */
-  async retrieve(history: HistoryTurn[], kbs: string[], signal?: AbortSignal, options: { tokenBudget?: number } = {}): Promise<RetrieveResult> {
+  async retrieve(history: HistoryTurn[], kbs: string[], signal?: AbortSignal, options: { tokenBudget?: number; k?: number; minScore?: number } = {}): Promise<RetrieveResult> {
     if (kbs.length === 0 || this.disposed) return { passages: [] };
     // Before LanceDB is loaded: a memory that never held anything has no state file.
     if (!this.opened && !(await exists(this.statePath))) return { passages: [] };
@@ -339,8 +339,8 @@ export class MemoryService {
         embed: (texts, s) => embedder.embed(texts, s),
         history,
         kbs,
-        k: settings.topK,
-        minScore: settings.minScore,
+        k: options.k ?? settings.topK,
+        minScore: options.minScore ?? settings.minScore,
         tokenBudget: options.tokenBudget ?? settings.tokenBudget,
         countTokens,
         ...(signal ? { signal } : {}),

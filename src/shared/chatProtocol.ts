@@ -1,6 +1,7 @@
 // The chat view's protocol (see rpc.ts for the envelopes), imported by both bundles: every message
 // the sidebar view and its host exchange is declared here once.
 import * as z from 'zod/mini';
+import { EffectiveMemoryDialsSchema, MEMORY_DIAL_KEYS, type MemoryDialKey } from './memoryDials';
 import { ConversationSchema, ConversationSummarySchema, MAX_PROPOSALS, MEMORY_ITEM_TEXT_MAX, MessageSchema } from './conversation';
 import { PersonaSummarySchema } from './persona';
 import { EffectiveSettingsSchema, SETTING_KEYS, type SettingKey as SettingKeyName } from './sampling';
@@ -56,6 +57,8 @@ const viewFields = {
   memory: MemoryStatusSchema,
   /** The active chat's model and sampling in effect, each with where it comes from. */
   settings: EffectiveSettingsSchema,
+  /** How memory is recalled for this chat, each dial with where its value comes from. */
+  memoryDials: EffectiveMemoryDialsSchema,
 };
 
 /** Everything the view shows; the answer to `webview/ready`. */
@@ -89,6 +92,7 @@ export const StateUpdateSchema = z.object({
   streaming: viewFields.streaming,
   connection: viewFields.connection,
   memory: viewFields.memory,
+  memoryDials: z.optional(viewFields.memoryDials),
   settings: z.optional(viewFields.settings),
   personas: z.optional(viewFields.personas),
   conversations: z.optional(viewFields.conversations),
@@ -187,6 +191,12 @@ export const Requests = {
   ),
   /** A message's Remember action: the host asks for the text to keep (prefilled with the message's). */
   remember: request('memory/remember', z.object({ messageId: Id }), Void, WAITS_ON_PERSON),
+  /** Sets (or, with null, takes away) this chat's own value of a memory dial. */
+  setMemoryDial: request(
+    'chat/setMemoryDial',
+    z.object({ key: z.enum(MEMORY_DIAL_KEYS as [MemoryDialKey, ...MemoryDialKey[]]), value: z.union([z.number(), z.boolean(), z.null()]) }),
+    Void,
+  ),
   /** A proposed memory under a reply: kept (with the person's edit) or dismissed. */
   resolveProposal: request(
     'memory/resolveProposal',

@@ -1,6 +1,7 @@
 // A conversation as kept on disk (one JSON file each) and shown in the webview.
 import * as z from 'zod/mini';
 import { SamplingSchema } from './sampling';
+import { MemoryDialsSchema } from './memoryDials';
 
 export const MessageStatusSchema = z.enum(['complete', 'streaming', 'stopped', 'error']);
 export type MessageStatus = z.infer<typeof MessageStatusSchema>;
@@ -112,6 +113,8 @@ export const ConversationSchema = z.object({
   personaVersion: z.optional(z.int()),
   /** This chat's own model and sampling, over the persona's and your settings. */
   overrides: z.optional(SamplingSchema),
+  /** This chat's own memory dials (its "Use memory" is `memory` above). */
+  memoryDials: z.optional(MemoryDialsSchema),
 });
 export type Conversation = z.infer<typeof ConversationSchema>;
 

@@ -4,6 +4,7 @@
 // of 10,000 documents never crosses the boundary whole.
 import * as z from 'zod/mini';
 import { MEMORY_ITEM_TEXT_MAX } from './conversation';
+import { EffectiveMemoryDialsSchema, MEMORY_DIAL_KEYS, type MemoryDialKey } from './memoryDials';
 import { defineProtocol, notification, request, WAITS_ON_PERSON, type IncomingNotificationOf, type IncomingRequestOf } from './rpc';
 
 /** Rows one documents request may ask for. */
@@ -41,6 +42,8 @@ export const MemoryPanelStateSchema = z.object({
   items: z.array(ItemRowSchema),
   /** The memory token budget of a turn: what the pins are measured against. */
   tokenBudget: z.int().check(z.gte(0)),
+  /** How the persona recalls in a new chat: your settings below the persona's own dials ('persona'). */
+  dials: EffectiveMemoryDialsSchema,
   /** Bumped on every change of the documents: the panel drops the pages it holds. */
   documentsVersion: z.int(),
 });
@@ -116,6 +119,12 @@ export const MemoryPanelRequests = {
   remember: request('memoryPanel/remember', Empty, Void, WAITS_ON_PERSON),
   setPinned: request('memoryPanel/setPinned', z.object({ id: z.string().check(z.minLength(1), z.maxLength(100)), pinned: z.boolean() }), Void),
   editItem: request('memoryPanel/editItem', z.object({ id: z.string().check(z.minLength(1), z.maxLength(100)), text: z.string().check(z.minLength(1), z.maxLength(MEMORY_ITEM_TEXT_MAX)) }), Void),
+  /** Sets (or, with null, takes away) one of the persona's own memory dials. */
+  setPersonaDial: request(
+    'memoryPanel/setPersonaDial',
+    z.object({ key: z.enum(MEMORY_DIAL_KEYS as [MemoryDialKey, ...MemoryDialKey[]]), value: z.union([z.number(), z.boolean(), z.null()]) }),
+    Void,
+  ),
   /** Asks, then forgets the memory item from the disk. */
   forgetItem: request('memoryPanel/forgetItem', ItemRef, Void, WAITS_ON_PERSON),
   /** Asks where, then writes the persona's memories to a file (the command Export Memories of the Current Persona…). */

@@ -109,7 +109,7 @@ export type EffectiveSettings = z.infer<typeof EffectiveSettingsSchema>;
 export type Effective<T> = { value?: T; origin: Origin; below?: { value?: T; origin: Origin } };
 
 /** A value typed into a number control, checked against its range: the value, or what to fix. */
-export function checkNumberInput(def: NumberSettingDef, text: string): { ok: true; value: number } | { ok: false; message: string } {
+export function checkNumberInput(def: Pick<NumberSettingDef, 'label' | 'min' | 'max' | 'minExclusive' | 'integer'>, text: string): { ok: true; value: number } | { ok: false; message: string } {
   const trimmed = text.trim();
   const value = Number(trimmed);
   const range = `${def.label} must be ${def.integer ? 'a whole number' : 'a number'} ${def.minExclusive ? `above ${def.min} and up to ${def.max}` : `from ${def.min} to ${def.max}`}.`;

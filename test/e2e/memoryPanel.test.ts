@@ -116,3 +116,71 @@ test('the memory panel lists files and chunks, searches with scores, pins a memo
     assert.ok(!system.includes('sets the ZEBRA_TOKEN cookie'), 'the forgotten file is still sent');
   });
 });
+
+/** How many passages of files the last request's system prompt quotes. */
+function passagesSent(e: ChatE2e): number {
+  return (requestMessages(e.server.chatRequests.at(-1))[0]!.content.match(/^\[\d+\] notes\//gm) ?? []).length;
+}
+
+test('memory dials: the persona recalls one passage (set in the memory panel); a chat asks for two, resets, then turns memory off', async () => {
+  const { e } = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'memoryPanel-dials', async () => {
+    await e.vs.runCommand('Persona: Add Workspace to Memory');
+    const chat = await e.view();
+    await waitUntil('the memory line to count 2 files', 60_000, async () => /Memory: 2 files/.test(await chat.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')), 250);
+    const message = 'Tell me about the ZEBRA_TOKEN login cookie and the Tuesday deploys through the blue pipeline.';
+    let done = e.server.completions.length;
+    await sendMessage(chat, message);
+    await waitForReply(chat, e.server, done + 1);
+    assert.equal(passagesSent(e), 2, 'both files are found with the default dials');
+
+    // The persona's own dial, in the memory panel.
+    await e.vs.runCommand('Persona: Open Memory Panel');
+    const panel = await panelFrame(page);
+    const dials = panel.getByRole('group', { name: 'How Sam recalls' });
+    const passages = dials.getByRole('textbox', { name: 'Passages' });
+    await passages.fill('0');
+    await waitUntil('the range to be said', 5000, async () => /Passages must be a whole number from 1 to 50\./.test(await dials.innerText()));
+    await passages.fill('1');
+    await passages.press('Enter');
+    await waitUntil('the persona to hold the value', 10_000, async () => (await dials.locator('[data-setting="memory-topK"] .setting-origin').innerText()) === 'from the persona');
+    await e.vs.screenshot('memoryPanel-dials');
+
+    const frame = await e.view();
+    done = e.server.completions.length;
+    await sendMessage(frame, message);
+    await waitForReply(frame, e.server, done + 1);
+    assert.equal(passagesSent(e), 1, 'the persona recalls one passage');
+
+    // This chat's own value, over the persona's; Reset goes back to it.
+    await frame.getByRole('button', { name: 'Chat settings' }).click();
+    const settings = frame.getByRole('region', { name: 'Chat settings' });
+    const chatPassages = settings.getByRole('textbox', { name: 'Passages' });
+    assert.equal(await chatPassages.inputValue(), '1');
+    assert.equal(await settings.locator('[data-setting="memory-topK"] .setting-origin').innerText(), 'from the persona');
+    await chatPassages.fill('2');
+    await chatPassages.press('Enter');
+    await waitUntil('the chat to hold the value', 10_000, async () => (await settings.locator('[data-setting="memory-topK"] .setting-origin').innerText()) === 'from this chat');
+    done = e.server.completions.length;
+    await sendMessage(frame, message);
+    await waitForReply(frame, e.server, done + 1);
+    assert.equal(passagesSent(e), 2, "the chat's own value is used");
+    await settings.getByRole('button', { name: 'Reset Passages' }).click();
+    await waitUntil('the persona value back', 10_000, async () => (await chatPassages.inputValue()) === '1');
+
+    // Memory off for this chat: nothing is recalled.
+    await settings.getByRole('checkbox', { name: 'Use memory' }).uncheck();
+    await waitUntil('memory off in the chat', 10_000, async () => (await settings.locator('[data-setting="memory-enabled"] .setting-origin').innerText()) === 'from this chat');
+    done = e.server.completions.length;
+    await sendMessage(frame, message);
+    await waitForReply(frame, e.server, done + 1);
+    assert.equal(passagesSent(e), 0, 'nothing recalled with memory off');
+    assert.doesNotMatch(requestMessages(e.server.chatRequests.at(-1))[0]!.content, /ZEBRA_TOKEN cookie after/);
+    await frame.getByRole('button', { name: 'Chat settings' }).click();
+
+    // Back to the persona's defaults for the next test files.
+    const back = await panelFrame(page);
+    await back.getByRole('group', { name: 'How Sam recalls' }).getByRole('button', { name: 'Reset Passages' }).click();
+  });
+});

@@ -10,6 +10,7 @@ import { buildSync } from 'esbuild';
 import { Window } from 'happy-dom';
 import type { ViewState } from '../../src/shared/chatProtocol';
 import { resolveSettings } from '../../src/chat/effectiveSettings';
+import { resolveMemoryDials } from '../../src/shared/memoryDials';
 import { makeHappyDomStandardEnoughForDomPurify } from '../support/happyDomForDomPurify';
 
 const state: ViewState = {
@@ -21,6 +22,7 @@ const state: ViewState = {
   connection: { status: 'ok', provider: 'local', baseUrl: 'http://127.0.0.1:1234/v1', model: 'm' },
   memory: { status: 'checking' },
   settings: resolveSettings({ settings: {}, persona: {}, chat: undefined }),
+  memoryDials: resolveMemoryDials({ settings: {}, persona: {}, chat: undefined }),
 };
 
 const window = new Window({ url: 'https://webview.invalid/' });

@@ -7,6 +7,7 @@ import type { Conversation, Message } from '../../src/shared/conversation';
 import { ChatProtocol, Notifications, type ViewState } from '../../src/shared/chatProtocol';
 import { makeNotification } from '../../src/shared/rpc';
 import { resolveSettings } from '../../src/chat/effectiveSettings';
+import { resolveMemoryDials } from '../../src/shared/memoryDials';
 import { ViewStateTracker } from '../../src/chat/stateDiff';
 import { ChatStore } from '../../src/webview/chat/chatStore';
 
@@ -28,6 +29,7 @@ function baseState(conversation: Conversation | null): ViewState {
     connection: { status: 'ok', provider: 'local', baseUrl: 'http://127.0.0.1:1234/v1' },
     memory: { status: 'empty' },
     settings: resolveSettings({ settings: {}, persona: {}, chat: undefined }),
+    memoryDials: resolveMemoryDials({ settings: {}, persona: {}, chat: undefined }),
   };
 }
 

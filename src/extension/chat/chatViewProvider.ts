@@ -209,6 +209,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       compare: () => done(sandbox('Compare').compare()),
       pickModel: () => done(pickModel(chat, describeError)),
       setMemory: ({ enabled }) => done(chat.setMemoryEnabled(enabled)),
+      setMemoryDial: ({ key, value }) => done(chat.setMemoryDial(key, value)),
       openCitation: (citation) => done(memory('Memory').openCitation(citation)),
       addToMemory: () => done(memory('Memory').addFiles()),
       remember: ({ messageId }) => done(memory('Remember').remember(messageId)),

@@ -7,13 +7,16 @@ import * as vscode from 'vscode';
 import { EmbeddingsClient } from '../../rag/embeddingsClient';
 import { MemoryItems } from '../../rag/itemRecall';
 import { MEMORY_ITEM_MAX_CHARS, type MemoryItem, type MemoryItemOrigin } from '../../rag/memoryItems';
+import { importMemoryItems, type MemoryItemsImportPlan, type MemoryItemsImportResult } from '../../rag/memoryTransfer';
 import { setting } from '../config';
 import { inertText } from '../../util/inertText';
 import { showInfo, showWarning } from '../notify';
-import { importMemoryItems, type MemoryItemsImportPlan, type MemoryItemsImportResult } from '../../rag/memoryTransfer';
 import { PROPOSAL_MODES, type ProposalMode } from '../../shared/conversation';
+import { MemoryDialsSchema, type MemoryDialKey, type MemoryDials } from '../../shared/memoryDials';
+import { ActionError } from '../../util/actionError';
 
 const PROPOSAL_MODES_KEY = 'persona.memory.proposalModes';
+const PERSONA_DIALS_KEY = 'persona.memory.personaDials';
 
 /** Where a memory is taken from: the persona it is for, and the chat and message when there is one. */
 export interface RememberContext {
@@ -40,6 +43,29 @@ export class ItemsController implements vscode.Disposable {
     private readonly key: { load(): Promise<void>; for(baseUrl: string): { apiKey: string } | Record<string, never> },
     private readonly preferences: vscode.Memento,
   ) {}
+
+  /** The persona's own memory dials (kept across workspaces); none set: your settings apply. */
+  personaDials(personaId: string): MemoryDials {
+    const all = this.preferences.get<Record<string, unknown>>(PERSONA_DIALS_KEY) ?? {};
+    const parsed = MemoryDialsSchema.safeParse(all[personaId] ?? {});
+    return parsed.success ? parsed.data : {};
+  }
+
+  /** Sets (or, with null, takes away) one of the persona's memory dials. */
+  async setPersonaDial(personaId: string, key: MemoryDialKey, value: number | boolean | null): Promise<void> {
+    const dials: MemoryDials = { ...this.personaDials(personaId) };
+    if (value === null) delete dials[key];
+    else {
+      const parsed = MemoryDialsSchema.shape[key].safeParse(value);
+      if (!parsed.success || parsed.data === undefined) throw new ActionError('refused', `That is not a value for ${key}.`);
+      Object.assign(dials, { [key]: parsed.data });
+    }
+    const all = { ...(this.preferences.get<Record<string, unknown>>(PERSONA_DIALS_KEY) ?? {}) };
+    if (Object.keys(dials).length > 0) all[personaId] = dials;
+    else delete all[personaId];
+    await this.preferences.update(PERSONA_DIALS_KEY, all);
+    this.changed.fire(personaId);
+  }
 
   /** How the persona proposes memories after a reply; off until the person chooses. */
   proposalMode(personaId: string): ProposalMode {

@@ -13,11 +13,14 @@ import { MemoryOverview } from '../../rag/memoryOverview';
 import { defaultTokenCounter, MemoryService } from '../../rag/memoryService';
 import { ItemsController } from './itemsController';
 import { memoryPromptSection } from '../../rag/retrieval';
+import { withWholeDocuments } from '../../rag/wholeDocuments';
 import type { MemoryStatus } from '../../shared/chatProtocol';
 import type { DocumentRow, KnowledgeBaseInfo, MemoryPanelState, SearchResult } from '../../shared/memoryPanelProtocol';
 import type { DocumentSummary, StoredChunk } from '../../rag/memoryStore';
 import type { ChatMemory, MemoryContext, ProposalMemory } from '../../chat/chatService';
-import { setting } from '../config';
+import { setting, userMemoryDials } from '../config';
+import { dialValues, resolveMemoryDials, type EffectiveMemoryDials, type MemoryDials } from '../../shared/memoryDials';
+import type { Origin } from '../../shared/sampling';
 import { originOf, type ApiKeyStore } from '../../chat/apiKeys';
 import { MemoryStatusBar } from './memoryStatusBar';
 import type { WatchedMemory } from './workspaceWatcher';
@@ -69,6 +72,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       existing: async (personaId) => (await items.service().list(personaId)).map((i) => i.text),
       keep: (personaId, text, origin) => items.keepProposed(personaId, text, origin),
     };
+    // A persona's dials changed: the chat shows the values in effect again.
+    this.disposables.push(items.onDidChange(() => this.emit()));
     this.disposables.push(this.statusBar, this.overview, this.items, this.overview.onDidChange(() => this.emit()));
   }
 
@@ -201,22 +206,37 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     return this.overview.status(kbsInScope(personaId));
   }
 
+  /** How the persona recalls in a chat of its own: the persona's dials are the top level here (origin 'persona'). */
+  personaDialsInEffect(personaId: string): EffectiveMemoryDials {
+    const levels = this.dialLevels(personaId);
+    const resolved = resolveMemoryDials({ settings: levels.settings, persona: {}, chat: levels.persona });
+    const asPersona = (e: { value: unknown; origin: Origin; below?: unknown }) => (e.origin === 'chat' ? { ...e, origin: 'persona' as const } : e);
+    return Object.fromEntries(Object.entries(resolved).map(([k, e]) => [k, asPersona(e)])) as EffectiveMemoryDials;
+  }
+
+  /** The memory dials of your settings and of the persona, below a chat's own. */
+  dialLevels(personaId: string): { settings: MemoryDials; persona: MemoryDials } {
+    return { settings: userMemoryDials(), persona: this.items.personaDials(personaId) };
+  }
+
   tokenBudget(): number {
     return setting('rag.tokenBudget');
   }
 
   async retrieve(input: Parameters<ChatMemory['retrieve']>[0]): Promise<MemoryContext> {
-    const budget = setting('rag.tokenBudget');
+    const { dials } = input;
+    const budget = dials.tokenBudget;
     this.countTokens ??= await defaultTokenCounter();
+    const countTokens = this.countTokens;
     // What the persona remembers comes first (pins, then the nearest); the files get the rest of the budget.
     await this.embeddingsKeyLoaded();
     const remembered = await this.items.service().recall({
       personaId: input.personaId,
       history: input.history,
-      k: setting('rag.topK'),
-      minScore: setting('rag.minScore'),
+      k: dials.topK,
+      minScore: dials.minScore,
       tokenBudget: budget,
-      countTokens: this.countTokens,
+      countTokens,
       signal: input.signal,
     });
     const result: MemoryContext = { section: remembered.section, citations: [] };
@@ -224,13 +244,20 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       result.remembered = remembered.items.map((r) => ({ id: r.item.id, text: r.item.text, ...(r.item.pinned ? { pinned: true } : {}), ...(r.score !== undefined ? { score: Math.round(r.score * 1000) / 1000 } : {}) }));
     }
     const reasons = remembered.reason ? [remembered.reason] : [];
-    if (this.available) {
+    const kbs = [...(dials.workspaceFiles ? [WORKSPACE_KB] : []), ...(dials.personaFiles ? [personaKb(input.personaId)] : [])];
+    if (this.available && kbs.length > 0) {
       const service = await this.svc();
-      const found = await service.retrieve(input.history, [WORKSPACE_KB, personaKb(input.personaId)], input.signal, { tokenBudget: budget - (remembered.tokens > 0 ? remembered.tokens + 2 : 0) });
-      result.citations = found.passages.map((p) => ({ source: p.source, startLine: p.startLine, endLine: p.endLine, score: Math.round(p.score * 1000) / 1000 }));
-      if (found.passages.length > 0) {
-        result.section = [result.section, memoryPromptSection(found.passages)].filter(Boolean).join('\n\n');
-        result.passages = found.passages.map((p) => p.text.replace(/[\r\n]+$/, ''));
+      const filesBudget = budget - (remembered.tokens > 0 ? remembered.tokens + 2 : 0);
+      const found = await service.retrieve(input.history, kbs, input.signal, { tokenBudget: filesBudget, k: dials.topK, minScore: dials.minScore });
+      let passages = found.passages;
+      if (dials.wholeDocument && passages.length > 0) {
+        const hashes = new Map((await service.listDocuments()).map((d) => [`${d.kb}\0${d.source}`, d.docHash]));
+        passages = await withWholeDocuments({ passages, hashOf: (kb, source) => hashes.get(`${kb}\0${source}`), pathOf: (source) => uriOf(source)?.fsPath, tokenBudget: filesBudget, countTokens });
+      }
+      result.citations = passages.map((p) => ({ source: p.source, startLine: p.startLine, endLine: p.endLine, score: Math.round(p.score * 1000) / 1000 }));
+      if (passages.length > 0) {
+        result.section = [result.section, memoryPromptSection(passages)].filter(Boolean).join('\n\n');
+        result.passages = passages.map((p) => p.text.replace(/[\r\n]+$/, ''));
       }
       if (found.reason) reasons.unshift(found.reason);
     }
@@ -253,6 +280,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
 
   /** What the memory panel shows first: the knowledge bases in scope for the persona, and its memories. */
   async panelState(persona: { id: string; name: string }): Promise<MemoryPanelState> {
+    const dials = this.personaDialsInEffect(persona.id);
     this.countTokens ??= await defaultTokenCounter();
     const countTokens = this.countTokens;
     const rows = await this.items.rows(persona.id, countTokens);
@@ -279,7 +307,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       ...(status ? { status } : {}),
       knowledgeBases,
       items: rows.map((r) => ({ id: r.item.id, text: r.item.text, pinned: r.item.pinned === true, origin: r.origin, tokens: r.tokens })),
-      tokenBudget: setting('rag.tokenBudget'),
+      tokenBudget: dials.tokenBudget.value,
+      dials,
       documentsVersion: this.documentsVersion,
     };
   }
@@ -319,18 +348,21 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
 
   /** The search a chat turn with this message would run, without the notes a turn keeps to itself. */
   async search(personaId: string, query: string, signal?: AbortSignal): Promise<SearchResult> {
-    const budget = setting('rag.tokenBudget');
+    // The persona's dials over your settings: what a new chat with it would find.
+    const dials = dialValues(resolveMemoryDials({ ...this.dialLevels(personaId), chat: undefined }));
+    const budget = dials.tokenBudget;
     this.countTokens ??= await defaultTokenCounter();
     await this.embeddingsKeyLoaded();
     const history = [{ role: 'user' as const, content: query }];
-    const remembered = await this.items.service().recall({ personaId, history, k: setting('rag.topK'), minScore: setting('rag.minScore'), tokenBudget: budget, countTokens: this.countTokens, ...(signal ? { signal } : {}) });
+    const remembered = await this.items.service().recall({ personaId, history, k: dials.topK, minScore: dials.minScore, tokenBudget: budget, countTokens: this.countTokens, ...(signal ? { signal } : {}) });
     const result: SearchResult = {
       passages: [],
       items: remembered.items.map((r) => ({ id: r.item.id, text: r.item.text, pinned: r.item.pinned === true, ...(r.score !== undefined ? { score: Math.round(r.score * 1000) / 1000 } : {}) })),
     };
     const notes = remembered.reason ? [remembered.reason] : [];
     if (this.available) {
-      const found = await (await this.svc()).retrieve(history, kbsInScope(personaId), signal, { tokenBudget: budget - (remembered.tokens > 0 ? remembered.tokens + 2 : 0) });
+      const kbs = [...(dials.workspaceFiles ? [WORKSPACE_KB] : []), ...(dials.personaFiles ? [personaKb(personaId)] : [])];
+      const found = await (await this.svc()).retrieve(history, kbs, signal, { tokenBudget: budget - (remembered.tokens > 0 ? remembered.tokens + 2 : 0), k: dials.topK, minScore: dials.minScore });
       result.passages = found.passages.map((p) => ({ source: p.source, kb: p.kb, startLine: p.startLine, endLine: p.endLine, score: Math.round(p.score * 1000) / 1000, via: p.via, text: p.text }));
       if (found.reason) notes.unshift(found.reason);
     }

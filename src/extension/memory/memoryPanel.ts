@@ -79,6 +79,10 @@ export class MemoryPanel {
           await memory.items.remember({ personaId: p.id, personaName: p.name }, 'palette');
           return null;
         },
+        setPersonaDial: async ({ key, value }) => {
+          await memory.items.setPersonaDial(persona().id, key, value);
+          return null;
+        },
         setPinned: async ({ id, pinned }) => {
           await memory.items.setPinned(persona().id, id, pinned);
           return null;

@@ -123,6 +123,8 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
           serverModel={state.connection.model}
           readOnly={orphaned}
           onSet={(key, value) => call(() => host.request(Requests.setChatSetting, { key, value }))}
+          memoryDials={state.memoryDials}
+          onSetDial={(key, value) => call(() => host.request(Requests.setMemoryDial, { key, value }))}
           onPickModel={() => void call(() => host.request(Requests.pickModel, {}))}
           onApplyPreset={() => void call(() => host.request(Requests.applyPreset, {}))}
           onSavePreset={() => void call(() => host.request(Requests.savePreset, {}))}
@@ -154,7 +156,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
       <ConnectionBanner connection={state.connection} onRetry={() => call(() => host.request(Requests.retryConnection, {}))} />
       <MemoryBar
         memory={state.memory}
-        enabled={conversation?.memory !== false}
+        enabled={state.memoryDials.enabled.value}
         onToggle={(enabled) => call(() => host.request(Requests.setMemory, { enabled }))}
         onAdd={() => call(() => host.request(Requests.addToMemory, {}))}
         onShowPanel={() => call(() => host.request(Requests.showMemoryPanel, {}))}

@@ -12,10 +12,14 @@ import {
   type EffectiveSettings,
   type NumberSettingDef,
   type SettingKey,
+  type Origin as OriginName,
 } from '../../shared/sampling';
+import { MEMORY_DIAL_NUMBERS, MEMORY_DIAL_SWITCHES, type EffectiveMemoryDials, type MemoryDialKey, type MemoryDialSwitchDef } from '../../shared/memoryDials';
 
 interface Props {
   settings: EffectiveSettings;
+  memoryDials: EffectiveMemoryDials;
+  onSetDial(key: MemoryDialKey, value: number | boolean | null): Promise<unknown>;
   /** Whether the server takes top K, min P and repeat penalty (the local one does; OpenAI does not). */
   extendedSampling: boolean;
   /** The model the server reports as loaded, for "default". */
@@ -67,9 +71,21 @@ export function ChatSettingsPanel(props: Props) {
         {model.origin === 'chat' && <ResetButton label="Model" entry={model} onReset={() => void props.onSet('model', null)} />}
       </div>
       {NUMBER_SETTINGS.map((def) => (
-        <NumberRow key={def.key} def={def} entry={props.settings[def.key]} ignored={def.localOnly === true && !props.extendedSampling} readOnly={props.readOnly} onSet={props.onSet} />
+        <NumberRow key={def.key} def={def} entry={props.settings[def.key]} ignored={def.localOnly === true && !props.extendedSampling} readOnly={props.readOnly} onSet={(key, value) => props.onSet(key as SettingKey, value)} />
       ))}
       <StopRow entry={props.settings.stop} readOnly={props.readOnly} onSet={props.onSet} />
+      <h3 class="setting-group" id="memory-dials-title">
+        Memory
+      </h3>
+      <div role="group" aria-labelledby="memory-dials-title">
+        <SwitchRow def={MEMORY_DIAL_SWITCHES[0]!} entry={props.memoryDials.enabled} readOnly={props.readOnly} onSet={props.onSetDial} />
+        {MEMORY_DIAL_NUMBERS.map((def) => (
+          <NumberRow key={def.key} def={def} entry={props.memoryDials[def.key]} ignored={false} readOnly={props.readOnly} onSet={(key, value) => props.onSetDial(key as MemoryDialKey, value)} memory />
+        ))}
+        {MEMORY_DIAL_SWITCHES.slice(1).map((def) => (
+          <SwitchRow key={def.key} def={def} entry={props.memoryDials[def.key]} readOnly={props.readOnly} onSet={props.onSetDial} />
+        ))}
+      </div>
       <p class="setting-footnote">Values typed here apply to this chat only. A new chat starts from the persona's values.</p>
     </section>
   );
@@ -98,7 +114,25 @@ function show(value: unknown): string {
   return Array.isArray(value) ? value.map((v) => JSON.stringify(v)).join(', ') : String(value);
 }
 
-function NumberRow({ def, entry, ignored, readOnly, onSet }: { def: NumberSettingDef; entry: Effective<number>; ignored: boolean; readOnly: boolean; onSet: Props['onSet'] }) {
+type NumberDef = Pick<NumberSettingDef, 'label' | 'min' | 'max' | 'minExclusive' | 'integer' | 'hint'> & { key: string };
+
+/** A memory dial's switch. `own`: the level this control sets (the chat's here, the persona's in the memory panel). */
+export function SwitchRow({ def, entry, readOnly, onSet, own = 'chat' }: { def: MemoryDialSwitchDef; entry: Effective<boolean>; readOnly: boolean; onSet: Props['onSetDial']; own?: OriginName }) {
+  const id = `memory-${def.key}`;
+  return (
+    <div class="setting-row" data-setting={id}>
+      <label class="setting-label" for={id} title={def.hint}>
+        {def.label}
+      </label>
+      <input id={id} type="checkbox" class="setting-switch" aria-describedby={`${id}-origin`} disabled={readOnly} checked={entry.value === true} onChange={(e) => void onSet(def.key, (e.currentTarget as HTMLInputElement).checked)} />
+      <Origin id={`${id}-origin`} entry={entry} />
+      {entry.origin === own && <ResetButton label={def.label} entry={entry} onReset={() => void onSet(def.key, null)} />}
+    </div>
+  );
+}
+
+/** A number control: a sampling setting or a memory dial. `own`: the level it sets. */
+export function NumberRow({ def, entry, ignored, readOnly, onSet, own = 'chat', memory = false }: { def: NumberDef; entry: Effective<number>; ignored: boolean; readOnly: boolean; onSet(key: string, value: number | null): Promise<unknown>; own?: OriginName; /** A memory dial: its ids are its own (Top K is a sampling setting too). */ memory?: boolean }) {
   const shown = entry.value === undefined ? '' : String(entry.value);
   const [text, setText] = useState(shown);
   const [error, setError] = useState<string | null>(null);
@@ -110,14 +144,14 @@ function NumberRow({ def, entry, ignored, readOnly, onSet }: { def: NumberSettin
       setError(null);
     }
   }, [shown, entry.origin]);
-  const id = `setting-${def.key}`;
+  const id = memory ? `memory-${def.key}` : `setting-${def.key}`;
 
   const commit = () => {
     const typed = text.trim();
     if (typed === shown) return;
     if (typed === '') {
       // Emptied: the chat's own value goes; a value from below cannot be emptied here.
-      if (entry.origin === 'chat') void onSet(def.key, null);
+      if (entry.origin === own) void onSet(def.key, null);
       else setText(shown);
       setError(null);
       return;
@@ -132,7 +166,7 @@ function NumberRow({ def, entry, ignored, readOnly, onSet }: { def: NumberSettin
   };
 
   return (
-    <div class="setting-row" data-setting={def.key}>
+    <div class="setting-row" data-setting={memory ? id : def.key}>
       <label class="setting-label" for={id} title={def.hint}>
         {def.label}
       </label>
@@ -173,7 +207,7 @@ function NumberRow({ def, entry, ignored, readOnly, onSet }: { def: NumberSettin
         }}
       />
       <Origin id={`${id}-origin`} entry={entry} />
-      {entry.origin === 'chat' && <ResetButton label={def.label} entry={entry} onReset={() => void onSet(def.key, null)} />}
+      {entry.origin === own && <ResetButton label={def.label} entry={entry} onReset={() => void onSet(def.key, null)} />}
       {ignored && <span class="setting-note">not sent: this server does not take it</span>}
       {error && (
         <span class="setting-error" id={`${id}-error`} role="alert">

@@ -104,6 +104,7 @@ export class ChatStore implements Store {
       streaming: update.streaming,
       connection: update.connection,
       memory: update.memory,
+      memoryDials: update.memoryDials ?? old.memoryDials,
       settings: update.settings ?? old.settings,
       conversation,
     };

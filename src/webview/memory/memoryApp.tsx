@@ -9,6 +9,8 @@ import { MEMORY_ITEM_TEXT_MAX } from '../../shared/conversation';
 import type { RpcClient } from '../common/rpcClient';
 import { ErrorLine } from '../common/errorLine';
 import { VirtualList } from '../common/virtualList';
+import { NumberRow, SwitchRow } from '../chat/chatSettingsPanel';
+import { MEMORY_DIAL_NUMBERS, MEMORY_DIAL_SWITCHES, type MemoryDialKey } from '../../shared/memoryDials';
 
 type MemoryHost = RpcClient<typeof MemoryPanelRequests, typeof MemoryPanelNotifications>;
 
@@ -43,6 +45,7 @@ export function MemoryApp({ host }: { host: MemoryHost }) {
       {error && <ErrorLine error={error} onDismiss={() => setError(null)} />}
       <SearchSection host={host} personaId={state.personaId} onError={setError} />
       <ItemsSection state={state} host={host} call={call} />
+      <DialsSection state={state} host={host} call={call} />
       <KnowledgeSection state={state} host={host} call={call} />
     </main>
   );
@@ -208,6 +211,30 @@ function Item({ item, host, call }: { item: ItemRow; host: MemoryHost; call(run:
         </>
       )}
     </li>
+  );
+}
+
+/** The persona's own memory dials: what its chats start from (a chat can still set its own). */
+function DialsSection({ state, host, call }: { state: MemoryPanelState; host: MemoryHost; call(run: () => Promise<unknown>): void }) {
+  const set = (key: MemoryDialKey, value: number | boolean | null) => {
+    const done = host.request(MemoryPanelRequests.setPersonaDial, { key, value });
+    call(() => done);
+    return done;
+  };
+  return (
+    <section aria-labelledby="dials-title" class="dials">
+      <h2 id="dials-title">{`How ${state.personaName} recalls`}</h2>
+      <p class="muted">{`Every chat with ${state.personaName} starts from these; Chat settings can change them for one chat. Values set here are kept with the persona, in every workspace.`}</p>
+      <div role="group" aria-labelledby="dials-title" class="dial-rows">
+        <SwitchRow def={MEMORY_DIAL_SWITCHES[0]!} entry={state.dials.enabled} readOnly={false} onSet={set} own="persona" />
+        {MEMORY_DIAL_NUMBERS.map((def) => (
+          <NumberRow key={def.key} def={def} entry={state.dials[def.key]} ignored={false} readOnly={false} onSet={(key, value) => set(key as MemoryDialKey, value)} own="persona" memory />
+        ))}
+        {MEMORY_DIAL_SWITCHES.slice(1).map((def) => (
+          <SwitchRow key={def.key} def={def} entry={state.dials[def.key]} readOnly={false} onSet={set} own="persona" />
+        ))}
+      </div>
+    </section>
   );
 }
 
