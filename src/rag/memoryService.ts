@@ -421,6 +421,28 @@ export class MemoryService {
     this.changed();
   }
 
+  /** Forgets a whole knowledge base (a persona's own files): its waiting jobs, then its chunks in every model's table. */
+  async forgetKnowledgeBase(kb: string): Promise<number> {
+    const { queue } = await this.open();
+    await queue.drop({ folder: '', kb });
+    const result = await (await this.anyStore()).forgetKnowledgeBase(kb);
+    this.logger.info(`Memory: forgot ${result.chunks} passages of ${kb}.`);
+    this.changed();
+    return result.chunks;
+  }
+
+  /** Forgets one chunk of a document (as the memory panel shows it), in every model's table. Resolves to the chunks removed. */
+  async forgetChunk(source: string, kb: string, index: number): Promise<number> {
+    await this.open();
+    const store = await this.currentStore();
+    const chunk = (await store?.chunksOf(source, kb))?.find((c) => c.index === index);
+    if (!store || !chunk) return 0;
+    const result = await (await this.anyStore()).forgetChunk(source, kb, chunk.text);
+    this.logger.info(`Memory: forgot ${result.chunks} passage(s) of ${source}.`);
+    this.changed();
+    return result.chunks;
+  }
+
   /** Cancels indexing and removes every table of this workspace's memory from the disk. */
   async forgetAll(): Promise<void> {
     const { queue } = await this.open();

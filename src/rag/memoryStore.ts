@@ -112,6 +112,13 @@ export interface ForgetResult {
   tables: string[];
 }
 
+/** What forgetting looks at in a row: its document, and its text when asked for. */
+interface ForgetRow {
+  source: string;
+  kb: string;
+  text?: string;
+}
+
 export type MemoryStoreErrorReason = 'unavailable' | 'dimensionMismatch' | 'invalidVector' | 'invalidDocument' | 'closed';
 
 export class MemoryStoreError extends PersonaError<MemoryStoreErrorReason> {
@@ -415,6 +422,20 @@ export class MemoryStore {
     return this.forget((d) => (d.source === path || d.source.startsWith(prefix)) && (kb === undefined || d.kb === kb));
   }
 
+  /**
+   * Removes one chunk of a document — the rows of `source` in `kb` holding exactly `text`, in every
+   * model's table — with the same provable removal as forgetting a document. The document's other
+   * chunks stay; its hash too, so adding the unchanged file again does not bring the chunk back.
+   */
+  forgetChunk(source: string, kb: string, text: string): Promise<ForgetResult> {
+    return this.forget((d) => d.source === source && d.kb === kb && d.text === text, ['text']);
+  }
+
+  /** Removes every chunk of one knowledge base (a persona's own files), in every model's table. */
+  forgetKnowledgeBase(kb: string): Promise<ForgetResult> {
+    return this.forget((d) => d.kb === kb);
+  }
+
   /** Drops every table of this database (all models) and removes their folders. */
   forgetAll(): Promise<void> {
     return this.exclusive(async () => {
@@ -488,7 +509,7 @@ export class MemoryStore {
     };
   }
 
-  private async forget(matches: (d: DocumentSummary) => boolean): Promise<ForgetResult> {
+  private async forget(matches: (row: ForgetRow) => boolean, columns: readonly 'text'[] = []): Promise<ForgetResult> {
     return this.exclusive(async () => {
       const result: ForgetResult = { chunks: 0, tables: [] };
       const names = (await this.connection.tableNames()).filter((n) => n.startsWith(tablePrefix));
@@ -496,7 +517,7 @@ export class MemoryStore {
         const table = name === this.tableName ? await this.openTable() : await this.connection.openTable(name);
         if (!table) continue;
         try {
-          const removed = await this.forgetInTable(table, name, matches);
+          const removed = await this.forgetInTable(table, name, matches, columns);
           if (removed > 0) {
             result.chunks += removed;
             result.tables.push(name);
@@ -511,9 +532,9 @@ export class MemoryStore {
   }
 
   /** REFERENCE's measured sequence; any step left out leaves the text readable on disk. */
-  private async forgetInTable(table: Table, name: string, matches: (d: DocumentSummary) => boolean): Promise<number> {
-    const rows = await table.query().select(['id', 'source', 'kb']).withRowId().toArray();
-    const doomed = rows.filter((r) => matches({ source: r.source, kb: r.kb } as DocumentSummary));
+  private async forgetInTable(table: Table, name: string, matches: (row: ForgetRow) => boolean, columns: readonly 'text'[]): Promise<number> {
+    const rows = await table.query().select(['id', 'source', 'kb', ...columns]).withRowId().toArray();
+    const doomed = rows.filter((r) => matches({ source: r.source, kb: r.kb, ...(r.text !== undefined ? { text: String(r.text) } : {}) }));
     if (doomed.length === 0) return 0;
     // Deleted by id, never by source or text: the predicate is written into the transaction
     // file, and a path can itself be what the person wants forgotten.

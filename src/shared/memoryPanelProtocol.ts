@@ -114,6 +114,8 @@ export const MemoryPanelRequests = {
   open: request('memoryPanel/open', z.object({ source: z.string().check(z.minLength(1), z.maxLength(4096)), line: z.optional(z.int().check(z.gte(1))) }), Void),
   /** Asks, then forgets the document (in every knowledge base) from the disk. */
   forgetDocument: request('memoryPanel/forgetDocument', DocumentRef, Void, WAITS_ON_PERSON),
+  /** Asks, then forgets one chunk of a document from the disk. */
+  forgetChunk: request('memoryPanel/forgetChunk', z.object({ kb: z.string().check(z.maxLength(300)), source: z.string().check(z.minLength(1), z.maxLength(4096)), index: z.int().check(z.gte(0)) }), Void, WAITS_ON_PERSON),
   addFiles: request('memoryPanel/addFiles', Empty, Void, WAITS_ON_PERSON),
   /** Asks for the text, then keeps it for the persona. */
   remember: request('memoryPanel/remember', Empty, Void, WAITS_ON_PERSON),

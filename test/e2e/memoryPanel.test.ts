@@ -2,6 +2,8 @@
 // files with their chunks and lines, searches memory as a chat turn would (with scores), keeps and
 // pins a memory that then goes into every request, and forgets a file and a memory after asking.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
@@ -182,5 +184,42 @@ test('memory dials: the persona recalls one passage (set in the memory panel); a
     // Back to the persona's defaults for the next test files.
     const back = await panelFrame(page);
     await back.getByRole('group', { name: 'How Sam recalls' }).getByRole('button', { name: 'Reset Passages' }).click();
+  });
+});
+
+test('forget one passage of a file from the panel: asked first, gone from the chunks and from the next request, the rest of the file kept', async () => {
+  const { e } = started();
+  const page = e.vs.page;
+  await captureOnFailure(e.vs, 'memoryPanel-forget-chunk', async () => {
+    const paragraph = (marker: string) => Array.from({ length: 45 }, (_, i) => `${marker} line ${i}: the greenhouse log notes humidity, light and the watering of each bed.`).join('\n');
+    writeFileSync(join(e.vs.dirs.workspace, 'notes', 'garden.md'), [paragraph('ALPHAROSE'), paragraph('BETATULIP'), paragraph('GAMMAFERN')].join('\n\n'));
+    await e.vs.runCommand('Persona: Add Workspace to Memory');
+    await e.vs.runCommand('Persona: Open Memory Panel');
+    const panel = await panelFrame(page);
+    const documents = panel.getByRole('list', { name: 'Documents' });
+    const garden = documents.getByRole('button', { name: /notes\/garden\.md/ });
+    await garden.waitFor({ state: 'visible', timeout: 60_000 });
+    await waitUntil('garden.md indexed', 60_000, async () => /\d+ chunks/.test(await garden.innerText()));
+    await garden.click();
+    const chunks = panel.getByRole('list', { name: 'Chunks' });
+    await waitUntil('the chunks of garden.md', 10_000, async () => (await chunks.getByRole('listitem').count()) >= 3);
+    const before = await chunks.getByRole('listitem').count();
+    const middle = chunks.getByRole('listitem').filter({ hasText: 'BETATULIP line 20' }).first();
+    const forget = middle.getByRole('button', { name: /^Forget lines \d+–\d+$/ });
+    await forget.click();
+    await answerDialog(page, /Forget lines \d+–\d+ of notes\/garden\.md\?/, 'Forget Passage');
+    await waitUntil('one chunk fewer', 15_000, async () => (await chunks.getByRole('listitem').count()) === before - 1);
+    assert.ok(!(await chunks.innerText()).includes('BETATULIP line 20'), 'the forgotten passage is still listed');
+    assert.ok((await chunks.innerText()).includes('ALPHAROSE line 3'), 'the rest of the file is kept');
+
+    // A new chat (the last test turned memory off in its chat): the rest of the file is recalled, the passage never.
+    const frame = await e.view();
+    await frame.getByRole('button', { name: 'New chat' }).click();
+    const done = e.server.completions.length;
+    await sendMessage(frame, 'What does the greenhouse log say about BETATULIP and ALPHAROSE?');
+    await waitForReply(frame, e.server, done + 1);
+    const system = requestMessages(e.server.chatRequests.at(-1))[0]!.content;
+    assert.ok(system.includes('ALPHAROSE line 3'), 'the rest of the file is recalled');
+    assert.ok(!system.includes('BETATULIP line 20'), 'the forgotten passage reached the model');
   });
 });

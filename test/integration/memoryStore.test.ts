@@ -433,6 +433,71 @@ describe('MemoryStore: forgetting', () => {
     await store.close();
   });
 
+  it('forgets one chunk of a document: no version still holds it, the other chunks stay and are found, re-adding the unchanged file does not bring it back', async () => {
+    const g = new Gen(7);
+    const dir = freshDir('forget-chunk');
+    const store = await MemoryStore.open(dir, { dimension: D, model: 'bge-m3', vectorIndexMinRows: 256 });
+    const code = 'MARMOSET-5520-OTTER';
+    const texts = [`intro: how the pantry is organised. ${filler}`, `the safe code is ${code}; pangolinsecret ${filler}`, `closing: who to call. ${filler}`];
+    const vectors = texts.map(() => g.unit());
+    await store.upsertDocuments([...corpus(g, 20, 4), doc('notes/house.md', 'h1', texts, vectors)]);
+    await store.optimize();
+    const tableDir = join(dir, `${store.tableName}.lance`);
+    const preVersion = (await store.tableVersion())!;
+    const preManifests = join(root, `${dirs}-pre-manifests`);
+    cpSync(join(tableDir, '_versions'), preManifests, { recursive: true });
+    assert.ok((await store.search(vectors[1]!, { kbs: ['workspace'], queryText: 'pangolinsecret' }))[0]!.text.includes(code), 'positive control: found before');
+
+    const res = await store.forgetChunk('notes/house.md', 'workspace', texts[1]!);
+    assert.equal(res.chunks, 1);
+
+    const t = await rawTable(dir, store.tableName);
+    for (const v of await t.listVersions()) {
+      await t.checkout(v.version);
+      const rows = await t.query().select(['text']).toArray();
+      assert.ok(!rows.some((r) => String(r.text).includes(code)), `version ${v.version} still holds the chunk`);
+    }
+    t.close();
+    const copy = join(root, `${dirs}-after`);
+    const copyTable = join(copy, `${store.tableName}.lance`);
+    cpSync(tableDir, copyTable, { recursive: true });
+    for (const f of readdirSync(preManifests)) {
+      if (!existsSync(join(copyTable, '_versions', f))) cpSync(join(preManifests, f), join(copyTable, '_versions', f));
+    }
+    assert.equal(await versionHolds(copy, store.tableName, preVersion, code), false, 'the pre-forget manifest cannot bring it back');
+
+    assert.deepEqual((await store.chunksOf('notes/house.md', 'workspace')).map((c) => c.index), [0, 2]);
+    assert.ok(!(await store.search(vectors[1]!, { kbs: ['workspace'], queryText: 'pangolinsecret' })).some((h) => h.text.includes(code)));
+    assert.equal((await store.search(vectors[2]!, { kbs: ['workspace'] }))[0]!.text, texts[2]);
+    assert.equal(await store.hasDocument('notes/house.md', 'workspace', 'h1'), true, 'an unchanged file is not indexed again');
+    await store.close();
+  });
+
+  it("forgets a persona's own knowledge base: its files go from every version, the shared memory and other personas' stay", async () => {
+    const g = new Gen(8);
+    const dir = freshDir('forget-kb');
+    const store = await MemoryStore.open(dir, { dimension: D, model: 'bge-m3' });
+    const code = 'CAPYBARA-9911-HERON';
+    await store.upsertDocuments([
+      doc('notes/shared.md', 'a', ['shared notes'], [g.unit()]),
+      doc('notes/mine.md', 'b', [`Sam's own: ${code}`], [g.unit()], 'persona:sam'),
+      doc('notes/shared.md', 'a', ['the same file in Sam memory too'], [g.unit()], 'persona:sam'),
+      doc('notes/theirs.md', 'c', ['Alice only'], [g.unit()], 'persona:alice'),
+    ]);
+    await store.optimize();
+    const res = await store.forgetKnowledgeBase('persona:sam');
+    assert.equal(res.chunks, 2);
+    assert.deepEqual((await store.listDocuments()).map((d) => `${d.kb}:${d.source}`).sort(), ['persona:alice:notes/theirs.md', 'workspace:notes/shared.md']);
+    const t = await rawTable(dir, store.tableName);
+    for (const v of await t.listVersions()) {
+      await t.checkout(v.version);
+      const rows = await t.query().select(['text', 'kb']).toArray();
+      assert.ok(!rows.some((r) => String(r.text).includes(code) || r.kb === 'persona:sam'), `version ${v.version} still holds Sam's files`);
+    }
+    t.close();
+    await store.close();
+  });
+
   it('forgetAll drops every table and leaves no table folder; the store can start again', async () => {
     const g = new Gen(7);
     const dir = freshDir('all');

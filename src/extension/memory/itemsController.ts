@@ -265,25 +265,11 @@ export class ItemsController implements vscode.Disposable {
     return ordered.map((item) => ({ item, origin: originText(item), tokens: countTokens(`- ${item.text}`) }));
   }
 
-  /** Asks, then forgets every memory of the persona. */
-  async forgetPersona(personaId: string, personaName: string): Promise<void> {
-    const all = await this.service().list(personaId);
-    if (all.length === 0) {
-      void showInfo(`${personaName} remembers nothing from your chats.`);
-      return;
-    }
-    const choice = await showWarning(
-      `Forget everything ${personaName} remembers?`,
-      {
-        modal: true,
-        detail: `${all.length} memor${all.length === 1 ? 'y' : 'ies'} taken from your chats will be removed from the disk, in every workspace. Files in knowledge bases are not touched (Forget from Memory… removes those).`,
-      },
-      'Forget Everything',
-    );
-    if (choice !== 'Forget Everything') return;
+  /** Forgets every memory of the persona (MemoryController.forgetPersona asks first). Resolves to how many. */
+  async forgetAllOf(personaId: string): Promise<number> {
     const gone = await this.service().forgetPersona(personaId);
     this.changed.fire(personaId);
-    void showInfo(`${personaName} forgot ${gone.length} memor${gone.length === 1 ? 'y' : 'ies'}.`);
+    return gone.length;
   }
 
   async close(): Promise<void> {

@@ -83,7 +83,7 @@ export function registerMemoryCommands(
       'persona.memory.forgetPersona',
       guarded(() => {
         const p = currentPersona();
-        return memory.items.forgetPersona(p.id, p.name);
+        return memory.forgetPersona(p.id, p.name);
       }),
     ),
     vscode.commands.registerCommand('persona.memory.exportItems', guarded(() => exportMemories(memory, log, currentPersona()))),

@@ -341,6 +341,62 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     return (await this.svc()).listDocuments();
   }
 
+  /**
+   * Asks, then forgets everything the persona remembers: its memories (in every workspace) and the
+   * files of its own knowledge base in this workspace, from the disk.
+   */
+  async forgetPersona(personaId: string, personaName: string): Promise<void> {
+    const items = await this.items.service().list(personaId);
+    const kb = personaKb(personaId);
+    const files = this.available ? await (await this.svc()).listDocuments(kb) : [];
+    if (items.length === 0 && files.length === 0) {
+      void showInfo(`${personaName} remembers nothing: no memories from your chats, and no files of its own in this workspace.`);
+      return;
+    }
+    const what = [
+      items.length > 0 ? `${items.length} memor${items.length === 1 ? 'y' : 'ies'} taken from your chats (in every workspace)` : '',
+      files.length > 0 ? `${files.length} file${files.length === 1 ? '' : 's'} in ${personaName}'s own memory of this workspace` : '',
+    ].filter(Boolean);
+    const choice = await showWarning(
+      `Forget everything ${personaName} remembers?`,
+      { modal: true, detail: `${what.join(' and ')} will be removed from the disk. This workspace's shared files and your own files are not touched.` },
+      'Forget Everything',
+    );
+    if (choice !== 'Forget Everything') return;
+    const gone = await this.items.forgetAllOf(personaId);
+    if (files.length > 0) {
+      const service = await this.svc();
+      await service.forgetKnowledgeBase(kb);
+      const sources = files.map((d) => d.source);
+      if (this.uploadsDir) await removeUploadCopies(this.uploadsDir, sources);
+      // Sources under past replies go too, unless the same file is still in the shared memory.
+      const shared = new Set((await service.listDocuments(WORKSPACE_KB)).map((d) => d.source));
+      const forgotten = new Set(sources.filter((s) => !shared.has(s)));
+      await this.forgotten((source) => forgotten.has(source));
+      await this.overview.refresh();
+    }
+    void showInfo(`${personaName} forgot ${[gone > 0 ? `${gone} memor${gone === 1 ? 'y' : 'ies'}` : '', files.length > 0 ? `${files.length} file${files.length === 1 ? '' : 's'}` : ''].filter(Boolean).join(' and ')}.`);
+  }
+
+  /** Asks, then forgets one chunk of a document. Resolves to whether it was forgotten. */
+  async forgetChunk(kb: string, source: string, index: number): Promise<boolean> {
+    const service = await this.svc();
+    const chunk = (await service.chunks(source, kb)).find((c) => c.index === index);
+    if (!chunk) throw new ActionError('gone', `That passage of ${source} is no longer in memory.`);
+    const choice = await showWarning(
+      `Forget lines ${chunk.startLine}–${chunk.endLine} of ${source}?`,
+      {
+        modal: true,
+        detail: `This passage (${chunk.tokenCount} tokens) is removed from memory and from the disk; the rest of the file stays in memory, and the file itself is not touched. If the file changes, it is indexed again whole.`,
+      },
+      'Forget Passage',
+    );
+    if (choice !== 'Forget Passage') return false;
+    await service.forgetChunk(source, kb, index);
+    await this.overview.refresh();
+    return true;
+  }
+
   async chunks(kb: string, source: string): Promise<StoredChunk[]> {
     if (!this.available) return [];
     return (await this.svc()).chunks(source, kb);

@@ -70,6 +70,10 @@ export class MemoryPanel {
           await memory.forgetSources([source]);
           return null;
         },
+        forgetChunk: async ({ kb, source, index }) => {
+          await memory.forgetChunk(this.inScope(kb), source, index);
+          return null;
+        },
         addFiles: async () => {
           await memory.addFiles();
           return null;

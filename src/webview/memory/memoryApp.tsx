@@ -402,7 +402,10 @@ function Chunks({ doc, host, call, onClose }: { doc: DocumentRow; host: MemoryHo
                 <button type="button" class="link-button" aria-label={`Open at line ${c.startLine}`} onClick={() => call(() => host.request(MemoryPanelRequests.open, { source: doc.source, line: Math.max(1, c.startLine) }))}>
                   {`Lines ${c.startLine}–${c.endLine}`}
                 </button>
-                {` · ${c.tokens} tokens`}
+                {` · ${c.tokens} tokens `}
+                <button type="button" class="link-button" aria-label={`Forget lines ${c.startLine}–${c.endLine}`} onClick={() => call(() => host.request(MemoryPanelRequests.forgetChunk, { kb: doc.kb, source: doc.source, index: c.index }))}>
+                  Forget
+                </button>
               </div>
               <pre class="chunk-text">{c.text}</pre>
             </li>
