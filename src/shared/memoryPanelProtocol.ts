@@ -39,7 +39,11 @@ export const MemoryPanelStateSchema = z.object({
   /** One line on what memory is doing (indexing 3 of 10, paused because …). */
   status: z.optional(z.string()),
   knowledgeBases: z.array(KnowledgeBaseSchema),
-  items: z.array(ItemRowSchema),
+  /** The persona's memories: how many, and what the pinned ones cost; the rows come a page at a time (`items`). */
+  itemCount: z.int().check(z.gte(0)),
+  pinned: z.object({ count: z.int().check(z.gte(0)), tokens: z.int().check(z.gte(0)) }),
+  /** Bumped on every change of the memories: the panel drops the pages it holds. */
+  itemsVersion: z.int(),
   /** The memory token budget of a turn: what the pins are measured against. */
   tokenBudget: z.int().check(z.gte(0)),
   /** How the persona recalls in a new chat: your settings below the persona's own dials ('persona'). */
@@ -109,6 +113,12 @@ export const MemoryPanelRequests = {
     z.object({ total: z.int().check(z.gte(0)), documents: z.array(DocumentRowSchema) }),
   ),
   chunks: request('memoryPanel/chunks', DocumentRef, z.object({ chunks: z.array(ChunkRowSchema) })),
+  /** A page of the persona's memories, pinned first then the newest, optionally only those holding `filter`. */
+  items: request(
+    'memoryPanel/items',
+    z.object({ offset: z.int().check(z.gte(0)), limit: z.int().check(z.gte(1), z.lte(DOCUMENT_PAGE_MAX)), filter: z.optional(z.string().check(z.maxLength(500))) }),
+    z.object({ total: z.int().check(z.gte(0)), items: z.array(ItemRowSchema) }),
+  ),
   search: request('memoryPanel/search', z.object({ query: z.string().check(z.minLength(1), z.maxLength(4000)) }), SearchResultSchema, { timeoutMs: 60_000 }),
   /** Opens the file at a line (only a document that is in memory). */
   open: request('memoryPanel/open', z.object({ source: z.string().check(z.minLength(1), z.maxLength(4096)), line: z.optional(z.int().check(z.gte(1))) }), Void),

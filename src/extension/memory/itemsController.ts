@@ -32,6 +32,8 @@ export interface RememberContext {
 export class ItemsController implements vscode.Disposable {
   private items: MemoryItems | undefined;
   private readonly changed = new vscode.EventEmitter<string>();
+  /** Bumped on every change of any persona's memories (the memory panel drops its pages). */
+  version = 0;
   /** A persona's memories changed (its id): the memory panel draws them again. */
   readonly onDidChange = this.changed.event;
 
@@ -42,7 +44,9 @@ export class ItemsController implements vscode.Disposable {
     /** The embeddings key: loaded from SecretStorage, then given for a base URL when saved for its origin. */
     private readonly key: { load(): Promise<void>; for(baseUrl: string): { apiKey: string } | Record<string, never> },
     private readonly preferences: vscode.Memento,
-  ) {}
+  ) {
+    this.changed.event(() => this.version++);
+  }
 
   /** The persona's own memory dials (kept across workspaces); none set: your settings apply. */
   personaDials(personaId: string): MemoryDials {
@@ -259,10 +263,10 @@ export class ItemsController implements vscode.Disposable {
   }
 
   /** The persona's memories for the panel: pinned first, then the newest; with what each costs in a prompt. */
-  async rows(personaId: string, countTokens: (text: string) => number): Promise<{ item: MemoryItem; origin: string; tokens: number }[]> {
+  async rows(personaId: string): Promise<{ item: MemoryItem; origin: string }[]> {
     const all = await this.service().list(personaId);
     const ordered = [...all.filter((i) => i.pinned), ...all.filter((i) => !i.pinned).reverse()];
-    return ordered.map((item) => ({ item, origin: originText(item), tokens: countTokens(`- ${item.text}`) }));
+    return ordered.map((item) => ({ item, origin: originText(item) }));
   }
 
   /** Forgets every memory of the persona (MemoryController.forgetPersona asks first). Resolves to how many. */

@@ -15,7 +15,8 @@ import { ItemsController } from './itemsController';
 import { memoryPromptSection } from '../../rag/retrieval';
 import { withWholeDocuments } from '../../rag/wholeDocuments';
 import type { MemoryStatus } from '../../shared/chatProtocol';
-import type { DocumentRow, KnowledgeBaseInfo, MemoryPanelState, SearchResult } from '../../shared/memoryPanelProtocol';
+import type { DocumentRow, ItemRow, KnowledgeBaseInfo, MemoryPanelState, SearchResult } from '../../shared/memoryPanelProtocol';
+import { memoryItemsSection } from '../../rag/itemRecall';
 import type { DocumentSummary, StoredChunk } from '../../rag/memoryStore';
 import type { ChatMemory, MemoryContext, ProposalMemory } from '../../chat/chatService';
 import { setting, userMemoryDials } from '../config';
@@ -282,8 +283,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   async panelState(persona: { id: string; name: string }): Promise<MemoryPanelState> {
     const dials = this.personaDialsInEffect(persona.id);
     this.countTokens ??= await defaultTokenCounter();
-    const countTokens = this.countTokens;
-    const rows = await this.items.rows(persona.id, countTokens);
+    const items = await this.items.service().list(persona.id);
+    const pinned = items.filter((i) => i.pinned);
     const knowledgeBases: KnowledgeBaseInfo[] = [];
     let model: string | undefined;
     let status: string | undefined;
@@ -306,7 +307,10 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       ...(model ? { model } : {}),
       ...(status ? { status } : {}),
       knowledgeBases,
-      items: rows.map((r) => ({ id: r.item.id, text: r.item.text, pinned: r.item.pinned === true, origin: r.origin, tokens: r.tokens })),
+      itemCount: items.length,
+      // What the pins cost as the prompt holds them (the section's heading included).
+      pinned: { count: pinned.length, tokens: pinned.length > 0 ? this.countTokens(memoryItemsSection(pinned)) : 0 },
+      itemsVersion: this.items.version,
       tokenBudget: dials.tokenBudget.value,
       dials,
       documentsVersion: this.documentsVersion,
@@ -395,6 +399,18 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     await service.forgetChunk(source, kb, index);
     await this.overview.refresh();
     return true;
+  }
+
+  /** A page of the persona's memories for the panel (pinned first, then the newest). */
+  async itemsPage(personaId: string, offset: number, limit: number, filter?: string): Promise<{ total: number; items: ItemRow[] }> {
+    this.countTokens ??= await defaultTokenCounter();
+    const countTokens = this.countTokens;
+    const needle = filter?.trim().toLowerCase();
+    const rows = (await this.items.rows(personaId)).filter((r) => !needle || r.item.text.toLowerCase().includes(needle));
+    return {
+      total: rows.length,
+      items: rows.slice(offset, offset + limit).map((r) => ({ id: r.item.id, text: r.item.text, pinned: r.item.pinned === true, origin: r.origin, tokens: countTokens(`- ${r.item.text}`) })),
+    };
   }
 
   async chunks(kb: string, source: string): Promise<StoredChunk[]> {

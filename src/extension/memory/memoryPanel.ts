@@ -58,6 +58,7 @@ export class MemoryPanel {
       handlers: {
         ready: () => memory.panelState(persona()),
         documents: ({ kb, offset, limit, filter }) => memory.documentsPage(this.inScope(kb), offset, limit, filter),
+        items: ({ offset, limit, filter }) => memory.itemsPage(persona().id, offset, limit, filter),
         chunks: async ({ kb, source }) => ({
           chunks: (await memory.chunks(this.inScope(kb), source)).map((c) => ({ index: c.index, startLine: c.startLine, endLine: c.endLine, tokens: c.tokenCount, text: c.text })),
         }),

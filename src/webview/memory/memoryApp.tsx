@@ -108,13 +108,18 @@ function SearchSection({ host, personaId, onError }: { host: MemoryHost; persona
   );
 }
 
+const ITEM_ROW_HEIGHT = 58;
+
 function ItemsSection({ state, host, call }: { state: MemoryPanelState; host: MemoryHost; call(run: () => Promise<unknown>): void }) {
-  const pinned = state.items.filter((i) => i.pinned);
-  const pinTokens = pinned.reduce((n, i) => n + i.tokens, 0);
+  const [filter, setFilter] = useState('');
+  const [editing, setEditing] = useState<ItemRow | null>(null);
+  const fetchItems = useCallback((offset: number, limit: number) => host.request(MemoryPanelRequests.items, { offset, limit, ...(filter.trim() ? { filter } : {}) }).then((r) => ({ total: r.total, rows: r.items })), [host, filter]);
+  const pages = usePages(fetchItems, `${state.personaId}\0${filter}\0${state.itemsVersion}`);
+  const { pinned } = state;
   return (
     <section aria-labelledby="items-title">
       <div class="section-head">
-        <h2 id="items-title">{`What ${state.personaName} remembers (${state.items.length})`}</h2>
+        <h2 id="items-title">{`What ${state.personaName} remembers (${state.itemCount})`}</h2>
         <div class="head-actions">
           <button type="button" class="secondary" onClick={() => call(() => host.request(MemoryPanelRequests.remember, {}))}>
             Remember…
@@ -124,7 +129,7 @@ function ItemsSection({ state, host, call }: { state: MemoryPanelState; host: Me
             class="secondary"
             aria-label={`Export ${state.personaName}'s memories to a file…`}
             title={`Export ${state.personaName}'s memories to a JSON file`}
-            disabled={state.items.length === 0}
+            disabled={state.itemCount === 0}
             onClick={() => call(() => host.request(MemoryPanelRequests.exportItems, {}))}
           >
             Export…
@@ -141,76 +146,91 @@ function ItemsSection({ state, host, call }: { state: MemoryPanelState; host: Me
         </div>
       </div>
       <p class="muted">
-        {pinned.length > 0
-          ? `Pinned: ${pinned.length} ${pinned.length === 1 ? 'memory' : 'memories'}, ${pinTokens.toLocaleString('en-US')} of the ${state.tokenBudget.toLocaleString('en-US')} tokens memory may use in a turn, in every reply.`
+        {pinned.count > 0
+          ? `Pinned: ${pinned.count} ${pinned.count === 1 ? 'memory' : 'memories'}, ${pinned.tokens.toLocaleString('en-US')} of the ${state.tokenBudget.toLocaleString('en-US')} tokens memory may use in a turn, in every reply.`
           : 'Memories follow the persona into every workspace. Pin one to have it in every reply.'}
-        {pinTokens > state.tokenBudget ? ' The pins do not all fit: the newest are left out.' : ''}
+        {pinned.tokens > state.tokenBudget ? ' The pins do not all fit: the newest are left out.' : ''}
       </p>
-      {state.items.length === 0 ? (
+      {editing && <ItemEditor key={editing.id} item={editing} host={host} call={call} onDone={() => setEditing(null)} />}
+      {state.itemCount === 0 ? (
         <p>Nothing yet: use Remember on a message in the chat, or Remember… here.</p>
       ) : (
-        <ul class="items" aria-label="Memories">
-          {state.items.map((item) => (
-            <Item key={item.id} item={item} host={host} call={call} />
-          ))}
-        </ul>
+        <>
+          {state.itemCount > 8 && <input type="search" class="items-filter" aria-label="Filter memories" placeholder="Filter memories" value={filter} onInput={(e) => setFilter((e.currentTarget as HTMLInputElement).value)} />}
+          {pages.total === 0 && pages.loaded ? (
+            <p class="muted">No memory holds that.</p>
+          ) : (
+            <div class="items-list" style={{ height: `${Math.min(Math.max(pages.total, 1), 6) * ITEM_ROW_HEIGHT + 2}px` }}>
+              <VirtualList
+                count={pages.total}
+                rowHeight={ITEM_ROW_HEIGHT}
+                label="Memories"
+                onRange={pages.want}
+                renderRow={(i) => {
+                  const item = pages.row(i);
+                  return item ? <Item item={item} host={host} call={call} onEdit={() => setEditing(item)} /> : <span class="muted">…</span>;
+                }}
+              />
+            </div>
+          )}
+        </>
       )}
     </section>
   );
 }
 
-function Item({ item, host, call }: { item: ItemRow; host: MemoryHost; call(run: () => Promise<unknown>): void }) {
-  const [editing, setEditing] = useState(false);
+function Item({ item, host, call, onEdit }: { item: ItemRow; host: MemoryHost; call(run: () => Promise<unknown>): void; onEdit(): void }) {
+  return (
+    <div class={item.pinned ? 'item pinned' : 'item'} title={item.text}>
+      <div class="item-text">
+        {item.pinned && <span class="pin-mark" aria-label="Pinned">📌 </span>}
+        {item.text}
+      </div>
+      <div class="item-meta">
+        <span class="muted item-origin">{`${item.origin} · ${item.tokens} tokens`}</span>
+        <span class="row-actions">
+          <button type="button" class="link-button" onClick={() => call(() => host.request(MemoryPanelRequests.setPinned, { id: item.id, pinned: !item.pinned }))}>
+            {item.pinned ? 'Unpin' : 'Pin'}
+          </button>
+          <button type="button" class="link-button" onClick={onEdit}>
+            Edit
+          </button>
+          <button type="button" class="link-button" onClick={() => call(() => host.request(MemoryPanelRequests.forgetItem, { id: item.id }))}>
+            Forget
+          </button>
+        </span>
+      </div>
+    </div>
+  );
+}
+
+/** Edits one memory above the list (a row of the list has one fixed height). */
+function ItemEditor({ item, host, call, onDone }: { item: ItemRow; host: MemoryHost; call(run: () => Promise<unknown>): void; onDone(): void }) {
   const [text, setText] = useState(item.text);
   const box = useRef<HTMLTextAreaElement>(null);
-  useEffect(() => {
-    if (editing) box.current?.focus();
-  }, [editing]);
+  useEffect(() => box.current?.focus(), []);
+  const tooLong = text.trim().length > MEMORY_ITEM_TEXT_MAX;
   const save = () => {
     const t = text.trim();
-    if (!t || t.length > MEMORY_ITEM_TEXT_MAX) return;
+    if (!t || tooLong) return;
     call(async () => {
       await host.request(MemoryPanelRequests.editItem, { id: item.id, text: t });
-      setEditing(false);
+      onDone();
     });
   };
-  const tooLong = text.trim().length > MEMORY_ITEM_TEXT_MAX;
   return (
-    <li class={item.pinned ? 'item pinned' : 'item'}>
-      {editing ? (
-        <div class="item-edit">
-          <textarea ref={box} aria-label="Memory text" rows={2} value={text} onInput={(e) => setText((e.currentTarget as HTMLTextAreaElement).value)} onKeyDown={(e) => e.key === 'Escape' && setEditing(false)} />
-          {tooLong && <span role="alert">{`At most ${MEMORY_ITEM_TEXT_MAX.toLocaleString('en-US')} characters.`}</span>}
-          <div class="row-actions">
-            <button type="button" onClick={save} disabled={!text.trim() || tooLong}>
-              Save
-            </button>
-            <button type="button" class="secondary" onClick={() => (setText(item.text), setEditing(false))}>
-              Cancel
-            </button>
-          </div>
-        </div>
-      ) : (
-        <>
-          <div class="item-text">
-            {item.pinned && <span class="pin-mark" aria-label="Pinned">📌 </span>}
-            {item.text}
-          </div>
-          <div class="muted item-origin">{`${item.origin} · ${item.tokens} tokens`}</div>
-          <div class="row-actions">
-            <button type="button" class="link-button" onClick={() => call(() => host.request(MemoryPanelRequests.setPinned, { id: item.id, pinned: !item.pinned }))}>
-              {item.pinned ? 'Unpin' : 'Pin'}
-            </button>
-            <button type="button" class="link-button" onClick={() => (setText(item.text), setEditing(true))}>
-              Edit
-            </button>
-            <button type="button" class="link-button" onClick={() => call(() => host.request(MemoryPanelRequests.forgetItem, { id: item.id }))}>
-              Forget
-            </button>
-          </div>
-        </>
-      )}
-    </li>
+    <div class="item-edit" role="group" aria-label="Edit memory">
+      <textarea ref={box} aria-label="Memory text" rows={3} value={text} onInput={(e) => setText((e.currentTarget as HTMLTextAreaElement).value)} onKeyDown={(e) => e.key === 'Escape' && onDone()} />
+      {tooLong && <span role="alert">{`At most ${MEMORY_ITEM_TEXT_MAX.toLocaleString('en-US')} characters.`}</span>}
+      <div class="row-actions">
+        <button type="button" onClick={save} disabled={!text.trim() || tooLong}>
+          Save
+        </button>
+        <button type="button" class="secondary" onClick={onDone}>
+          Cancel
+        </button>
+      </div>
+    </div>
   );
 }
 
@@ -246,7 +266,13 @@ function KnowledgeSection({ state, host, call }: { state: MemoryPanelState; host
   useEffect(() => {
     if (!state.knowledgeBases.some((k) => k.id === kb)) setKb(state.knowledgeBases[0]?.id ?? '');
   }, [state.knowledgeBases, kb]);
-  const pages = useDocumentPages(host, current?.id ?? '', filter, state.documentsVersion);
+  const kbId = current?.id ?? '';
+  const fetchDocuments = useCallback(
+    (offset: number, limit: number) =>
+      kbId ? host.request(MemoryPanelRequests.documents, { kb: kbId, offset, limit, ...(filter.trim() ? { filter } : {}) }).then((r) => ({ total: r.total, rows: r.documents })) : Promise.resolve({ total: 0, rows: [] as DocumentRow[] }),
+    [host, kbId, filter],
+  );
+  const pages = usePages(fetchDocuments, `${kbId}\0${filter}\0${state.documentsVersion}`);
 
   if (!state.workspace) {
     return (
@@ -323,14 +349,16 @@ function KnowledgeSection({ state, host, call }: { state: MemoryPanelState; host
   );
 }
 
-/** The documents of a knowledge base, a page at a time, dropped when the kb, the filter or the documents change. */
-function useDocumentPages(host: MemoryHost, kb: string, filter: string, version: number) {
+/**
+ * A list fetched a page at a time: the pages on screen are asked for, and dropped when `key` changes
+ * (another knowledge base, filter or persona, or the host says the rows changed).
+ */
+function usePages<T>(fetch: (offset: number, limit: number) => Promise<{ total: number; rows: T[] }>, key: string) {
   const [total, setTotal] = useState(0);
   const [loaded, setLoaded] = useState(false);
   const [, setTick] = useState(0);
-  const cache = useRef(new Map<number, DocumentRow[]>());
+  const cache = useRef(new Map<number, T[]>());
   const asked = useRef(new Set<number>());
-  const key = `${kb}\0${filter}\0${version}`;
   const keyRef = useRef(key);
   // Dropped during the render that sees the new key: the list asks for its rows (its effect runs
   // before this component's) from the fresh cache.
@@ -341,13 +369,13 @@ function useDocumentPages(host: MemoryHost, kb: string, filter: string, version:
   }
   const fetchPage = useCallback(
     (page: number) => {
-      if (!kb || asked.current.has(page)) return;
+      if (asked.current.has(page)) return;
       asked.current.add(page);
       const at = keyRef.current;
-      host.request(MemoryPanelRequests.documents, { kb, offset: page * PAGE, limit: PAGE, ...(filter.trim() ? { filter } : {}) }).then(
+      fetch(page * PAGE, PAGE).then(
         (r) => {
           if (keyRef.current !== at) return;
-          cache.current.set(page, r.documents);
+          cache.current.set(page, r.rows);
           setTotal(r.total);
           setLoaded(true);
           setTick((t) => t + 1);
@@ -355,7 +383,7 @@ function useDocumentPages(host: MemoryHost, kb: string, filter: string, version:
         () => asked.current.delete(page),
       );
     },
-    [host, kb, filter],
+    [fetch],
   );
   useEffect(() => fetchPage(0), [key, fetchPage]);
   const want = useCallback(
