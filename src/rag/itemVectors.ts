@@ -33,6 +33,9 @@ export function itemTableName(model: string, dimension: number): string {
   return tablePrefix + tableNameFor(model, dimension).replace(/^chunks_/, '');
 }
 
+/** Vectors written between two compactions of an item table. */
+const OPTIMIZE_EVERY = 200;
+
 export class ItemVectors {
   private connection: Promise<Connection> | undefined;
   private arrow: typeof Arrow | undefined;
@@ -44,22 +47,51 @@ export class ItemVectors {
     private readonly load: () => Promise<LanceLoadResult> = loadLanceDb,
   ) {}
 
-  /** Which items of the persona have a vector for this model, with the hash of the text it was made from. */
+  /**
+   * Which items of the persona have a vector for this model, with the hash of the text it was made
+   * from. Asked every turn: kept per table version, so only a write (here or in another window) reads again.
+   */
   async hashes(personaId: string, model: string, dimension: number): Promise<Map<string, string>> {
     const table = await this.table(model, dimension);
     if (!table) return new Map();
-    const rows = (await table.query().where(`personaId = ${sqlString(personaId)}`).select(['id', 'textHash']).toArray()) as { id: string; textHash: string }[];
-    return new Map(rows.map((r) => [String(r.id), String(r.textHash)]));
+    try {
+      const key = `${itemTableName(model, dimension)}\0${personaId}`;
+      const version = await table.version();
+      const known = this.hashCache.get(key);
+      if (known?.version === version) return new Map(known.hashes);
+      const rows = (await table.query().where(`personaId = ${sqlString(personaId)}`).select(['id', 'textHash']).toArray()) as { id: string; textHash: string }[];
+      const hashes = new Map(rows.map((r) => [String(r.id), String(r.textHash)]));
+      this.hashCache.set(key, { version, hashes });
+      return new Map(hashes);
+    } finally {
+      table.close();
+    }
   }
+
+  private readonly hashCache = new Map<string, { version: number; hashes: Map<string, string> }>();
+  /** Writes since the item table was last compacted. */
+  private writesSinceOptimize = 0;
 
   /** Stores vectors (normalised), replacing an item's earlier one. */
   put(model: string, dimension: number, vectors: ItemVector[]): Promise<void> {
     if (vectors.length === 0) return Promise.resolve();
     return this.queue.run(async () => {
       const rows = vectors.map((v) => ({ ...v, vector: normalise(v.vector, dimension) }));
-      const table = await this.table(model, dimension, true);
-      await table!.delete(`id IN (${vectors.map((v) => sqlString(v.id)).join(', ')})`);
-      await table!.add(toArrow(this.arrow!, rows, dimension));
+      const table = (await this.table(model, dimension, true))!;
+      try {
+        await table.delete(`id IN (${vectors.map((v) => sqlString(v.id)).join(', ')})`);
+        await table.add(toArrow(this.arrow!, rows, dimension));
+        // Each write adds small files and two versions: a table never compacted reads slower every
+        // turn (bench:memory measured 630 files at 10k items). Versions are kept ten minutes for a
+        // reader in another window.
+        this.writesSinceOptimize += vectors.length;
+        if (this.writesSinceOptimize >= OPTIMIZE_EVERY) {
+          this.writesSinceOptimize = 0;
+          await table.optimize({ cleanupOlderThan: new Date(Date.now() - 10 * 60_000) });
+        }
+      } finally {
+        table.close();
+      }
     });
   }
 
@@ -68,13 +100,18 @@ export class ItemVectors {
     if (k <= 0) return [];
     const table = await this.table(model, dimension);
     if (!table) return [];
-    const rows = (await table
-      .vectorSearch(Array.from(normalise(vector, dimension)))
-      .distanceType('l2')
-      .where(`personaId = ${sqlString(personaId)}`)
-      .select(['id', '_distance'])
-      .limit(k)
-      .toArray()) as { id: string; _distance: number }[];
+    let rows: { id: string; _distance: number }[];
+    try {
+      rows = (await table
+        .vectorSearch(Array.from(normalise(vector, dimension)))
+        .distanceType('l2')
+        .where(`personaId = ${sqlString(personaId)}`)
+        .select(['id', '_distance'])
+        .limit(k)
+        .toArray()) as { id: string; _distance: number }[];
+    } finally {
+      table.close();
+    }
     // On unit vectors LanceDB's (squared) l2 is 2 - 2·cosine.
     return rows.map((r) => ({ id: String(r.id), score: 1 - Number(r._distance) / 2 }));
   }
@@ -89,6 +126,10 @@ export class ItemVectors {
     return this.queue.run(async () => {
       const connection = await this.connect();
       if (!connection) return 0;
+      // A rebuilt table counts its versions from 1 again: what was kept by version means nothing now.
+      // (A rebuild in another window can meet an equal version here: the worst is an item embedded
+      // twice or a vector looked for that is gone, never a wrong memory.)
+      this.hashCache.clear();
       let removed = 0;
       for (const name of (await connection.tableNames()).filter((n) => n.startsWith(tablePrefix))) {
         const table = await connection.openTable(name);
