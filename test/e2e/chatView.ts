@@ -235,3 +235,14 @@ export async function recordReplyLengths(frame: Frame): Promise<void> {
 export async function recordedReplyLengths(frame: Frame): Promise<Array<{ len: number; status: string }>> {
   return (await frame.evaluate('window.__replyLengths || []')) as Array<{ len: number; status: string }>;
 }
+
+/** The memory panel's document, once it has rendered. */
+export async function memoryPanelFrame(page: Page): Promise<Frame> {
+  return waitUntil('the memory panel', 20_000, async () => {
+    for (const f of page.frames()) {
+      if (f.isDetached()) continue;
+      if ((await f.locator('main.memory').count().catch(() => 0)) > 0) return f;
+    }
+    return undefined;
+  });
+}

@@ -3,7 +3,7 @@
 // request the test server received); forgotten from the list, it is gone from the next request and
 // from the extension's storage on disk.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -11,6 +11,7 @@ import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp
 import { answerDialog } from './builderView';
 import { captureOnFailure, waitUntil } from './harness';
 import { lastAssistant, requestMessages, sendMessage, shownMessages, startChatE2e, waitForReply, type ChatE2e } from './chatView';
+import { filesUnder } from '../support/filesUnder';
 
 let e2e: ChatE2e | undefined;
 let kobold: FakeKoboldCpp | undefined;
@@ -37,23 +38,6 @@ after(async () => {
   await kobold?.close();
 });
 
-/** Every file under `root` (none when it does not exist). */
-function filesUnder(root: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(p);
-    }
-  };
-  try {
-    walk(root);
-  } catch {
-    /* nothing there */
-  }
-  return out;
-}
 
 async function newChat(e: ChatE2e): Promise<void> {
   const frame = await e.view();

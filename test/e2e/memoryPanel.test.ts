@@ -5,11 +5,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Frame, Page } from 'playwright-core';
 import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { answerDialog } from './builderView';
 import { captureOnFailure, waitUntil } from './harness';
-import { requestMessages, sendMessage, startChatE2e, waitForReply, type ChatE2e } from './chatView';
+import { requestMessages, sendMessage, startChatE2e, waitForReply, memoryPanelFrame, type ChatE2e } from './chatView';
 
 let e2e: ChatE2e | undefined;
 let kobold: FakeKoboldCpp | undefined;
@@ -39,15 +38,6 @@ after(async () => {
   await kobold?.close();
 });
 
-async function panelFrame(page: Page): Promise<Frame> {
-  return waitUntil('the memory panel', 20_000, async () => {
-    for (const f of page.frames()) {
-      if (f.isDetached()) continue;
-      if ((await f.locator('main.memory').count().catch(() => 0)) > 0) return f;
-    }
-    return undefined;
-  });
-}
 
 test('the memory panel lists files and chunks, searches with scores, pins a memory into every request, and forgets after asking', async () => {
   const { e } = started();
@@ -58,7 +48,7 @@ test('the memory panel lists files and chunks, searches with scores, pins a memo
     await waitUntil('the memory line to count 2 files', 60_000, async () => /Memory: 2 files/.test(await chat.locator('.memory-bar').innerText({ timeout: 1000 }).catch(() => '')), 250);
 
     await chat.getByRole('button', { name: 'Memory panel' }).click();
-    const panel = await panelFrame(page);
+    const panel = await memoryPanelFrame(page);
     const documents = panel.getByRole('list', { name: 'Documents' });
     await waitUntil('both files in the list', 10_000, async () => (await documents.getByRole('listitem').count()) === 2);
     assert.match(await panel.getByRole('combobox', { name: 'Knowledge base' }).innerText(), /This workspace: 2 files, 2 chunks/);
@@ -99,7 +89,7 @@ test('the memory panel lists files and chunks, searches with scores, pins a memo
     assert.ok(requestMessages(e.server.chatRequests.at(-1))[0]!.content.includes(`- ${fact}`), 'the pinned memory is not in the request');
 
     // Forget a file from the panel: asked first, then gone from the list and from the next request.
-    const back = await panelFrame(page);
+    const back = await memoryPanelFrame(page);
     await back.getByRole('list', { name: 'Documents' }).getByRole('button', { name: /notes\/auth\.md/ }).click();
     await back.getByRole('button', { name: 'Forget…' }).click();
     await answerDialog(page, /Forget notes\/auth\.md\?/, 'Forget');
@@ -139,7 +129,7 @@ test('memory dials: the persona recalls one passage (set in the memory panel); a
 
     // The persona's own dial, in the memory panel.
     await e.vs.runCommand('Persona: Open Memory Panel');
-    const panel = await panelFrame(page);
+    const panel = await memoryPanelFrame(page);
     const dials = panel.getByRole('group', { name: 'How Sam recalls' });
     const passages = dials.getByRole('textbox', { name: 'Passages' });
     await passages.fill('0');
@@ -182,7 +172,7 @@ test('memory dials: the persona recalls one passage (set in the memory panel); a
     await frame.getByRole('button', { name: 'Chat settings' }).click();
 
     // Back to the persona's defaults for the next test files.
-    const back = await panelFrame(page);
+    const back = await memoryPanelFrame(page);
     await back.getByRole('group', { name: 'How Sam recalls' }).getByRole('button', { name: 'Reset Passages' }).click();
   });
 });
@@ -195,7 +185,7 @@ test('forget one passage of a file from the panel: asked first, gone from the ch
     writeFileSync(join(e.vs.dirs.workspace, 'notes', 'garden.md'), [paragraph('ALPHAROSE'), paragraph('BETATULIP'), paragraph('GAMMAFERN')].join('\n\n'));
     await e.vs.runCommand('Persona: Add Workspace to Memory');
     await e.vs.runCommand('Persona: Open Memory Panel');
-    const panel = await panelFrame(page);
+    const panel = await memoryPanelFrame(page);
     const documents = panel.getByRole('list', { name: 'Documents' });
     const garden = documents.getByRole('button', { name: /notes\/garden\.md/ });
     await garden.waitFor({ state: 'visible', timeout: 60_000 });

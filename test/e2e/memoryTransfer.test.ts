@@ -10,11 +10,11 @@ import { readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
-import type { Frame, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { answerDialog } from './builderView';
 import { captureOnFailure, waitUntil } from './harness';
-import { startChatE2e, type ChatE2e } from './chatView';
+import { startChatE2e, memoryPanelFrame, type ChatE2e } from './chatView';
 
 let e2e: ChatE2e | undefined;
 let kobold: FakeKoboldCpp | undefined;
@@ -45,15 +45,6 @@ after(async () => {
   await kobold?.close();
 });
 
-async function panelFrame(page: Page): Promise<Frame> {
-  return waitUntil('the memory panel', 20_000, async () => {
-    for (const f of page.frames()) {
-      if (f.isDetached()) continue;
-      if ((await f.locator('main.memory').count().catch(() => 0)) > 0) return f;
-    }
-    return undefined;
-  });
-}
 
 /** Answers code-server's simple file dialog (open or save) with `file`. */
 async function chooseFile(page: Page, title: RegExp, file: string): Promise<void> {
@@ -144,7 +135,7 @@ test("a knowledge base's file list: exported from the panel without what another
 
     // Export the list from the panel: the two files of the workspace, the other two left out and counted.
     await e.vs.runCommand('Persona: Open Memory Panel');
-    const panel = await panelFrame(page);
+    const panel = await memoryPanelFrame(page);
     const listFile = join(e.vs.dirs.root, 'workspace files.json');
     await clearNotifications(e);
     await panel.getByRole('button', { name: 'Export list of the files in “This workspace” to a file…' }).click();
@@ -170,7 +161,7 @@ test("a knowledge base's file list: exported from the panel without what another
     const embeddedBefore = k.embeddingRequests.length;
 
     // Add from the list, with the panel's button: the confirmation says what is added where, and what is not.
-    await (await panelFrame(page)).getByRole('button', { name: 'Add from list: the files named in an exported memory file list…' }).click();
+    await (await memoryPanelFrame(page)).getByRole('button', { name: 'Add from list: the files named in an exported memory file list…' }).click();
     await chooseFile(page, /Add Files from a Memory File List/, listFile);
     const dialog = page.locator('.monaco-dialog-box');
     await dialog.waitFor({ state: 'visible', timeout: 15_000 });
@@ -197,7 +188,7 @@ test("a knowledge base's file list: exported from the panel without what another
     // Sam's own knowledge base: with two that hold files, the palette's export asks which one.
     await e.vs.runCommand('Persona: Add to Memory of Current Persona');
     await chooseFile(page, /Add to Sam's Memory/, join(e.vs.dirs.workspace, 'notes', 'auth.md'));
-    const kbSelect = (await panelFrame(page)).getByRole('combobox', { name: 'Knowledge base' });
+    const kbSelect = (await memoryPanelFrame(page)).getByRole('combobox', { name: 'Knowledge base' });
     await waitUntil("auth.md in Sam's own knowledge base", 60_000, async () => /Sam only: 1 file, 1 chunks/.test(await kbSelect.innerText({ timeout: 1000 }).catch(() => '')), 250);
     const samList = join(e.vs.dirs.root, 'Sam files.json');
     await clearNotifications(e);
@@ -226,7 +217,7 @@ test("a persona's memories: exported, forgotten, imported back with their pin; i
   const page = e.vs.page;
   await captureOnFailure(e.vs, 'memoryTransfer-items', async () => {
     await e.vs.runCommand('Persona: Open Memory Panel');
-    let panel = await panelFrame(page);
+    let panel = await memoryPanelFrame(page);
     const input = page.locator('.quick-input-widget .quick-input-box input');
     for (const fact of [pinnedFact, otherFact]) {
       await panel.getByRole('button', { name: 'Remember…' }).click();
@@ -274,7 +265,7 @@ test("a persona's memories: exported, forgotten, imported back with their pin; i
         [otherFact, false, 'import'],
       ].sort(),
     );
-    panel = await panelFrame(page);
+    panel = await memoryPanelFrame(page);
     await pinnedRow().getByRole('button', { name: 'Unpin' }).waitFor({ state: 'visible', timeout: 10_000 });
     assert.equal(await panel.getByRole('list', { name: 'Memories' }).getByRole('listitem').count(), 2);
     await e.vs.screenshot('memoryTransfer-imported');
@@ -313,7 +304,7 @@ test("a persona's memories: exported, forgotten, imported back with their pin; i
       assert.ok(!(await dialog.isVisible()), `no confirmation for ${name}`);
       assert.ok(readFileSync(itemsFile(e)!).equals(recordBefore), `${name} changed the memories`);
     }
-    assert.equal(await (await panelFrame(page)).getByRole('list', { name: 'Memories' }).getByRole('listitem').count(), 2);
+    assert.equal(await (await memoryPanelFrame(page)).getByRole('list', { name: 'Memories' }).getByRole('listitem').count(), 2);
 
     // With the embeddings server failing, an import keeps the memories and says they wait to be embedded.
     await e.vs.runCommand('Persona: Forget Everything the Current Persona Remembers…');

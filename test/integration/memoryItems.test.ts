@@ -3,7 +3,7 @@
 // in is what a person remembers; what is checked is what a turn gets back, and what the disk holds
 // after forgetting.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -13,6 +13,7 @@ import { MemoryItems } from '../../src/rag/itemRecall';
 import { MemoryItemError, MEMORY_ITEM_MAX_CHARS } from '../../src/rag/memoryItems';
 import { silentLogger } from '../../src/util/logger';
 import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
+import { filesUnder } from '../support/filesUnder';
 
 const countTokens = (text: string) => encode(text, { disallowedSpecial: new Set() }).length;
 const temp = mkdtempSync(join(tmpdir(), 'persona-items-'));
@@ -23,23 +24,6 @@ let run = 0;
 
 const ask = (text: string) => [{ role: 'user' as const, content: text }];
 
-/** Every file under `root`, for reading what the disk holds. */
-function filesUnder(root: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(p);
-    }
-  };
-  try {
-    walk(root);
-  } catch {
-    /* nothing there */
-  }
-  return out;
-}
 
 before(async () => {
   server = await startFakeKoboldCpp();
