@@ -10,7 +10,7 @@ import type { Page } from 'playwright-core';
 import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { answerDialog } from './builderView';
 import { captureOnFailure, waitUntil } from './harness';
-import { lastAssistant, requestMessages, sendMessage, shownMessages, startChatE2e, waitForReply, type ChatE2e } from './chatView';
+import { lastAssistant, memoryPanelFrame, requestMessages, sendMessage, shownMessages, startChatE2e, waitForReply, type ChatE2e } from './chatView';
 import { filesUnder } from '../support/filesUnder';
 
 let e2e: ChatE2e | undefined;
@@ -49,7 +49,7 @@ function memoryRows(page: Page) {
   return page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
 }
 
-test('remember a fact from a message, see it in Show Memories, get it in a new chat; forget it and it is gone', async () => {
+test('remember a fact from a message, see it in Show Memories and the memory panel, get it in a new chat; forget it and it is gone', async () => {
   const { e } = started();
   const page = e.vs.page;
   await captureOnFailure(e.vs, 'memoryItems', async () => {
@@ -69,6 +69,11 @@ test('remember a fact from a message, see it in Show Memories, get it in a new c
     await waitUntil('the memory in the list', 10_000, async () => (await memoryRows(page).first().innerText({ timeout: 1000 })).includes('My daughter is called Ada'));
     await e.vs.screenshot('memoryItems-list');
     await page.keyboard.press('Escape');
+    // And in the memory panel, where it came from.
+    await e.vs.runCommand('Persona: Open Memory Panel');
+    const panelRow = (await memoryPanelFrame(page)).getByRole('list', { name: 'Memories' }).getByRole('listitem').filter({ hasText: fact });
+    await panelRow.waitFor({ state: 'visible', timeout: 15_000 });
+    assert.match(await panelRow.innerText(), /from “My daughter is called Ada/);
 
     // A new chat: the request carries the fact, and the reply says it was given.
     await newChat(e);
