@@ -132,7 +132,13 @@ test('memory dials: the persona recalls one passage (set in the memory panel); a
     const panel = await memoryPanelFrame(page);
     const dials = panel.getByRole('group', { name: 'How Sam recalls' });
     const passages = dials.getByRole('textbox', { name: 'Passages' });
+    // Playwright's fill types at the page's focus. The workbench hands focus to the panel a moment
+    // after the palette closes (a message to its iframe): typed before that, the text went elsewhere
+    // and the field kept 8 (CI a6). Wait for the panel to hold focus, then click into the field.
+    await waitUntil('the panel to take focus', 10_000, () => panel.evaluate('document.hasFocus()'), 50);
+    await passages.click();
     await passages.fill('0');
+    assert.equal(await passages.inputValue(), '0', 'the typed value reached the field');
     await waitUntil('the range to be said', 5000, async () => /Passages must be a whole number from 1 to 50\./.test(await dials.innerText()));
     await passages.fill('1');
     await passages.press('Enter');
