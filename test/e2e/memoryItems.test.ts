@@ -71,7 +71,10 @@ test('remember a fact from a message, see it in Show Memories and the memory pan
     await page.keyboard.press('Escape');
     // And in the memory panel, where it came from.
     await e.vs.runCommand('Persona: Open Memory Panel');
-    const panelRow = (await memoryPanelFrame(page)).getByRole('list', { name: 'Memories' }).getByRole('listitem').filter({ hasText: fact });
+    const panel = await memoryPanelFrame(page);
+    // The panel takes focus a moment after the palette closes: let it, before typing into the chat again.
+    await waitUntil('the panel to take focus', 10_000, () => panel.evaluate('document.hasFocus()'), 50);
+    const panelRow = panel.getByRole('list', { name: 'Memories' }).getByRole('listitem').filter({ hasText: fact });
     await panelRow.waitFor({ state: 'visible', timeout: 15_000 });
     assert.match(await panelRow.innerText(), /from “My daughter is called Ada/);
 
