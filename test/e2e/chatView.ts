@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Frame, Locator, Page } from 'playwright-core';
+import { after, before } from 'node:test';
+import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { startFakeOpenAiServer, type FakeOpenAiServer, type FakeServerOptions, type RecordedRequest } from '../support/fakeOpenAiServer';
 import { defaultVsixPath, messageInput, openPersonaView, repoRoot, startVsCode, waitUntil, type StartOptions, type VsCode } from './harness';
 
@@ -58,6 +60,33 @@ export async function startChatE2e(options: {
       await vs.stop();
       await server.close();
     },
+  };
+}
+
+/**
+ * The VS Code of a memory test file: a chat server and the fake KoboldCpp for embeddings, started in
+ * the file's `before` hook and stopped in its `after`. A test calls the returned function for both.
+ */
+export function chatWithMemoryE2e(options: { label: string; server?: FakeServerOptions; workspaceFiles?: StartOptions['workspaceFiles'] }): () => { e: ChatE2e; k: FakeKoboldCpp } {
+  let e2e: ChatE2e | undefined;
+  let kobold: FakeKoboldCpp | undefined;
+  before(async () => {
+    kobold = await startFakeKoboldCpp({ dimension: 1024 });
+    e2e = await startChatE2e({
+      label: options.label,
+      ...(options.server ? { server: options.server } : {}),
+      settings: { 'persona.embeddings.baseUrl': kobold.url, 'persona.rag.minScore': 0.05 },
+      ...(options.workspaceFiles ? { workspaceFiles: options.workspaceFiles } : {}),
+    });
+    await e2e.view();
+  });
+  after(async () => {
+    await e2e?.stop();
+    await kobold?.close();
+  });
+  return () => {
+    assert.ok(e2e && kobold, 'VS Code did not start (see the before hook)');
+    return { e: e2e, k: kobold };
   };
 }
 

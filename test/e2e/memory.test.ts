@@ -6,14 +6,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
+import { startFakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { captureOnFailure, openPersonaView, waitUntil } from './harness';
-import { lastAssistant, requestMessages, sendMessage, startChatE2e, updateUserSettings, waitForReply, type ChatE2e } from './chatView';
+import { lastAssistant, requestMessages, sendMessage, chatWithMemoryE2e, updateUserSettings, waitForReply } from './chatView';
 
-let e2e: ChatE2e | undefined;
-let kobold: FakeKoboldCpp | undefined;
 
 const authNotes = [
   '# Signing in',
@@ -24,31 +22,16 @@ const authNotes = [
 const deployNotes = ['# Deploying', '', 'Releases go out on Tuesdays through the blue pipeline.'].join('\n');
 const recipeNotes = ['# Sauce', '', 'The secret sauce is built on TAMARIND paste and smoked chili.'].join('\n');
 
-function started(): { e: ChatE2e; k: FakeKoboldCpp } {
-  assert.ok(e2e && kobold, 'VS Code did not start (see the before hook)');
-  return { e: e2e, k: kobold };
-}
-
-before(async () => {
-  kobold = await startFakeKoboldCpp({ dimension: 1024 });
-  e2e = await startChatE2e({
-    label: 'memory',
-    server: { reply: 'It uses the ZEBRA_TOKEN cookie [1].' },
-    settings: { 'persona.embeddings.baseUrl': kobold.url, 'persona.rag.minScore': 0.05 },
-    workspaceFiles: {
-      'notes/auth.md': authNotes,
-      'notes/deploy.md': deployNotes,
-      'notes/secret.txt': 'PRIVATE-DO-NOT-INDEX',
-      'notes/recipes.md': recipeNotes,
-      '.gitignore': 'notes/secret.txt\n',
-    },
-  });
-  await e2e.view();
-});
-
-after(async () => {
-  await e2e?.stop();
-  await kobold?.close();
+const started = chatWithMemoryE2e({
+  label: 'memory',
+  server: { reply: 'It uses the ZEBRA_TOKEN cookie [1].' },
+  workspaceFiles: {
+    'notes/auth.md': authNotes,
+    'notes/deploy.md': deployNotes,
+    'notes/secret.txt': 'PRIVATE-DO-NOT-INDEX',
+    'notes/recipes.md': recipeNotes,
+    '.gitignore': 'notes/secret.txt\n',
+  },
 });
 
 /** Right-clicks an Explorer item and picks a context-menu entry. */

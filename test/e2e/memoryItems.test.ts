@@ -5,37 +5,19 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { answerDialog } from './builderView';
 import { captureOnFailure, waitUntil } from './harness';
-import { lastAssistant, memoryPanelFrame, requestMessages, sendMessage, shownMessages, startChatE2e, waitForReply, type ChatE2e } from './chatView';
+import { lastAssistant, memoryPanelFrame, requestMessages, sendMessage, shownMessages, chatWithMemoryE2e, waitForReply, type ChatE2e } from './chatView';
 import { filesUnder } from '../support/filesUnder';
 
-let e2e: ChatE2e | undefined;
-let kobold: FakeKoboldCpp | undefined;
 
 const fact = 'My daughter is called Ada and she loves astronomy.';
 
-function started(): { e: ChatE2e; k: FakeKoboldCpp } {
-  assert.ok(e2e && kobold, 'VS Code did not start (see the before hook)');
-  return { e: e2e, k: kobold };
-}
-
-before(async () => {
-  kobold = await startFakeKoboldCpp({ dimension: 1024 });
-  e2e = await startChatE2e({
-    label: 'memoryItems',
-    server: { reply: 'Noted.' },
-    settings: { 'persona.embeddings.baseUrl': kobold.url, 'persona.rag.minScore': 0.05 },
-  });
-  await e2e.view();
-});
-
-after(async () => {
-  await e2e?.stop();
-  await kobold?.close();
+const started = chatWithMemoryE2e({
+  label: 'memoryItems',
+  server: { reply: 'Noted.' },
 });
 
 

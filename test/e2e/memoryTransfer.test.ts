@@ -9,40 +9,22 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { answerDialog } from './builderView';
 import { captureOnFailure, waitUntil } from './harness';
-import { startChatE2e, memoryPanelFrame, type ChatE2e } from './chatView';
+import { chatWithMemoryE2e, memoryPanelFrame, type ChatE2e } from './chatView';
 
-let e2e: ChatE2e | undefined;
-let kobold: FakeKoboldCpp | undefined;
 
 const authNotes = ['# Login', '', 'The login flow sets the ZEBRA_TOKEN cookie after the password check.'].join('\n');
 const deployNotes = ['# Deploy', '', 'Deploys go out on Tuesdays through the blue pipeline.'].join('\n');
 const pinnedFact = 'My daughter is called Ada.';
 const otherFact = 'I take my coffee black, no sugar.';
 
-function started(): { e: ChatE2e; k: FakeKoboldCpp } {
-  assert.ok(e2e && kobold, 'VS Code did not start (see the before hook)');
-  return { e: e2e, k: kobold };
-}
-
-before(async () => {
-  kobold = await startFakeKoboldCpp({ dimension: 1024 });
-  e2e = await startChatE2e({
-    label: 'memoryTransfer',
-    server: { reply: 'Sure.' },
-    settings: { 'persona.embeddings.baseUrl': kobold.url, 'persona.rag.minScore': 0.05 },
-    workspaceFiles: { 'notes/auth.md': authNotes, 'notes/deploy.md': deployNotes },
-  });
-  await e2e.view();
-});
-
-after(async () => {
-  await e2e?.stop();
-  await kobold?.close();
+const started = chatWithMemoryE2e({
+  label: 'memoryTransfer',
+  server: { reply: 'Sure.' },
+  workspaceFiles: { 'notes/auth.md': authNotes, 'notes/deploy.md': deployNotes },
 });
 
 
