@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Citation, Conversation, ConversationSummary, Message, ProposalMode, RememberedItem } from '../shared/conversation';
 import { MAX_PROPOSALS } from '../shared/conversation';
-import { dialValues, MEMORY_DIAL_NUMBERS, MemoryDialsSchema, resolveMemoryDials, type EffectiveMemoryDials, type MemoryDialKey, type MemoryDials, type MemoryDialValues } from '../shared/memoryDials';
+import { checkDialInput, dialValues, MEMORY_DIAL_NUMBERS, MemoryDialsSchema, resolveMemoryDials, type EffectiveMemoryDials, type MemoryDialKey, type MemoryDials, type MemoryDialValues } from '../shared/memoryDials';
 import { MemoryProposalError, proposeMemories } from '../rag/memoryProposals';
 import { CONVERSATION_SCHEMA_VERSION } from '../shared/conversation';
 import type { Logger } from '../util/logger';
@@ -313,7 +313,7 @@ export class ChatService {
       if (value === null) delete dials[key];
       else {
         const parsed = MemoryDialsSchema.shape[key].safeParse(value);
-        if (!parsed.success || parsed.data === undefined) throw new UserFacingError(dialRefusal(key));
+        if (!parsed.success || parsed.data === undefined) throw new UserFacingError(dialRefusal(key, value));
         Object.assign(dials, { [key]: parsed.data });
       }
       if (Object.keys(dials).length > 0) conversation.memoryDials = dials;
@@ -1289,7 +1289,9 @@ function titleFrom(text: string): string {
   return line.length > TITLE_LENGTH ? `${line.slice(0, TITLE_LENGTH - 1)}…` : line;
 }
 
-function dialRefusal(key: MemoryDialKey): string {
+function dialRefusal(key: MemoryDialKey, value: unknown): string {
   const def = MEMORY_DIAL_NUMBERS.find((d) => d.key === key);
-  return def ? `${def.label} must be ${def.integer ? 'a whole number' : 'a number'} from ${def.min} to ${def.max}.` : 'That dial is on or off.';
+  if (!def) return 'That dial is on or off.';
+  const checked = checkDialInput(def.key, String(value));
+  return checked.ok ? `That is not a value for ${def.label}.` : checked.message;
 }

@@ -86,8 +86,11 @@ export interface MemoryDialLevels {
   chat: MemoryDials | undefined;
 }
 
-/** Each dial's value in effect, the level it comes from and, for a chat's own value, what lies below it. */
-export function resolveMemoryDials(levels: MemoryDialLevels): EffectiveMemoryDials {
+/**
+ * Each dial's value in effect, the level it comes from and, for a value of the level being edited
+ * (the chat's in Chat settings, the persona's in the memory panel), what lies below it.
+ */
+export function resolveMemoryDials(levels: MemoryDialLevels, editing: 'chat' | 'persona' = 'chat'): EffectiveMemoryDials {
   const stack: [Origin, MemoryDials | undefined][] = [
     ['chat', levels.chat],
     ['persona', levels.persona],
@@ -104,7 +107,7 @@ export function resolveMemoryDials(levels: MemoryDialLevels): EffectiveMemoryDia
   const out: Record<string, unknown> = {};
   for (const key of MEMORY_DIAL_KEYS) {
     const top = pick(stack, key);
-    out[key] = top.origin === 'chat' ? { ...top, below: pick(stack.slice(1), key) } : top;
+    out[key] = top.origin === editing ? { ...top, below: pick(stack.slice(stack.findIndex(([origin]) => origin === editing) + 1), key) } : top;
   }
   return out as EffectiveMemoryDials;
 }

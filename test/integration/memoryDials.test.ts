@@ -27,6 +27,9 @@ describe('memory dials', () => {
     assert.deepEqual(d.wholeDocument, { value: true, origin: 'persona' });
     assert.deepEqual(d.enabled, { value: false, origin: 'chat', below: { value: true, origin: 'default' } });
     assert.deepEqual(d.tokenBudget, { value: MEMORY_DIAL_DEFAULTS.tokenBudget, origin: 'default' });
+    // In the memory panel the persona's own values are the ones edited: their Reset goes to your settings.
+    const p = resolveMemoryDials({ settings: { topK: 4 }, persona: { topK: 2 }, chat: undefined }, 'persona');
+    assert.deepEqual(p.topK, { value: 2, origin: 'persona', below: { value: 4, origin: 'settings' } });
   });
 
   describe('in a chat', () => {

@@ -12,7 +12,7 @@ import { WORKSPACE_KB, kbsInScope, personaKb, personaOfKb } from '../../rag/know
 import { MemoryOverview } from '../../rag/memoryOverview';
 import { defaultTokenCounter, MemoryService } from '../../rag/memoryService';
 import { ItemsController } from './itemsController';
-import { memoryPromptSection } from '../../rag/retrieval';
+import { memoryPromptSection, type HistoryTurn, type RetrievedPassage } from '../../rag/retrieval';
 import { withWholeDocuments } from '../../rag/wholeDocuments';
 import type { MemoryStatus } from '../../shared/chatProtocol';
 import type { DocumentRow, ItemRow, KnowledgeBaseInfo, MemoryPanelState, SearchResult } from '../../shared/memoryPanelProtocol';
@@ -20,8 +20,7 @@ import { memoryItemsSection } from '../../rag/itemRecall';
 import type { DocumentSummary, StoredChunk } from '../../rag/memoryStore';
 import type { ChatMemory, MemoryContext, ProposalMemory } from '../../chat/chatService';
 import { setting, userMemoryDials } from '../config';
-import { dialValues, resolveMemoryDials, type EffectiveMemoryDials, type MemoryDials } from '../../shared/memoryDials';
-import type { Origin } from '../../shared/sampling';
+import { dialValues, resolveMemoryDials, type EffectiveMemoryDials, type MemoryDials, type MemoryDialValues } from '../../shared/memoryDials';
 import { originOf, type ApiKeyStore } from '../../chat/apiKeys';
 import { MemoryStatusBar } from './memoryStatusBar';
 import type { WatchedMemory } from './workspaceWatcher';
@@ -207,12 +206,9 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     return this.overview.status(kbsInScope(personaId));
   }
 
-  /** How the persona recalls in a chat of its own: the persona's dials are the top level here (origin 'persona'). */
+  /** How the persona recalls in a new chat, with Reset to what lies below the persona's own values. */
   personaDialsInEffect(personaId: string): EffectiveMemoryDials {
-    const levels = this.dialLevels(personaId);
-    const resolved = resolveMemoryDials({ settings: levels.settings, persona: {}, chat: levels.persona });
-    const asPersona = (e: { value: unknown; origin: Origin; below?: unknown }) => (e.origin === 'chat' ? { ...e, origin: 'persona' as const } : e);
-    return Object.fromEntries(Object.entries(resolved).map(([k, e]) => [k, asPersona(e)])) as EffectiveMemoryDials;
+    return resolveMemoryDials({ ...this.dialLevels(personaId), chat: undefined }, 'persona');
   }
 
   /** The memory dials of your settings and of the persona, below a chat's own. */
@@ -224,44 +220,49 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     return setting('rag.tokenBudget');
   }
 
-  async retrieve(input: Parameters<ChatMemory['retrieve']>[0]): Promise<MemoryContext> {
-    const { dials } = input;
-    const budget = dials.tokenBudget;
+  /** The words a token budget is counted in (gpt-tokenizer, loaded on first use). */
+  private async tokenCounter(): Promise<(text: string) => number> {
     this.countTokens ??= await defaultTokenCounter();
-    const countTokens = this.countTokens;
-    // What the persona remembers comes first (pins, then the nearest); the files get the rest of the budget.
+    return this.countTokens;
+  }
+
+  /**
+   * What a turn with this history finds, as the dials say: the persona's memories first (pins, then
+   * the nearest), then the passages of the knowledge bases in scope within what is left of the
+   * budget. `reasons`: why something could not be searched, the files' first.
+   */
+  private async find(personaId: string, history: HistoryTurn[], dials: MemoryDialValues, signal?: AbortSignal) {
+    const countTokens = await this.tokenCounter();
     await this.embeddingsKeyLoaded();
-    const remembered = await this.items.service().recall({
-      personaId: input.personaId,
-      history: input.history,
-      k: dials.topK,
-      minScore: dials.minScore,
-      tokenBudget: budget,
-      countTokens,
-      signal: input.signal,
-    });
-    const result: MemoryContext = { section: remembered.section, citations: [] };
-    if (remembered.items.length > 0) {
-      result.remembered = remembered.items.map((r) => ({ id: r.item.id, text: r.item.text, ...(r.item.pinned ? { pinned: true } : {}), ...(r.score !== undefined ? { score: Math.round(r.score * 1000) / 1000 } : {}) }));
-    }
+    const remembered = await this.items.service().recall({ personaId, history, k: dials.topK, minScore: dials.minScore, tokenBudget: dials.tokenBudget, countTokens, ...(signal ? { signal } : {}) });
     const reasons = remembered.reason ? [remembered.reason] : [];
-    const kbs = [...(dials.workspaceFiles ? [WORKSPACE_KB] : []), ...(dials.personaFiles ? [personaKb(input.personaId)] : [])];
+    const filesBudget = dials.tokenBudget - (remembered.tokens > 0 ? remembered.tokens + 2 : 0);
+    const kbs = [...(dials.workspaceFiles ? [WORKSPACE_KB] : []), ...(dials.personaFiles ? [personaKb(personaId)] : [])];
+    let passages: RetrievedPassage[] = [];
     if (this.available && kbs.length > 0) {
-      const service = await this.svc();
-      const filesBudget = budget - (remembered.tokens > 0 ? remembered.tokens + 2 : 0);
-      const found = await service.retrieve(input.history, kbs, input.signal, { tokenBudget: filesBudget, k: dials.topK, minScore: dials.minScore });
-      let passages = found.passages;
-      if (dials.wholeDocument && passages.length > 0) {
-        const hashes = new Map((await service.listDocuments()).map((d) => [`${d.kb}\0${d.source}`, d.docHash]));
-        passages = await withWholeDocuments({ passages, hashOf: (kb, source) => hashes.get(`${kb}\0${source}`), pathOf: (source) => uriOf(source)?.fsPath, tokenBudget: filesBudget, countTokens });
-      }
-      result.citations = passages.map((p) => ({ source: p.source, startLine: p.startLine, endLine: p.endLine, score: Math.round(p.score * 1000) / 1000 }));
-      if (passages.length > 0) {
-        result.section = [result.section, memoryPromptSection(passages)].filter(Boolean).join('\n\n');
-        result.passages = passages.map((p) => p.text.replace(/[\r\n]+$/, ''));
-      }
+      const found = await (await this.svc()).retrieve(history, kbs, signal, { tokenBudget: filesBudget, k: dials.topK, minScore: dials.minScore });
+      passages = found.passages;
       if (found.reason) reasons.unshift(found.reason);
     }
+    const items = remembered.items.map((r) => ({ id: r.item.id, text: r.item.text, pinned: r.item.pinned === true, ...(r.score !== undefined ? { score: roundScore(r.score) } : {}) }));
+    return { section: remembered.section, items, passages, filesBudget, reasons, countTokens };
+  }
+
+  async retrieve(input: Parameters<ChatMemory['retrieve']>[0]): Promise<MemoryContext> {
+    const found = await this.find(input.personaId, input.history, input.dials, input.signal);
+    const result: MemoryContext = { section: found.section, citations: [] };
+    if (found.items.length > 0) result.remembered = found.items.map(({ pinned, ...r }) => ({ ...r, ...(pinned ? { pinned } : {}) }));
+    let passages = found.passages;
+    if (input.dials.wholeDocument && passages.length > 0) {
+      const hashes = new Map((await (await this.svc()).listDocuments()).map((d) => [`${d.kb}\0${d.source}`, d.docHash]));
+      passages = await withWholeDocuments({ passages, hashOf: (kb, source) => hashes.get(`${kb}\0${source}`), pathOf: (source) => uriOf(source)?.fsPath, tokenBudget: found.filesBudget, countTokens: found.countTokens });
+    }
+    result.citations = passages.map((p) => ({ source: p.source, startLine: p.startLine, endLine: p.endLine, score: roundScore(p.score) }));
+    if (passages.length > 0) {
+      result.section = [result.section, memoryPromptSection(passages)].filter(Boolean).join('\n\n');
+      result.passages = passages.map((p) => p.text.replace(/[\r\n]+$/, ''));
+    }
+    const reasons = found.reasons;
     const reason = reasons[0];
     if (reason) {
       if (!this.toldNotes.has(reason)) {
@@ -282,7 +283,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   /** What the memory panel shows first: the knowledge bases in scope for the persona, and its memories. */
   async panelState(persona: { id: string; name: string }): Promise<MemoryPanelState> {
     const dials = this.personaDialsInEffect(persona.id);
-    this.countTokens ??= await defaultTokenCounter();
+    const countTokens = await this.tokenCounter();
     const items = await this.items.service().list(persona.id);
     const pinned = items.filter((i) => i.pinned);
     const knowledgeBases: KnowledgeBaseInfo[] = [];
@@ -309,7 +310,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       knowledgeBases,
       itemCount: items.length,
       // What the pins cost as the prompt holds them (the section's heading included).
-      pinned: { count: pinned.length, tokens: pinned.length > 0 ? this.countTokens(memoryItemsSection(pinned)) : 0 },
+      pinned: { count: pinned.length, tokens: pinned.length > 0 ? countTokens(memoryItemsSection(pinned)) : 0 },
       itemsVersion: this.items.version,
       tokenBudget: dials.tokenBudget.value,
       dials,
@@ -403,8 +404,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
 
   /** A page of the persona's memories for the panel (pinned first, then the newest). */
   async itemsPage(personaId: string, offset: number, limit: number, filter?: string): Promise<{ total: number; items: ItemRow[] }> {
-    this.countTokens ??= await defaultTokenCounter();
-    const countTokens = this.countTokens;
+    const countTokens = await this.tokenCounter();
     const needle = filter?.trim().toLowerCase();
     const rows = (await this.items.rows(personaId)).filter((r) => !needle || r.item.text.toLowerCase().includes(needle));
     return {
@@ -422,24 +422,12 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   async search(personaId: string, query: string, signal?: AbortSignal): Promise<SearchResult> {
     // The persona's dials over your settings: what a new chat with it would find.
     const dials = dialValues(resolveMemoryDials({ ...this.dialLevels(personaId), chat: undefined }));
-    const budget = dials.tokenBudget;
-    this.countTokens ??= await defaultTokenCounter();
-    await this.embeddingsKeyLoaded();
-    const history = [{ role: 'user' as const, content: query }];
-    const remembered = await this.items.service().recall({ personaId, history, k: dials.topK, minScore: dials.minScore, tokenBudget: budget, countTokens: this.countTokens, ...(signal ? { signal } : {}) });
-    const result: SearchResult = {
-      passages: [],
-      items: remembered.items.map((r) => ({ id: r.item.id, text: r.item.text, pinned: r.item.pinned === true, ...(r.score !== undefined ? { score: Math.round(r.score * 1000) / 1000 } : {}) })),
+    const found = await this.find(personaId, [{ role: 'user', content: query }], dials, signal);
+    return {
+      passages: found.passages.map((p) => ({ source: p.source, kb: p.kb, startLine: p.startLine, endLine: p.endLine, score: roundScore(p.score), via: p.via, text: p.text })),
+      items: found.items,
+      ...(found.reasons[0] ? { note: `Memory could not be searched fully: ${found.reasons[0]}` } : {}),
     };
-    const notes = remembered.reason ? [remembered.reason] : [];
-    if (this.available) {
-      const kbs = [...(dials.workspaceFiles ? [WORKSPACE_KB] : []), ...(dials.personaFiles ? [personaKb(personaId)] : [])];
-      const found = await (await this.svc()).retrieve(history, kbs, signal, { tokenBudget: budget - (remembered.tokens > 0 ? remembered.tokens + 2 : 0), k: dials.topK, minScore: dials.minScore });
-      result.passages = found.passages.map((p) => ({ source: p.source, kb: p.kb, startLine: p.startLine, endLine: p.endLine, score: Math.round(p.score * 1000) / 1000, via: p.via, text: p.text }));
-      if (found.reason) notes.unshift(found.reason);
-    }
-    if (notes[0]) result.note = `Memory could not be searched fully: ${notes[0]}`;
-    return result;
   }
 
   // ---- what the workspace watcher needs ------------------------------------------------------------
@@ -734,3 +722,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   }
 }
 
+/** Similarities as shown and stored: three decimals. */
+function roundScore(score: number): number {
+  return Math.round(score * 1000) / 1000;
+}
