@@ -49,7 +49,9 @@ const lazyTokenizerPlugin = {
 
 const extensionOptions = {
   ...common,
-  entryPoints: { extension: 'src/extension/main.ts', tokenizer: 'src/util/tokenizer/tables.ts', ...lanceEntryPoints },
+  // dist/documentWorker.js reads PDF, Word, HTML and notebooks in a worker thread or child process
+  // started by src/rag/documents/extractDocument.ts: PDF.js and mammoth never enter extension.js.
+  entryPoints: { extension: 'src/extension/main.ts', tokenizer: 'src/util/tokenizer/tables.ts', documentWorker: 'src/rag/documents/extractWorker.ts', ...lanceEntryPoints },
   outdir: 'dist',
   platform: 'node',
   format: 'cjs',
