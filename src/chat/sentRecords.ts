@@ -4,6 +4,7 @@
 // write per turn and never rewrites the conversation. History messages are stored as references to
 // the conversation's messages (their text is there already), and put back on read; everything else
 // (system prompt, memory passages, post-history instructions) is stored as sent. Plain Node.
+import { passageLabel, SourcePlaceSchema } from '../shared/sourcePlace';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as z from 'zod/mini';
@@ -24,6 +25,7 @@ const PassageSchema = z.object({
   source: z.string(),
   startLine: z.int(),
   endLine: z.int(),
+  place: z.optional(SourcePlaceSchema),
   score: z.number(),
   tokens: z.int(),
   /** The passage as quoted in the prompt; gone once its file is forgotten. */
@@ -128,7 +130,7 @@ export class SentRecordStore {
       for (const r of records) {
         for (const p of r.passages) {
           if (p.text === undefined || !matches(p.source)) continue;
-          const gone = `[forgotten: ${p.source}, lines ${p.startLine}-${p.endLine}]`;
+          const gone = `[forgotten: ${p.source}, ${passageLabel(p, '-')}]`;
           for (const m of r.messages) if ('content' in m && p.text.length > 0) m.content = m.content.split(p.text).join(gone);
           delete p.text;
           p.forgotten = true;

@@ -4,6 +4,7 @@
 // kept and left out, every message exactly as sent, and the raw request as JSON at the end. Every
 // text that came from a person, a card, a file or a model is inside a code fence longer than any run
 // of backticks in it, so nothing in it is read as Markdown (no links, no HTML). Plain Node.
+import { passageLabel } from '../shared/sourcePlace';
 import type { Conversation } from '../shared/conversation';
 import { NUMBER_SETTINGS } from '../shared/sampling';
 import type { ResolvedRecord } from './sentRecords';
@@ -65,8 +66,7 @@ export function sentReport(record: ResolvedRecord, conversation: Conversation, p
   if (record.passages.length > 0) {
     out.push('## Memory passages', '');
     record.passages.forEach((m, i) => {
-      const lines = m.startLine === m.endLine ? `line ${m.startLine}` : `lines ${m.startLine}–${m.endLine}`;
-      out.push(`${i + 1}. ${sourceLink(m.source, linkFor(m.source, m.startLine))}, ${lines} · score ${m.score.toFixed(3)} · ${m.tokens} tokens${m.forgotten ? ' · **forgotten**: its text was removed from this record' : ''}`);
+      out.push(`${i + 1}. ${sourceLink(m.source, linkFor(m.source, m.startLine))}, ${passageLabel(m)} · score ${m.score.toFixed(3)} · ${m.tokens} tokens${m.forgotten ? ' · **forgotten**: its text was removed from this record' : ''}`);
     });
     out.push('');
   }

@@ -27,6 +27,7 @@ export const SETTINGS = {
   'rag.minScore': 0.35,
   'rag.tokenBudget': 1500,
   'rag.maxFileSizeKB': 1024,
+  'rag.maxDocumentSizeMB': 50,
   'rag.exclude': [
     '**/.env',
     '**/.env.*',

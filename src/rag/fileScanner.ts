@@ -11,10 +11,12 @@ import type { Dirent, Stats } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import ignore from 'ignore';
 import { isProbablyBinary } from './chunker';
+import { defaultMaxDocumentBytes } from './documents/documentTypes';
+import { isExtractedDocument } from '../shared/sourcePlace';
 import { isWithin, readHead, statFile } from '../util/fileIo';
 import { PersonaError } from '../util/personaError';
 
-export type SkipReason = 'gitignored' | 'excluded' | 'generated' | 'binary' | 'tooLarge' | 'unreadable' | 'notAFile';
+export type SkipReason = 'gitignored' | 'excluded' | 'generated' | 'binary' | 'tooLarge' | 'documentTooLarge' | 'unreadable' | 'notAFile';
 
 export interface ScanOptions {
   /**
@@ -31,6 +33,11 @@ export interface ScanOptions {
   exclude: string[];
   /** Files larger than this are skipped, from their size alone (never read). */
   maxFileBytes: number;
+  /**
+   * PDF, Word, HTML and notebook files are read by a document reader, not as text: they are not
+   * tested for binary content, and this is their size limit (default 50 MiB).
+   */
+  maxDocumentBytes?: number;
   signal?: AbortSignal;
 }
 
@@ -115,7 +122,7 @@ export async function scanPaths(paths: string[], options: ScanOptions): Promise<
  * One sentence for the person about what was left out, e.g. "Skipped 12 files: 8 ignored by
  * .gitignore, 3 binary, 1 larger than 1 MB." ('' when nothing was). Reasons by count, largest first.
  */
-export function describeSkipped(skipped: readonly (Pick<SkippedEntry, 'relPath' | 'reason'> & { kind?: SkippedEntry['kind'] })[], options: { maxFileBytes?: number } = {}): string {
+export function describeSkipped(skipped: readonly (Pick<SkippedEntry, 'relPath' | 'reason'> & { kind?: SkippedEntry['kind'] })[], options: { maxFileBytes?: number; maxDocumentBytes?: number } = {}): string {
   if (skipped.length === 0) return '';
   const counts = new Map<SkipReason, number>();
   let folders = 0;
@@ -127,13 +134,13 @@ export function describeSkipped(skipped: readonly (Pick<SkippedEntry, 'relPath' 
   const what = [files > 0 ? plural(files, 'file') : '', folders > 0 ? plural(folders, 'folder') : ''].filter(Boolean).join(' and ');
   const parts = [...counts]
     .sort((a, b) => b[1] - a[1] || reasonOrder.indexOf(a[0]) - reasonOrder.indexOf(b[0]))
-    .map(([reason, n]) => `${n} ${reasonText(reason, n, options.maxFileBytes)}`);
+    .map(([reason, n]) => `${n} ${reasonText(reason, n, options)}`);
   return `Skipped ${what}: ${parts.join(', ')}.`;
 }
 
-const reasonOrder: readonly SkipReason[] = ['gitignored', 'excluded', 'generated', 'binary', 'tooLarge', 'unreadable', 'notAFile'];
+const reasonOrder: readonly SkipReason[] = ['gitignored', 'excluded', 'generated', 'binary', 'tooLarge', 'documentTooLarge', 'unreadable', 'notAFile'];
 
-function reasonText(reason: SkipReason, n: number, maxFileBytes: number | undefined): string {
+function reasonText(reason: SkipReason, n: number, { maxFileBytes, maxDocumentBytes = defaultMaxDocumentBytes }: { maxFileBytes?: number; maxDocumentBytes?: number }): string {
   switch (reason) {
     case 'gitignored':
       return 'ignored by .gitignore';
@@ -145,6 +152,8 @@ function reasonText(reason: SkipReason, n: number, maxFileBytes: number | undefi
       return 'binary';
     case 'tooLarge':
       return maxFileBytes === undefined ? 'too large' : `larger than ${formatBytes(maxFileBytes)}`;
+    case 'documentTooLarge':
+      return `${n === 1 ? 'document' : 'documents'} larger than ${formatBytes(maxDocumentBytes)}`;
     case 'unreadable':
       return 'unreadable';
     case 'notAFile':
@@ -536,6 +545,9 @@ class Scan {
       const outcome = await this.io(async (): Promise<ScannedFile | SkipReason> => {
         const st = await statFile(c.abs);
         if (!st.isFile()) return 'notAFile';
+        if (isExtractedDocument(c.rel)) {
+          return st.size > (this.options.maxDocumentBytes ?? defaultMaxDocumentBytes) ? 'documentTooLarge' : { absPath: c.abs, relPath: c.rel, size: st.size };
+        }
         if (st.size > this.options.maxFileBytes) return 'tooLarge';
         const head = Buffer.alloc(Math.min(sniffBytes, st.size));
         const bytesRead = await readHead(c.abs, head);

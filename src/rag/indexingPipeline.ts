@@ -3,7 +3,13 @@
 // server always has the next request waiting (KoboldCpp embeds one request at a time). A document's
 // chunks go into LanceDB in one commit, and the journal says so at once. The queue (indexingQueue.ts)
 // owns the jobs, their progress and pauses; a run sees it through PipelineHost.
+import { createHash } from 'node:crypto';
 import { chunkText, contentHash, isProbablyBinary } from './chunker';
+import { placeOfRange, markdownSegments } from './documents/chunkPlaces';
+import { defaultMaxDocumentBytes, type TextSegment } from './documents/documentTypes';
+import { extractDocument } from './documents/extractDocument';
+import { extractedKindOf, type ExtractedKind, type SourcePlace } from '../shared/sourcePlace';
+import { SerialQueue } from '../util/serialQueue';
 import { secretIn } from './secretScan';
 import { describeEmbeddingsError, EmbeddingsError } from './embeddingsErrors';
 import type { AddJob, IndexJob } from './indexingJobs';
@@ -16,6 +22,11 @@ import type { Logger } from '../util/logger';
 
 /** Files larger than this are skipped unless the backend says otherwise. */
 export const defaultMaxFileBytes = 1024 * 1024;
+/**
+ * One document reader at a time in this extension host: files are read several ahead, and eight
+ * readers with their own memory budgets would cost more than the embeddings server waits for.
+ */
+const readers = new SerialQueue();
 /** Files being read and prepared at once ahead of the one being embedded. */
 const readAhead = 8;
 /** A finished job waits at most this many in memory before the journal is written. */
@@ -56,7 +67,7 @@ export type Prepared =
   | { kind: 'unchanged' }
   | { kind: 'skipped'; reason: string }
   | { kind: 'failed'; message: string }
-  | { kind: 'embed'; docHash: string; chunks: ReturnType<typeof chunkText> };
+  | { kind: 'embed'; docHash: string; chunks: ReturnType<typeof chunkText>; places?: (SourcePlace | undefined)[] };
 
 /** Thrown inside a run to pause it. */
 export class Pause extends Error {
@@ -303,10 +314,14 @@ class PipelineRun {
   }
 }
 
-/** Reads a job's file: what there is to do for it (embed its chunks, or nothing, and why). */
-export async function prepareJob(job: IndexJob, backend: IndexingBackend): Promise<Prepared> {
+/**
+ * Reads a job's file: what there is to do for it (embed its chunks, or nothing, and why). PDF, Word,
+ * HTML and notebook files are read by a document reader in a process of its own; `signal` stops it.
+ */
+export async function prepareJob(job: IndexJob, backend: IndexingBackend, signal?: AbortSignal): Promise<Prepared> {
   if (job.kind === 'remove') return { kind: 'remove' };
-  const maxBytes = backend.maxFileBytes ?? defaultMaxFileBytes;
+  const documentKind = extractedKindOf(job.source);
+  const maxBytes = documentKind ? (backend.maxDocumentBytes ?? defaultMaxDocumentBytes) : (backend.maxFileBytes ?? defaultMaxFileBytes);
   let bytes: Buffer;
   let size: number;
   try {
@@ -328,17 +343,39 @@ export async function prepareJob(job: IndexJob, backend: IndexingBackend): Promi
   if (bytes.length > maxBytes) return { kind: 'skipped', reason: `larger than ${sizeText(maxBytes)} (${sizeText(bytes.length)})` };
   // A special file (/proc/self/environ says 0 bytes and reads as many) is not a document.
   if (size === 0 && bytes.length > 0) return { kind: 'skipped', reason: 'a special file' };
+  if (documentKind) return prepareDocument(job, bytes, documentKind, backend, signal);
   if (isProbablyBinary(bytes)) return { kind: 'skipped', reason: 'binary file' };
   const text = decodeText(bytes);
   const secret = secretIn(text);
   if (secret) return { kind: 'skipped', reason: `it holds what looks like ${secret}` };
   const docHash = contentHash(text);
   if (await backend.store.hasDocument(job.source, job.kb, docHash)) return { kind: 'unchanged' };
+  return chunked(text, docHash, backend, /\.(md|markdown)$/i.test(job.source) ? markdownSegments(text) : undefined);
+}
+
+/**
+ * A PDF, Word, HTML or notebook file: the hash of its bytes decides whether it changed (an
+ * unchanged document is never read again), then its text comes from the reader, with the page or
+ * heading path of each stretch, or a reason to skip it in words.
+ */
+async function prepareDocument(job: AddJob, bytes: Buffer, kind: ExtractedKind, backend: IndexingBackend, signal: AbortSignal | undefined): Promise<Prepared> {
+  const docHash = createHash('sha256').update(bytes).digest('hex');
+  if (await backend.store.hasDocument(job.source, job.kb, docHash)) return { kind: 'unchanged' };
+  const outcome = await readers.run(() => (signal?.aborted ? Promise.reject(signal.reason) : extractDocument(bytes, kind, backend.extractBudget, signal ? { signal } : {})));
+  if (!outcome.ok) return { kind: 'skipped', reason: outcome.message };
+  const secret = secretIn(outcome.text);
+  if (secret) return { kind: 'skipped', reason: `it holds what looks like ${secret}` };
+  return chunked(outcome.text, docHash, backend, outcome.segments);
+}
+
+/** The text's chunks, with the place of each where the segments tell it. */
+function chunked(text: string, docHash: string, backend: IndexingBackend, segments: readonly TextSegment[] | undefined): Prepared {
   const chunks = chunkText(text, {
     ...(backend.chunkTokens !== undefined ? { chunkTokens: backend.chunkTokens } : {}),
     ...(backend.overlapTokens !== undefined ? { overlapTokens: backend.overlapTokens } : {}),
   });
-  return { kind: 'embed', docHash, chunks };
+  if (!segments?.length) return { kind: 'embed', docHash, chunks };
+  return { kind: 'embed', docHash, chunks, places: chunks.map((c) => placeOfRange(segments, c.startOffset, c.endOffset)) };
 }
 
 
@@ -409,7 +446,8 @@ function assemble(entry: Entry, p: Extract<Prepared, { kind: 'embed' }>, vectors
     if (!vector || !usableVector(vector)) {
       return { entry, outcome: 'failed', detail: `${job.source} was not indexed: the embeddings server sent an empty or zero vector for lines ${c.startLine}–${c.endLine}.` };
     }
-    chunks.push({ text: c.text, vector, startLine: c.startLine, endLine: c.endLine, tokenCount: c.tokenCount, index: c.index });
+    const place = p.places?.[i];
+    chunks.push({ text: c.text, vector, startLine: c.startLine, endLine: c.endLine, tokenCount: c.tokenCount, index: c.index, ...(place ? { place } : {}) });
   }
   doc.chunks = chunks;
   return { entry, outcome: 'indexed', doc };

@@ -24,6 +24,7 @@ import { errorText } from '../util/errors';
 import { exists } from '../util/fileIo';
 import { PersonaError } from '../util/personaError';
 import { JobSchema, selects, type IndexJob, type JobSelector } from './indexingJobs';
+import type { ExtractBudget } from './documents/documentTypes';
 import { pauseFor, prepareJob, runPipeline, type Entry, type Finished, type Pause, type Prepared } from './indexingPipeline';
 import { postToInbox, readInboxFiles, type InboxOp } from './queueInbox';
 import { QueueJournal } from './queueJournal';
@@ -91,6 +92,10 @@ export interface IndexingBackend {
   overlapTokens?: number;
   /** Files larger than this are skipped. Default 1 MiB. */
   maxFileBytes?: number;
+  /** PDF, Word, HTML and notebook files larger than this are skipped. Default 50 MiB. */
+  maxDocumentBytes?: number;
+  /** Limits of the document reader (time, memory, pages); the defaults where unset. */
+  extractBudget?: Partial<ExtractBudget>;
 }
 
 export interface IndexingQueueOptions {
@@ -517,7 +522,7 @@ export class IndexingQueue {
   /** Marks the job active and starts reading its file. */
   private start(entry: Entry, backend: IndexingBackend): { entry: Entry; prepared: Promise<Prepared> } {
     entry.active = true;
-    const prepared = prepareJob(entry.job, backend);
+    const prepared = prepareJob(entry.job, backend, this.runAbort?.signal);
     // Awaited later; a rejection meanwhile must not count as unhandled.
     prepared.catch(() => {});
     return { entry, prepared };

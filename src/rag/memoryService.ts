@@ -39,6 +39,8 @@ export interface MemorySettings {
   chunkTokens: number;
   overlapTokens: number;
   maxFileBytes: number;
+  /** PDF, Word, HTML and notebook files. */
+  maxDocumentBytes?: number;
   topK: number;
   minScore: number;
   /** Tokens the memory section of a prompt may take. */
@@ -574,6 +576,7 @@ export class MemoryService {
       chunkTokens: settings.chunkTokens,
       overlapTokens: settings.overlapTokens,
       maxFileBytes: settings.maxFileBytes,
+      ...(settings.maxDocumentBytes !== undefined ? { maxDocumentBytes: settings.maxDocumentBytes } : {}),
     };
   }
 

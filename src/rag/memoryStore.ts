@@ -12,6 +12,7 @@ import { silentLogger } from '../util/logger';
 import type { LanceDbModule } from './lanceLoader';
 import { loadLanceDb } from './lanceLoader';
 import { PersonaError } from '../util/personaError';
+import { SourcePlaceSchema, type SourcePlace } from '../shared/sourcePlace';
 
 export interface MemoryChunk {
   text: string;
@@ -22,6 +23,8 @@ export interface MemoryChunk {
   tokenCount: number;
   /** Position of the chunk in its document, from 0. */
   index: number;
+  /** Page, heading path or cell it came from (documents and Markdown). */
+  place?: SourcePlace | undefined;
 }
 
 export interface MemoryDocument {
@@ -52,6 +55,7 @@ export interface StoredChunk {
   endLine: number;
   tokenCount: number;
   text: string;
+  place?: SourcePlace;
 }
 
 export interface SearchOptions {
@@ -72,6 +76,7 @@ export interface MemoryHit {
   chunkIndex: number;
   startLine: number;
   endLine: number;
+  place?: SourcePlace;
   /** Cosine similarity between the query and the chunk, whichever list found it. */
   score: number;
   /** Reciprocal-rank-fusion score the hits are ordered by (equals 1/(60+rank) without text). */
@@ -138,7 +143,7 @@ const documentsFreshMs = 250;
 /** HNSW search breadth; REFERENCE: ef 64 gave recall@8 0.96-0.97 at 10k-100k rows. */
 const hnswEf = 64;
 
-const resultColumns = ['text', 'source', 'kb', 'chunkIndex', 'startLine', 'endLine'] as const;
+const resultColumns = ['text', 'source', 'kb', 'chunkIndex', 'startLine', 'endLine', 'place'] as const;
 
 /**
  * `chunks_<slug>_<hash>_<dim>`: the slug makes the folder recognisable, the hash of the exact
@@ -293,11 +298,15 @@ export class MemoryStore {
       table
         .query()
         .where(`source = ${sqlString(source)} AND kb = ${sqlString(kb)}`)
-        .select(['chunkIndex', 'startLine', 'endLine', 'tokenCount', 'text'])
+        .select(['chunkIndex', 'startLine', 'endLine', 'tokenCount', 'text', 'place'])
         .toArray(),
     );
     return rows
-      .map((r) => ({ index: Number(r.chunkIndex), startLine: Number(r.startLine), endLine: Number(r.endLine), tokenCount: Number(r.tokenCount), text: String(r.text) }))
+      .map((r): StoredChunk => {
+        const chunk: StoredChunk = { index: Number(r.chunkIndex), startLine: Number(r.startLine), endLine: Number(r.endLine), tokenCount: Number(r.tokenCount), text: String(r.text) };
+        const place = parsePlace(r.place);
+        return place ? { ...chunk, place } : chunk;
+      })
       .sort((a, b) => a.index - b.index);
   }
 
@@ -678,6 +687,7 @@ export class MemoryStore {
       if (names.includes(this.tableName)) {
         const table = await this.connection.openTable(this.tableName);
         await this.checkDimension(table);
+        await addPlaceColumn(table);
         this.table = table;
       } else if (create) {
         this.table = await this.connection.createEmptyTable(this.tableName, this.schema, { mode: 'create', existOk: true });
@@ -777,6 +787,7 @@ export class MemoryStore {
         tokenCount: c.tokenCount,
         kb: doc.kb,
         createdAt,
+        place: c.place ? JSON.stringify(c.place) : '',
       };
     });
   }
@@ -809,6 +820,7 @@ export class MemoryStore {
       ints((r) => r.tokenCount),
       strings((r) => r.kb),
       a.makeData({ type: new a.Float64(), length: n, nullCount: 0, data: Float64Array.from(rows, (r) => r.createdAt) }),
+      strings((r) => r.place),
     ];
     const struct = a.makeData({ type: new a.Struct(this.schema.fields), length: n, nullCount: 0, children });
     return new a.Table(this.schema, [new a.RecordBatch(this.schema, struct)]);
@@ -827,6 +839,8 @@ interface ChunkRow {
   tokenCount: number;
   kb: string;
   createdAt: number;
+  /** JSON of the chunk's SourcePlace, '' when it has none. */
+  place: string;
 }
 
 function chunkSchema(a: typeof Arrow, dimension: number): Arrow.Schema {
@@ -843,7 +857,32 @@ function chunkSchema(a: typeof Arrow, dimension: number): Arrow.Schema {
     f('tokenCount', new a.Int32()),
     f('kb', new a.Utf8()),
     f('createdAt', new a.Float64()),
+    f('place', new a.Utf8()),
   ]);
+}
+
+/**
+ * Tables written before chunks had places get the column, empty, when first opened (a new table
+ * version; the rows' data files are not rewritten). A build from before it still reads the table.
+ */
+async function addPlaceColumn(table: Table): Promise<void> {
+  if ((await table.schema()).fields.some((f) => f.name === 'place')) return;
+  try {
+    await table.addColumns([{ name: 'place', valueSql: "''" }]);
+  } catch (e) {
+    // Another window added it first.
+    if (!(await table.schema()).fields.some((f) => f.name === 'place')) throw e;
+  }
+}
+
+function parsePlace(value: unknown): SourcePlace | undefined {
+  if (typeof value !== 'string' || !value) return undefined;
+  try {
+    const parsed = SourcePlaceSchema.safeParse(JSON.parse(value));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function documentKey(source: string, kb: string): string {
@@ -856,8 +895,10 @@ function hitKey(row: ResultRow): string {
   return `${row.kb}\0${row.source}\0${row.chunkIndex}`;
 }
 
-function hitOf(row: ResultRow): Pick<MemoryHit, 'text' | 'source' | 'kb' | 'chunkIndex' | 'startLine' | 'endLine'> {
+function hitOf(row: ResultRow): Pick<MemoryHit, 'text' | 'source' | 'kb' | 'chunkIndex' | 'startLine' | 'endLine' | 'place'> {
+  const place = parsePlace(row.place);
   return {
+    ...(place ? { place } : {}),
     text: row.text,
     source: row.source,
     kb: row.kb,

@@ -7,6 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { contentHash } from './chunker';
 import { decodeText } from './indexingPipeline';
 import { memoryPromptSection, type RetrievedPassage } from './retrieval';
+import { isExtractedDocument } from '../shared/sourcePlace';
 
 /** Larger files are never read again for this: a whole document this size would not fit a budget anyway. */
 const MAX_WHOLE_BYTES = 512 * 1024;
@@ -29,6 +30,8 @@ export async function withWholeDocuments(input: WholeDocumentsInput): Promise<Re
     const key = `${p.kb}\0${p.source}`;
     if (seen.has(key)) continue;
     seen.add(key);
+    // A PDF's or a Word file's bytes are not its text: its passages are what memory has of it.
+    if (isExtractedDocument(p.source)) continue;
     const text = await currentText(input.hashOf(p.kb, p.source), input.pathOf(p.source));
     if (text === undefined) continue;
     const whole: RetrievedPassage = { source: p.source, kb: p.kb, startLine: 1, endLine: text.split('\n').length, score: p.score, via: p.via, text };

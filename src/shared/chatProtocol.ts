@@ -1,5 +1,6 @@
 // The chat view's protocol (see rpc.ts for the envelopes), imported by both bundles: every message
 // the sidebar view and its host exchange is declared here once.
+import { SourcePlaceSchema } from './sourcePlace';
 import * as z from 'zod/mini';
 import { EffectiveMemoryDialsSchema, MEMORY_DIAL_KEYS, type MemoryDialKey } from './memoryDials';
 import { ConversationSchema, ConversationSummarySchema, MAX_PROPOSALS, MEMORY_ITEM_TEXT_MAX, MessageSchema } from './conversation';
@@ -186,7 +187,7 @@ export const Requests = {
   /** Opens a cited passage in an editor, at its lines. */
   openCitation: request(
     'memory/open',
-    z.object({ source: z.string().check(z.minLength(1), z.maxLength(1000)), startLine: z.int().check(z.gte(1)), endLine: z.int().check(z.gte(1)) }),
+    z.object({ source: z.string().check(z.minLength(1), z.maxLength(1000)), startLine: z.int().check(z.gte(1)), endLine: z.int().check(z.gte(1)), place: z.optional(SourcePlaceSchema) }),
     Void,
   ),
   /** A message's Remember action: the host asks for the text to keep (prefilled with the message's). */

@@ -2,6 +2,7 @@
 import * as z from 'zod/mini';
 import { SamplingSchema } from './sampling';
 import { MemoryDialsSchema } from './memoryDials';
+import { SourcePlaceSchema } from './sourcePlace';
 
 export const MessageStatusSchema = z.enum(['complete', 'streaming', 'stopped', 'error']);
 export type MessageStatus = z.infer<typeof MessageStatusSchema>;
@@ -18,6 +19,8 @@ export const CitationSchema = z.object({
   source: z.string().check(z.minLength(1), z.maxLength(1000)),
   startLine: z.int().check(z.gte(1)),
   endLine: z.int().check(z.gte(1)),
+  /** The page, heading path or notebook cell of a document's passage. */
+  place: z.optional(SourcePlaceSchema),
   /** Cosine similarity, 0..1. */
   score: z.number(),
 });

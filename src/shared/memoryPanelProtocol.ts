@@ -2,6 +2,7 @@
 // documents page by page and a document's chunks — the same search a chat turn runs, with scores, and
 // what the persona remembers from the chat (pin, edit, forget), and export and import of both. Lists come in pages: a knowledge base
 // of 10,000 documents never crosses the boundary whole.
+import { SourcePlaceSchema } from './sourcePlace';
 import * as z from 'zod/mini';
 import { MEMORY_ITEM_TEXT_MAX } from './conversation';
 import { EffectiveMemoryDialsSchema, MEMORY_DIAL_KEYS, type MemoryDialKey } from './memoryDials';
@@ -72,6 +73,7 @@ export const ChunkRowSchema = z.object({
   endLine: z.int(),
   tokens: z.int().check(z.gte(0)),
   text: z.string(),
+  place: z.optional(SourcePlaceSchema),
 });
 export type ChunkRow = z.infer<typeof ChunkRowSchema>;
 
@@ -82,6 +84,7 @@ export const SearchResultSchema = z.object({
       kb: z.string(),
       startLine: z.int(),
       endLine: z.int(),
+      place: z.optional(SourcePlaceSchema),
       score: z.number(),
       via: z.enum(['vector', 'text', 'both']),
       text: z.string(),
@@ -121,7 +124,7 @@ export const MemoryPanelRequests = {
   ),
   search: request('memoryPanel/search', z.object({ query: z.string().check(z.minLength(1), z.maxLength(4000)) }), SearchResultSchema, { timeoutMs: 60_000 }),
   /** Opens the file at a line (only a document that is in memory). */
-  open: request('memoryPanel/open', z.object({ source: z.string().check(z.minLength(1), z.maxLength(4096)), line: z.optional(z.int().check(z.gte(1))) }), Void),
+  open: request('memoryPanel/open', z.object({ source: z.string().check(z.minLength(1), z.maxLength(4096)), line: z.optional(z.int().check(z.gte(1))), place: z.optional(SourcePlaceSchema) }), Void),
   /** Asks, then forgets the document (in every knowledge base) from the disk. */
   forgetDocument: request('memoryPanel/forgetDocument', DocumentRef, Void, WAITS_ON_PERSON),
   /** Asks, then forgets one chunk of a document from the disk. */

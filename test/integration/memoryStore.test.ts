@@ -321,6 +321,56 @@ describe('MemoryStore: search', () => {
   });
 });
 
+describe('MemoryStore: places', () => {
+  it("keeps each chunk's page or heading path, and gives it back with the hit and the chunk list", async () => {
+    const g = new Gen(11);
+    const dir = freshDir('places');
+    const store = await MemoryStore.open(dir, { dimension: D, model: 'bge-m3' });
+    try {
+      const v = [g.unit(), g.unit(), g.unit()];
+      const manual = doc('docs/manual.pdf', 'm1', ['Page one talks about setup.', 'Page two: the reset button is under the lid.', 'No place here.'], v);
+      manual.chunks[0]!.place = { page: 1 };
+      manual.chunks[1]!.place = { page: 2, endPage: 3, headings: ['Hardware', 'Reset'] };
+      await store.upsertDocuments([manual]);
+      const [hit] = await store.search(v[1]!, { kbs: ['workspace'], k: 1 });
+      assert.deepEqual(hit!.place, { page: 2, endPage: 3, headings: ['Hardware', 'Reset'] });
+      const chunks = await store.chunksOf('docs/manual.pdf', 'workspace');
+      assert.deepEqual(chunks.map((c) => c.place), [{ page: 1 }, { page: 2, endPage: 3, headings: ['Hardware', 'Reset'] }, undefined]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('opens a table written before chunks had places: the column is added, old rows have none, new ones keep theirs', async () => {
+    const g = new Gen(12);
+    const dir = freshDir('places-old');
+    const first = await MemoryStore.open(dir, { dimension: D, model: 'bge-m3' });
+    const oldVector = g.unit();
+    await first.upsertDocuments([doc('notes.txt', 'n1', ['an old note'], [oldVector])]);
+    await first.close();
+    // The table as the previous version wrote it: no place column.
+    const raw = await rawTable(dir, tableNameFor('bge-m3', D));
+    await raw.dropColumns(['place']);
+    assert.ok(!(await raw.schema()).fields.some((f) => f.name === 'place'));
+    raw.close();
+
+    const store = await MemoryStore.open(dir, { dimension: D, model: 'bge-m3' });
+    try {
+      const [old] = await store.search(oldVector, { kbs: ['workspace'], k: 1 });
+      assert.equal(old!.text, 'an old note');
+      assert.equal(old!.place, undefined);
+      const newVector = g.unit();
+      const pdf = doc('manual.pdf', 'p1', ['the second page'], [newVector]);
+      pdf.chunks[0]!.place = { page: 2 };
+      await store.upsertDocuments([pdf]);
+      const [hit] = await store.search(newVector, { kbs: ['workspace'], k: 1 });
+      assert.deepEqual(hit!.place, { page: 2 });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('MemoryStore: forgetting', () => {
   it('forgets one document among many: no version, restored manifest or FTS file still holds it', async () => {
     const g = new Gen(5);

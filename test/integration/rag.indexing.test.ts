@@ -21,6 +21,8 @@ import type { HistoryTurn } from '../../src/rag/retrieval';
 import { silentLogger } from '../../src/util/logger';
 import type { FakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { fakeEmbedding, startFakeKoboldCpp } from '../support/fakeKoboldCpp';
+import { docxBomb, docxParagraph, docxWithBody, notebookJson, pdfNeedingPassword, pdfWithoutText, pdfWithTextPages } from '../support/documentFixtures';
+import { filesUnder } from '../support/filesUnder';
 
 const D = 64;
 const MODEL = 'fake-embedder';
@@ -53,7 +55,7 @@ interface Harness {
   queue: IndexingQueue;
   /** Every progress event, in order. */
   events: IndexingProgress[];
-  write(rel: string, text: string): string;
+  write(rel: string, text: string | Uint8Array): string;
   addJobs(rels: string[], kb?: string): IndexJob[];
   close(): Promise<void>;
 }
@@ -348,6 +350,104 @@ describe('IndexingQueue', () => {
     await small.queue.whenIdle();
     assert.deepEqual(small.queue.progress().skipped, [{ source: 'big.md', reason: 'larger than 100 bytes (400 bytes)' }]);
     await small.close();
+  });
+
+  it('reads PDF, Word, HTML, notebook and Markdown files: each chunk keeps its page, heading path or cell, and search gives it back', async () => {
+    const h = await harness({ name: 'documents' });
+    const pageWords = (n: number) => [`${topic(`pg${n}leaf`, 24).split('\n').slice(2).join(' ')}`];
+    h.write('docs/manual.pdf', await pdfWithTextPages(3, (n) => pageWords(n)));
+    h.write(
+      'docs/spec.docx',
+      docxWithBody(
+        [
+          docxParagraph('Specification', 'Heading1'),
+          docxParagraph('Authentication', 'Heading2'),
+          docxParagraph(topic('authtoken', 24).split('\n').slice(2).join(' ')),
+          docxParagraph('Storage', 'Heading2'),
+          docxParagraph(topic('storagedisk', 24).split('\n').slice(2).join(' ')),
+        ].join(''),
+      ),
+    );
+    h.write('site/page.html', `<html><head><title>T</title><script>var hidden = "scriptword";</script></head><body><h1>Guide</h1><p>Intro words.</p><h2>Install</h2><p>${topic('installstep', 24).split('\n').slice(2).join(' ')}</p></body></html>`);
+    h.write('nb/analysis.ipynb', notebookJson([{ type: 'markdown', source: '# Analysis' }, { type: 'code', source: 'import pandas' }, { type: 'code', source: topic('plotcell', 24).split('\n').slice(2).join('\n') }]));
+    h.write('notes/garden.md', `# Garden\n\nIntro.\n\n## Tomatoes\n\n${topic('tomatoplant', 24).split('\n').slice(2).join('\n')}\n`);
+    await h.queue.enqueue(h.addJobs(['docs/manual.pdf', 'docs/spec.docx', 'site/page.html', 'nb/analysis.ipynb', 'notes/garden.md']));
+    await h.queue.whenIdle();
+    const p = h.queue.progress();
+    assert.deepEqual([p.indexed, p.skipped, p.failed], [5, [], []]);
+
+    const find = async (words: string) => (await h.store.search(fakeEmbedding(words, D), { kbs: ['workspace'], k: 1 }))[0]!;
+    const onPage2 = await find(pageWords(2)[0]!);
+    assert.equal(onPage2.source, 'docs/manual.pdf');
+    assert.equal(onPage2.place?.page, 2, JSON.stringify(onPage2.place));
+    for (const c of await h.store.chunksOf('docs/manual.pdf', 'workspace')) {
+      const pages = [1, 2, 3].filter((n) => c.text.includes(`This is page ${n}`));
+      assert.ok(pages.every((n) => n >= c.place!.page! && n <= (c.place!.endPage ?? c.place!.page!)), `${JSON.stringify(c.place)} for a chunk holding pages ${pages.join(', ')}`);
+    }
+    assert.deepEqual((await find(topic('storagedisk', 24))).place, { headings: ['Specification', 'Storage'] });
+    const install = await find(topic('installstep', 24));
+    assert.deepEqual([install.source, install.place], ['site/page.html', { headings: ['Guide', 'Install'] }]);
+    assert.ok(!(await h.store.chunksOf('site/page.html', 'workspace')).some((c) => c.text.includes('scriptword')), 'scripts are not text');
+    assert.deepEqual((await find(topic('plotcell', 24))).place, { cell: 2, headings: ['Analysis'] });
+    const tomato = await find(topic('tomatoplant', 24));
+    assert.deepEqual(tomato.place, { headings: ['Garden', 'Tomatoes'] });
+    assert.ok(tomato.startLine >= 5, 'a Markdown chunk keeps the lines of the file itself');
+    await h.close();
+  });
+
+  it('an unchanged document is a hash check (the reader never runs); a changed one is read again; forgetting it leaves none of its text on disk', async () => {
+    const budget: { timeoutMs?: number } = {};
+    const h: Harness = await harness({ name: 'documents-again', queue: { connect: async () => ({ store: h.store, embed: (t, s) => h.client.embed(t, s), ...CHUNK, extractBudget: budget }) } });
+    h.write('manual.pdf', await pdfWithTextPages(2, () => ['the turbine hums at nightfall']));
+    await h.queue.enqueue(h.addJobs(['manual.pdf']));
+    await h.queue.whenIdle();
+    assert.equal(h.queue.progress().indexed, 1);
+
+    // A reader that ran now would run out of time and leave the file out.
+    budget.timeoutMs = 1;
+    fake.reset();
+    await h.queue.enqueue(h.addJobs(['manual.pdf']));
+    await h.queue.whenIdle();
+    assert.deepEqual([h.queue.progress().unchanged, h.queue.progress().skipped, fake.embeddingRequests.length], [1, [], 0]);
+
+    delete budget.timeoutMs;
+    h.write('manual.pdf', await pdfWithTextPages(2, () => ['the glacier sings at dawn']));
+    await h.queue.enqueue(h.addJobs(['manual.pdf']));
+    await h.queue.whenIdle();
+    const chunks = await h.store.chunksOf('manual.pdf', 'workspace');
+    assert.ok(chunks.some((c) => c.text.includes('glacier')) && !chunks.some((c) => c.text.includes('turbine')), 'the new text replaced the old');
+
+    await h.store.forgetSource('manual.pdf');
+    for (const file of filesUnder(h.dir)) assert.ok(!readFileSync(file).includes('glacier sings'), `${file} still holds the text`);
+    await h.close();
+  });
+
+  it('a scanned PDF, a password-protected one and a Word zip bomb are left out with their reasons; the rest is indexed and nothing stored is touched', async () => {
+    const h: Harness = await harness({ name: 'documents-hostile', queue: { connect: async () => ({ store: h.store, embed: (t, s) => h.client.embed(t, s), ...CHUNK, extractBudget: { maxHeapMb: 128 } }) } });
+    h.write('kept.md', topic('keptnote', 40));
+    await h.queue.enqueue(h.addJobs(['kept.md']));
+    await h.queue.whenIdle();
+    const before = await rows(h.dir);
+
+    h.write('scan.pdf', await pdfWithoutText());
+    h.write('locked.pdf', await pdfNeedingPassword());
+    h.write('bomb.docx', docxBomb(10_000));
+    h.write('fine.pdf', await pdfWithTextPages(1));
+    await h.queue.enqueue(h.addJobs(['scan.pdf', 'locked.pdf', 'bomb.docx', 'fine.pdf']));
+    await h.queue.whenIdle();
+    const p = h.queue.progress();
+    const reasons = Object.fromEntries(p.skipped.map((s) => [s.source, s.reason]));
+    assert.equal(reasons['scan.pdf'], 'no text to index — it may be a scanned image');
+    assert.equal(reasons['locked.pdf'], 'password-protected');
+    assert.match(reasons['bomb.docx'] ?? '', /needed too much memory to read|too much text/);
+    assert.deepEqual([p.indexed, p.failed], [1, []]);
+    const after = await rows(h.dir);
+    assert.deepEqual(
+      after.filter((r) => r.source === 'kept.md'),
+      before,
+      'what was in memory is as it was',
+    );
+    await h.close();
   });
 
   it('503 busy answers are retried by the client; indexing finishes without a failure', async () => {

@@ -27,6 +27,8 @@ import type { WatchedMemory } from './workspaceWatcher';
 import { excludeGlobs, groupByRoot, rootOf, sourceOf, uriOf } from './workspacePaths';
 import { ActionError } from '../../util/actionError';
 import { confirmKeyInTheClear, showInfo, showWarning } from '../notify';
+import { extractedKindOf, isExtractedDocument, passageLabel, placeLabel, type ExtractedKind, type SourcePlace } from '../../shared/sourcePlace';
+import { htmlHeadingLine } from '../../rag/documents/htmlHeadingLine';
 import { inertText } from '../../util/inertText';
 
 const EMBEDDINGS_KEY = 'embeddings';
@@ -142,6 +144,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
           chunkTokens: setting('rag.chunkTokens'),
           overlapTokens: setting('rag.chunkOverlap'),
           maxFileBytes: setting('rag.maxFileSizeKB') * 1024,
+          maxDocumentBytes: setting('rag.maxDocumentSizeMB') * 1024 * 1024,
           topK: setting('rag.topK'),
           minScore: setting('rag.minScore'),
           tokenBudget: setting('rag.tokenBudget'),
@@ -257,7 +260,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       const hashes = new Map((await (await this.svc()).listDocuments()).map((d) => [`${d.kb}\0${d.source}`, d.docHash]));
       passages = await withWholeDocuments({ passages, hashOf: (kb, source) => hashes.get(`${kb}\0${source}`), pathOf: (source) => uriOf(source)?.fsPath, tokenBudget: found.filesBudget, countTokens: found.countTokens });
     }
-    result.citations = passages.map((p) => ({ source: p.source, startLine: p.startLine, endLine: p.endLine, score: roundScore(p.score) }));
+    result.citations = passages.map((p) => ({ source: p.source, startLine: p.startLine, endLine: p.endLine, ...(p.place ? { place: p.place } : {}), score: roundScore(p.score) }));
     if (passages.length > 0) {
       result.section = [result.section, memoryPromptSection(passages)].filter(Boolean).join('\n\n');
       result.passages = passages.map((p) => p.text.replace(/[\r\n]+$/, ''));
@@ -389,7 +392,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     const chunk = (await service.chunks(source, kb)).find((c) => c.index === index);
     if (!chunk) throw new ActionError('gone', `That passage of ${source} is no longer in memory.`);
     const choice = await showWarning(
-      `Forget lines ${chunk.startLine}–${chunk.endLine} of ${source}?`,
+      isExtractedDocument(source) ? `Forget ${passageLabel({ ...chunk, source })} of ${source}?` : `Forget lines ${chunk.startLine}–${chunk.endLine} of ${source}?`,
       {
         modal: true,
         detail: `This passage (${chunk.tokenCount} tokens) is removed from memory and from the disk; the rest of the file stays in memory, and the file itself is not touched. If the file changes, it is indexed again whole.`,
@@ -424,7 +427,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     const dials = dialValues(resolveMemoryDials({ ...this.dialLevels(personaId), chat: undefined }));
     const found = await this.find(personaId, [{ role: 'user', content: query }], dials, signal);
     return {
-      passages: found.passages.map((p) => ({ source: p.source, kb: p.kb, startLine: p.startLine, endLine: p.endLine, score: roundScore(p.score), via: p.via, text: p.text })),
+      passages: found.passages.map((p) => ({ source: p.source, kb: p.kb, startLine: p.startLine, endLine: p.endLine, ...(p.place ? { place: p.place } : {}), score: roundScore(p.score), via: p.via, text: p.text })),
       items: found.items,
       ...(found.reasons[0] ? { note: `Memory could not be searched fully: ${found.reasons[0]}` } : {}),
     };
@@ -442,7 +445,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
 
   // ---- the view's buttons ------------------------------------------------------------------------
 
-  async openCitation(c: { source: string; startLine: number; endLine: number }): Promise<void> {
+  async openCitation(c: { source: string; startLine: number; endLine: number; place?: SourcePlace | undefined }): Promise<void> {
     // Only what is in memory opens: a webview cannot make the host open an arbitrary path.
     const service = await this.svc();
     const docs = await service.listDocuments();
@@ -454,6 +457,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     } catch {
       throw new ActionError('gone', `${c.source} no longer exists on disk.`);
     }
+    const kind = extractedKindOf(c.source);
+    if (kind) return openDocumentAt(uri, kind, c.place);
     const start = Math.max(0, c.startLine - 1);
     const end = Math.max(start, c.endLine - 1);
     await vscode.window.showTextDocument(uri, { selection: new vscode.Range(start, 0, end, Number.MAX_SAFE_INTEGER), preview: true });
@@ -477,19 +482,20 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     if (unavailable.state === 'unavailable') throw new ActionError('unavailable', `Memory is off on this machine: ${unavailable.reason}`);
     const exclude = excludeGlobs();
     const maxFileBytes = setting('rag.maxFileSizeKB') * 1024;
+    const maxDocumentBytes = setting('rag.maxDocumentSizeMB') * 1024 * 1024;
     const files: { absPath: string; source: string; root: string }[] = [];
     const skipped: Parameters<typeof describeSkipped>[0][number][] = [];
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Persona: looking for files' }, async () => {
       for (const [root, group] of groupByRoot(uris)) {
         const result = await scanPaths(
           group.map((u) => u.fsPath),
-          { root, exclude, maxFileBytes },
+          { root, exclude, maxFileBytes, maxDocumentBytes },
         );
         files.push(...result.files.map((f: ScannedFile) => ({ absPath: f.absPath, source: sourceOf(vscode.Uri.file(f.absPath)), root })));
         skipped.push(...result.skipped);
       }
     });
-    const skippedText = describeSkipped(skipped, { maxFileBytes });
+    const skippedText = describeSkipped(skipped, { maxFileBytes, maxDocumentBytes });
     if (skippedText) this.log.info(`Add to memory: ${skippedText}`);
     if (files.length === 0) {
       void showWarning(`Nothing to add to memory. ${skippedText}`.trim());
@@ -552,6 +558,11 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     } else if (p.failedCount) {
       void showWarning(message, 'Show Log').then((c) => c && this.log.show());
       for (const f of p.failed) this.log.warn(`Not added to memory: ${f.source}: ${f.message}`);
+    } else if (p.skipped.length > 0) {
+      // Why a file was left out is the person's to know (a scanned PDF, a password): the first few, by name.
+      const shown = p.skipped.slice(0, 3).map((f) => `${path.posix.basename(f.source)}: ${f.reason}`);
+      const more = p.skippedCount > shown.length ? `; ${p.skippedCount - shown.length} more in the log` : '';
+      void showInfo(`${message} Left out: ${shown.join('; ')}${more}.`, 'Show Log').then((c) => c && this.log.show());
     } else {
       void vscode.window.setStatusBarMessage(`$(check) ${inertText(message)}`, 8000);
     }
@@ -725,4 +736,36 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
 /** Similarities as shown and stored: three decimals. */
 function roundScore(score: number): number {
   return Math.round(score * 1000) / 1000;
+}
+
+/**
+ * Opens a document's cited place where VS Code can: a notebook at its cell, an HTML file at its
+ * heading. A PDF or Word file VS Code cannot show is revealed in the system's file manager, and the
+ * message names the page or section to look at (where there is no file manager, as in a browser,
+ * the message alone).
+ */
+async function openDocumentAt(uri: vscode.Uri, kind: ExtractedKind, place: SourcePlace | undefined): Promise<void> {
+  if (kind === 'notebook') {
+    const notebook = await vscode.workspace.openNotebookDocument(uri);
+    const cell = place?.cell !== undefined && place.cell < notebook.cellCount ? place.cell : undefined;
+    const range = cell === undefined ? undefined : new vscode.NotebookRange(cell, cell + 1);
+    const editor = await vscode.window.showNotebookDocument(notebook, { preview: true, ...(range ? { selections: [range] } : {}) });
+    if (range) editor.revealRange(range, vscode.NotebookEditorRevealType.InCenterIfOutsideViewport);
+    return;
+  }
+  if (kind === 'html') {
+    const doc = await vscode.workspace.openTextDocument(uri);
+    const heading = place?.headings?.at(-1);
+    const line = heading === undefined ? undefined : htmlHeadingLine(doc.getText(), heading);
+    await vscode.window.showTextDocument(doc, { preview: true, ...(line !== undefined ? { selection: new vscode.Range(line, 0, line, 0) } : {}) });
+    return;
+  }
+  const name = uri.path.split('/').pop() ?? uri.path;
+  const where = placeLabel(place);
+  const revealed = await vscode.commands.executeCommand('revealFileInOS', uri).then(
+    () => true,
+    () => false,
+  );
+  const look = where ? `: see ${where}` : '';
+  void showInfo(revealed ? `${name} is shown in your file manager${look}.` : `VS Code cannot show ${name} here; open it from ${uri.fsPath}${look}.`);
 }

@@ -60,11 +60,11 @@ export class MemoryPanel {
         documents: ({ kb, offset, limit, filter }) => memory.documentsPage(this.inScope(kb), offset, limit, filter),
         items: ({ offset, limit, filter }) => memory.itemsPage(persona().id, offset, limit, filter),
         chunks: async ({ kb, source }) => ({
-          chunks: (await memory.chunks(this.inScope(kb), source)).map((c) => ({ index: c.index, startLine: c.startLine, endLine: c.endLine, tokens: c.tokenCount, text: c.text })),
+          chunks: (await memory.chunks(this.inScope(kb), source)).map((c) => ({ index: c.index, startLine: c.startLine, endLine: c.endLine, tokens: c.tokenCount, text: c.text, ...(c.place ? { place: c.place } : {}) })),
         }),
         search: ({ query }) => memory.search(persona().id, query, AbortSignal.timeout(55_000)),
-        open: async ({ source, line }) => {
-          await memory.openCitation({ source, startLine: line ?? 1, endLine: line ?? 1 });
+        open: async ({ source, line, place }) => {
+          await memory.openCitation({ source, startLine: line ?? 1, endLine: line ?? 1, place });
           return null;
         },
         forgetDocument: async ({ source }) => {

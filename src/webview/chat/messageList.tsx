@@ -1,6 +1,7 @@
 // The conversation. Each message is memoised, so a streamed token re-renders only the reply being
 // written; off-screen messages skip layout and paint (`content-visibility: auto` in chat.css).
 // The list follows the stream unless the person has scrolled up.
+import { passageLabel, type SourcePlace } from '../../shared/sourcePlace';
 import { Proposals, type ResolveProposal } from './proposals';
 import { createContext } from 'preact';
 import { memo } from '../common/memo';
@@ -131,8 +132,10 @@ export function MessageList(props: Props) {
     }
     const cite = target.closest<HTMLButtonElement>('button[data-source]');
     if (cite) {
-      const { source = '', start = '1', end = '1' } = cite.dataset;
-      props.host.request(Requests.openCitation, { source, startLine: Number(start), endLine: Number(end) }).catch((e: Error) => props.onError(e.message));
+      const { source = '', start = '1', end = '1', place } = cite.dataset;
+      props.host
+        .request(Requests.openCitation, { source, startLine: Number(start), endLine: Number(end), ...(place ? { place: JSON.parse(place) as SourcePlace } : {}) })
+        .catch((e: Error) => props.onError(e.message));
       return;
     }
     const button = target.closest<HTMLButtonElement>('button[data-action]');
@@ -280,8 +283,16 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
         <ol class="citations" aria-label="Sources from memory">
           {message.citations.map((c, i) => (
             <li key={`${c.source}:${c.startLine}`}>
-              <button type="button" class="link-button" data-source={c.source} data-start={c.startLine} data-end={c.endLine} title={`Open ${c.source} at line ${c.startLine}`}>
-                {`[${i + 1}] ${c.source.split('/').pop()} · ${c.startLine === c.endLine ? `line ${c.startLine}` : `lines ${c.startLine}–${c.endLine}`}`}
+              <button
+                type="button"
+                class="link-button"
+                data-source={c.source}
+                data-start={c.startLine}
+                data-end={c.endLine}
+                data-place={c.place ? JSON.stringify(c.place) : undefined}
+                title={`Open ${c.source}, ${passageLabel(c)}`}
+              >
+                {`[${i + 1}] ${c.source.split('/').pop()} · ${passageLabel(c)}`}
               </button>
               <span class="citation-score" title="Similarity to your message">
                 {c.score.toFixed(2)}

@@ -3,6 +3,7 @@
 // import), then the knowledge bases: a document list drawn a page at a time, a document's chunks with
 // their lines, and export of a knowledge base's file list / adding the files of one.
 // Everything shown is text nodes: nothing from a file or a memory is parsed as HTML.
+import { isExtractedDocument, passageLabel } from '../../shared/sourcePlace';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { MemoryPanelRequests, type DocumentRow, type ChunkRow, type ItemRow, type MemoryPanelNotifications, type MemoryPanelState, type SearchResult } from '../../shared/memoryPanelProtocol';
 import { MEMORY_ITEM_TEXT_MAX } from '../../shared/conversation';
@@ -92,8 +93,13 @@ function SearchSection({ host, personaId, onError }: { host: MemoryHost; persona
               {result.passages.map((p, n) => (
                 <li key={`p-${n}`} class="hit">
                   <span class="hit-where">
-                    <button type="button" class="link-button" aria-label={`Open ${p.source}, lines ${p.startLine}–${p.endLine}`} onClick={() => host.request(MemoryPanelRequests.open, { source: p.source, line: p.startLine }).catch((e: Error) => onError(e.message))}>
-                      {`${p.source}:${p.startLine}–${p.endLine}`}
+                    <button
+                      type="button"
+                      class="link-button"
+                      aria-label={`Open ${p.source}, ${passageLabel(p)}`}
+                      onClick={() => host.request(MemoryPanelRequests.open, { source: p.source, line: p.startLine, ...(p.place ? { place: p.place } : {}) }).catch((e: Error) => onError(e.message))}
+                    >
+                      {isExtractedDocument(p.source) ? `${p.source} · ${passageLabel(p)}` : `${p.source}:${p.startLine}–${p.endLine}`}
                     </button>
                     {` · ${formatScore(p.score)}${p.via === 'text' ? ' · exact words' : p.via === 'both' ? ' · meaning and exact words' : ''}`}
                   </span>
@@ -427,11 +433,21 @@ function Chunks({ doc, host, call, onClose }: { doc: DocumentRow; host: MemoryHo
           {chunks.map((c) => (
             <li key={c.index}>
               <div class="muted">
-                <button type="button" class="link-button" aria-label={`Open at line ${c.startLine}`} onClick={() => call(() => host.request(MemoryPanelRequests.open, { source: doc.source, line: Math.max(1, c.startLine) }))}>
-                  {`Lines ${c.startLine}–${c.endLine}`}
+                <button
+                  type="button"
+                  class="link-button"
+                  aria-label={isExtractedDocument(doc.source) ? `Open at ${passageLabel({ ...c, source: doc.source })}` : `Open at line ${c.startLine}`}
+                  onClick={() => call(() => host.request(MemoryPanelRequests.open, { source: doc.source, line: Math.max(1, c.startLine), ...(c.place ? { place: c.place } : {}) }))}
+                >
+                  {capitalise(passageLabel({ ...c, source: doc.source }))}
                 </button>
                 {` · ${c.tokens} tokens `}
-                <button type="button" class="link-button" aria-label={`Forget lines ${c.startLine}–${c.endLine}`} onClick={() => call(() => host.request(MemoryPanelRequests.forgetChunk, { kb: doc.kb, source: doc.source, index: c.index }))}>
+                <button
+                  type="button"
+                  class="link-button"
+                  aria-label={isExtractedDocument(doc.source) ? `Forget ${passageLabel({ ...c, source: doc.source })}` : `Forget lines ${c.startLine}–${c.endLine}`}
+                  onClick={() => call(() => host.request(MemoryPanelRequests.forgetChunk, { kb: doc.kb, source: doc.source, index: c.index }))}
+                >
                   Forget
                 </button>
               </div>
@@ -458,4 +474,8 @@ function formatScore(score: number | undefined): string {
 function clip(text: string, max: number): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
