@@ -20,7 +20,8 @@ import { PersonaError } from '../util/personaError';
 import { isChatType } from '../providers/chatClient';
 import type { ModelInfo } from '../providers/types';
 import { checkNumberInput, checkStopInput, DEFAULT_MAX_TOKENS, NUMBER_SETTINGS, SamplingSchema, type EffectiveSettings, type Sampling, type SettingKey } from '../shared/sampling';
-import { toStoredMessages, type ResolvedRecord, type SentRecord, type SentRecordStore } from './sentRecords';
+import { liesWithin, toStoredMessages, type ForgottenChunk, type ResolvedRecord, type SentRecord, type SentRecordStore } from './sentRecords';
+import { itemPromptText } from '../rag/itemRecall';
 import { ThinkSplitter } from './reasoning';
 import { overridesInEffect, requestSampling, resolveSettings, type SettingLevels } from './effectiveSettings';
 
@@ -96,6 +97,15 @@ export interface MemoryContext {
   /** The persona's memory items the section holds (pinned first). */
   remembered?: RememberedItem[];
 }
+
+/** What memory forgot: whole files (`matches` says which), one chunk of a file, or memory items. */
+export type ForgottenMemory =
+  | { kind: 'sources'; matches: (source: string) => boolean }
+  | { kind: 'chunk'; chunk: ForgottenChunk }
+  | { kind: 'items'; items: readonly { id: string; text: string }[] };
+
+/** What a prompt of what was sent says in place of a forgotten memory item. */
+const FORGOTTEN_MEMORY = '[forgotten memory]';
 
 export interface DeltaEvent {
   conversationId: string;
@@ -611,30 +621,62 @@ export class ChatService {
     await this.setMemoryDial('enabled', enabled);
   }
 
+  /** Memory forgot something: it goes from past replies and from what was sent for them. Returns how many conversations changed. */
+  forget(what: ForgottenMemory): Promise<number> {
+    switch (what.kind) {
+      case 'sources':
+        return this.forgetCitations(what.matches);
+      case 'chunk':
+        return this.forgetChunk(what.chunk);
+      case 'items':
+        return this.forgetRemembered(what.items);
+    }
+  }
+
   /**
    * Forgotten sources leave no trace in the chats: their citations go from every stored reply.
    * `matches` gets each cited source; returns how many conversations changed.
    */
   async forgetCitations(matches: (source: string) => boolean): Promise<number> {
+    const changed = await this.editStoredMessages((m) => dropEntries(m, 'citations', (c) => matches(c.source)));
+    await this.deps.sentRecords?.forgetPassages(matches);
+    return changed;
+  }
+
+  /** One forgotten chunk of a file: the citations within its lines go, and its text from what was sent; the file's other passages stay. */
+  private async forgetChunk(chunk: ForgottenChunk): Promise<number> {
+    const changed = await this.editStoredMessages((m) => dropEntries(m, 'citations', (c) => liesWithin(c, chunk)));
+    await this.deps.sentRecords?.forgetChunk(chunk);
+    return changed;
+  }
+
+  /**
+   * Forgotten memory items: they go from the replies that were given them, and their text from the
+   * prompts that quoted them — also the text an item had before it was edited, as those replies kept it.
+   */
+  private async forgetRemembered(items: readonly { id: string; text: string }[]): Promise<number> {
+    const ids = new Set(items.map((i) => i.id));
+    const texts = new Set(items.map((i) => i.text));
+    const changed = await this.editStoredMessages((m) => {
+      for (const r of m.remembered ?? []) if (ids.has(r.id)) texts.add(r.text);
+      return dropEntries(m, 'remembered', (r) => ids.has(r.id));
+    });
+    await this.deps.sentRecords?.forgetQuoted([...texts].map(itemPromptText), FORGOTTEN_MEMORY);
+    return changed;
+  }
+
+  /** Runs `edit` on every message of every stored chat and saves the chats it changed. Returns how many. */
+  private async editStoredMessages(edit: (m: Message) => boolean): Promise<number> {
     await this.lastReply;
     let changed = 0;
     for (const summary of await this.deps.store.list()) {
       const conversation = summary.id === this.conversation.id ? this.conversation : await this.deps.store.get(summary.id);
       if (!conversation) continue;
-      let touched = false;
-      for (const m of conversation.messages) {
-        if (!m.citations?.some((c) => matches(c.source))) continue;
-        const kept = m.citations.filter((c) => !matches(c.source));
-        if (kept.length > 0) m.citations = kept;
-        else delete m.citations;
-        touched = true;
-      }
-      if (touched) {
-        changed++;
-        await this.save(conversation);
-      }
+      // Every message is edited, not only up to the first that changed.
+      if (!conversation.messages.map(edit).some(Boolean)) continue;
+      changed++;
+      await this.save(conversation);
     }
-    await this.deps.sentRecords?.forgetPassages(matches);
     if (changed > 0) this.emitState();
     return changed;
   }
@@ -1277,6 +1319,17 @@ function refusal(key: SettingKey, value: unknown): string {
   const def = NUMBER_SETTINGS.find((d) => d.key === key)!;
   const checked = checkNumberInput(def, String(value));
   return checked.ok ? `${def.label} must be ${def.integer ? 'a whole number' : 'a number'} from ${def.min} to ${def.max}.` : checked.message;
+}
+
+/** Takes the entries `matches` out of a message's citations or memory items (the list goes when empty). Whether any went. */
+function dropEntries<K extends 'citations' | 'remembered'>(m: Message, key: K, matches: (entry: NonNullable<Message[K]>[number]) => boolean): boolean {
+  const list = m[key] as NonNullable<Message[K]>[number][] | undefined;
+  if (!list) return false;
+  const kept = list.filter((entry) => !matches(entry));
+  if (kept.length === list.length) return false;
+  if (kept.length > 0) m[key] = kept as Message[K];
+  else delete m[key];
+  return true;
 }
 
 function previewOf(text: string): string {

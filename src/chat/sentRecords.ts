@@ -28,7 +28,7 @@ const PassageSchema = z.object({
   place: z.optional(SourcePlaceSchema),
   score: z.number(),
   tokens: z.int(),
-  /** The passage as quoted in the prompt; gone once its file is forgotten. */
+  /** The passage as quoted in the prompt; gone once its file, or its chunk, is forgotten. */
   text: z.optional(z.string()),
   forgotten: z.optional(z.boolean()),
 });
@@ -112,7 +112,26 @@ export class SentRecordStore {
    * Removes the text of memory passages whose source `matches` from every record: from the passage
    * and from the system prompt that quoted it. Returns how many files changed.
    */
-  async forgetPassages(matches: (source: string) => boolean): Promise<number> {
+  forgetPassages(matches: (source: string) => boolean): Promise<number> {
+    return this.rewrite((r) => forgetPassagesOf(r, (p) => matches(p.source)));
+  }
+
+  /**
+   * Removes one forgotten chunk of a file from every record: the passages that quoted it whole or
+   * its start (a passage cut short to fit the budget), as `forgetPassages` does. The file's other
+   * passages stay. Returns how many files changed.
+   */
+  forgetChunk(chunk: ForgottenChunk): Promise<number> {
+    return this.rewrite((r) => forgetPassagesOf(r, (p) => quotesChunk(p, chunk)));
+  }
+
+  /** Puts `marker` in place of each of `texts` in the stored messages of every record. Returns how many files changed. */
+  forgetQuoted(texts: readonly string[], marker: string): Promise<number> {
+    return this.rewrite((r) => texts.map((t) => replaceInMessages(r, t, marker)).some(Boolean));
+  }
+
+  /** Writes again, whole, every file of which `edit` changed a record. Returns how many files changed. */
+  private async rewrite(edit: (record: SentRecord) => boolean): Promise<number> {
     await this.queue;
     let names: string[];
     try {
@@ -126,17 +145,8 @@ export class SentRecordStore {
       const id = name.slice(0, -'.jsonl'.length);
       if (!ID_PATTERN.test(id)) continue;
       const records = await this.read(id);
-      let touched = false;
-      for (const r of records) {
-        for (const p of r.passages) {
-          if (p.text === undefined || !matches(p.source)) continue;
-          const gone = `[forgotten: ${p.source}, ${passageLabel(p, '-')}]`;
-          for (const m of r.messages) if ('content' in m && p.text.length > 0) m.content = m.content.split(p.text).join(gone);
-          delete p.text;
-          p.forgotten = true;
-          touched = true;
-        }
-      }
+      // Every record is edited, not only up to the first that changed.
+      const touched = records.map(edit).some(Boolean);
       if (!touched) continue;
       await writeFileAtomic(this.fileFor(id), records.map((r) => `${JSON.stringify(r)}\n`).join(''));
       changed++;
@@ -187,6 +197,51 @@ async function endsWithNewline(file: string): Promise<boolean> {
   } finally {
     await handle?.close();
   }
+}
+
+type StoredPassage = SentRecord['passages'][number];
+
+/** One chunk of a file that memory forgot: where it was, and its text. */
+export interface ForgottenChunk {
+  source: string;
+  startLine: number;
+  endLine: number;
+  text: string;
+}
+
+/** Whether a passage or citation of some file lies within the lines of `chunk`, in its file. */
+export function liesWithin(at: { source: string; startLine: number; endLine: number }, chunk: ForgottenChunk): boolean {
+  return at.source === chunk.source && at.startLine >= chunk.startLine && at.endLine <= chunk.endLine;
+}
+
+/** Whether `p` quoted `chunk`: within its lines, its text the chunk's or the start of it (cut to fit). */
+function quotesChunk(p: StoredPassage, chunk: ForgottenChunk): boolean {
+  return liesWithin(p, chunk) && p.text !== undefined && chunk.text.startsWith(p.text);
+}
+
+/** Takes the text of the passages `matches` out of the record: a marker in the messages, none in the passage. Whether any was taken. */
+function forgetPassagesOf(record: SentRecord, matches: (p: StoredPassage) => boolean): boolean {
+  let touched = false;
+  for (const p of record.passages) {
+    if (p.text === undefined || !matches(p)) continue;
+    replaceInMessages(record, p.text, `[forgotten: ${p.source}, ${passageLabel(p, '-')}]`);
+    delete p.text;
+    p.forgotten = true;
+    touched = true;
+  }
+  return touched;
+}
+
+/** Puts `marker` in place of `text` wherever the record's messages hold it as sent. Whether any did. */
+function replaceInMessages(record: SentRecord, text: string, marker: string): boolean {
+  if (text.length === 0) return false;
+  let touched = false;
+  for (const m of record.messages) {
+    if (!('content' in m) || !m.content.includes(text)) continue;
+    m.content = m.content.split(text).join(marker);
+    touched = true;
+  }
+  return touched;
 }
 
 /** History messages of `sent` that are the conversation's own, as references; the rest as text. */

@@ -67,7 +67,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       sentRecords: new SentRecordStore(path.join(storageRoot.fsPath, 'sent-requests'), log),
     });
     await chat.init();
-    context.subscriptions.push(chat, memory.onDidForget((matches) => chat.forgetCitations(matches)));
+    context.subscriptions.push(chat, memory.onDidForget((what) => chat.forget(what)));
 
     const sentView = new SentView(chat);
     const presets = new PresetStore(path.join(context.globalStorageUri.fsPath, 'presets.json'), log);

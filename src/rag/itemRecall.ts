@@ -215,7 +215,12 @@ const itemsIntro = [
 
 /** One line per item: a line break inside an item must not start a heading or a role of the prompt. */
 function itemLine(item: MemoryItem): string {
-  return `- ${item.text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim()}`;
+  return `- ${itemPromptText(item.text)}`;
+}
+
+/** An item's text as the prompt quotes it: on one line. */
+export function itemPromptText(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim();
 }
 
 /** The section quoting `items` ('' for none). */

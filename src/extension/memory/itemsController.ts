@@ -44,6 +44,8 @@ export class ItemsController implements vscode.Disposable {
     /** The embeddings key: loaded from SecretStorage, then given for a base URL when saved for its origin. */
     private readonly key: { load(): Promise<void>; for(baseUrl: string): { apiKey: string } | Record<string, never> },
     private readonly preferences: vscode.Memento,
+    /** Told what was forgotten (the chat takes it out of past replies and of what was sent); awaited. */
+    private readonly forgotten: (gone: readonly MemoryItem[]) => Promise<void>,
   ) {
     this.changed.event(() => this.version++);
   }
@@ -234,8 +236,7 @@ export class ItemsController implements vscode.Disposable {
     if (!m) return false;
     const choice = await showWarning(`Forget “${short(m.text)}”?`, { modal: true, detail: `${personaName} will no longer have it in any chat; it is removed from the disk.` }, 'Forget');
     if (choice !== 'Forget') return false;
-    await this.service().forget(personaId, [m.id]);
-    this.changed.fire(personaId);
+    await this.afterForgetting(personaId, await this.service().forget(personaId, [m.id]));
     return true;
   }
 
@@ -243,7 +244,12 @@ export class ItemsController implements vscode.Disposable {
   async forgetFromConversation(personaId: string, conversationId: string): Promise<void> {
     const from = await this.service().fromConversation(personaId, conversationId);
     if (from.length === 0) return;
-    await this.service().forget(personaId, from.map((i) => i.id));
+    await this.afterForgetting(personaId, await this.service().forget(personaId, from.map((i) => i.id)));
+  }
+
+  /** Past replies and what was sent for them lose the forgotten items before the views draw again. */
+  private async afterForgetting(personaId: string, gone: readonly MemoryItem[]): Promise<void> {
+    if (gone.length > 0) await this.forgotten(gone);
     this.changed.fire(personaId);
   }
 
@@ -272,7 +278,7 @@ export class ItemsController implements vscode.Disposable {
   /** Forgets every memory of the persona (MemoryController.forgetPersona asks first). Resolves to how many. */
   async forgetAllOf(personaId: string): Promise<number> {
     const gone = await this.service().forgetPersona(personaId);
-    this.changed.fire(personaId);
+    await this.afterForgetting(personaId, gone);
     return gone.length;
   }
 

@@ -18,7 +18,7 @@ import type { MemoryStatus } from '../../shared/chatProtocol';
 import type { DocumentRow, ItemRow, KnowledgeBaseInfo, MemoryPanelState, SearchResult } from '../../shared/memoryPanelProtocol';
 import { memoryItemsSection } from '../../rag/itemRecall';
 import type { DocumentSummary, StoredChunk } from '../../rag/memoryStore';
-import type { ChatMemory, MemoryContext, ProposalMemory } from '../../chat/chatService';
+import type { ChatMemory, ForgottenMemory, MemoryContext, ProposalMemory } from '../../chat/chatService';
 import { setting, userMemoryDials } from '../config';
 import { dialValues, resolveMemoryDials, type EffectiveMemoryDials, type MemoryDials, type MemoryDialValues } from '../../shared/memoryDials';
 import { originOf, type ApiKeyStore } from '../../chat/apiKeys';
@@ -42,8 +42,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   private readonly statusBar = new MemoryStatusBar();
   /** What the view and the status bar show; never waits on LanceDB. */
   private readonly overview: MemoryOverview;
-  /** Told what was forgotten (the chat takes its citations out of past replies); awaited. */
-  private readonly forgetListeners = new Set<(matches: (source: string) => boolean) => Promise<unknown>>();
+  /** Told what was forgotten (the chat takes it out of past replies and of what was sent); awaited. */
+  private readonly forgetListeners = new Set<(what: ForgottenMemory) => Promise<unknown>>();
   private embeddingsKey: { key: string; origin?: string } | undefined;
   /** Causes already told in a reply, so one server outage is said once, not under every reply. */
   private readonly toldNotes = new Set<string>();
@@ -67,7 +67,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     this.items = new ItemsController(path.join(globalStorageDir, 'memory-items'), log, {
       load: () => this.embeddingsKeyLoaded(),
       for: (baseUrl) => this.embeddingsKeyFor(baseUrl),
-    }, preferences);
+    }, preferences, (gone) => this.forgotten({ kind: 'items', items: gone.map(({ id, text }) => ({ id, text })) }));
     const items = this.items;
     this.proposals = {
       mode: (personaId) => items.proposalMode(personaId),
@@ -79,14 +79,14 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     this.disposables.push(this.statusBar, this.overview, this.items, this.overview.onDidChange(() => this.emit()));
   }
 
-  /** Forgetting waits for each listener: the sources of past replies go with what is forgotten. */
-  onDidForget(listener: (matches: (source: string) => boolean) => Promise<unknown>): vscode.Disposable {
+  /** Forgetting waits for each listener: what past replies were given goes with what is forgotten. */
+  onDidForget(listener: (what: ForgottenMemory) => Promise<unknown>): vscode.Disposable {
     this.forgetListeners.add(listener);
     return { dispose: () => this.forgetListeners.delete(listener) };
   }
 
-  private async forgotten(matches: (source: string) => boolean): Promise<void> {
-    await Promise.all([...this.forgetListeners].map((l) => l(matches)));
+  private async forgotten(what: ForgottenMemory): Promise<void> {
+    await Promise.all([...this.forgetListeners].map((l) => l(what)));
   }
 
   // ---- the service, made on first use -----------------------------------------------------------
@@ -380,7 +380,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       // Sources under past replies go too, unless the same file is still in the shared memory.
       const shared = new Set((await service.listDocuments(WORKSPACE_KB)).map((d) => d.source));
       const forgotten = new Set(sources.filter((s) => !shared.has(s)));
-      await this.forgotten((source) => forgotten.has(source));
+      await this.forgotten({ kind: 'sources', matches: (source) => forgotten.has(source) });
       await this.overview.refresh();
     }
     void showInfo(`${personaName} forgot ${[gone > 0 ? `${gone} memor${gone === 1 ? 'y' : 'ies'}` : '', files.length > 0 ? `${files.length} file${files.length === 1 ? '' : 's'}` : ''].filter(Boolean).join(' and ')}.`);
@@ -401,6 +401,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     );
     if (choice !== 'Forget Passage') return false;
     await service.forgetChunk(source, kb, index);
+    await this.forgotten({ kind: 'chunk', chunk: { source, startLine: chunk.startLine, endLine: chunk.endLine, text: chunk.text } });
     await this.overview.refresh();
     return true;
   }
@@ -599,7 +600,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     for (const t of targets) await service.forget(t);
     // A dropped file's copy is its text too: it goes with it.
     if (this.uploadsDir) await removeUploadCopies(this.uploadsDir, affected.map((d) => d.source));
-    await this.forgotten(matches);
+    await this.forgotten({ kind: 'sources', matches });
     await this.overview.refresh();
     void showInfo(`Forgot ${what}.`);
     return true;
@@ -619,7 +620,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     if (choice !== 'Forget All') return;
     await service.forgetAll();
     if (this.uploadsDir) await removeUploadCopies(this.uploadsDir, 'all');
-    await this.forgotten(() => true);
+    await this.forgotten({ kind: 'sources', matches: () => true });
     await this.overview.refresh();
     void showInfo("Forgot all of this workspace's memory.");
   }
