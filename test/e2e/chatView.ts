@@ -67,7 +67,7 @@ export async function startChatE2e(options: {
  * The VS Code of a memory test file: a chat server and the fake KoboldCpp for embeddings, started in
  * the file's `before` hook and stopped in its `after`. A test calls the returned function for both.
  */
-export function chatWithMemoryE2e(options: { label: string; server?: FakeServerOptions; workspaceFiles?: StartOptions['workspaceFiles'] }): () => { e: ChatE2e; k: FakeKoboldCpp } {
+export function chatWithMemoryE2e(options: { label: string; server?: FakeServerOptions; workspaceFiles?: StartOptions['workspaceFiles']; settings?: Record<string, unknown> }): () => { e: ChatE2e; k: FakeKoboldCpp } {
   let e2e: ChatE2e | undefined;
   let kobold: FakeKoboldCpp | undefined;
   before(async () => {
@@ -75,7 +75,7 @@ export function chatWithMemoryE2e(options: { label: string; server?: FakeServerO
     e2e = await startChatE2e({
       label: options.label,
       ...(options.server ? { server: options.server } : {}),
-      settings: { 'persona.embeddings.baseUrl': kobold.url, 'persona.rag.minScore': 0.05 },
+      settings: { 'persona.embeddings.baseUrl': kobold.url, 'persona.rag.minScore': 0.05, ...options.settings },
       ...(options.workspaceFiles ? { workspaceFiles: options.workspaceFiles } : {}),
     });
     await e2e.view();
@@ -88,6 +88,24 @@ export function chatWithMemoryE2e(options: { label: string; server?: FakeServerO
     assert.ok(e2e && kobold, 'VS Code did not start (see the before hook)');
     return { e: e2e, k: kobold };
   };
+}
+
+/** Right-clicks an Explorer item and picks a context-menu entry. */
+export async function explorerMenu(page: Page, runCommand: (title: string) => Promise<void>, item: string, entry: string, screenshot?: () => Promise<unknown>): Promise<void> {
+  await runCommand('File: Focus on Files Explorer');
+  const row = page.locator(`.explorer-folders-view .monaco-list-row[aria-label^="${item}"]`).first();
+  await row.waitFor({ state: 'visible', timeout: 10_000 });
+  await row.click({ button: 'right' });
+  const menu = page.locator('.context-view .monaco-menu');
+  const action = menu.locator('.action-item', { hasText: entry }).first();
+  await action.waitFor({ state: 'visible', timeout: 10_000 });
+  await screenshot?.();
+  // A click as the menu settles can highlight the entry without choosing it: again while it is open.
+  await waitUntil(`"${entry}" to be chosen`, 15_000, async () => {
+    await action.click({ timeout: 2000 }).catch(() => undefined);
+    await menu.waitFor({ state: 'hidden', timeout: 2000 }).catch(() => undefined);
+    return !(await menu.isVisible());
+  });
 }
 
 // ---- settings --------------------------------------------------------------------------------------

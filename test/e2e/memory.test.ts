@@ -7,10 +7,10 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
-import type { Frame, Page } from 'playwright-core';
+import type { Frame } from 'playwright-core';
 import { startFakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { captureOnFailure, openPersonaView, waitUntil } from './harness';
-import { lastAssistant, requestMessages, sendMessage, chatWithMemoryE2e, updateUserSettings, waitForReply } from './chatView';
+import { explorerMenu, lastAssistant, requestMessages, sendMessage, chatWithMemoryE2e, updateUserSettings, waitForReply } from './chatView';
 
 
 const authNotes = [
@@ -33,24 +33,6 @@ const started = chatWithMemoryE2e({
     '.gitignore': 'notes/secret.txt\n',
   },
 });
-
-/** Right-clicks an Explorer item and picks a context-menu entry. */
-async function explorerMenu(page: Page, runCommand: (title: string) => Promise<void>, item: string, entry: string, screenshot?: () => Promise<unknown>): Promise<void> {
-  await runCommand('File: Focus on Files Explorer');
-  const row = page.locator(`.explorer-folders-view .monaco-list-row[aria-label^="${item}"]`).first();
-  await row.waitFor({ state: 'visible', timeout: 10_000 });
-  await row.click({ button: 'right' });
-  const menu = page.locator('.context-view .monaco-menu');
-  const action = menu.locator('.action-item', { hasText: entry }).first();
-  await action.waitFor({ state: 'visible', timeout: 10_000 });
-  await screenshot?.();
-  // A click as the menu settles can highlight the entry without choosing it: again while it is open.
-  await waitUntil(`"${entry}" to be chosen`, 15_000, async () => {
-    await action.click({ timeout: 2000 }).catch(() => undefined);
-    await menu.waitFor({ state: 'hidden', timeout: 2000 }).catch(() => undefined);
-    return !(await menu.isVisible());
-  });
-}
 
 test('a folder added from the Explorer is indexed, the next reply is given its passage and lists it as a source that opens at its lines', async () => {
   const { e, k } = started();
