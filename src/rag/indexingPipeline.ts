@@ -9,7 +9,6 @@ import { placeOfRange, markdownSegments } from './documents/chunkPlaces';
 import { defaultMaxDocumentBytes, type TextSegment } from './documents/documentTypes';
 import { extractDocument } from './documents/extractDocument';
 import { extractedKindOf, type ExtractedKind, type SourcePlace } from '../shared/sourcePlace';
-import { SerialQueue } from '../util/serialQueue';
 import { secretIn } from './secretScan';
 import { describeEmbeddingsError, EmbeddingsError } from './embeddingsErrors';
 import type { AddJob, IndexJob } from './indexingJobs';
@@ -22,11 +21,6 @@ import type { Logger } from '../util/logger';
 
 /** Files larger than this are skipped unless the backend says otherwise. */
 export const defaultMaxFileBytes = 1024 * 1024;
-/**
- * One document reader at a time in this extension host: files are read several ahead, and eight
- * readers with their own memory budgets would cost more than the embeddings server waits for.
- */
-const readers = new SerialQueue();
 /** Files being read and prepared at once ahead of the one being embedded. */
 const readAhead = 8;
 /** A finished job waits at most this many in memory before the journal is written. */
@@ -361,7 +355,8 @@ export async function prepareJob(job: IndexJob, backend: IndexingBackend, signal
 async function prepareDocument(job: AddJob, bytes: Buffer, kind: ExtractedKind, backend: IndexingBackend, signal: AbortSignal | undefined): Promise<Prepared> {
   const docHash = createHash('sha256').update(bytes).digest('hex');
   if (await backend.store.hasDocument(job.source, job.kb, docHash)) return { kind: 'unchanged' };
-  const outcome = await readers.run(() => (signal?.aborted ? Promise.reject(signal.reason) : extractDocument(bytes, kind, backend.extractBudget, signal ? { signal } : {})));
+  // One document at a time is read (extractDocument queues them), while files are prepared several ahead.
+  const outcome = await extractDocument(bytes, kind, backend.extractBudget, signal ? { signal } : {});
   if (!outcome.ok) return { kind: 'skipped', reason: outcome.message };
   const secret = secretIn(outcome.text);
   if (secret) return { kind: 'skipped', reason: `it holds what looks like ${secret}` };

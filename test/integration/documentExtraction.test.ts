@@ -1,7 +1,8 @@
-// Documents people add to memory — PDF, Word, HTML, Markdown, notebooks — read in a worker thread:
-// their text with the page or heading path of each stretch, or a skip reason in plain words. Hostile
+// Documents people add to memory — PDF, Word, HTML, Markdown, notebooks — read in a reader process
+// kept for the next document (or a worker thread): their text with the page or heading path of each stretch, or a skip reason in plain words. Hostile
 // documents are stopped by the reader's budget while the host's event loop keeps running.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { DocumentPosition, ExtractOutcome, TextSegment } from '../../src/rag/documents/documentTypes';
@@ -19,6 +20,18 @@ import {
 } from '../support/documentFixtures';
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
+
+/** Processes this test process has started that run the document reader, read from /proc. */
+function readerProcesses(): number[] {
+  const children = readdirSync('/proc/self/task').flatMap((t) => readFileSync(`/proc/self/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  return children.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('extractWorker');
+    } catch {
+      return false; // it ended since
+    }
+  });
+}
 
 function extracted(outcome: ExtractOutcome): { text: string; segments: TextSegment[] } {
   assert.ok(outcome.ok, `expected text, got the skip: ${outcome.ok ? '' : outcome.message}`);
@@ -195,6 +208,38 @@ describe('document extraction off the main thread', () => {
     const outcome = skipped(await extractDocument(docxBomb(2_000), 'docx', { timeoutMs: 50 }));
     assert.equal(outcome.reason, 'timeLimit');
     assert.match(outcome.message, /took too long to read \(over 50 ms\)/);
+  });
+
+  it('keeps one reader process for document after document, and replaces it after one it could not finish', { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
+    const pdf = await pdfWithTextPages(2);
+    extracted(await extractDocument(pdf, 'pdf'));
+    const first = readerProcesses();
+    assert.equal(first.length, 1, `one reader process after a document: ${first.join(', ')}`);
+    // Three at once are read one after the other by the same process, each whole.
+    const three = await Promise.all([1, 2, 3].map(() => extractDocument(pdf, 'pdf')));
+    for (const r of three) assert.deepEqual(segmentTexts(extracted(r)).map((s) => s.position), [1, 2].map((page) => ({ kind: 'page', page })));
+    assert.deepEqual(readerProcesses(), first, 'the same reader read them');
+
+    // A document over its time budget ends its reader; the next document gets a new one and reads.
+    assert.equal(skipped(await extractDocument(docxBomb(2_000), 'docx', { timeoutMs: 50 })).reason, 'timeLimit');
+    extracted(await extractDocument(pdf, 'pdf'));
+    const after = readerProcesses();
+    assert.equal(after.length, 1, `one reader process again: ${after.join(', ')}`);
+    assert.notEqual(after[0], first[0], 'a new reader after the one that ran out of time');
+
+    // So does a zip bomb that runs it out of memory.
+    assert.equal(skipped(await extractDocument(docxBomb(10_000), 'docx', { maxHeapMb: 128, timeoutMs: 20_000 })).reason, 'memoryLimit');
+    const segments = segmentTexts(extracted(await extractDocument(utf8('# Title\n\nText.'), 'markdown')));
+    assert.deepEqual(segments.map((s) => s.text), ['# Title\n\nText.']);
+  });
+
+  it('rejects a document waiting behind another at once when cancelled, and reads the next', async () => {
+    const controller = new AbortController();
+    const first = extractDocument(await pdfWithTextPages(2), 'pdf');
+    const waiting = extractDocument(await pdfWithTextPages(2), 'pdf', {}, { signal: controller.signal });
+    controller.abort(new Error('stopped while waiting'));
+    await assert.rejects(waiting, /stopped while waiting/);
+    extracted(await first);
   });
 
   it('rejects with the abort reason when cancelled', async () => {

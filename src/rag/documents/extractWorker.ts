@@ -1,8 +1,10 @@
 // Entry point of the document reader (bundled as dist/documentWorker.js; run from source under
-// tsx in tests). It reads one document and sends back one ExtractOutcome. It runs either as a
-// worker thread (the default: see extractDocument.ts) or as a child process.
+// tsx in tests). As a child process (the default: see extractDocument.ts) it reads the documents
+// the host sends, one at a time, answering each with its ExtractOutcome; as a worker thread it reads
+// the one document it was started with.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DocumentKind, ExtractBudget, ExtractOutcome } from './documentTypes';
+import type { ReaderAnswer, ReaderRequest } from './extractDocument';
 import { extractInThread } from './extractInThread';
 
 export interface ExtractWorkerInput {
@@ -15,8 +17,11 @@ if (parentPort) {
   const input = workerData as ExtractWorkerInput;
   void extractInThread(input.bytes, input.kind, input.budget).then((outcome: ExtractOutcome) => parentPort?.postMessage(outcome));
 } else if (process.send) {
-  process.once('message', (input: ExtractWorkerInput) => {
-    void extractInThread(input.bytes, input.kind, input.budget).then((outcome) => process.send?.(outcome, () => process.exit(0)));
+  process.on('message', (request: ReaderRequest) => {
+    void extractInThread(request.bytes, request.kind, request.budget).then((outcome) => {
+      const answer: ReaderAnswer = { id: request.id, outcome };
+      process.send?.(answer);
+    });
   });
   // The host going away ends the reader too.
   process.once('disconnect', () => process.exit(0));
