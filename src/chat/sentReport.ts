@@ -1,6 +1,7 @@
 // "What was sent" as a person reads it: a Markdown document with the request's model and sampling,
 // the token count of each part against the model's context, the lorebook entries that fired, the
-// memory passages with their scores and sources (as links to the files, at their lines), the history
+// memory passages with their scores and sources (as links to the files, at their lines), the facts
+// remembered for the reply with theirs, the history
 // kept and left out, every message exactly as sent, and the raw request as JSON at the end. Every
 // text that came from a person, a card, a file or a model is inside a code fence longer than any run
 // of backticks in it, so nothing in it is read as Markdown (no links, no HTML). Plain Node.
@@ -68,6 +69,13 @@ export function sentReport(record: ResolvedRecord, conversation: Conversation, p
     record.passages.forEach((m, i) => {
       out.push(`${i + 1}. ${sourceLink(m.source, linkFor(m.source, m.startLine))}, ${passageLabel(m)} · score ${m.score.toFixed(3)} · ${m.tokens} tokens${m.forgotten ? ' · **forgotten**: its text was removed from this record' : ''}`);
     });
+    out.push('');
+  }
+
+  // The facts the persona remembered for this reply (their text is in the system prompt below).
+  if (reply?.remembered?.length) {
+    out.push('## Remembered facts', '');
+    reply.remembered.forEach((r, i) => out.push(`${i + 1}. ${plain(preview(r.text))} · ${r.pinned ? 'pinned' : r.score !== undefined ? `score ${r.score.toFixed(3)}` : 'recalled'}`));
     out.push('');
   }
 

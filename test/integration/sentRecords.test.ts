@@ -31,6 +31,10 @@ const memory: ChatMemory = {
       section: memoryPromptSection(passages),
       citations: passages.map((p) => ({ source: p.source, startLine: p.startLine, endLine: p.endLine, score: p.score })),
       passages: passages.map((p) => p.text.replace(/[\r\n]+$/, '')),
+      remembered: [
+        { id: 'item-1', text: 'Ada prefers [short](command:workbench.action.quit) answers', score: 0.7 },
+        { id: 'item-2', text: 'Ada lives in Oslo', pinned: true },
+      ],
     };
   },
   status: () => ({ status: 'ready', documents: 2 }),
@@ -128,6 +132,8 @@ describe('what was sent', () => {
     assert.match(report, /## Tokens/);
     assert.match(report, /\| Memory \| \d+ \|/);
     assert.match(report, /\[notes\/secret\\\.md\]\(<file:\/\/\/ws\/notes\/secret\.md#L3>\), lines 3–4 · score 0\.810/);
+    // The facts remembered for the reply, with their scores; their link syntax is inert.
+    assert.match(report, /## Remembered facts\n\n1\. Ada prefers \\\[short\\\]\\\(command:workbench\\\.action\\\.quit\\\) answers · score 0\.700\n2\. Ada lives in Oslo · pinned\n/);
     assert.match(report, /## Raw request \(JSON\)/);
     assert.ok(report.includes('```text\nAnd when do we deploy?\n```'));
   });
