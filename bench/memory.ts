@@ -2,11 +2,12 @@
 // real parts — LanceDB on disk, files on disk, the fake KoboldCpp over loopback HTTP — and printed as
 // ratios against the embedding server alone. Speed is measured, never asserted: the bench prints a
 // table beside the issue's targets and writes what it measured to .bench/memory.json. About 8
-// minutes on 2 cores, most of it building the 100k-chunk index and keeping 10k memory items.
+// minutes on 2 cores, most of it building the 100k-chunk index and keeping 10k memory items, and
+// 50 s more for the documents part.
 //
 //   npm run bench:memory                 everything
 //   npm run bench:memory -- --quick      small sizes (1k/5k chunks, 1k files, 1k documents, 1k items): checks the bench runs
-//   npm run bench:memory -- --only indexing|retrieval|readd|panel|items   one part
+//   npm run bench:memory -- --only indexing|retrieval|readd|panel|items|documents   one part
 //
 // 1. Indexing: a workspace of prose and code files added through MemoryService (scan results →
 //    queue → read → chunk → embed → commit → indexes), against the same chunks sent straight to the
@@ -24,10 +25,18 @@
 // 5. Memory items: 10k items of one persona (records on disk, vectors in LanceDB), the recall a chat
 //    turn runs (k 8, minScore 0.35), without pins and with 50 pinned, against one embedding request
 //    for the same query sent straight to the server; and the steps of a recall one by one.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+// 6. Documents: PDFs laid out as manuals (10, 50 and 200 pages of 400–600 words) read by the bundled
+//    reader as the extension runs it (one child process kept from document to document), in pages/s, against the same
+//    text chunked and embedded through EmbeddingsClient, in pages/s: extraction must not become the
+//    bottleneck. What a document costs before its first page (a process, the bundle, a 1-page PDF)
+//    apart; then one large PDF and a folder of small ones indexed end to end through MemoryService.
+//    About 50 s.
+import { fork, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chunkText } from '../src/rag/chunker';
+import { extractDocument } from '../src/rag/documents/extractDocument';
 import { EmbeddingsClient } from '../src/rag/embeddingsClient';
 import { scanPaths } from '../src/rag/fileScanner';
 import { MemoryItems } from '../src/rag/itemRecall';
@@ -46,8 +55,8 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 
 const D = 1024;
 const sizes = quick
-  ? { indexingFiles: 40, retrieval: [1_000, 5_000], readdFiles: 1_000, panel: { documents: 1_000, chunksPerDocument: 10 }, items: 1_000 }
-  : { indexingFiles: 120, retrieval: [10_000, 100_000], readdFiles: 10_000, panel: { documents: 10_000, chunksPerDocument: 10 }, items: 10_000 };
+  ? { indexingFiles: 40, retrieval: [1_000, 5_000], readdFiles: 1_000, panel: { documents: 1_000, chunksPerDocument: 10 }, items: 1_000, documentPages: [10, 50], documentFolder: { files: 5, pages: 10 } }
+  : { indexingFiles: 120, retrieval: [10_000, 100_000], readdFiles: 10_000, panel: { documents: 10_000, chunksPerDocument: 10 }, items: 10_000, documentPages: [10, 50, 200], documentFolder: { files: 20, pages: 10 } };
 /** A GPU-class embedding server: 5 ms per request + 4 ms per 500-token text (BGE-M3 on a mid-range GPU). */
 const SERVER = { latencyMs: 5, latencyPerItemMs: 4 };
 /** EmbeddingsClient's defaults for KoboldCpp. */
@@ -688,6 +697,271 @@ async function benchItems(): Promise<void> {
   }
 }
 
+// ---- 6. documents: PDF extraction against the embedding server ----------------------------------------
+
+/** The reader as the packaged extension runs it (esbuild.mjs bundles src/rag/documents/extractWorker.ts). */
+const documentWorkerBundle = join(repoRoot, 'dist', 'documentWorker.js');
+
+/** Builds dist/ when the bundled reader is missing; says so when it is older than its sources. */
+function bundledReader(): { script: string; stale: boolean } {
+  if (!existsSync(documentWorkerBundle)) {
+    progress('documents: dist/documentWorker.js is missing; building (node esbuild.mjs --production)');
+    const built = spawnSync(process.execPath, ['esbuild.mjs', '--production'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (built.status !== 0 || !existsSync(documentWorkerBundle)) throw new Error('documents: the build of dist/documentWorker.js failed');
+  }
+  const sources = join(repoRoot, 'src', 'rag', 'documents');
+  const newestSource = Math.max(...readdirSync(sources).map((f) => statSync(join(sources, f)).mtimeMs));
+  return { script: documentWorkerBundle, stale: statSync(documentWorkerBundle).mtimeMs < newestSource };
+}
+
+const manualWords = (
+  'the a an of to and in is for that with on as it be are this by from or at you your can will when each ' +
+  'configuration settings installation device network connection authentication password account server client ' +
+  'request response document section page chapter table figure value default option parameter temperature ' +
+  'pressure voltage current sensor display button menu screen select press hold release open close start stop ' +
+  'maintenance warranty service technician replace check clean inspect battery cable adapter firmware update ' +
+  'version release note important warning caution ensure before after during within between following previous ' +
+  'procedure described shown listed required recommended optional available supported automatically manually ' +
+  'operation performance capacity interval minimum maximum approximately normally typically'
+).split(' ');
+
+/** Sentences of a manual's prose: 8–22 words, now and then a comma, a number with a unit, a reference. */
+function manualProse(words: number): string[] {
+  const out: string[] = [];
+  let sentence: string[] = [];
+  let length = 8 + Math.floor(rnd() * 15);
+  for (let i = 0; i < words; i++) {
+    const r = rnd();
+    let word = r < 0.03 ? `${Math.floor(rnd() * 240)}.${Math.floor(rnd() * 10)} ${pick(['mm', 'V', 'kPa', 'ms', '°C'])}` : r < 0.05 ? `(see ${pick(['Table', 'Figure', 'Section'])} ${1 + Math.floor(rnd() * 30)}.${1 + Math.floor(rnd() * 9)})` : pick(manualWords);
+    if (sentence.length === 0) word = word[0]!.toUpperCase() + word.slice(1);
+    else if (rnd() < 0.06) sentence[sentence.length - 1] += ',';
+    sentence.push(word);
+    if (sentence.length >= length || i === words - 1) {
+      out.push(sentence.join(' ') + '.');
+      sentence = [];
+      length = 8 + Math.floor(rnd() * 15);
+    }
+  }
+  return out;
+}
+
+/**
+ * A PDF laid out as a manual: A4, a heading, paragraphs of 10 pt Helvetica wrapped to the margins
+ * (one text line per drawing operation, as word processors write them), 400–600 words a page, a
+ * page number at the foot.
+ */
+async function manualPdf(pages: number): Promise<{ bytes: Uint8Array; words: number }> {
+  const { PDFDocument, StandardFonts } = await import('pdf-lib');
+  const doc = await PDFDocument.create();
+  const font = await doc.embedFont(StandardFonts.Helvetica);
+  const bold = await doc.embedFont(StandardFonts.HelveticaBold);
+  const width = 495;
+  let words = 0;
+  for (let n = 1; n <= pages; n++) {
+    const page = doc.addPage([595, 842]);
+    page.drawText(`${n}. ${pick(['Installation', 'Operation', 'Maintenance', 'Troubleshooting', 'Specifications', 'Safety'])} of the ${pick(manualWords)} ${pick(manualWords)}`, { x: 50, y: 790, size: 14, font: bold });
+    let y = 764;
+    let left = 400 + Math.floor(rnd() * 201);
+    while (left > 0) {
+      const paragraph = Math.min(left, 40 + Math.floor(rnd() * 80));
+      left -= paragraph;
+      let line = '';
+      const lines: string[] = [];
+      for (const word of manualProse(paragraph).join(' ').split(' ')) {
+        const next = line ? `${line} ${word}` : word;
+        if (font.widthOfTextAtSize(next, 10) > width && line) {
+          lines.push(line);
+          line = word;
+        } else line = next;
+      }
+      if (line) lines.push(line);
+      for (const l of lines) {
+        if (y < 50) throw new Error('documents: a page overflowed; fewer words per page');
+        page.drawText(l, { x: 50, y, size: 10, font });
+        y -= 13;
+      }
+      words += paragraph;
+      y -= 7;
+    }
+    page.drawText(String(n), { x: 292, y: 28, size: 9, font });
+  }
+  return { bytes: await doc.save(), words };
+}
+
+/** Milliseconds from forking `script` (as extractDocument forks its reader) to its first message. */
+function forkUntilMessage(script: string, args: string[] = []): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const started = performance.now();
+    const child = fork(script, args, { execArgv: ['--max-old-space-size=256'], env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    child.once('message', () => {
+      const ms = performance.now() - started;
+      child.kill('SIGKILL');
+      resolvePromise(ms);
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`documents: ${script} exited with ${code} before it answered`)));
+  });
+}
+
+async function timedExtract(bytes: Uint8Array, workerScript: string, isolation: 'process' | 'thread' = 'process'): Promise<{ ms: number; text: string; pages: number }> {
+  const started = performance.now();
+  const outcome = await extractDocument(bytes, 'pdf', {}, { workerScript, isolation });
+  const ms = performance.now() - started;
+  if (!outcome.ok) throw new Error(`documents: the reader skipped a generated PDF: ${outcome.message}`);
+  return { ms, text: outcome.text, pages: outcome.pageCount ?? 0 };
+}
+
+async function documentsIndexingRun(server: FakeKoboldCpp, files: { absPath: string; source: string }[], run: string): Promise<{ ms: number; chunks: number }> {
+  const service = new MemoryService({ dir: join(root, `documents-memory-${run}`), settings: () => settings(server.url), logger: silentLogger });
+  await service.start(); // LanceDB loads once per window; not what this measures
+  const before = server.embeddedItems;
+  const started = performance.now();
+  await service.add(files, 'workspace');
+  await service.whenIdle();
+  const ms = performance.now() - started;
+  const p = service.progress();
+  await service.dispose();
+  if (p.failedCount > 0 || p.skippedCount > 0 || p.indexed !== files.length) throw new Error(`documents: indexing ended with ${JSON.stringify(p)}`);
+  return { ms, chunks: server.embeddedItems - before - 1 }; // - the model probe
+}
+
+async function benchDocuments(): Promise<void> {
+  const reader = bundledReader();
+  const reps = quick ? 2 : 3;
+  const countTokens = await defaultTokenCounter();
+  const pdfs: { pages: number; bytes: Uint8Array; words: number }[] = [];
+  let t0 = performance.now();
+  for (const pages of [1, ...sizes.documentPages]) pdfs.push({ pages, ...(await manualPdf(pages)) });
+  const folder = await Promise.all(Array.from({ length: sizes.documentFolder.files }, () => manualPdf(sizes.documentFolder.pages)));
+  progress(`documents: generated PDFs of ${pdfs.map((p) => p.pages).join(', ')} pages and ${folder.length} of ${sizes.documentFolder.pages} in ${Math.round(performance.now() - t0)} ms`);
+
+  // What the first document costs before its first page: a process, the 2 MB bundle loaded, PDF.js's first document;
+  // later documents find the reader started (extractDocument keeps it).
+  const bare = join(root, 'bareChild.js');
+  writeFileSync(bare, `process.send('ready', () => process.exit(0));\n`);
+  const loader = join(root, 'loadReader.js');
+  writeFileSync(loader, `require(process.argv[2]); process.send('ready', () => process.exit(0));\n`);
+  const bareMs: number[] = [];
+  const loadedMs: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    bareMs.push(await forkUntilMessage(bare));
+    loadedMs.push(await forkUntilMessage(loader, [reader.script]));
+  }
+  // The reader from source under tsx: what the end-to-end runs below use (documentWorkerScript() under tsx).
+  const sourceReader = join(repoRoot, 'src', 'rag', 'documents', 'extractWorker.ts');
+  const onePageSourceMs: number[] = [];
+  // For comparison: the same bundle in a worker thread (extractDocument's other isolation), no process to start.
+  const threadMs: Record<number, number[]> = {};
+
+  const extraction: { pages: number; words: number; bytes: number; ms: number[]; text: string }[] = [];
+  for (const pdf of pdfs) {
+    const ms: number[] = [];
+    let text = '';
+    for (let r = 0; r < (pdf.pages === 1 ? 5 : reps); r++) {
+      const got = await timedExtract(pdf.bytes, reader.script);
+      if (got.pages !== pdf.pages) throw new Error(`documents: the reader found ${got.pages} of ${pdf.pages} pages`);
+      ms.push(got.ms);
+      text = got.text;
+    }
+    extraction.push({ pages: pdf.pages, words: pdf.words, bytes: pdf.bytes.length, ms, text });
+    progress(`documents: extraction of ${pdf.pages} page${pdf.pages === 1 ? '' : 's'} (${Math.round(pdf.bytes.length / 1024)} KB): ${ms.map((x) => Math.round(x)).join(', ')} ms`);
+  }
+  // After the bundle's runs: another script needs another reader process.
+  for (const pdf of pdfs.filter((p) => p.pages <= sizes.documentPages[0]!)) {
+    for (let r = 0; r < (pdf.pages === 1 ? 5 : reps); r++) {
+      if (pdf.pages === 1) onePageSourceMs.push((await timedExtract(pdf.bytes, sourceReader)).ms);
+      (threadMs[pdf.pages] ??= []).push((await timedExtract(pdf.bytes, reader.script, 'thread')).ms);
+    }
+  }
+
+  const server = await startFakeKoboldCpp({ dimension: D, ...SERVER, serial: true, control: false });
+  try {
+    // The same texts as indexing sends them: chunked at the defaults (500 tokens, 50 overlap), through the client's batches.
+    const client = new EmbeddingsClient({ baseUrl: server.url, model: 'bge-m3', logger: silentLogger, batchSize: CLIENT.batchSize, maxInFlight: CLIENT.maxInFlight });
+    await client.embed(chunkText(extraction[0]!.text).map((c) => c.text)); // warm the connection
+    const rows: Record<string, unknown>[] = [];
+    for (const e of extraction.slice(1)) {
+      t0 = performance.now();
+      const chunks = chunkText(e.text).map((c) => c.text);
+      const chunkMs = performance.now() - t0;
+      const embedMs: number[] = [];
+      for (let r = 0; r < reps; r++) {
+        t0 = performance.now();
+        const vectors = await client.embed(chunks);
+        embedMs.push(performance.now() - t0);
+        if (vectors.length !== chunks.length) throw new Error('documents: short reply');
+      }
+      const extractMs = percentile(e.ms, 0.5);
+      const embeddingMs = percentile(embedMs, 0.5);
+      const tokens = countTokens(e.text);
+      rows.push({
+        pages: e.pages,
+        wordsPerPage: round(e.words / e.pages, 0),
+        tokensPerPage: round(tokens / e.pages, 0),
+        kb: round(e.bytes / 1024, 0),
+        chunks: chunks.length,
+        chunkMs: round(chunkMs, 1),
+        extractMs: round(extractMs, 0),
+        embedMs: round(embeddingMs, 0),
+        extractPagesPerSecond: round((e.pages / extractMs) * 1000, 1),
+        embedPagesPerSecond: round((e.pages / embeddingMs) * 1000, 1),
+        ratio: round(embeddingMs / extractMs, 2),
+        // The embedding server would have to take less than this per 500-token text for this reader to hold it up.
+        breakEvenMsPerText: round(extractMs / chunks.length, 1),
+        runs: { extractMs: e.ms.map((x) => round(x, 0)), embedMs: embedMs.map((x) => round(x, 0)) },
+      });
+      progress(`documents: ${e.pages} pages → ${chunks.length} chunks; embedding ${embedMs.map((x) => Math.round(x)).join(', ')} ms`);
+    }
+
+    // End to end through MemoryService (the queue, prepareJob, the pipeline, LanceDB): one large PDF,
+    // and a folder of small ones, where the pipeline reads the next file while the last is embedded.
+    const docsDir = join(root, 'documents-ws');
+    mkdirSync(docsDir, { recursive: true });
+    const largest = pdfs.at(-1)!;
+    writeFileSync(join(docsDir, `manual-${largest.pages}.pdf`), largest.bytes);
+    folder.forEach((f, i) => writeFileSync(join(docsDir, `leaflet-${i}.pdf`), f.bytes));
+    const large = [{ absPath: join(docsDir, `manual-${largest.pages}.pdf`), source: `manual-${largest.pages}.pdf` }];
+    const leaflets = folder.map((_, i) => ({ absPath: join(docsDir, `leaflet-${i}.pdf`), source: `leaflet-${i}.pdf` }));
+    const endToEnd: Record<string, unknown>[] = [];
+    for (const [label, files, pages] of [
+      ['large', large, largest.pages],
+      ['folder', leaflets, folder.length * sizes.documentFolder.pages],
+    ] as const) {
+      const ms: number[] = [];
+      let chunks = 0;
+      for (let r = 0; r < 2; r++) {
+        const got = await documentsIndexingRun(server, [...files], `${label}-${r}`);
+        ms.push(got.ms);
+        chunks = got.chunks;
+        progress(`documents: end to end, ${label} (${files.length} PDF${files.length === 1 ? '' : 's'}, ${pages} pages, ${got.chunks} chunks): ${Math.round(got.ms)} ms`);
+      }
+      if (label === 'large' && chunks !== (rows.at(-1) as { chunks: number }).chunks) throw new Error(`documents: indexing embedded ${chunks} chunks, the chunker makes ${(rows.at(-1) as { chunks: number }).chunks}`);
+      const best = Math.min(...ms);
+      endToEnd.push({ label, files: files.length, pages, chunks, ms: ms.map((x) => round(x, 0)), pagesPerSecond: round((pages / best) * 1000, 1) });
+    }
+    const onePage = percentile(extraction[0]!.ms, 0.5);
+    const big = extraction.at(-1)!;
+    const perPageMs = (percentile(big.ms, 0.5) - onePage) / (big.pages - 1);
+    results.documents = {
+      reader: { script: 'dist/documentWorker.js', isolation: 'process', stale: reader.stale },
+      perDocument: {
+        processMs: spread(bareMs, 0),
+        processAndBundleMs: spread(loadedMs, 0),
+        onePagePdfMs: spread(extraction[0]!.ms, 0),
+        onePagePdfFromSourceMs: spread(onePageSourceMs, 0),
+      },
+      inAThread: Object.entries(threadMs).map(([pages, ms]) => ({ pages: Number(pages), ms: spread(ms, 0) })),
+      onePageFirstMs: round(extraction[0]!.ms[0]!, 0),
+      perPageMs: round(perPageMs, 2),
+      pagesPerSecondAfterTheFirst: round(1000 / perPageMs, 0),
+      sizes: rows,
+      endToEnd,
+    };
+  } finally {
+    await server.close();
+  }
+}
+
 // ---- report -------------------------------------------------------------------------------------------
 
 function verdict(ok: boolean): string {
@@ -725,6 +999,11 @@ async function main(): Promise<void> {
     if (want('items')) {
       progress(`recall of ${sizes.items} memory items`);
       await benchItems();
+    }
+    // Last: its generated documents draw on the same random sequence as the parts above.
+    if (want('documents')) {
+      progress(`documents: PDFs of ${sizes.documentPages.join(', ')} pages, read and embedded`);
+      await benchDocuments();
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -794,9 +1073,54 @@ async function main(): Promise<void> {
     rows.push([`  steps alone, p50: record file, embedding, vector hashes from LanceDB, text hashes, vector search`, `${st.list.p50}, ${st.embed.p50}, ${st.hashes.p50}, ${st.textHashes.p50}, ${st.search.p50} ms`, '', '']);
     rows.push([`  pinning one item (rewrites the record file) p50 / p95`, `${it.pinUpdate.p50} / ${it.pinUpdate.p95} ms`, '', '']);
   }
+  type DocumentSize = { pages: number; wordsPerPage: number; tokensPerPage: number; chunks: number; extractMs: number; embedMs: number; extractPagesPerSecond: number; embedPagesPerSecond: number; ratio: number; breakEvenMsPerText: number };
+  const dc = results.documents as
+    | {
+        reader: { stale: boolean };
+        perDocument: Record<'processMs' | 'processAndBundleMs' | 'onePagePdfMs' | 'onePagePdfFromSourceMs', Spread>;
+        onePageFirstMs: number;
+        perPageMs: number;
+        pagesPerSecondAfterTheFirst: number;
+        inAThread: { pages: number; ms: Spread }[];
+        sizes: DocumentSize[];
+        endToEnd: { label: string; files: number; pages: number; chunks: number; ms: number[]; pagesPerSecond: number }[];
+      }
+    | undefined;
+  if (dc) {
+    const first = dc.sizes[0]!;
+    rows.push([`PDF extraction (dist/documentWorker.js in the kept reader process) against embedding the same text, pages/s; ${first.wordsPerPage} words, ${first.tokensPerPage} tokens a page`, '', '', '']);
+    for (const d of dc.sizes) {
+      rows.push([
+        `  ${d.pages} pages (${d.chunks} chunks): read ${d.extractMs} ms, embedded ${d.embedMs} ms`,
+        `${d.ratio}× (${d.extractPagesPerSecond} / ${d.embedPagesPerSecond} pages/s)`,
+        '> 1×',
+        verdict(d.ratio > 1),
+      ]);
+    }
+    const pd = dc.perDocument;
+    rows.push([`  a process, p50; with the bundle loaded; a 1-page PDF read, first and then p50 (from source under tsx)`, `${pd.processMs.p50}; ${pd.processAndBundleMs.p50}; ${dc.onePageFirstMs} then ${pd.onePagePdfMs.p50} ms (${pd.onePagePdfFromSourceMs.p50} ms)`, '', '']);
+    rows.push([`  the same bundle in a worker thread instead, p50`, dc.inAThread.map((t) => `${t.pages} page${t.pages === 1 ? '' : 's'} ${t.ms.p50} ms`).join('; '), '', '']);
+    rows.push([`  each page after the first (from the largest PDF)`, `${dc.perPageMs} ms (${dc.pagesPerSecondAfterTheFirst} pages/s)`, '', '']);
+    rows.push([`  the reader holds the server up only if it embeds a 500-token text in less than`, dc.sizes.map((d) => `${d.breakEvenMsPerText} ms (${d.pages} p.)`).join(', '), '', '']);
+    for (const e of dc.endToEnd) {
+      rows.push([
+        `  end to end through MemoryService, ${e.files === 1 ? `one ${e.pages}-page PDF` : `${e.files} PDFs of ${e.pages / e.files} pages`} (${e.chunks} chunks; reader from source under tsx)`,
+        `${e.pagesPerSecond} pages/s (best of ${e.ms.join(', ')} ms)`,
+        '',
+        '',
+      ]);
+    }
+  }
   const machine = results.machine as { loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
   console.log(`\nPersona memory bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, Node ${process.version}${quick ? ' (--quick: small sizes)' : ''}, load average ${machine.loadAverageAtStart[0]} at the start, ${machine.loadAverageAtEnd[0]} at the end`);
   console.log(`Embedding server: the fake KoboldCpp on loopback, ${SERVER.latencyMs} ms per request + ${SERVER.latencyPerItemMs} ms per text, one request at a time; batches of ${CLIENT.batchSize}, ${CLIENT.maxInFlight} in flight.\n`);
+  if (dc) {
+    console.log(
+      `Documents are embedded by that fake server, not by KoboldCpp: the fake spends ${SERVER.latencyPerItemMs} ms per text whatever the text. REFERENCE.md gives no measured BGE-M3 rate on these ` +
+        `machines (no model weights can be downloaded here); it says KoboldCpp embeds a list one text at a time (LostRuins/koboldcpp#1577), so a real server's rate per page is ` +
+        `its time per 500-token text × the chunks per page: the reader holds it up only below the break-even line in the table.${dc.reader.stale ? '\nWARNING: dist/documentWorker.js is older than src/rag/documents: run `npm run build` for current figures.' : ''}\n`,
+    );
+  }
   console.log(table(rows));
   const load = Math.max(machine.loadAverageAtStart[0]!, machine.loadAverageAtEnd[0]!);
   if (load > cpus().length * 0.75) console.log(`\nWARNING: load average ${load.toFixed(1)} on ${cpus().length} cores: expect noisy numbers.`);
