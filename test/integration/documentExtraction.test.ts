@@ -13,6 +13,8 @@ import {
   docxParagraph,
   docxWithBody,
   notebookJson,
+  pdfCompressionBomb,
+  pdfDeeplyNested,
   pdfNeedingPassword,
   pdfWithoutText,
   pdfWithTextPages,
@@ -88,6 +90,21 @@ describe('document extraction off the main thread', () => {
     const outcome = skipped(await extractDocument(await pdfWithTextPages(60), 'pdf', { maxPages: 50 }));
     assert.equal(outcome.reason, 'tooManyPages');
     assert.match(outcome.message, /60 pages; at most 50/);
+  });
+
+  it('stops a PDF compression bomb (1 GB of content from 1 MB) by its memory budget', async () => {
+    const bomb = await pdfCompressionBomb(1024);
+    assert.ok(bomb.length < 2 * 2 ** 20, `the bomb is small on disk (${bomb.length} bytes)`);
+    const outcome = skipped(await extractDocument(bomb, 'pdf', { maxHeapMb: 128, maxRssGrowthMb: 256, timeoutMs: 30_000 }));
+    assert.equal(outcome.reason, 'memoryLimit', outcome.message);
+    assert.match(outcome.message, /needed too much memory to read — it may be built to exhaust memory \(over 384 MB\)/);
+  });
+
+  it('reads a PDF with objects nested a thousand deep, and skips one nested a hundred thousand deep with the reason', async () => {
+    assert.equal(extracted(await extractDocument(await pdfDeeplyNested(1_000), 'pdf')).text, 'Nested page');
+    const outcome = skipped(await extractDocument(await pdfDeeplyNested(100_000), 'pdf'));
+    assert.equal(outcome.reason, 'memoryLimit', outcome.message);
+    assert.match(outcome.message, /needed too much memory to read — it may be built to exhaust memory \(objects nested too deeply\)/);
   });
 
   it('reads a Word document with its heading paths', async () => {

@@ -1,7 +1,7 @@
 // Documents generated for the extraction tests: PDFs with pdf-lib, Word files as the zip of XML a
 // .docx is (fflate, already a dependency), HTML and notebooks as text. Nothing is checked in.
 import { strToU8, zipSync } from 'fflate';
-import { PDFDocument, PDFHexString, StandardFonts, rgb } from 'pdf-lib';
+import { PDFDocument, PDFHexString, PDFName, StandardFonts, rgb } from 'pdf-lib';
 
 /** A PDF whose page n (from 1) says "This is page n" and `extra(n)` lines. */
 export async function pdfWithTextPages(pages: number, extra: (page: number) => string[] = () => []): Promise<Uint8Array> {
@@ -118,4 +118,38 @@ export function notebookJson(cells: { type: 'markdown' | 'code' | 'raw'; source:
         : { cell_type: c.type, source: c.source.split(/(?<=\n)/), metadata: {} },
     ),
   });
+}
+
+/**
+ * A PDF whose one page's content stream is `mb` megabytes of spaces deflated (about 1 KB per MB on
+ * disk): a compression bomb. The stream is deflated in 1 MB pieces, never held whole here.
+ */
+export async function pdfCompressionBomb(mb: number): Promise<Uint8Array> {
+  const { createDeflate } = await import('node:zlib');
+  const deflate = createDeflate({ level: 9 });
+  const parts: Buffer[] = [];
+  deflate.on('data', (b: Buffer) => parts.push(b));
+  const done = new Promise<void>((resolve) => deflate.on('end', () => resolve()));
+  const spaces = Buffer.alloc(2 ** 20, 0x20);
+  for (let i = 0; i < mb; i++) await new Promise<void>((resolve) => (deflate.write(spaces) ? resolve() : deflate.once('drain', () => resolve())));
+  deflate.end();
+  await done;
+  const doc = await PDFDocument.create();
+  const page = doc.addPage([595, 842]);
+  const stream = doc.context.stream(Buffer.concat(parts), { Filter: 'FlateDecode' });
+  page.node.set(PDFName.of('Contents'), doc.context.register(stream));
+  return doc.save({ useObjectStreams: false });
+}
+
+/** A PDF whose page says "Nested page" and whose resources hold an array nested `depth` deep. */
+export async function pdfDeeplyNested(depth: number): Promise<Uint8Array> {
+  const doc = await PDFDocument.create();
+  const font = await doc.embedFont(StandardFonts.Helvetica);
+  const page = doc.addPage([595, 842]);
+  page.drawText('Nested page', { x: 50, y: 700, size: 12, font });
+  const bytes = await doc.save({ useObjectStreams: false });
+  // The nesting is written into the file as text: pdf-lib would recurse as deep to write it.
+  const text = Buffer.from(bytes).toString('latin1');
+  const nested = `/Deep ${'['.repeat(depth)}${']'.repeat(depth)}`;
+  return Uint8Array.from(Buffer.from(text.replace('/Type /Page\n', `/Type /Page\n${nested}\n`).replace(/startxref[\s\S]*$/, ''), 'latin1'));
 }

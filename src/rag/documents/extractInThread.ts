@@ -47,6 +47,10 @@ function skipFor(e: unknown): ExtractOutcome {
   if (e instanceof RangeError && /call stack|Invalid string length|Array buffer allocation/i.test(e.message)) {
     return { ok: false, reason: 'memoryLimit', message: skipMessage('memoryLimit', e.message) };
   }
+  // PDF.js reports a stack overflow from deeply nested objects as an error of its own.
+  if (e instanceof Error && /Maximum call stack size exceeded/.test(e.message)) {
+    return { ok: false, reason: 'memoryLimit', message: skipMessage('memoryLimit', 'objects nested too deeply') };
+  }
   if (e instanceof NotebookFormatError) return { ok: false, reason: 'damaged', message: skipMessage('damaged', e.message) };
   const detail = e instanceof Error ? e.message.split('\n')[0]!.slice(0, 200) : String(e).slice(0, 200);
   return { ok: false, reason: 'damaged', message: skipMessage('damaged', detail) };
