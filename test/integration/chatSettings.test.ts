@@ -80,7 +80,13 @@ describe('chat settings reach the server', () => {
     await chat.setChatSetting('maxTokens', 3);
     await chat.setChatSetting('minP', 0.05);
     await chat.setChatSetting('model', 'other-llm-3b');
+    await chat.setChatSetting('presencePenalty', 0.6);
+    await chat.setChatSetting('frequencyPenalty', -0.4);
+    await chat.setChatSetting('topP', 0.85);
     body = await turn('Second.');
+    assert.equal(body['presence_penalty'], 0.6);
+    assert.equal(body['frequency_penalty'], -0.4);
+    assert.equal(body['top_p'], 0.85);
     assert.equal(body['temperature'], 1.4);
     assert.equal(body['max_tokens'], 3);
     assert.equal(body['min_p'], 0.05);
