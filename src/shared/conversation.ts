@@ -74,6 +74,13 @@ export const MessageSchema = z.object({
   status: MessageStatusSchema,
   /** The persona's greeting that opens a conversation. */
   greeting: z.optional(z.boolean()),
+  /**
+   * The message this one answers or follows (conversations are trees: see conversationTree.ts).
+   * Absent on the first message and on every message of a file written before trees, which reads
+   * as a straight line; '' for an alternative at the root level (another greeting), because absent
+   * already means "follows the previous message".
+   */
+  parentId: z.optional(z.string().check(z.maxLength(100))),
   error: z.optional(z.string()),
   model: z.optional(z.string()),
   usage: z.optional(UsageSchema),
@@ -109,7 +116,12 @@ export const ConversationSchema = z.object({
   personaName: z.optional(z.string().check(z.maxLength(200))),
   createdAt: z.number(),
   updatedAt: z.number(),
+  /** Every message of every branch, in the order they were created. */
   messages: z.array(MessageSchema),
+  /** For a parent id ('' for the root level), which of its children is displayed (absent: the latest). */
+  selected: z.optional(z.record(z.string(), z.string())),
+  /** A checkpoint ("Go back to here"): the displayed path stops at this message though it has replies. */
+  end: z.optional(z.string()),
   /** False: this chat does not use the workspace memory. */
   memory: z.optional(z.boolean()),
   /** The version of the persona the chat last ran with (custom personas have versions). */
