@@ -162,7 +162,7 @@ test('pick a model from the list and set a temperature for this chat: both reach
   });
 });
 
-test('Persona: Select Model… from the palette sets the model of the current chat', async () => {
+test('Persona: Select Model… from the palette sets the model of the current chat; Persona: Show What Was Sent opens its request', async () => {
   const e = started();
   const page = e.vs.page;
   await captureOnFailure(e.vs, 'sandbox-palette-model', async () => {
@@ -175,6 +175,18 @@ test('Persona: Select Model… from the palette sets the model of the current ch
     await sendMessage(frame, 'Hello?');
     await waitForReply(frame, e.server, done + 1);
     assert.equal(body(e)['model'], otherModel);
+
+    // The palette's Show What Was Sent opens the latest reply's request.
+    await e.vs.runCommand('Persona: Show What Was Sent');
+    const preview = await waitUntil('the latest reply\'s "What was sent"', 20_000, async () => {
+      for (const f of page.frames()) {
+        if (f === frame || f.isDetached()) continue;
+        const text = await f.evaluate('document.body ? document.body.innerText : ""').catch(() => '');
+        if (typeof text === 'string' && text.includes('Messages, exactly as sent') && text.includes('Hello?')) return text;
+      }
+      return undefined;
+    });
+    assert.ok(preview.includes(otherModel), 'the model of the latest request is not in the record');
   });
 });
 
