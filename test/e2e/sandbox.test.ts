@@ -261,9 +261,14 @@ test('Compare: one message to this chat and the Creative preset, side by side; k
     await frame.getByRole('button', { name: 'Compare' }).click();
     await pickerLabels(page);
     await choose(page, 'Preset: Creative');
-    const input = page.locator('.quick-input-widget .quick-input-box input');
+    // The picker's box becomes the message box: wait for the message box itself, and for the text to
+    // stay in it (filled while the picker was still closing, it was cleared: CI r2 sent an empty message).
+    const input = page.locator('.quick-input-widget .quick-input-box input[placeholder="Your message"]');
     await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill('Tell me a short story.');
+    await waitUntil('the message in the Compare box', 10_000, async () => {
+      if ((await input.inputValue()) !== 'Tell me a short story.') await input.fill('Tell me a short story.');
+      return (await input.inputValue()) === 'Tell me a short story.';
+    });
     // Counted before Enter: under load the first of the two requests can reach the server before the next line runs.
     const before = e.server.completions.length;
     await input.press('Enter');
