@@ -23,6 +23,7 @@ import { checkNumberInput, checkStopInput, DEFAULT_MAX_TOKENS, NUMBER_SETTINGS, 
 import { liesWithin, toStoredMessages, type ForgottenChunk, type ResolvedRecord, type SentRecord, type SentRecordStore } from './sentRecords';
 import { itemPromptText } from '../rag/itemRecall';
 import { ThinkSplitter } from './reasoning';
+import { queryWords, searchConversations, type SearchHit } from './conversationSearch';
 import { overridesInEffect, requestSampling, resolveSettings, type SettingLevels } from './effectiveSettings';
 
 export interface ChatSettings {
@@ -420,6 +421,17 @@ export class ChatService {
       await this.deps.store.delete(id);
     }
     this.emitState();
+  }
+
+  /** The workspace's conversations that hold every word of `query`, in a title or a message (conversationSearch.ts). */
+  async searchConversations(query: string): Promise<SearchHit[]> {
+    if (queryWords(query).length === 0) return [];
+    const conversations: Conversation[] = [];
+    for (const summary of await this.deps.store.list()) {
+      const c = summary.id === this.conversation.id ? this.conversation : await this.deps.store.get(summary.id);
+      if (c) conversations.push(c);
+    }
+    return searchConversations(conversations, query);
   }
 
   async getConversation(id: string): Promise<Conversation | undefined> {

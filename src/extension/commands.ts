@@ -10,6 +10,7 @@ import { endpointKeyName } from '../chat/endpoints';
 import { confirmKeyInTheClear, guardedCommand, personaPickText, showInfo, showWarning } from './notify';
 import { inertText } from '../util/inertText';
 import { chooseModel, pickModel } from './chat/modelPicker';
+import { searchChats } from './chat/chatSearch';
 import { describeError } from '../chat/userMessages';
 
 export function registerCommands(deps: {
@@ -52,6 +53,7 @@ export function registerCommands(deps: {
       }),
     ),
     vscode.commands.registerCommand('persona.focusChat', guarded(() => view.focus())),
+    vscode.commands.registerCommand('persona.chat.search', guarded(() => searchChats(chat, view, log))),
     vscode.commands.registerCommand('persona.chat.selectModel', guarded(() => pickModel(chat, describeError))),
     vscode.commands.registerCommand(
       'persona.chat.selectDefaultModel',

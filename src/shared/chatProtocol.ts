@@ -233,6 +233,8 @@ export const Notifications = {
    * taken mid-stream) skips what it has, and one that sees a gap asks for the whole state again.
    */
   delta: notification('chat/delta', z.tuple([z.int().check(z.gte(0)), z.int().check(z.gte(0)), z.string()])),
+  /** Scroll to a message of the conversation shown and focus it (a search hit opened from the palette). */
+  reveal: notification('chat/reveal', z.object({ conversationId: Id, messageId: Id })),
 } as const;
 
 export const ChatProtocol = defineProtocol({ requests: Requests, notifications: Notifications, ready: 'ready' });

@@ -117,3 +117,37 @@ test('renaming a conversation shows the new title, also after a reload', async (
     });
   });
 });
+
+test('Search Chats finds a word of another chat; the hit opens that chat with the message focused', async () => {
+  const { vs, view } = started();
+  const page = vs.page;
+  await captureOnFailure(vs, 'conversations-search', async () => {
+    let frame = await view();
+    // The chat shown is the second one (the test before ends there).
+    await waitUntil('the second conversation shown', 10_000, async () => (await shownMessages(frame)).some((m) => m.text === secondMessage));
+    await vs.runCommand('Persona: Search Chats…');
+    const input = page.locator('.quick-input-widget .quick-input-box input[placeholder^="Words in a chat"]');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await waitUntil('the words in the search box', 10_000, async () => {
+      if ((await input.inputValue()) !== 'AUBERGINE') await input.fill('AUBERGINE');
+      return (await input.inputValue()) === 'AUBERGINE';
+    });
+    // Two hits, both in the first chat: its title and the message that said it.
+    const rows = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
+    await waitUntil('the two hits', 10_000, async () => (await rows.count()) === 2);
+    await vs.screenshot('conversations-search-hits');
+    await rows.filter({ hasNotText: 'title ·' }).first().click();
+
+    frame = await view();
+    await waitUntil('the first conversation shown', 10_000, async () => (await shownMessages(frame)).some((m) => m.text === firstMessage));
+    const focused = await waitUntil('the message that said it focused', 10_000, async () => {
+      const f = await frame.evaluate(() => {
+        const a = document.activeElement as HTMLElement | null;
+        return a?.matches('article.message') ? { role: a.dataset.role, text: a.textContent ?? '' } : undefined;
+      });
+      return f ?? undefined;
+    });
+    assert.equal(focused.role, 'user');
+    assert.ok(focused.text.includes(firstMessage), focused.text);
+  });
+});

@@ -58,6 +58,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private lastDeltaSent = 0;
   private stateScheduled = false;
   private readonly tracker = new ViewStateTracker();
+  /** A message to bring into view, sent after the next state (the view may still be loading). */
+  private pendingReveal: { conversationId: string; messageId: string } | undefined;
 
   constructor(
     extensionUri: vscode.Uri,
@@ -106,6 +108,13 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     await vscode.commands.executeCommand(`${ChatViewProvider.viewType}.focus`);
   }
 
+  /** Shows the view scrolled to a message of the conversation it shows, focused. */
+  async reveal(conversationId: string, messageId: string): Promise<void> {
+    this.pendingReveal = { conversationId, messageId };
+    await this.focus();
+    this.scheduleState();
+  }
+
   dispose(): void {
     clearTimeout(this.deltaTimer);
     for (const d of [...this.disposables, ...this.viewDisposables]) d.dispose();
@@ -128,6 +137,9 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     if (!this.host.isReady) return;
     this.flushDelta();
     this.host.notify(Notifications.state, this.tracker.update(state));
+    const reveal = this.pendingReveal;
+    this.pendingReveal = undefined;
+    if (reveal) this.host.notify(Notifications.reveal, reveal);
   }
 
   private queueDelta(delta: DeltaEvent): void {

@@ -165,6 +165,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
         host={host}
         messages={state.conversation?.messages ?? []}
         conversationId={state.conversation?.id ?? ''}
+        reveal={store.reveal && store.reveal.conversationId === state.conversation?.id ? store.reveal : null}
         persona={orphaned ? { id: conversation.personaId, name: conversation.personaName ?? 'Deleted persona', description: '', icon: '👻', builtIn: false } : persona}
         stream={store.stream}
         streaming={streaming}

@@ -63,9 +63,15 @@ export class ChatStore implements Store {
     this.notifyNow();
   }
 
+  /** The message to scroll to and focus, once it is drawn; `seq` tells a second reveal of the same one apart. */
+  reveal: { conversationId: string; messageId: string; seq: number } | null = null;
+
   handle(n: IncomingNotification): void {
     if (n.method === 'state/changed') this.apply(n.params);
-    else this.applyDelta(n.params);
+    else if (n.method === 'chat/reveal') {
+      this.reveal = { ...n.params, seq: (this.reveal?.seq ?? 0) + 1 };
+      this.notifyNow();
+    } else this.applyDelta(n.params);
   }
 
   private apply(update: StateUpdate): void {

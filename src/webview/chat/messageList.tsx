@@ -75,6 +75,8 @@ interface Props {
   host: ChatHost;
   messages: Message[];
   conversationId: string;
+  /** A message to scroll to and focus once it is drawn (`seq` changes for each request). */
+  reveal?: { messageId: string; seq: number } | null | undefined;
   persona: PersonaSummary | undefined;
   stream: StreamText | null;
   streaming: boolean;
@@ -115,6 +117,21 @@ export function MessageList(props: Props) {
   useLayoutEffect(() => {
     const el = scroller.current;
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;
+  });
+
+  // A search hit opened: after the scroll to the end above, the message is brought into view and
+  // focused (a screen reader reads it), and the list stops following the end.
+  const revealed = useRef(0);
+  useEffect(() => {
+    const want = props.reveal;
+    const el = scroller.current;
+    if (!want || !el || revealed.current === want.seq) return;
+    const target = [...el.querySelectorAll<HTMLElement>('article.message')].find((a) => a.dataset.messageId === want.messageId);
+    if (!target) return;
+    revealed.current = want.seq;
+    atBottom.current = false;
+    target.scrollIntoView({ block: 'center' });
+    target.focus({ preventScroll: true });
   });
 
   const onClick = (event: MouseEvent) => {
@@ -237,7 +254,7 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
   const html = useMemo(() => (isUser || !rendered ? '' : markdown.render(content)), [isUser, rendered, content, highlightVersion]);
 
   return (
-    <article ref={self} class="message" data-role={message.role} data-status={status} aria-label={isUser ? 'You' : (persona?.name ?? 'Assistant')}>
+    <article ref={self} class="message" data-message-id={message.id} tabIndex={-1} data-role={message.role} data-status={status} aria-label={isUser ? 'You' : (persona?.name ?? 'Assistant')}>
       <div class="message-author">
         {isUser ? 'You' : `${persona?.icon ?? ''} ${persona?.name ?? 'Assistant'}`}
         {status === 'stopped' && <span class="message-note"> · stopped</span>}
