@@ -24,6 +24,7 @@ import { liesWithin, toStoredMessages, type ForgottenChunk, type ResolvedRecord,
 import { itemPromptText } from '../rag/itemRecall';
 import { ThinkSplitter } from './reasoning';
 import { queryWords, searchConversations, type SearchHit } from './conversationSearch';
+import { addAlternative, appendToPath, childrenOf, displayedPath, historyBefore, showSibling, TreeIndex } from '../shared/conversationTree';
 import { overridesInEffect, requestSampling, resolveSettings, type SettingLevels } from './effectiveSettings';
 
 export interface ChatSettings {
@@ -245,7 +246,7 @@ export class ChatService {
     const conversation = this.conversation;
     const message = messageId
       ? conversation.messages.find((m) => m.id === messageId)
-      : [...conversation.messages].reverse().find((m) => m.role === 'user' && m.content.trim() !== '');
+      : [...displayedPath(conversation)].reverse().find((m) => m.role === 'user' && m.content.trim() !== '');
     if (messageId && !message) throw new UserFacingError('That message is no longer in this chat.');
     const personaId = conversation.personaId;
     return {
@@ -278,13 +279,27 @@ export class ChatService {
     await this.lastReply;
   }
 
+  /** The active chat as the view shows it: its displayed path (all of it while it has no branches). */
+  private shownConversation(): Conversation {
+    const conversation = this.conversation;
+    const tree = new TreeIndex(conversation);
+    const path = tree.displayedPath();
+    if (path.length === conversation.messages.length) return conversation;
+    // Each message with alternatives says which one it is ("2 / 3"), for the view only.
+    const messages = path.map((m) => {
+      const { index, count } = tree.siblingsOf(m.id);
+      return count > 1 ? { ...m, branch: [index + 1, count] as [number, number] } : m;
+    });
+    return { ...conversation, messages };
+  }
+
   async viewState(): Promise<ViewState> {
     const conversations: ConversationSummary[] = await this.deps.store.list();
     return {
       personas: this.deps.personas.summaries(),
       activePersonaId: this.activePersonaId,
       conversations,
-      conversation: this.conversation,
+      conversation: this.shownConversation(),
       streaming: this.streaming
         ? {
             conversationId: this.streaming.conversationId,
@@ -529,7 +544,7 @@ export class ChatService {
     const user: Message = { id: randomUUID(), role: 'user', content, createdAt: Date.now(), status: 'complete' };
     const comparison: Comparison = {
       conversationId: conversation.id,
-      baseLength: conversation.messages.length,
+      baseLength: displayedPath(conversation).length,
       user,
       columns: setups.map((setup) => ({
         setup,
@@ -550,7 +565,7 @@ export class ChatService {
       levels.chat = setup.personaId && setup.personaId !== conversation.personaId ? { ...setup.overrides } : { ...conversation.overrides, ...setup.overrides };
       column.chat = levels.chat;
       // The chat as it would be with this reply: the records of what was sent refer to its messages.
-      const view: Conversation = { ...conversation, messages: [...conversation.messages, user, reply] };
+      const view = lineOf(conversation, [user, reply]);
       column.status = 'streaming';
       onUpdate(comparison);
       try {
@@ -592,7 +607,8 @@ export class ChatService {
     if (!this.canKeep(comparison)) throw new UserFacingError('The chat has moved on since this comparison: its replies can no longer be kept.');
     if (chosen.status === 'waiting' || chosen.status === 'streaming') throw new UserFacingError('That reply is still being written.');
     const conversation = this.conversation;
-    conversation.messages.push(comparison.user, chosen.reply);
+    appendToPath(conversation, comparison.user);
+    appendToPath(conversation, chosen.reply);
     if (conversation.title === 'New chat') conversation.title = titleFrom(comparison.user.content);
     // The chat continues with the set-up whose reply was kept (a reply of another persona is kept as text only).
     if (!chosen.setup.personaId || chosen.setup.personaId === conversation.personaId) {
@@ -605,14 +621,15 @@ export class ChatService {
   }
 
   canKeep(comparison: Comparison): boolean {
-    return !this.streaming && this.conversation.id === comparison.conversationId && this.conversation.messages.length === comparison.baseLength;
+    return !this.streaming && this.conversation.id === comparison.conversationId && displayedPath(this.conversation).length === comparison.baseLength;
   }
 
   /** What was sent for a compared reply. */
   async sentForCompared(comparison: Comparison, column: number): Promise<{ conversation: Conversation; record: ResolvedRecord | undefined }> {
     const chosen = comparison.columns[column];
     const conversation = (await this.getConversation(comparison.conversationId)) ?? this.conversation;
-    const view: Conversation = { ...conversation, messages: [...conversation.messages.slice(0, comparison.baseLength), comparison.user, ...(chosen ? [chosen.reply] : [])] };
+    const kept = displayedPath(conversation).slice(0, comparison.baseLength);
+    const view = lineOf({ ...conversation, messages: kept }, [comparison.user, ...(chosen ? [chosen.reply] : [])]);
     if (!chosen || !this.deps.sentRecords) return { conversation: view, record: undefined };
     return { conversation: view, record: await this.deps.sentRecords.get(view, chosen.reply.id) };
   }
@@ -706,37 +723,58 @@ export class ChatService {
     if (!content) throw new UserFacingError('The message is empty.');
     const conversation = this.conversation;
     const now = Date.now();
-    conversation.messages.push({ id: randomUUID(), role: 'user', content, createdAt: now, status: 'complete' });
+    appendToPath(conversation, { id: randomUUID(), role: 'user', content, createdAt: now, status: 'complete' });
     if (conversation.title === 'New chat') conversation.title = titleFrom(content);
     return this.startReply(conversation);
   }
 
-  async regenerate(): Promise<{ messageId: string }> {
+  /**
+   * A new reply in place of `messageId` (any reply on the path shown; the latest without it), written
+   * from the history before it. The old reply stays as an alternative ("1 / 2"), with the turns that
+   * followed it; one that failed is replaced. After a message left without a reply, a reply to it.
+   */
+  async regenerate(messageId?: string): Promise<{ messageId: string }> {
     if (this.streaming) throw new UserFacingError('A reply is still being written. Stop it first.');
     const conversation = this.conversation;
     this.assertWritable(conversation);
-    const last = conversation.messages.at(-1);
-    if (!last) throw new UserFacingError('There is nothing to regenerate yet.');
-    if (last.role === 'assistant') {
-      if (last.greeting) throw new UserFacingError('There is nothing to regenerate yet: send a message first.');
-      conversation.messages.pop();
+    const path = displayedPath(conversation);
+    const target = messageId === undefined ? path.at(-1) : path.find((m) => m.id === messageId);
+    if (!target) throw new UserFacingError(messageId === undefined ? 'There is nothing to regenerate yet.' : 'That reply is no longer shown in this chat.');
+    if (target.role === 'user') {
+      if (messageId !== undefined) throw new UserFacingError('Only replies can be regenerated.');
+      return this.startReply(conversation);
     }
-    return this.startReply(conversation);
+    if (target.greeting) throw new UserFacingError('There is nothing to regenerate yet: send a message first.');
+    const failed = target.status === 'error' && childrenOf(conversation, target.id).length === 0;
+    return this.startReply(conversation, (reply) => {
+      addAlternative(conversation, target.id, reply);
+      if (failed) conversation.messages.splice(conversation.messages.indexOf(target), 1);
+    });
+  }
+
+  /** Shows the previous (-1) or next (1) alternative of a message, with the turns that followed it. */
+  async showAlternative(messageId: string, delta: -1 | 1): Promise<void> {
+    if (this.streaming) throw new UserFacingError('A reply is still being written. Stop it first, or wait for it to finish.');
+    const conversation = this.conversation;
+    if (!conversation.messages.some((m) => m.id === messageId)) throw new UserFacingError('That message is no longer in this chat.');
+    if (showSibling(conversation, messageId, delta) === undefined) return;
+    if (this.persisted) await this.deps.store.save(conversation);
+    this.emitState();
   }
 
   async edit(messageId: string, text: string): Promise<{ messageId: string }> {
     if (this.streaming) throw new UserFacingError('A reply is still being written. Stop it first.');
     const conversation = this.conversation;
     this.assertWritable(conversation);
-    const index = conversation.messages.findIndex((m) => m.id === messageId);
-    const message = conversation.messages[index];
+    const path = displayedPath(conversation);
+    const index = path.findIndex((m) => m.id === messageId);
+    const message = path[index];
     if (!message || message.role !== 'user') throw new UserFacingError('Only your own messages can be edited.');
     const content = text.trim();
     if (!content) throw new UserFacingError('The message is empty.');
-    message.content = content;
-    message.createdAt = Date.now();
-    conversation.messages.splice(index + 1);
-    if (index === conversation.messages.findIndex((m) => m.role === 'user')) conversation.title = titleFrom(content);
+    // The edit starts a branch: the message as it was, and the turns after it, stay one step back ("1 / 2").
+    addAlternative(conversation, message.id, { id: randomUUID(), role: 'user', content, createdAt: Date.now(), status: 'complete' });
+    if (index === path.findIndex((m) => m.role === 'user')) conversation.title = titleFrom(content);
     return this.startReply(conversation);
   }
 
@@ -751,11 +789,13 @@ export class ChatService {
     await s.done;
   }
 
-  private async startReply(conversation: Conversation): Promise<{ messageId: string }> {
+  /** Starts a reply: at the end of the path shown, or where `place` puts it (an alternative). */
+  private async startReply(conversation: Conversation, place?: (reply: Message) => void): Promise<{ messageId: string }> {
     // The next reply goes first: the server answers one request at a time.
     this.proposing?.abort();
     const reply: Message = { id: randomUUID(), role: 'assistant', content: '', createdAt: Date.now(), status: 'streaming' };
-    conversation.messages.push(reply);
+    if (place) place(reply);
+    else appendToPath(conversation, reply);
     conversation.updatedAt = reply.createdAt;
     const abort = new AbortController();
     let finish!: () => void;
@@ -841,9 +881,7 @@ export class ChatService {
     try {
       const provider = await this.deps.createProvider(settings);
       const { model } = this.targetOf(resolveSettings(this.levelsFor(conversation, settings)), settings);
-      const upTo = conversation.messages.indexOf(reply);
-      const turns = conversation.messages
-        .slice(0, upTo + 1)
+      const turns = [...historyBefore(conversation, reply.id), reply]
         .filter(isUsableTurn)
         .map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content }));
       const { proposals } = await proposeMemories({
@@ -933,7 +971,7 @@ export class ChatService {
         memory: memory.section,
         card: promptCardOf(persona),
         userName: settings.userName,
-        history: conversation.messages.slice(0, -1),
+        history: historyBefore(conversation, reply.id),
         defaultSystemPrompt: DEFAULT_CARD_SYSTEM_PROMPT,
         countTokens: this.countTokens,
         ...(contextLength !== undefined ? { contextBudget: contextBudget(contextLength, replyTokens) } : {}),
@@ -1033,7 +1071,7 @@ export class ChatService {
     contextLength: number | undefined;
   }): SentRecord {
     const { conversation, reply, prompt } = input;
-    const usable = conversation.messages.slice(0, -1).filter(isUsableTurn);
+    const usable = historyBefore(conversation, reply.id).filter(isUsableTurn);
     const kept = usable.slice(prompt.droppedMessages);
     const citations = prompt.droppedMemory ? [] : (reply.citations ?? []);
     return {
@@ -1064,7 +1102,7 @@ export class ChatService {
   async sentFor(messageId?: string): Promise<{ conversation: Conversation; record: ResolvedRecord | undefined; messageId: string | undefined }> {
     await this.lastReply;
     const conversation = this.conversation;
-    const id = messageId ?? [...conversation.messages].reverse().find((m) => m.role === 'assistant' && !m.greeting)?.id;
+    const id = messageId ?? [...displayedPath(conversation)].reverse().find((m) => m.role === 'assistant' && !m.greeting)?.id;
     if (!id || !this.deps.sentRecords) return { conversation, record: undefined, messageId: id };
     return { conversation, record: await this.deps.sentRecords.get(conversation, id), messageId: id };
   }
@@ -1082,7 +1120,7 @@ export class ChatService {
     const replyTokens = effective.maxTokens.value ?? DEFAULT_MAX_TOKENS;
     const limit = this.targetOf(effective, settings).contextLength;
     const text = draft.trim();
-    const history = [...conversation.messages, ...(text ? [{ role: 'user' as const, content: text, status: 'complete' }] : [])];
+    const history = [...displayedPath(conversation), ...(text ? [{ role: 'user' as const, content: text, status: 'complete' }] : [])];
     const base = { card: promptCardOf(persona), userName: settings.userName, history, defaultSystemPrompt: DEFAULT_CARD_SYSTEM_PROMPT, countTokens: this.countTokens };
     let prompt: ReturnType<typeof assembleCardPrompt>;
     let overflow = false;
@@ -1122,7 +1160,7 @@ export class ChatService {
 
   /** The server's prompt count of the latest reply against ours (1 when unknown): tokenizers differ. */
   private usageScale(conversation: Conversation): number {
-    const last = [...conversation.messages].reverse().find((m) => m.role === 'assistant' && m.usage && m.promptCounted);
+    const last = [...displayedPath(conversation)].reverse().find((m) => m.role === 'assistant' && m.usage && m.promptCounted);
     if (!last?.usage || !last.promptCounted) return 1;
     const ratio = last.usage.promptTokens / last.promptCounted;
     return ratio > 0.5 && ratio < 2 ? ratio : 1;
@@ -1150,8 +1188,7 @@ export class ChatService {
     const memory = this.deps.memory;
     const dials = dialValues(this.memoryDials(conversation));
     if (!memory || !dials.enabled) return { section: '', passages: [] };
-    const history = conversation.messages
-      .slice(0, -1)
+    const history = historyBefore(conversation, reply.id)
       .filter(isUsableTurn)
       .map((m) => ({ role: m.role, content: m.content }));
     const found = await memory.retrieve({ history, personaId, dials, signal });
@@ -1272,7 +1309,7 @@ export class ChatService {
   /** Retry from the banner: check the connection again, and if a reply had failed, try it again. */
   async retry(): Promise<void> {
     await this.checkConnection();
-    const last = this.conversation.messages.at(-1);
+    const last = displayedPath(this.conversation).at(-1);
     if (this.connection.status === 'ok' && last?.role === 'assistant' && last.status === 'error' && !this.streaming) {
       await this.regenerate();
     }
@@ -1359,4 +1396,13 @@ function dialRefusal(key: MemoryDialKey, value: unknown): string {
   if (!def) return 'That dial is on or off.';
   const checked = checkDialInput(def.key, String(value));
   return checked.ok ? `That is not a value for ${def.label}.` : checked.message;
+}
+
+/**
+ * `conversation` as one line: its displayed path, then `extra` (a compared message and its reply,
+ * which are not in the chat). The copy has no branches, so each message follows the one before it.
+ */
+function lineOf(conversation: Conversation, extra: readonly Message[]): Conversation {
+  const { selected: _selected, end: _end, ...rest } = conversation;
+  return { ...rest, messages: [...displayedPath(conversation), ...extra] };
 }

@@ -140,7 +140,10 @@ export const Requests = {
   ready: request('webview/ready', Empty, ViewStateSchema, { timeoutMs: READY_TIMEOUT_MS }),
   send: request('chat/send', z.object({ text: UserText }), z.object({ messageId: z.string() })),
   stop: request('chat/stop', Empty, Void),
-  regenerate: request('chat/regenerate', Empty, Void),
+  /** A new reply in place of `messageId` (the latest reply without it); the old one stays as an alternative. */
+  regenerate: request('chat/regenerate', z.object({ messageId: z.optional(Id) }), Void),
+  /** Shows the previous (-1) or next (1) alternative of a message. */
+  showAlternative: request('chat/showAlternative', z.object({ messageId: Id, delta: z.union([z.literal(-1), z.literal(1)]) }), Void),
   edit: request('chat/edit', z.object({ messageId: Id, text: UserText }), Void),
   newConversation: request('conversation/new', Empty, Void),
   selectConversation: request('conversation/select', z.object({ id: Id }), Void),

@@ -81,6 +81,8 @@ export const MessageSchema = z.object({
    * already means "follows the previous message".
    */
   parentId: z.optional(z.string().check(z.maxLength(100))),
+  /** For the view only, never stored: which of its alternatives this message is, from 1, and how many there are. */
+  branch: z.optional(z.tuple([z.int().check(z.gte(1)), z.int().check(z.gte(2))])),
   error: z.optional(z.string()),
   model: z.optional(z.string()),
   usage: z.optional(UsageSchema),

@@ -158,7 +158,7 @@ test('Stop mid-stream closes the connection, keeps the partial reply marked stop
   });
 });
 
-test('Regenerate replaces the last reply with a new answer to the same message', async () => {
+test('Regenerate on an earlier reply adds an alternative beside it; Previous reply, Next reply and the arrow keys step between them, and the request follows the one shown', async () => {
   const { vs, server, view } = started();
   await captureOnFailure(vs, 'chat-regenerate', async () => {
     const frame = await view();
@@ -166,25 +166,50 @@ test('Regenerate replaces the last reply with a new answer to the same message',
     server.setReply(() => `Answer number ${++n}.`);
     await sendMessage(frame, 'What is the answer?');
     await waitForReply(frame, server, 1);
-    const first = server.completions.at(-1)!.textSent;
-    assert.equal((await shownMessages(frame)).at(-1)?.text, first);
-
-    await lastAssistant(frame).locator('button[aria-label="Regenerate"]').click();
+    await sendMessage(frame, 'And after that?');
     await waitForReply(frame, server, 2);
-    const second = server.completions.at(-1)!.textSent;
-    assert.notEqual(second, first);
+    const greeting = (await shownMessages(frame))[0]!.text;
 
-    const sent = requestMessages(server.chatRequests.at(-1));
-    assert.deepEqual(sent.at(-1), { role: 'user', content: 'What is the answer?' });
-    assert.ok(!sent.some((m) => m.content === first), 'the replaced reply was sent back to the model');
-    const shown = await shownMessages(frame);
-    assert.equal(shown.length, 3, 'Regenerate added a message instead of replacing the reply');
-    assert.equal(shown.at(-1)?.text, second);
-    assert.ok(!shown.some((m) => m.text === first), 'the old reply is still shown');
+    // Regenerate the first reply, not the last: its alternative is written from the history before it.
+    const firstReply = frame.locator('.messages article.message[data-role="assistant"]').nth(1);
+    await firstReply.locator('button[aria-label="Regenerate"]').click();
+    await waitForReply(frame, server, 3);
+    assert.deepEqual(
+      requestMessages(server.chatRequests.at(-1)).slice(1).map((m) => m.content),
+      [greeting, 'What is the answer?'],
+      'the regenerated reply was not asked with the history before it',
+    );
+    const roles = async () => (await shownMessages(frame)).map((m) => m.text);
+    // The alternative is shown; the turns that followed the first one are hidden, not gone.
+    assert.deepEqual(await roles(), [greeting, 'What is the answer?', 'Answer number 3.']);
+    const reply = frame.locator('.messages article.message[data-role="assistant"]').nth(1);
+    const position = reply.locator('.alternatives-position');
+    assert.equal(await position.innerText(), '2 / 2');
+    await vs.screenshot('chat-alternatives');
+
+    await reply.getByRole('button', { name: 'Previous reply' }).click();
+    await waitUntil('the first reply and the turns after it', 10_000, async () => JSON.stringify(await roles()) === JSON.stringify([greeting, 'What is the answer?', 'Answer number 1.', 'And after that?', 'Answer number 2.']));
+    assert.equal(await position.innerText(), '1 / 2');
+    assert.ok(await reply.getByRole('button', { name: 'Previous reply' }).isDisabled(), 'Previous reply at the first alternative');
+
+    // The keyboard: the arrow keys on the focused message.
+    await reply.focus();
+    await vs.page.keyboard.press('ArrowRight');
+    await waitUntil('the alternative again, by the keyboard', 10_000, async () => (await roles()).at(-1) === 'Answer number 3.');
+    assert.equal(await position.innerText(), '2 / 2');
+
+    // The next message continues the alternative shown, on the wire too.
+    await sendMessage(frame, 'Go on.', { click: true });
+    await waitForReply(frame, server, 4);
+    assert.deepEqual(
+      requestMessages(server.chatRequests.at(-1)).slice(1).map((m) => m.content),
+      [greeting, 'What is the answer?', 'Answer number 3.', 'Go on.'],
+      'the request does not follow the path shown',
+    );
   });
 });
 
-test('Edit on a user message then Save and resend cuts the history after it and sends the edited text', async () => {
+test('Edit on a user message then Save and resend starts a branch: the edited text is sent, and the old branch is one step back', async () => {
   const { vs, server, view } = started();
   await captureOnFailure(vs, 'chat-edit', async () => {
     const frame = await view();
@@ -215,6 +240,13 @@ test('Edit on a user message then Save and resend cuts the history after it and 
       shown.map((m) => [m.role, m.text]),
       [['assistant', greeting.text], ['user', 'First question, edited'], ['assistant', server.completions.at(-1)!.textSent]],
     );
+    const edited = frame.locator('.messages article.message[data-role="user"]').first();
+    assert.equal(await edited.locator('.alternatives-position').innerText(), '2 / 2');
+    await edited.getByRole('button', { name: 'Previous version' }).click();
+    await waitUntil('the old branch', 10_000, async () =>
+      JSON.stringify((await shownMessages(frame)).map((m) => m.text)) === JSON.stringify([greeting.text, 'First question', 'Reply 1.', 'Second question', 'Reply 2.']),
+    );
+    assert.equal(await edited.locator('.alternatives-position').innerText(), '1 / 2');
   });
 });
 

@@ -2,6 +2,7 @@
 // down and back — against a real HTTP server speaking LM Studio's wire format, with conversations
 // on a temp dir.
 import assert from 'node:assert/strict';
+import { displayedPath, siblingsOf } from '../../src/shared/conversationTree';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,28 +120,33 @@ describe('ChatService against a real OpenAI-compatible server', () => {
     assert.ok(record.textSent.startsWith(reply.content), 'what is kept is what the server sent');
   });
 
-  it('regenerate replaces the last reply; edit-and-resend cuts the history after the edited message', async () => {
+  it('regenerate keeps the old reply as an alternative; edit-and-resend branches, the turns after the edited message stay on the old branch', async () => {
     await chat.send('first question');
     await chat.idle();
     await chat.send('second question');
     await chat.idle();
+    const oldReply = displayedPath(chat.activeConversation).at(-1)!;
     server.setReply('A different answer.');
     await chat.regenerate();
     await chat.idle();
-    let messages = chat.activeConversation.messages;
-    assert.deepEqual(messages.map((m) => m.role), ['assistant', 'user', 'assistant', 'user', 'assistant']);
-    assert.equal(messages.at(-1)!.content, 'A different answer.');
+    let shown = displayedPath(chat.activeConversation);
+    assert.deepEqual(shown.map((m) => m.role), ['assistant', 'user', 'assistant', 'user', 'assistant']);
+    assert.equal(shown.at(-1)!.content, 'A different answer.');
+    assert.ok(chat.activeConversation.messages.includes(oldReply), 'the old reply is kept');
+    assert.deepEqual(siblingsOf(chat.activeConversation, shown.at(-1)!.id), { index: 1, count: 2, ids: [oldReply.id, shown.at(-1)!.id] });
     const sent = server.chatRequests.at(-1)!.body as { messages: { content: string }[] };
     assert.equal(sent.messages.at(-1)!.content, 'second question', 'the old reply is not sent back');
 
-    const firstUser = messages[1]!;
+    const firstUser = shown[1]!;
     server.setReply('Answer to the edit.');
     await chat.edit(firstUser.id, 'first question, rephrased');
     await chat.idle();
-    messages = chat.activeConversation.messages;
-    assert.deepEqual(messages.map((m) => m.content).slice(1), ['first question, rephrased', 'Answer to the edit.']);
+    shown = displayedPath(chat.activeConversation);
+    assert.deepEqual(shown.map((m) => m.content).slice(1), ['first question, rephrased', 'Answer to the edit.']);
     const edited = server.chatRequests.at(-1)!.body as { messages: { content: string }[] };
     assert.equal(edited.messages.length, 3, 'system, greeting, edited message');
+    assert.equal(firstUser.content, 'first question', 'the message as it was stays on the old branch');
+    assert.equal(chat.activeConversation.messages.length, 8, 'nothing was deleted');
   });
 
   it('switching persona gives the next message to the new persona, in a new conversation opened by its greeting', async () => {

@@ -42,7 +42,8 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
   );
 
   // Stable callbacks, so memoised messages do not re-render when a token arrives.
-  const onRegenerate = useCallback(() => void call(() => host.request(Requests.regenerate, {})), [call, host]);
+  const onRegenerate = useCallback((messageId: string) => void call(() => host.request(Requests.regenerate, { messageId })), [call, host]);
+  const onShowAlternative = useCallback((messageId: string, delta: -1 | 1) => void call(() => host.request(Requests.showAlternative, { messageId, delta })), [call, host]);
   const onEdit = useCallback((messageId: string, text: string) => void call(() => host.request(Requests.edit, { messageId, text })), [call, host]);
   const onShowSent = useCallback((messageId: string) => void call(() => host.request(Requests.showSent, { messageId })), [call, host]);
   const onRemember = useCallback((messageId: string) => void call(() => host.request(Requests.remember, { messageId })), [call, host]);
@@ -171,6 +172,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
         streaming={streaming}
         loadingModel={state.streaming?.loadingModel}
         onRegenerate={onRegenerate}
+        onShowAlternative={onShowAlternative}
         onEdit={onEdit}
         onShowSent={onShowSent}
         onRemember={orphaned ? undefined : onRemember}

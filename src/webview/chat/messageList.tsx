@@ -81,7 +81,8 @@ interface Props {
   stream: StreamText | null;
   streaming: boolean;
   loadingModel?: string | undefined;
-  onRegenerate(): void;
+  onRegenerate(messageId: string): void;
+  onShowAlternative(messageId: string, delta: -1 | 1): void;
   onEdit(messageId: string, text: string): void;
   onShowSent(messageId: string): void;
   /** Absent: the chat cannot be remembered from (read-only). */
@@ -189,11 +190,13 @@ export function MessageList(props: Props) {
               highlightVersion={highlightVersion}
               persona={props.persona}
               eager={i > lastIndex - EAGER_TAIL}
-              canRegenerate={i === lastIndex && m.role === 'assistant' && !m.greeting && !props.streaming}
+              canRegenerate={m.role === 'assistant' && !m.greeting && !props.streaming}
+              canSwitch={!props.streaming}
               canEdit={m.role === 'user' && !props.streaming}
               canShowSent={m.role === 'assistant' && !m.greeting && !(streamingThis && props.streaming)}
               loadingModel={streamingThis ? props.loadingModel : undefined}
               onRegenerate={props.onRegenerate}
+              onShowAlternative={props.onShowAlternative}
               onEdit={props.onEdit}
               onShowSent={props.onShowSent}
               onRemember={streamingThis && props.streaming ? undefined : props.onRemember}
@@ -219,14 +222,17 @@ interface ItemProps {
   canShowSent: boolean;
   /** The model the server is loading for this reply, while it does. */
   loadingModel?: string | undefined;
-  onRegenerate(): void;
+  /** Another alternative can be shown (not while a reply is being written). */
+  canSwitch: boolean;
+  onRegenerate(messageId: string): void;
+  onShowAlternative(messageId: string, delta: -1 | 1): void;
   onEdit(messageId: string, text: string): void;
   onShowSent(messageId: string): void;
   onRemember?: ((messageId: string) => void) | undefined;
   onProposal?: ResolveProposal | undefined;
 }
 
-const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canEdit, canShowSent, loadingModel, onRegenerate, onEdit, onShowSent, onRemember, onProposal }: ItemProps) {
+const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canSwitch, canEdit, canShowSent, loadingModel, onRegenerate, onShowAlternative, onEdit, onShowSent, onRemember, onProposal }: ItemProps) {
   const [editing, setEditing] = useState(false);
   const [near, setNear] = useState(eager);
   const editButton = useRef<HTMLButtonElement>(null);
@@ -254,10 +260,24 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
   const html = useMemo(() => (isUser || !rendered ? '' : markdown.render(content)), [isUser, rendered, content, highlightVersion]);
 
   return (
-    <article ref={self} class="message" data-message-id={message.id} tabIndex={-1} data-role={message.role} data-status={status} aria-label={isUser ? 'You' : (persona?.name ?? 'Assistant')}>
+    <article
+      ref={self}
+      class="message"
+      data-message-id={message.id}
+      tabIndex={-1}
+      onKeyDown={(e) => {
+        // Arrow keys on the focused message itself step between its alternatives.
+        if (e.target !== e.currentTarget || !message.branch || !canSwitch) return;
+        if (e.key === 'ArrowLeft' || e.key === 'ArrowRight') {
+          e.preventDefault();
+          onShowAlternative(message.id, e.key === 'ArrowLeft' ? -1 : 1);
+        }
+      }}
+      data-role={message.role} data-status={status} aria-label={isUser ? 'You' : (persona?.name ?? 'Assistant')}>
       <div class="message-author">
         {isUser ? 'You' : `${persona?.icon ?? ''} ${persona?.name ?? 'Assistant'}`}
         {status === 'stopped' && <span class="message-note"> · stopped</span>}
+        {message.branch && <Alternatives messageId={message.id} at={message.branch[0]} count={message.branch[1]} reply={!isUser} enabled={canSwitch} onShow={onShowAlternative} />}
       </div>
       {message.reasoning && (
         <details class="reasoning">
@@ -348,7 +368,7 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
             </button>
           )}
           {canRegenerate && (
-            <button type="button" class="link-button" aria-label="Regenerate" onClick={onRegenerate}>
+            <button type="button" class="link-button" aria-label="Regenerate" title="Write another reply here; this one stays as an alternative" onClick={() => onRegenerate(message.id)}>
               Regenerate
             </button>
           )}
@@ -403,5 +423,21 @@ function EditBox({ initial, onSave, onCancel }: { initial: string; onSave(text: 
         </button>
       </div>
     </div>
+  );
+}
+
+/** "‹ 2 / 3 ›": which alternative of a message is shown, and the controls to step between them. */
+function Alternatives({ messageId, at, count, reply, enabled, onShow }: { messageId: string; at: number; count: number; reply: boolean; enabled: boolean; onShow(messageId: string, delta: -1 | 1): void }) {
+  const what = reply ? 'reply' : 'version';
+  return (
+    <span class="alternatives" role="group" aria-label={reply ? 'Alternative replies' : 'Versions of this message'}>
+      <button type="button" class="icon-button" aria-label={`Previous ${what}`} disabled={!enabled || at <= 1} onClick={() => onShow(messageId, -1)}>
+        ‹
+      </button>
+      <span class="alternatives-position" aria-label={`${what} ${at} of ${count}`}>{`${at} / ${count}`}</span>
+      <button type="button" class="icon-button" aria-label={`Next ${what}`} disabled={!enabled || at >= count} onClick={() => onShow(messageId, 1)}>
+        ›
+      </button>
+    </span>
   );
 }

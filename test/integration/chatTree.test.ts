@@ -1,0 +1,83 @@
+// A conversation with branches, read at the server: the history sent with a message is exactly the
+// path the view shows — another alternative of an earlier reply, and the turns that followed the one
+// shown — and the branches survive a reload. (The view's controls for alternatives come later: the
+// branches are made here with conversationTree's functions, as those controls will make them.)
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import type { ChatService, ChatSettings } from '../../src/chat/chatService';
+import { ConversationStore } from '../../src/chat/conversationStore';
+import { PersonaRegistry } from '../../src/characters/personaRegistry';
+import { addAlternative, displayedPath, showSibling } from '../../src/shared/conversationTree';
+import { silentLogger } from '../../src/util/logger';
+import { MemoryPreferences } from '../support/memoryPreferences';
+import { startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fakeOpenAiServer';
+import { testChatService } from '../support/testChatService';
+
+describe('the request follows the path on screen', () => {
+  let server: FakeOpenAiServer;
+  let dir: string;
+  let personas: PersonaRegistry;
+  let settings: ChatSettings;
+  let chat: ChatService;
+  let n = 0;
+
+  before(async () => {
+    server = await startFakeOpenAiServer({ reply: () => `Reply ${++n}.`, tokenDelayMs: 1 });
+    personas = await PersonaRegistry.load(join(__dirname, '../../characters'), silentLogger);
+  });
+  after(() => server.close());
+
+  const makeService = () => testChatService({ store: new ConversationStore(dir, silentLogger), personas, preferences: new MemoryPreferences(), settings: () => settings });
+
+  beforeEach(async () => {
+    server.reset();
+    dir = await mkdtemp(join(tmpdir(), 'persona-tree-'));
+    settings = { provider: 'local', baseUrl: server.url, model: '', sampling: {}, userName: 'Ada' };
+    chat = makeService();
+    await chat.init();
+  });
+  afterEach(async () => {
+    chat.stop();
+    await chat.idle();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const turn = async (text: string) => {
+    await chat.send(text);
+    await chat.idle();
+    const body = server.chatRequests.at(-1)!.body as { messages: { role: string; content: string }[] };
+    // Without the system prompt: the turns sent.
+    return body.messages.slice(1).map((m) => m.content);
+  };
+  const shown = async (service: ChatService) => (await service.viewState()).conversation!.messages.map((m) => m.content);
+
+  it('sends the alternative shown and the turns after it, never another branch; a reload shows the same path', async () => {
+    const greeting = chat.activeConversation.messages[0]!.content;
+    await turn('First question');
+    await turn('Second question');
+    const conversation = chat.activeConversation;
+    const firstReply = displayedPath(conversation)[2]!;
+    assert.equal(firstReply.content, 'Reply 1.');
+
+    // Another reply to the first question, shown in place of the first: the later turns are hidden.
+    addAlternative(conversation, firstReply.id, { id: 'other-reply', role: 'assistant', content: 'Another first reply.', createdAt: Date.now(), status: 'complete' });
+    assert.deepEqual(await shown(chat), [greeting, 'First question', 'Another first reply.']);
+    assert.deepEqual(await turn('Third question'), [greeting, 'First question', 'Another first reply.', 'Third question']);
+
+    // Back to the first reply: the turns that followed it come back, and the next message continues them.
+    assert.equal(showSibling(conversation, 'other-reply', -1), firstReply.id);
+    assert.deepEqual(await shown(chat), [greeting, 'First question', 'Reply 1.', 'Second question', 'Reply 2.']);
+    assert.deepEqual(await turn('Fourth question'), [greeting, 'First question', 'Reply 1.', 'Second question', 'Reply 2.', 'Fourth question']);
+    assert.equal(conversation.messages.length, 10, 'every branch is kept');
+
+    // A new window on the same storage shows the same path, and every branch is still there.
+    const reopened = makeService();
+    await reopened.init();
+    await reopened.selectConversation(conversation.id);
+    assert.deepEqual(await shown(reopened), [greeting, 'First question', 'Reply 1.', 'Second question', 'Reply 2.', 'Fourth question', 'Reply 4.']);
+    assert.equal(reopened.activeConversation.messages.length, 10);
+  });
+});
