@@ -24,7 +24,7 @@ import { liesWithin, toStoredMessages, type ForgottenChunk, type ResolvedRecord,
 import { itemPromptText } from '../rag/itemRecall';
 import { ThinkSplitter } from './reasoning';
 import { queryWords, searchConversations, type SearchHit } from './conversationSearch';
-import { addAlternative, appendToPath, childrenOf, displayedPath, historyBefore, showSibling, TreeIndex } from '../shared/conversationTree';
+import { addAlternative, appendToPath, childrenOf, displayedPath, goBackTo, historyBefore, select, showSibling, TreeIndex } from '../shared/conversationTree';
 import { overridesInEffect, requestSampling, resolveSettings, type SettingLevels } from './effectiveSettings';
 
 export interface ChatSettings {
@@ -290,6 +290,10 @@ export class ChatService {
       const { index, count } = tree.siblingsOf(m.id);
       return count > 1 ? { ...m, branch: [index + 1, count] as [number, number] } : m;
     });
+    // After "Go back to here", the last message says how many later ones are hidden.
+    const hidden = conversation.end === undefined ? 0 : tree.fullPath().length - path.length;
+    const last = messages.at(-1);
+    if (hidden > 0 && last) messages[messages.length - 1] = { ...last, hiddenAfter: hidden };
     return { ...conversation, messages };
   }
 
@@ -759,6 +763,39 @@ export class ChatService {
     if (!conversation.messages.some((m) => m.id === messageId)) throw new UserFacingError('That message is no longer in this chat.');
     if (showSibling(conversation, messageId, delta) === undefined) return;
     if (this.persisted) await this.deps.store.save(conversation);
+    this.emitState();
+  }
+
+  /**
+   * "Go back to here": the chat shows this message as its last one; what followed is hidden, not
+   * deleted. The next message branches from here, and the hidden turns stay one step away ("1 / 2").
+   */
+  async goBackTo(messageId: string): Promise<void> {
+    if (this.streaming) throw new UserFacingError('A reply is still being written. Stop it first, or wait for it to finish.');
+    const conversation = this.conversation;
+    if (!displayedPath(conversation).some((m) => m.id === messageId)) throw new UserFacingError('That message is no longer shown in this chat.');
+    goBackTo(conversation, messageId);
+    if (this.persisted) await this.save(conversation);
+    this.emitState();
+  }
+
+  /** Shows again what "Go back to here" hid. */
+  async showHidden(): Promise<void> {
+    const conversation = this.conversation;
+    if (conversation.end === undefined) return;
+    delete conversation.end;
+    if (this.persisted) await this.save(conversation);
+    this.emitState();
+  }
+
+  /** Makes a message of the active chat displayed (a search hit on another branch, or past a checkpoint). */
+  async showMessage(messageId: string): Promise<void> {
+    if (this.streaming) return;
+    const conversation = this.conversation;
+    if (!conversation.messages.some((m) => m.id === messageId)) return;
+    if (displayedPath(conversation).some((m) => m.id === messageId)) return;
+    select(conversation, messageId);
+    if (this.persisted) await this.save(conversation);
     this.emitState();
   }
 

@@ -145,6 +145,10 @@ export const Requests = {
   /** Shows the previous (-1) or next (1) alternative of a message. */
   showAlternative: request('chat/showAlternative', z.object({ messageId: Id, delta: z.union([z.literal(-1), z.literal(1)]) }), Void),
   edit: request('chat/edit', z.object({ messageId: Id, text: UserText }), Void),
+  /** "Go back to here": the chat ends at this message for now; what followed is hidden, not deleted. */
+  goBackTo: request('chat/goBackTo', z.object({ messageId: Id }), Void),
+  /** Shows again what "Go back to here" hid. */
+  showHidden: request('chat/showHidden', Empty, Void),
   newConversation: request('conversation/new', Empty, Void),
   selectConversation: request('conversation/select', z.object({ id: Id }), Void),
   renameConversation: request('conversation/rename', z.object({ id: Id, title: z.string().check(z.trim(), z.minLength(1), z.maxLength(200)) }), Void),

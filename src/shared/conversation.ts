@@ -3,6 +3,7 @@ import * as z from 'zod/mini';
 import { SamplingSchema } from './sampling';
 import { MemoryDialsSchema } from './memoryDials';
 import { SourcePlaceSchema } from './sourcePlace';
+import { displayedPath } from './conversationTree';
 
 export const MessageStatusSchema = z.enum(['complete', 'streaming', 'stopped', 'error']);
 export type MessageStatus = z.infer<typeof MessageStatusSchema>;
@@ -83,6 +84,8 @@ export const MessageSchema = z.object({
   parentId: z.optional(z.string().check(z.maxLength(100))),
   /** For the view only, never stored: which of its alternatives this message is, from 1, and how many there are. */
   branch: z.optional(z.tuple([z.int().check(z.gte(1)), z.int().check(z.gte(2))])),
+  /** For the view only, never stored: the chat was taken back to this message ("Go back to here") and this many later messages are hidden. */
+  hiddenAfter: z.optional(z.int().check(z.gte(1))),
   error: z.optional(z.string()),
   model: z.optional(z.string()),
   usage: z.optional(UsageSchema),
@@ -144,6 +147,7 @@ export const ConversationSummarySchema = z.object({
 });
 export type ConversationSummary = z.infer<typeof ConversationSummarySchema>;
 
+/** The list's line for a chat: its message count is of the path it shows, not of every branch. */
 export function summarizeConversation(c: Conversation): ConversationSummary {
-  return { id: c.id, title: c.title, personaId: c.personaId, updatedAt: c.updatedAt, messageCount: c.messages.length };
+  return { id: c.id, title: c.title, personaId: c.personaId, updatedAt: c.updatedAt, messageCount: displayedPath(c).length };
 }

@@ -250,6 +250,49 @@ test('Edit on a user message then Save and resend starts a branch: the edited te
   });
 });
 
+test('Go back to here ends the chat at an earlier message without deleting: the later turns can be shown again, and the next message is sent from there and branches', async () => {
+  const { vs, server, view } = started();
+  await captureOnFailure(vs, 'chat-checkpoint', async () => {
+    const frame = await view();
+    let n = 0;
+    server.setReply(() => `Reply ${++n}.`);
+    await sendMessage(frame, 'First question');
+    await waitForReply(frame, server, 1);
+    await sendMessage(frame, 'Second question');
+    await waitForReply(frame, server, 2);
+    const greeting = (await shownMessages(frame))[0]!.text;
+    const texts = async () => JSON.stringify((await shownMessages(frame)).map((m) => m.text));
+    const everything = JSON.stringify([greeting, 'First question', 'Reply 1.', 'Second question', 'Reply 2.']);
+
+    const firstReply = frame.locator('.messages article.message[data-role="assistant"]').nth(1);
+    await firstReply.getByRole('button', { name: 'Go back to here' }).click();
+    await waitUntil('the chat ending at the first reply', 10_000, async () => (await texts()) === JSON.stringify([greeting, 'First question', 'Reply 1.']));
+    const note = frame.getByRole('note').filter({ hasText: 'hidden' });
+    assert.match(await note.innerText(), /2 later messages are hidden, not deleted/);
+    assert.equal(await frame.getByRole('button', { name: 'Go back to here' }).count(), 2, 'every message but the last offers to go back to it');
+    await vs.screenshot('chat-checkpoint');
+
+    await note.getByRole('button', { name: 'Show hidden messages' }).click();
+    await waitUntil('the hidden turns shown again', 10_000, async () => (await texts()) === everything);
+    assert.equal(await note.count(), 0);
+
+    // Back again, and a new message: it is sent with the chat up to the checkpoint, and branches there.
+    await firstReply.getByRole('button', { name: 'Go back to here' }).click();
+    await waitUntil('the chat ending at the first reply again', 10_000, async () => (await texts()) === JSON.stringify([greeting, 'First question', 'Reply 1.']));
+    await sendMessage(frame, 'Another second question', { click: true });
+    await waitForReply(frame, server, 3);
+    assert.deepEqual(
+      requestMessages(server.chatRequests.at(-1)).slice(1).map((m) => m.content),
+      [greeting, 'First question', 'Reply 1.', 'Another second question'],
+      'the request after going back carries the turns that were hidden',
+    );
+    const newQuestion = frame.locator('.messages article.message[data-role="user"]').nth(1);
+    assert.equal(await newQuestion.locator('.alternatives-position').innerText(), '2 / 2');
+    await newQuestion.getByRole('button', { name: 'Previous version' }).click();
+    await waitUntil('the old continuation, one step back', 10_000, async () => (await texts()) === everything);
+  });
+});
+
 test('a fenced code block shows Copy and Insert; Insert puts the exact code at the editor cursor', async () => {
   const { vs, server, view } = started();
   await captureOnFailure(vs, 'chat-code-insert', async () => {

@@ -1,7 +1,8 @@
 // A conversation with branches, read at the server: the history sent with a message is exactly the
 // path the view shows — another alternative of an earlier reply, and the turns that followed the one
-// shown — and the branches survive a reload. (The view's controls for alternatives come later: the
-// branches are made here with conversationTree's functions, as those controls will make them.)
+// shown; a checkpoint ("Go back to here") and what is sent after it — and the branches survive a
+// reload. (Regenerate and Edit are tested through ChatService in chatService.test.ts; here the
+// first branch is made with conversationTree's function directly.)
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,6 +35,7 @@ describe('the request follows the path on screen', () => {
 
   beforeEach(async () => {
     server.reset();
+    n = 0;
     dir = await mkdtemp(join(tmpdir(), 'persona-tree-'));
     settings = { provider: 'local', baseUrl: server.url, model: '', sampling: {}, userName: 'Ada' };
     chat = makeService();
@@ -79,5 +81,46 @@ describe('the request follows the path on screen', () => {
     await reopened.selectConversation(conversation.id);
     assert.deepEqual(await shown(reopened), [greeting, 'First question', 'Reply 1.', 'Second question', 'Reply 2.', 'Fourth question', 'Reply 4.']);
     assert.equal(reopened.activeConversation.messages.length, 10);
+  });
+
+  it('"Go back to here" ends the chat at a message, sends only up to it, and the next message branches there; nothing is deleted', async () => {
+    const greeting = chat.activeConversation.messages[0]!.content;
+    await turn('First question');
+    await turn('Second question');
+    await turn('Third question');
+    const conversation = chat.activeConversation;
+    const firstReply = displayedPath(conversation)[2]!;
+
+    await chat.goBackTo(firstReply.id);
+    const state = (await chat.viewState()).conversation!;
+    assert.deepEqual(state.messages.map((m) => m.content), [greeting, 'First question', 'Reply 1.']);
+    assert.equal(state.messages.at(-1)!.hiddenAfter, 4, 'the view is told how many later messages are hidden');
+    assert.equal(conversation.messages.length, 7, 'nothing is deleted');
+    assert.equal((await chat.viewState()).conversations.find((c) => c.id === conversation.id)?.messageCount, 3, 'the list counts the path shown');
+
+    // Shown again, then back once more: the hidden turns return unchanged.
+    await chat.showHidden();
+    assert.deepEqual(await shown(chat), [greeting, 'First question', 'Reply 1.', 'Second question', 'Reply 2.', 'Third question', 'Reply 3.']);
+    await chat.goBackTo(firstReply.id);
+
+    // A reload keeps the checkpoint.
+    const reopened = makeService();
+    await reopened.init();
+    await reopened.selectConversation(conversation.id);
+    assert.deepEqual(await shown(reopened), [greeting, 'First question', 'Reply 1.']);
+
+    // The next message is sent with the path up to the checkpoint only, and branches from there.
+    assert.deepEqual(await turn('Another second question'), [greeting, 'First question', 'Reply 1.', 'Another second question']);
+    const after = (await chat.viewState()).conversation!.messages;
+    assert.deepEqual(after.map((m) => m.content), [greeting, 'First question', 'Reply 1.', 'Another second question', 'Reply 4.']);
+    assert.deepEqual(after[3]!.branch, [2, 2], 'the old continuation is one step back');
+    assert.equal(after.at(-1)!.hiddenAfter, undefined);
+
+    // A message on the other branch (a search hit there) is shown with its own path when asked for.
+    const hidden = conversation.messages.find((m) => m.content === 'Third question')!;
+    await chat.showMessage(hidden.id);
+    assert.deepEqual(await shown(chat), [greeting, 'First question', 'Reply 1.', 'Second question', 'Reply 2.', 'Third question', 'Reply 3.']);
+    assert.deepEqual(await turn('Fourth question'), [greeting, 'First question', 'Reply 1.', 'Second question', 'Reply 2.', 'Third question', 'Reply 3.', 'Fourth question']);
+    assert.equal(conversation.messages.length, 11, 'every branch is kept');
   });
 });

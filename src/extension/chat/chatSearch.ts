@@ -54,7 +54,11 @@ export async function searchChats(chat: ChatService, view: ChatViewProvider, log
   picker.dispose();
   if (!chosen) return;
   await chat.selectConversation(chosen.conversationId);
-  if (chosen.messageId) await view.reveal(chosen.conversationId, chosen.messageId);
+  if (chosen.messageId) {
+    // A hit on a branch that is not shown (or past a checkpoint) shows that branch first.
+    await chat.showMessage(chosen.messageId);
+    await view.reveal(chosen.conversationId, chosen.messageId);
+  }
   else await view.focus();
 }
 

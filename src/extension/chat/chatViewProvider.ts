@@ -200,6 +200,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       regenerate: ({ messageId }) => done(chat.regenerate(messageId)),
       showAlternative: ({ messageId, delta }) => done(chat.showAlternative(messageId, delta)),
       edit: ({ messageId, text }) => done(chat.edit(messageId, text)),
+      goBackTo: ({ messageId }) => done(chat.goBackTo(messageId)),
+      showHidden: () => done(chat.showHidden()),
       newConversation: () => done(chat.newConversation()),
       selectConversation: ({ id }) => done(chat.selectConversation(id)),
       renameConversation: ({ id, title }) => done(chat.renameConversation(id, title)),

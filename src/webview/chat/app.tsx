@@ -45,6 +45,8 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
   const onRegenerate = useCallback((messageId: string) => void call(() => host.request(Requests.regenerate, { messageId })), [call, host]);
   const onShowAlternative = useCallback((messageId: string, delta: -1 | 1) => void call(() => host.request(Requests.showAlternative, { messageId, delta })), [call, host]);
   const onEdit = useCallback((messageId: string, text: string) => void call(() => host.request(Requests.edit, { messageId, text })), [call, host]);
+  const onGoBack = useCallback((messageId: string) => void call(() => host.request(Requests.goBackTo, { messageId })), [call, host]);
+  const onShowHidden = useCallback(() => void call(() => host.request(Requests.showHidden, {})), [call, host]);
   const onShowSent = useCallback((messageId: string) => void call(() => host.request(Requests.showSent, { messageId })), [call, host]);
   const onRemember = useCallback((messageId: string) => void call(() => host.request(Requests.remember, { messageId })), [call, host]);
   const onProposal = useCallback(
@@ -174,6 +176,8 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
         onRegenerate={onRegenerate}
         onShowAlternative={onShowAlternative}
         onEdit={onEdit}
+        onGoBack={orphaned ? undefined : onGoBack}
+        onShowHidden={onShowHidden}
         onShowSent={onShowSent}
         onRemember={orphaned ? undefined : onRemember}
         onProposal={orphaned ? undefined : onProposal}

@@ -84,6 +84,9 @@ interface Props {
   onRegenerate(messageId: string): void;
   onShowAlternative(messageId: string, delta: -1 | 1): void;
   onEdit(messageId: string, text: string): void;
+  /** Absent: the chat cannot be changed (read-only). */
+  onGoBack?: ((messageId: string) => void) | undefined;
+  onShowHidden(): void;
   onShowSent(messageId: string): void;
   /** Absent: the chat cannot be remembered from (read-only). */
   onRemember?: ((messageId: string) => void) | undefined;
@@ -198,6 +201,8 @@ export function MessageList(props: Props) {
               onRegenerate={props.onRegenerate}
               onShowAlternative={props.onShowAlternative}
               onEdit={props.onEdit}
+              onGoBack={i < lastIndex && !props.streaming ? props.onGoBack : undefined}
+              onShowHidden={props.onShowHidden}
               onShowSent={props.onShowSent}
               onRemember={streamingThis && props.streaming ? undefined : props.onRemember}
               onProposal={props.onProposal}
@@ -227,12 +232,15 @@ interface ItemProps {
   onRegenerate(messageId: string): void;
   onShowAlternative(messageId: string, delta: -1 | 1): void;
   onEdit(messageId: string, text: string): void;
+  /** Present when the chat can be taken back to this message (not the last one, nothing streaming). */
+  onGoBack?: ((messageId: string) => void) | undefined;
+  onShowHidden(): void;
   onShowSent(messageId: string): void;
   onRemember?: ((messageId: string) => void) | undefined;
   onProposal?: ResolveProposal | undefined;
 }
 
-const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canSwitch, canEdit, canShowSent, loadingModel, onRegenerate, onShowAlternative, onEdit, onShowSent, onRemember, onProposal }: ItemProps) {
+const MessageItem = memo(function MessageItem({ message, content, streaming, highlightVersion, eager, persona, canRegenerate, canSwitch, canEdit, canShowSent, loadingModel, onRegenerate, onShowAlternative, onEdit, onGoBack, onShowHidden, onShowSent, onRemember, onProposal }: ItemProps) {
   const [editing, setEditing] = useState(false);
   const [near, setNear] = useState(eager);
   const editButton = useRef<HTMLButtonElement>(null);
@@ -360,7 +368,15 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
           {message.error}
         </div>
       )}
-      {!editing && (canEdit || canRegenerate || canShowSent || (onRemember && !message.greeting)) && (
+      {message.hiddenAfter !== undefined && !streaming && (
+        <div class="hidden-after" role="note">
+          {`The chat was taken back to here: ${message.hiddenAfter === 1 ? '1 later message is' : `${message.hiddenAfter} later messages are`} hidden, not deleted. A new message branches from here.`}{' '}
+          <button type="button" class="link-button" aria-label="Show hidden messages" onClick={onShowHidden}>
+            Show them
+          </button>
+        </div>
+      )}
+      {!editing && (canEdit || canRegenerate || canShowSent || onGoBack || (onRemember && !message.greeting)) && (
         <div class="message-actions">
           {canEdit && (
             <button type="button" class="link-button" ref={editButton} aria-label="Edit message" onClick={() => setEditing(true)}>
@@ -375,6 +391,11 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
           {onRemember && !message.greeting && message.content.trim() !== '' && (
             <button type="button" class="link-button" aria-label="Remember" title="Keep something from this message for this persona, in every chat" onClick={() => onRemember(message.id)}>
               Remember
+            </button>
+          )}
+          {onGoBack && (
+            <button type="button" class="link-button" aria-label="Go back to here" title="End the chat at this message for now: the later messages are hidden, not deleted, and your next message branches from here" onClick={() => onGoBack(message.id)}>
+              Go back to here
             </button>
           )}
           {canShowSent && (
