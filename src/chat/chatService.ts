@@ -422,6 +422,19 @@ export class ChatService {
     this.emitState();
   }
 
+  /**
+   * Keeps an imported conversation (conversationImport.ts made it a copy with an id of its own) and
+   * opens it. Returns whether its persona is here: without it the chat opens read-only.
+   */
+  async importConversation(conversation: Conversation): Promise<{ personaFound: boolean }> {
+    if (await this.deps.store.get(conversation.id)) throw new UserFacingError('A chat with that id already exists.');
+    await this.deps.store.save(conversation);
+    await this.stopAndWait();
+    await this.activate(conversation, true);
+    this.emitState();
+    return { personaFound: this.deps.personas.get(conversation.personaId) !== undefined };
+  }
+
   async renameConversation(id: string, title: string): Promise<void> {
     const conversation = id === this.conversation.id ? this.conversation : await this.deps.store.get(id);
     if (!conversation) throw new UserFacingError('That conversation could not be read; it may have been deleted.');

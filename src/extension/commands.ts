@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import type { ChatService } from '../chat/chatService';
 import { deleteCharacter, exportCharacterCard, importCharacterCard } from './characters/characterCommands';
-import type { ChatViewProvider } from './chat/chatViewProvider';
+import { importConversationFile, type ChatViewProvider } from './chat/chatViewProvider';
 import type { PersonaRegistry } from '../characters/personaRegistry';
 import type { ApiKeyStore } from '../chat/apiKeys';
 import { endpointSettings, setting } from './config';
@@ -54,6 +54,7 @@ export function registerCommands(deps: {
     ),
     vscode.commands.registerCommand('persona.focusChat', guarded(() => view.focus())),
     vscode.commands.registerCommand('persona.chat.search', guarded(() => searchChats(chat, view, log))),
+    vscode.commands.registerCommand('persona.chat.import', guarded(() => importConversationFile(chat, view))),
     vscode.commands.registerCommand('persona.chat.selectModel', guarded(() => pickModel(chat, describeError))),
     vscode.commands.registerCommand(
       'persona.chat.selectDefaultModel',

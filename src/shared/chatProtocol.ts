@@ -156,6 +156,8 @@ export const Requests = {
   deleteConversation: request('conversation/delete', z.object({ id: Id }), Void, WAITS_ON_PERSON),
   /** Opens a save dialog. */
   exportConversation: request('conversation/export', z.object({ id: Id, format: z.enum(['markdown', 'json']) }), Void, WAITS_ON_PERSON),
+  /** Opens a file dialog: a chat exported as JSON comes back as a new chat. */
+  importConversation: request('conversation/import', Empty, Void, WAITS_ON_PERSON),
   selectPersona: request('persona/select', z.object({ id: Id }), Void),
   /** Asks before opening the browser. */
   openLink: request('link/open', z.object({ href: z.string().check(z.maxLength(8_192)) }), Void, WAITS_ON_PERSON),

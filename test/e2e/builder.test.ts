@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import { captureOnFailure, waitUntil } from './harness';
+import { captureOnFailure, chooseFile, waitUntil } from './harness';
 import { answerDialog, builderFrame, status } from './builderView';
 import { requestMessages, sendMessage, startChatE2e, testUserName, waitForReply, type ChatE2e } from './chatView';
 
@@ -62,20 +62,6 @@ async function preview(frame: Frame): Promise<{ system: string; tokens: string }
     system: (await frame.locator('.preview-message[data-role="system"] .preview-text').first().textContent({ timeout: 1000 })) ?? '',
     tokens: await frame.locator('#token-count').innerText({ timeout: 1000 }),
   };
-}
-
-/** Answers code-server's simple file dialog with `file` (its own quick input). */
-async function chooseFile(page: Page, title: RegExp, file: string): Promise<void> {
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await waitUntil('the file dialog to open', 10_000, async () => title.test(await page.locator('.quick-input-widget .quick-input-title').innerText({ timeout: 1000 })));
-  await input.fill(file);
-  await waitUntil(`the file dialog to accept ${file}`, 10_000, async () => {
-    if (!(await page.locator('.quick-input-widget').isVisible())) return true;
-    if ((await input.inputValue()) !== file) await input.fill(file);
-    await input.press('Enter');
-    await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 1500 }).catch(() => undefined);
-    return !(await page.locator('.quick-input-widget').isVisible());
-  });
 }
 
 const name = 'Captain Vega';

@@ -1,10 +1,16 @@
 // Conversations in a real VS Code: one survives a window reload, the list shows it, "New chat"
 // starts another, the list switches between them (and the next request carries the right history),
-// and renaming sticks. The tests build on each other, in order: run the whole file.
+// and renaming sticks; Search Chats opens a hit; Import Conversation opens an exported chat. The tests
+// build on each other, in order: run the whole file.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame } from 'playwright-core';
-import { captureOnFailure, waitUntil } from './harness';
+import { exportConversation } from '../../src/chat/conversationExport';
+import type { Conversation, Message } from '../../src/shared/conversation';
+import { addAlternative, appendToPath } from '../../src/shared/conversationTree';
+import { captureOnFailure, chooseFile, waitUntil } from './harness';
 import { requestMessages, sendMessage, shownMessages, startChatE2e, waitForReply, type ChatE2e, type ShownMessage } from './chatView';
 
 let e2e: ChatE2e | undefined;
@@ -149,5 +155,41 @@ test('Search Chats finds a word of another chat; the hit opens that chat with th
     });
     assert.equal(focused.role, 'user');
     assert.ok(focused.text.includes(firstMessage), focused.text);
+  });
+});
+
+test('Import Conversation opens a chat exported as JSON, branches and all, on the path it was left at; the next request carries that path', async () => {
+  const { vs, server, view } = started();
+  const page = vs.page;
+  await captureOnFailure(vs, 'conversations-import', async () => {
+    // An export as Persona writes it, with an alternative reply: the second one is shown.
+    const at = Date.now();
+    const exported: Conversation = { schemaVersion: 1, id: 'exported-elsewhere', title: 'Lighthouse keeping', personaId: 'sam', personaName: 'Sam', createdAt: at, updatedAt: at, messages: [] };
+    const m = (id: string, role: Message['role'], content: string): Message => ({ id, role, content, createdAt: at, status: 'complete' });
+    appendToPath(exported, { ...m('g', 'assistant', 'Ahoy!'), greeting: true });
+    appendToPath(exported, m('q', 'user', 'How often is the lamp cleaned?'));
+    appendToPath(exported, m('r1', 'assistant', 'Every morning.'));
+    addAlternative(exported, 'r1', m('r2', 'assistant', 'Daily, at dawn.'));
+    const file = join(vs.dirs.workspace, 'lighthouse.json');
+    writeFileSync(file, exportConversation(exported, 'Sam', 'json'));
+
+    await vs.runCommand('Persona: Import Conversation…');
+    await chooseFile(page, /Import Conversation/, file);
+    const frame = await view();
+    await waitUntil('the imported chat shown', 10_000, async () =>
+      JSON.stringify((await shownMessages(frame)).map((m) => m.text)) === JSON.stringify(['Ahoy!', 'How often is the lamp cleaned?', 'Daily, at dawn.']),
+    );
+    const reply = frame.locator('.messages article.message[data-role="assistant"]').nth(1);
+    assert.equal(await reply.locator('.alternatives-position').innerText(), '2 / 2');
+    assert.ok((await openList(frame)).includes('Lighthouse keeping'));
+    await frame.locator('button[aria-label="Chats"]').click();
+
+    const before = server.chatRequests.length;
+    await sendMessage(frame, 'And the lens?');
+    await waitForReply(frame, server, before + 1);
+    assert.deepEqual(
+      requestMessages(server.chatRequests.at(-1)).slice(1).map((m) => m.content),
+      ['Ahoy!', 'How often is the lamp cleaned?', 'Daily, at dawn.', 'And the lens?'],
+    );
   });
 });

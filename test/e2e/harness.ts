@@ -526,6 +526,26 @@ function saveLogs(name: string, text: string): string {
 }
 
 /**
+ * Answers code-server's simple file dialog (open or save; its own quick input) with `file`. The
+ * dialog reads the folder as the path changes and may let an Enter pass while it does: Enter is
+ * pressed again only while it is still open with our path in it.
+ */
+export async function chooseFile(page: Page, title: RegExp, file: string): Promise<void> {
+  const widget = page.locator('.quick-input-widget');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await waitUntil('the file dialog to open', 10_000, async () => title.test(await page.locator('.quick-input-widget .quick-input-title').innerText({ timeout: 1000 })));
+  await input.fill(file);
+  await waitUntil(`the file dialog to accept ${file}`, 10_000, async () => {
+    if (!(await widget.isVisible())) return true;
+    if ((await input.inputValue()) !== file) await input.fill(file);
+    await input.press('Enter');
+    await widget.waitFor({ state: 'hidden', timeout: 1500 }).catch(() => undefined);
+    return !(await widget.isVisible());
+  });
+}
+
+
+/**
  * Runs `fn`; if it throws, saves a screenshot and the logs under test-results/ and adds their
  * paths to the error.
  */

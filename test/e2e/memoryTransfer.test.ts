@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { answerDialog } from './builderView';
-import { captureOnFailure, waitUntil } from './harness';
+import { captureOnFailure, chooseFile, waitUntil } from './harness';
 import { chatWithMemoryE2e, memoryPanelFrame, type ChatE2e } from './chatView';
 
 
@@ -27,23 +27,6 @@ const started = chatWithMemoryE2e({
   workspaceFiles: { 'notes/auth.md': authNotes, 'notes/deploy.md': deployNotes },
 });
 
-
-/** Answers code-server's simple file dialog (open or save) with `file`. */
-async function chooseFile(page: Page, title: RegExp, file: string): Promise<void> {
-  const widget = page.locator('.quick-input-widget');
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await waitUntil('the file dialog to open', 10_000, async () => title.test(await page.locator('.quick-input-widget .quick-input-title').innerText({ timeout: 1000 })));
-  await input.fill(file);
-  // The dialog reads the folder as the path changes and may let an Enter pass while it does: press
-  // again only while it is still open with our path in it.
-  await waitUntil(`the file dialog to accept ${file}`, 10_000, async () => {
-    if (!(await widget.isVisible())) return true;
-    if ((await input.inputValue()) !== file) await input.fill(file);
-    await input.press('Enter');
-    await widget.waitFor({ state: 'hidden', timeout: 1500 }).catch(() => undefined);
-    return !(await widget.isVisible());
-  });
-}
 
 function toast(page: Page, text: RegExp) {
   return page.locator('.notifications-toasts .notification-toast', { hasText: text }).first();

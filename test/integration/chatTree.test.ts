@@ -12,6 +12,8 @@ import type { ChatService, ChatSettings } from '../../src/chat/chatService';
 import { ConversationStore } from '../../src/chat/conversationStore';
 import { PersonaRegistry } from '../../src/characters/personaRegistry';
 import { addAlternative, displayedPath, showSibling } from '../../src/shared/conversationTree';
+import { exportConversation } from '../../src/chat/conversationExport';
+import { parseConversationFile } from '../../src/chat/conversationImport';
 import { silentLogger } from '../../src/util/logger';
 import { MemoryPreferences } from '../support/memoryPreferences';
 import { startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fakeOpenAiServer';
@@ -122,5 +124,22 @@ describe('the request follows the path on screen', () => {
     assert.deepEqual(await shown(chat), [greeting, 'First question', 'Reply 1.', 'Second question', 'Reply 2.', 'Third question', 'Reply 3.']);
     assert.deepEqual(await turn('Fourth question'), [greeting, 'First question', 'Reply 1.', 'Second question', 'Reply 2.', 'Third question', 'Reply 3.', 'Fourth question']);
     assert.equal(conversation.messages.length, 11, 'every branch is kept');
+  });
+
+  it('a chat exported as JSON and imported opens as a copy on the same path, and the next message is sent from it', async () => {
+    const greeting = chat.activeConversation.messages[0]!.content;
+    await turn('First question');
+    await turn('Second question');
+    const original = chat.activeConversation;
+    await chat.goBackTo(displayedPath(original)[2]!.id);
+
+    const copy = parseConversationFile(exportConversation(original, 'Sam', 'json'), 'imported-copy', Date.now());
+    assert.deepEqual(await chat.importConversation(copy), { personaFound: true });
+    assert.equal(chat.activeConversation.id, 'imported-copy');
+    assert.deepEqual(await shown(chat), [greeting, 'First question', 'Reply 1.']);
+    assert.deepEqual(await turn('From the copy'), [greeting, 'First question', 'Reply 1.', 'From the copy']);
+    const ids = (await chat.viewState()).conversations.map((c) => c.id);
+    assert.ok(ids.includes(original.id) && ids.includes('imported-copy'), 'the import replaced the original');
+    await assert.rejects(chat.importConversation({ ...copy }), /already exists/);
   });
 });

@@ -1,12 +1,15 @@
 // The sidebar chat view: its handlers for the chat protocol (the webview stack is WebviewHost's), and
 // the stream: streamed text is batched so that one message carries the tokens of a frame, never the
 // whole reply again, and state changes go out as changes to what the webview has.
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Logger } from '../../util/logger';
 import { ChatProtocol, Notifications, Requests } from '../../shared/chatProtocol';
 import type { ParamsOf } from '../../shared/rpc';
 import type { ChatService, DeltaEvent } from '../../chat/chatService';
 import { exportConversation, exportFileName } from '../../chat/conversationExport';
+import { ConversationImportError, MAX_CONVERSATION_FILE_BYTES, parseConversationFile } from '../../chat/conversationImport';
 import { ViewStateTracker } from '../../chat/stateDiff';
 import { describeError, describeErrorForView } from '../../chat/userMessages';
 import { pickModel } from './modelPicker';
@@ -207,6 +210,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       renameConversation: ({ id, title }) => done(chat.renameConversation(id, title)),
       deleteConversation: ({ id }) => done(this.deleteConversation(id)),
       exportConversation: (params) => done(this.exportConversation(params)),
+      importConversation: () => done(importConversationFile(chat, this)),
       selectPersona: ({ id }) => done(chat.selectPersona(id)),
       openLink: ({ href }) => done(openLink(href)),
       copyCode: async ({ code }) => {
@@ -279,6 +283,37 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(exportConversation(conversation, personaName, params.format)));
     void showInfo(`Exported "${conversation.title}" to ${vscode.workspace.asRelativePath(target)}.`);
   }
+}
+
+/** Asks for a conversation exported as JSON, and opens it as a new chat of this workspace. */
+export async function importConversationFile(chat: ChatService, view: ChatViewProvider): Promise<void> {
+  const picked = await vscode.window.showOpenDialog({
+    title: 'Import Conversation',
+    openLabel: 'Import',
+    canSelectMany: false,
+    filters: { 'Persona conversation (JSON)': ['json'], 'All files': ['*'] },
+  });
+  const uri = picked?.[0];
+  if (!uri) return;
+  const { size } = await vscode.workspace.fs.stat(uri);
+  if (size > MAX_CONVERSATION_FILE_BYTES) {
+    throw new ActionError('refused', `This file is ${(size / 1024 / 1024).toFixed(1)} MB: a Persona conversation is at most ${MAX_CONVERSATION_FILE_BYTES / 1024 / 1024} MB.`);
+  }
+  let conversation;
+  try {
+    conversation = parseConversationFile(new TextDecoder().decode(await vscode.workspace.fs.readFile(uri)), randomUUID(), Date.now());
+  } catch (e) {
+    if (e instanceof ConversationImportError) throw new ActionError('refused', e.message);
+    throw e;
+  }
+  const { personaFound } = await chat.importConversation(conversation);
+  await view.focus();
+  const name = path.posix.basename(uri.path);
+  void showInfo(
+    personaFound
+      ? `Imported "${conversation.title}" from ${name}.`
+      : `Imported "${conversation.title}" from ${name}. Its persona (${conversation.personaName ?? conversation.personaId}) is not in this workspace, so the chat is read-only.`,
+  );
 }
 
 /** Links from model output open only here, and only after the person says so, seeing where they go. */

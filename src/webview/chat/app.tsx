@@ -154,6 +154,10 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
           onRename={(id, title) => call(() => host.request(Requests.renameConversation, { id, title }))}
           onDelete={(id) => call(() => host.request(Requests.deleteConversation, { id }))}
           onExport={(id, format) => call(() => host.request(Requests.exportConversation, { id, format }))}
+          onImport={() => {
+            setShowList(false);
+            void call(() => host.request(Requests.importConversation, {}));
+          }}
         />
       )}
       <ConnectionBanner connection={state.connection} onRetry={() => call(() => host.request(Requests.retryConnection, {}))} />

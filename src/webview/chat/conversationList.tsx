@@ -13,6 +13,7 @@ interface Props {
   onRename(id: string, title: string): void;
   onDelete(id: string): void;
   onExport(id: string, format: 'markdown' | 'json'): void;
+  onImport(): void;
 }
 
 export function ConversationList(props: Props) {
@@ -74,6 +75,11 @@ export function ConversationList(props: Props) {
           </li>
         ))}
       </ul>
+      <div class="conversation-list-footer">
+        <button type="button" class="link-button" aria-label="Import a conversation" title="Open a chat exported from Persona as JSON, with every branch" onClick={props.onImport}>
+          Import…
+        </button>
+      </div>
     </div>
   );
 }
