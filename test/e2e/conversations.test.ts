@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Frame } from 'playwright-core';
+import type { Frame, Page } from 'playwright-core';
 import { exportConversation } from '../../src/chat/conversationExport';
 import type { Conversation, Message } from '../../src/shared/conversation';
 import { addAlternative, appendToPath } from '../../src/shared/conversationTree';
@@ -124,6 +124,31 @@ test('renaming a conversation shows the new title, also after a reload', async (
   });
 });
 
+/** Runs Search Chats with `words` and waits for `hits` rows; returns the rows. */
+async function searchChats(page: Page, vs: ChatE2e['vs'], words: string, hits: number) {
+  await vs.runCommand('Persona: Search Chats…');
+  const input = page.locator('.quick-input-widget .quick-input-box input[placeholder^="Words in a chat"]');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await waitUntil('the words in the search box', 10_000, async () => {
+    if ((await input.inputValue()) !== words) await input.fill(words);
+    return (await input.inputValue()) === words;
+  });
+  const rows = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
+  await waitUntil(`${hits} hits`, 10_000, async () => (await rows.count()) === hits);
+  return rows;
+}
+
+/** The message the keyboard focus is on, when it is one. */
+async function focusedMessage(frame: Frame) {
+  return waitUntil('a message focused', 10_000, async () => {
+    const f = await frame.evaluate(() => {
+      const a = document.activeElement as HTMLElement | null;
+      return a?.matches('article.message') ? { role: a.dataset.role, text: a.textContent ?? '' } : undefined;
+    });
+    return f ?? undefined;
+  });
+}
+
 test('Search Chats finds a word of another chat; the hit opens that chat with the message focused', async () => {
   const { vs, view } = started();
   const page = vs.page;
@@ -131,28 +156,14 @@ test('Search Chats finds a word of another chat; the hit opens that chat with th
     let frame = await view();
     // The chat shown is the second one (the test before ends there).
     await waitUntil('the second conversation shown', 10_000, async () => (await shownMessages(frame)).some((m) => m.text === secondMessage));
-    await vs.runCommand('Persona: Search Chats…');
-    const input = page.locator('.quick-input-widget .quick-input-box input[placeholder^="Words in a chat"]');
-    await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await waitUntil('the words in the search box', 10_000, async () => {
-      if ((await input.inputValue()) !== 'AUBERGINE') await input.fill('AUBERGINE');
-      return (await input.inputValue()) === 'AUBERGINE';
-    });
     // Two hits, both in the first chat: its title and the message that said it.
-    const rows = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
-    await waitUntil('the two hits', 10_000, async () => (await rows.count()) === 2);
+    const rows = await searchChats(page, vs, 'AUBERGINE', 2);
     await vs.screenshot('conversations-search-hits');
     await rows.filter({ hasNotText: 'title ·' }).first().click();
 
     frame = await view();
     await waitUntil('the first conversation shown', 10_000, async () => (await shownMessages(frame)).some((m) => m.text === firstMessage));
-    const focused = await waitUntil('the message that said it focused', 10_000, async () => {
-      const f = await frame.evaluate(() => {
-        const a = document.activeElement as HTMLElement | null;
-        return a?.matches('article.message') ? { role: a.dataset.role, text: a.textContent ?? '' } : undefined;
-      });
-      return f ?? undefined;
-    });
+    const focused = await focusedMessage(frame);
     assert.equal(focused.role, 'user');
     assert.ok(focused.text.includes(firstMessage), focused.text);
   });
@@ -191,5 +202,56 @@ test('Import Conversation opens a chat exported as JSON, branches and all, on th
       requestMessages(server.chatRequests.at(-1)).slice(1).map((m) => m.content),
       ['Ahoy!', 'How often is the lamp cleaned?', 'Daily, at dawn.', 'And the lens?'],
     );
+  });
+});
+
+test('a 600-message chat draws only its last page when opened; scrolling draws pages above and below, never more than 150 messages; a search hit far up is drawn and focused', async () => {
+  const { vs, view } = started();
+  const page = vs.page;
+  await captureOnFailure(vs, 'conversations-long', async () => {
+    const at = Date.now();
+    const long: Conversation = { schemaVersion: 1, id: 'long-one', title: 'A very long chat', personaId: 'sam', personaName: 'Sam', createdAt: at, updatedAt: at, messages: [] };
+    for (let i = 0; i < 600; i++) {
+      const text = i === 4 ? 'Message 4 mentions quince jam.' : `Message ${i}.`;
+      appendToPath(long, { id: `m${i}`, role: i % 2 === 0 ? 'assistant' : 'user', content: text, createdAt: at + i, status: 'complete', ...(i === 0 ? { greeting: true } : {}) });
+    }
+    const file = join(vs.dirs.workspace, 'long.json');
+    writeFileSync(file, exportConversation(long, 'Sam', 'json'));
+    await vs.runCommand('Persona: Import Conversation…');
+    await chooseFile(page, /Import Conversation/, file);
+    const frame = await view();
+    const drawn = async () => (await shownMessages(frame)).map((m) => m.text);
+    await waitUntil('the end of the long chat shown', 10_000, async () => (await drawn()).at(-1) === 'Message 599.');
+    const opened = await drawn();
+    assert.equal(opened.length, 50, 'opening drew more than the last page');
+    assert.equal(opened[0], 'Message 550.');
+    assert.equal(await frame.getByRole('button', { name: 'Show earlier messages (550)' }).count(), 1);
+
+    // Up to the top, as a person scrolling would: pages are drawn above, and dropped below.
+    const log = frame.getByRole('log', { name: 'Conversation' });
+    let most = 0;
+    await waitUntil('the first message drawn', 30_000, async () => {
+      await log.evaluate((el) => (el.scrollTop = 0));
+      const now = await drawn();
+      most = Math.max(most, now.length);
+      return now[0] === 'Message 0.' ? true : undefined;
+    });
+    assert.ok(most <= 150, `${most} messages were drawn at once`);
+    await vs.screenshot('conversations-long-top');
+    // And down again: the pages below come back, the last message too.
+    await waitUntil('the last message drawn again', 30_000, async () => {
+      await log.evaluate((el) => (el.scrollTop = el.scrollHeight));
+      const now = await drawn();
+      most = Math.max(most, now.length);
+      return now.at(-1) === 'Message 599.' ? true : undefined;
+    });
+    assert.ok(most <= 150, `${most} messages were drawn at once`);
+
+    // A search hit near the start of the chat: the window moves there and the message is focused.
+    const rows = await searchChats(page, vs, 'quince', 1);
+    await rows.first().click();
+    const focused = await focusedMessage(frame);
+    assert.ok(focused.text.includes('Message 4 mentions quince jam.'), focused.text);
+    assert.ok((await drawn()).length <= 150);
   });
 });

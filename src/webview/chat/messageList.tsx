@@ -1,6 +1,10 @@
-// The conversation. Each message is memoised, so a streamed token re-renders only the reply being
-// written; off-screen messages skip layout and paint (`content-visibility: auto` in chat.css).
-// The list follows the stream unless the person has scrolled up.
+// The conversation. Only a window of it is drawn: the latest PAGE messages when a chat opens, a page
+// more above (or below) as the person scrolls near the window's edge, never more than MAX_WINDOW at
+// once; a 2,000-message chat costs what 50 do. Messages have any height, so the window is a range of
+// messages rather than of pixels, and Chromium's scroll anchoring keeps what is on screen in place
+// when a page is added or dropped above it. Each message is memoised, so a streamed token re-renders
+// only the reply being written; off-screen messages skip layout and paint (`content-visibility: auto`
+// in chat.css). The list follows the stream unless the person has scrolled up.
 import { passageLabel, type SourcePlace } from '../../shared/sourcePlace';
 import { Proposals, type ResolveProposal } from './proposals';
 import { createContext } from 'preact';
@@ -24,6 +28,21 @@ const markdown = createMarkdownRenderer(window, {
       for (const l of highlighterListeners) l();
     }),
 });
+/** Messages drawn when a chat opens, and added per step as the person scrolls near an edge of the window. */
+const PAGE = 50;
+/** The most messages drawn at once: past it, the far side of the window is dropped. */
+const MAX_WINDOW = 150;
+/** How near (px) an edge of the window the person scrolls before the next page is drawn. */
+const EDGE_MARGIN_PX = 1500;
+
+/** The messages drawn: [start, end), where end null means "to the last one" (the list follows new messages). */
+interface MessageWindow {
+  /** The window belongs to one chat and one message sent: either changing starts it again at the end. */
+  key: string;
+  start: number;
+  end: number | null;
+}
+
 /** Within this many pixels of the end counts as "at the bottom". */
 const STICKY_PX = 48;
 /** Messages this close to the end are rendered as markdown at once; older ones when scrolled near. */
@@ -118,6 +137,50 @@ export function MessageList(props: Props) {
     atBottom.current = true;
   }, [props.conversationId, lastUserId]);
 
+  // The window: starts again at the end for another chat or a message sent; clamped when a switch
+  // to another branch shortens the path.
+  const count = props.messages.length;
+  const windowKey = `${props.conversationId}|${lastUserId ?? ''}`;
+  const [savedWindow, setWindow] = useState<MessageWindow>(() => ({ key: windowKey, start: Math.max(0, count - PAGE), end: null }));
+  const current = savedWindow.key === windowKey ? savedWindow : { key: windowKey, start: Math.max(0, count - PAGE), end: null };
+  const end = current.end === null || current.end >= count ? count : current.end;
+  const start = Math.min(current.start, Math.max(0, end - 1));
+  const shown = props.messages.slice(start, end);
+  const earlier = useRef<HTMLButtonElement>(null);
+  const later = useRef<HTMLButtonElement>(null);
+  const showEarlier = () =>
+    setWindow(() => {
+      const nextStart = Math.max(0, start - PAGE);
+      const nextEnd = end - nextStart > MAX_WINDOW ? nextStart + MAX_WINDOW : current.end === null ? null : end;
+      return { key: windowKey, start: nextStart, end: nextEnd };
+    });
+  const showLater = () =>
+    setWindow(() => {
+      const nextEnd = Math.min(count, end + PAGE);
+      return { key: windowKey, start: nextEnd - start > MAX_WINDOW ? nextEnd - MAX_WINDOW : start, end: nextEnd >= count ? null : nextEnd };
+    });
+  const edges = useRef({ showEarlier, showLater });
+  edges.current = { showEarlier, showLater };
+  // Each edge of the window is watched; `observe` reports at once, so after a page is drawn an edge
+  // that is still near draws the next one.
+  useEffect(() => {
+    const root = scroller.current;
+    if (!root) return;
+    const observer = new IntersectionObserver(
+      (entries) => {
+        for (const e of entries) {
+          if (!e.isIntersecting) continue;
+          if (e.target === earlier.current) edges.current.showEarlier();
+          else if (e.target === later.current) edges.current.showLater();
+        }
+      },
+      { root, rootMargin: `${EDGE_MARGIN_PX}px 0px` },
+    );
+    if (earlier.current) observer.observe(earlier.current);
+    if (later.current) observer.observe(later.current);
+    return () => observer.disconnect();
+  }, [start, end, windowKey]);
+
   useLayoutEffect(() => {
     const el = scroller.current;
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;
@@ -131,7 +194,16 @@ export function MessageList(props: Props) {
     const el = scroller.current;
     if (!want || !el || revealed.current === want.seq) return;
     const target = [...el.querySelectorAll<HTMLElement>('article.message')].find((a) => a.dataset.messageId === want.messageId);
-    if (!target) return;
+    if (!target) {
+      // Outside the window: draw the window around it, then come back here.
+      const index = props.messages.findIndex((m) => m.id === want.messageId);
+      if (index >= 0 && (index < start || index >= end)) {
+        const from = Math.max(0, index - PAGE / 2);
+        const to = Math.min(count, from + PAGE);
+        setWindow({ key: windowKey, start: from, end: to >= count ? null : to });
+      }
+      return;
+    }
     revealed.current = want.seq;
     atBottom.current = false;
     target.scrollIntoView({ block: 'center' });
@@ -182,7 +254,13 @@ export function MessageList(props: Props) {
         }}
         onClick={onClick}
       >
-        {props.messages.map((m, i) => {
+        {start > 0 && (
+          <button type="button" class="link-button window-edge" ref={earlier} onClick={showEarlier}>
+            {`Show earlier messages (${start})`}
+          </button>
+        )}
+        {shown.map((m, at) => {
+          const i = start + at;
           const streamingThis = props.stream?.messageId === m.id;
           return (
             <MessageItem
@@ -209,6 +287,11 @@ export function MessageList(props: Props) {
             />
           );
         })}
+        {end < count && (
+          <button type="button" class="link-button window-edge" ref={later} onClick={showLater}>
+            {`Show later messages (${count - end})`}
+          </button>
+        )}
       </div>
     </NearView.Provider>
   );
