@@ -459,11 +459,16 @@ export class ChatService {
   async searchConversations(query: string): Promise<SearchHit[]> {
     if (queryWords(query).length === 0) return [];
     const conversations: Conversation[] = [];
-    for (const summary of await this.deps.store.list()) {
-      const c = summary.id === this.conversation.id ? this.conversation : await this.deps.store.get(summary.id);
-      if (c) conversations.push(c);
-    }
+    for await (const c of this.storedConversations()) conversations.push(c);
     return searchConversations(conversations, query);
+  }
+
+  /** Every stored chat of the workspace, one at a time, the active one as it is in memory (it may be ahead of its file). */
+  private async *storedConversations(): AsyncGenerator<Conversation> {
+    for (const summary of await this.deps.store.list()) {
+      const conversation = summary.id === this.conversation.id ? this.conversation : await this.deps.store.get(summary.id);
+      if (conversation) yield conversation;
+    }
   }
 
   async getConversation(id: string): Promise<Conversation | undefined> {
@@ -715,9 +720,7 @@ export class ChatService {
   private async editStoredMessages(edit: (m: Message) => boolean): Promise<number> {
     await this.lastReply;
     let changed = 0;
-    for (const summary of await this.deps.store.list()) {
-      const conversation = summary.id === this.conversation.id ? this.conversation : await this.deps.store.get(summary.id);
-      if (!conversation) continue;
+    for await (const conversation of this.storedConversations()) {
       // Every message is edited, not only up to the first that changed.
       if (!conversation.messages.map(edit).some(Boolean)) continue;
       changed++;
@@ -1170,7 +1173,8 @@ export class ChatService {
     const replyTokens = effective.maxTokens.value ?? DEFAULT_MAX_TOKENS;
     const limit = this.targetOf(effective, settings).contextLength;
     const text = draft.trim();
-    const history = [...displayedPath(conversation), ...(text ? [{ role: 'user' as const, content: text, status: 'complete' }] : [])];
+    const path = displayedPath(conversation);
+    const history = [...path, ...(text ? [{ role: 'user' as const, content: text, status: 'complete' }] : [])];
     const base = { card: promptCardOf(persona), userName: settings.userName, history, defaultSystemPrompt: DEFAULT_CARD_SYSTEM_PROMPT, countTokens: this.countTokens };
     let prompt: ReturnType<typeof assembleCardPrompt>;
     let overflow = false;
@@ -1184,7 +1188,7 @@ export class ChatService {
     const draftTokens = text ? this.countTokens(text) + PER_MESSAGE_OVERHEAD : 0;
     const p = prompt.breakdown;
     const counted = p.system + p.lorebook + p.examples + p.history + p.postHistory;
-    const scale = this.usageScale(conversation);
+    const scale = usageScale(path);
     // Memory is searched when the message is sent: keep room for the most it may add, when it is on and holds something.
     const memory = this.deps.memory;
     const dials = dialValues(this.memoryDials(conversation));
@@ -1208,13 +1212,6 @@ export class ChatService {
     };
   }
 
-  /** The server's prompt count of the latest reply against ours (1 when unknown): tokenizers differ. */
-  private usageScale(conversation: Conversation): number {
-    const last = [...displayedPath(conversation)].reverse().find((m) => m.role === 'assistant' && m.usage && m.promptCounted);
-    if (!last?.usage || !last.promptCounted) return 1;
-    const ratio = last.usage.promptTokens / last.promptCounted;
-    return ratio > 0.5 && ratio < 2 ? ratio : 1;
-  }
 
   /** Time to first token and speed, measured here; tokens from the server's usage where it sent it. */
   private statsOf(reply: Message, sentAt: number, firstTokenAt: number | undefined): NonNullable<Message['stats']> {
@@ -1455,4 +1452,12 @@ function dialRefusal(key: MemoryDialKey, value: unknown): string {
 function lineOf(conversation: Conversation, extra: readonly Message[]): Conversation {
   const { selected: _selected, end: _end, ...rest } = conversation;
   return { ...rest, messages: [...displayedPath(conversation), ...extra] };
+}
+
+/** The server's prompt count of the latest reply on `path` against ours (1 when unknown): tokenizers differ. */
+function usageScale(path: readonly Message[]): number {
+  const last = [...path].reverse().find((m) => m.role === 'assistant' && m.usage && m.promptCounted);
+  if (!last?.usage || !last.promptCounted) return 1;
+  const ratio = last.usage.promptTokens / last.promptCounted;
+  return ratio > 0.5 && ratio < 2 ? ratio : 1;
 }
