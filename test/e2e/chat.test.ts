@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
+import type { Frame } from 'playwright-core';
 import { splitIntoTokens } from '../support/fakeOpenAiServer';
 import { captureOnFailure, messageInput, waitUntil } from './harness';
 import {
@@ -209,16 +210,21 @@ test('Regenerate on an earlier reply adds an alternative beside it; Previous rep
   });
 });
 
+/** Two questions and their replies, "Reply 1." and "Reply 2.". */
+async function twoTurns(frame: Frame, server: ChatE2e['server']): Promise<void> {
+  let n = 0;
+  server.setReply(() => `Reply ${++n}.`);
+  await sendMessage(frame, 'First question');
+  await waitForReply(frame, server, 1);
+  await sendMessage(frame, 'Second question');
+  await waitForReply(frame, server, 2);
+}
+
 test('Edit on a user message then Save and resend starts a branch: the edited text is sent, and the old branch is one step back', async () => {
   const { vs, server, view } = started();
   await captureOnFailure(vs, 'chat-edit', async () => {
     const frame = await view();
-    let n = 0;
-    server.setReply(() => `Reply ${++n}.`);
-    await sendMessage(frame, 'First question');
-    await waitForReply(frame, server, 1);
-    await sendMessage(frame, 'Second question');
-    await waitForReply(frame, server, 2);
+    await twoTurns(frame, server);
     const greeting = (await shownMessages(frame))[0]!;
 
     const firstUser = frame.locator('.messages article.message[data-role="user"]').first();
@@ -254,12 +260,7 @@ test('Go back to here ends the chat at an earlier message without deleting: the 
   const { vs, server, view } = started();
   await captureOnFailure(vs, 'chat-checkpoint', async () => {
     const frame = await view();
-    let n = 0;
-    server.setReply(() => `Reply ${++n}.`);
-    await sendMessage(frame, 'First question');
-    await waitForReply(frame, server, 1);
-    await sendMessage(frame, 'Second question');
-    await waitForReply(frame, server, 2);
+    await twoTurns(frame, server);
     const greeting = (await shownMessages(frame))[0]!.text;
     const texts = async () => JSON.stringify((await shownMessages(frame)).map((m) => m.text));
     const everything = JSON.stringify([greeting, 'First question', 'Reply 1.', 'Second question', 'Reply 2.']);
