@@ -724,7 +724,8 @@ export class ChatService {
       // Every message is edited, not only up to the first that changed.
       if (!conversation.messages.map(edit).some(Boolean)) continue;
       changed++;
-      await this.save(conversation);
+      // A rewrite: nothing of what was forgotten stays in the conversation's log.
+      await this.save(conversation, { rewrite: true });
     }
     if (changed > 0) this.emitState();
     return changed;
@@ -1247,14 +1248,14 @@ export class ChatService {
     return { section: found.section, passages: found.passages ?? [] };
   }
 
-  private save(conversation: Conversation): Promise<void> {
-    const next = this.saving.then(() => this.write(conversation));
+  private save(conversation: Conversation, options: { rewrite?: boolean } = {}): Promise<void> {
+    const next = this.saving.then(() => this.write(conversation, options));
     this.saving = next.catch(() => undefined);
     return next;
   }
 
-  private async write(conversation: Conversation): Promise<void> {
-    await this.deps.store.save(conversation);
+  private async write(conversation: Conversation, options: { rewrite?: boolean }): Promise<void> {
+    await this.deps.store.save(conversation, options);
     if (conversation === this.conversation && !this.persisted) {
       this.persisted = true;
       await this.deps.preferences.update(PREF_CONVERSATION, conversation.id);

@@ -35,6 +35,7 @@ import { guardedCommand, showError, showWarning } from './notify';
 
 /** What deactivate() must finish before the extension host goes away. */
 let memoryToClose: MemoryController | undefined;
+let conversationsToClose: ConversationStore | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const started = performance.now();
@@ -46,6 +47,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const personas = await PersonaRegistry.load(context.asAbsolutePath('characters'), log, customPersonas);
     const storageRoot = context.storageUri ?? vscode.Uri.joinPath(context.globalStorageUri, 'no-workspace');
     const store = new ConversationStore(path.join(storageRoot.fsPath, 'conversations'), log);
+    conversationsToClose = store;
     const preferences = await FilePreferences.load(path.join(storageRoot.fsPath, 'preferences.json'), log);
     const keys = new ApiKeyStore(context.secrets);
     const providers = new ProviderCache(keys, log);
@@ -152,9 +154,12 @@ function warnAboutEndpoints(log: vscode.LogOutputChannel): void {
   if (problems.length > 0) void showWarning(problems.join(' '));
 }
 
-/** VS Code waits for this before it disposes the subscriptions: the indexing journal is flushed and LanceDB closed. */
-export function deactivate(): Promise<void> | undefined {
-  return memoryToClose?.close();
+/**
+ * VS Code waits for this before it disposes the subscriptions: the indexing journal is flushed and
+ * LanceDB closed; the conversations' logs are folded into their snapshots and closed.
+ */
+export async function deactivate(): Promise<void> {
+  await Promise.all([memoryToClose?.close(), conversationsToClose?.close()]);
 }
 
 /** One client per server and key; rebuilt when the settings or the key change. */

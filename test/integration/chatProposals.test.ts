@@ -3,7 +3,7 @@
 // or dismisses each; "automatic" keeps them; "off" sends nothing more. Real HTTP server, real memory
 // items on a temp dir (LanceDB, the fake KoboldCpp), conversations on disk.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
@@ -100,10 +100,11 @@ describe('proposed memories in a chat', () => {
     assert.deepEqual(kept.map((i) => i.text), ['Lives in Lisbon, Portugal.']);
     assert.equal(kept[0]!.origin?.messageId, reply.id);
     // The answers are stored with the conversation: a reload shows them answered.
-    const files = await readdir(join(dir, 'conversations'));
-    const stored = (await Promise.all(files.filter((f) => f.endsWith('.json')).map((f) => readFile(join(dir, 'conversations', f), 'utf8')))).join('');
-    assert.match(stored, /"text":"Lives in Lisbon, Portugal\.","state":"kept"/);
-    assert.match(stored, /"text":"Has two cats\.","state":"dismissed"/);
+    const storedReply = (await new ConversationStore(join(dir, 'conversations'), silentLogger).get(chat.activeConversation.id))?.messages.find((m) => m.id === reply.id);
+    assert.deepEqual(storedReply?.proposals, [
+      { text: 'Lives in Lisbon, Portugal.', state: 'kept' },
+      { text: 'Has two cats.', state: 'dismissed' },
+    ]);
     await assert.rejects(chat.resolveProposal(reply.id, 4, 'keep'), /no longer in this chat/);
   });
 
