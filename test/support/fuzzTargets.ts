@@ -7,6 +7,7 @@ import { resolveSettings } from '../../src/chat/effectiveSettings';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { ConversationStore } from '../../src/chat/conversationStore';
 import { QueueJournal } from '../../src/rag/queueJournal';
 import { BuilderProtocol } from '../../src/shared/builderProtocol';
@@ -111,6 +112,9 @@ export function fuzzTargets(): FuzzTarget[] {
   mkdirSync(conversations, { recursive: true });
   mkdirSync(journalDir, { recursive: true });
   const store = new ConversationStore(conversations, silentLogger);
+  const snapshot = JSON.stringify({ ...conversation, id: 'c-2' });
+  writeFileSync(join(conversations, 'c-2.json'), snapshot);
+  const logSnapshotHash = createHash('sha1').update(snapshot).digest('hex');
   const journal = new QueueJournal(journalDir, silentLogger);
   return [
     {
@@ -121,6 +125,24 @@ export function fuzzTargets(): FuzzTarget[] {
         const read = await store.get('c-1');
         if (read && !ConversationSchema.safeParse(read).success) throw new Error('read a conversation that does not match its schema');
         return read !== undefined;
+      },
+    },
+    {
+      // The log beside a snapshot (conversationStore.ts): its first line, which ties it to the
+      // snapshot, is kept right so that the records after it are what gets read.
+      name: 'conversation log',
+      sample: [
+        JSON.stringify({ m: { id: 'm4', role: 'user', content: 'And then?', createdAt: 4, status: 'complete', parentId: 'm3' } }),
+        JSON.stringify({ m: { id: 'm3', role: 'assistant', content: 'Sure, edited', createdAt: 3, status: 'stopped' } }),
+        JSON.stringify({ c: { schemaVersion: 1, id: 'c-2', title: 'Renamed', personaId: 'sam', createdAt: 1, updatedAt: 5, selected: { m2: 'm3' }, end: 'm3' } }),
+        '',
+      ].join('\n'),
+      async run(input) {
+        writeFileSync(join(conversations, 'c-2.log'), `{"s":"${logSnapshotHash}"}\n${input}`);
+        const read = await store.get('c-2');
+        if (!read || !ConversationSchema.safeParse(read).success) throw new Error('read a conversation that does not match its schema, or lost its snapshot');
+        if (new Set(read.messages.map((m) => m.id)).size !== read.messages.length) throw new Error('the log duplicated a message');
+        return read.messages.length > conversation.messages.length || read.title !== conversation.title;
       },
     },
     {
