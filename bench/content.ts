@@ -2,6 +2,7 @@
 // (headings, lists, a table, code blocks in three languages, inline code), and a long conversation
 // made of replies like it.
 import { randomUUID } from 'node:crypto';
+import { CONVERSATION_SCHEMA_VERSION, type Conversation, type Message } from '../src/shared/conversation';
 
 export const longReply = `Good question — retries look simple until they meet a real network. Here is how I would add them to the client, step by step, with the trade-offs spelled out so you can adapt the numbers to your server.
 
@@ -126,6 +127,118 @@ curl -s -X POST http://127.0.0.1:8765/ -w '%{http_code}\\n' -o /dev/null
 
 Keep the retry policy in **one place** so that the chat client, the embeddings client and the model list all behave the same way, and make the limits settings rather than constants: someone on a slow laptop running a large model needs longer timeouts than someone on a workstation. Finally, surface the final failure in words a person can act on — "LM Studio is not running at http://127.0.0.1:1234" is far more useful than "fetch failed". If you want, I can sketch the idempotency-key part next.`;
 
+// ---- a 100 KB reply of markdown that is hard to render -----------------------------------------
+// What a streaming renderer meets at its worst: long runs of emphasis delimiters that never close
+// (`_a_a_a…`, the classic quadratic case for delimiter matching), emphasis nested in emphasis with
+// code spans and unmatched backtick runs, a long table, blockquotes nested dozens deep, a deeply
+// nested list, and ordinary prose between them. Every part is cut mid-construct by the stream.
+
+/** The reply's last line: on screen once all of it is. */
+export const STRESS_REPLY_END = 'That was the whole stress reply: every construct above, more than once.';
+
+/** The prose paragraphs of `longReply` (outside its code blocks, no tables, lists or headings). */
+function prose(): string[] {
+  return longReply
+    .split('```')
+    .filter((_, i) => i % 2 === 0)
+    .flatMap((part) => part.split(/\n\s*\n/))
+    .map((p) => p.trim())
+    .filter((p) => /^[A-Z]/.test(p) && !p.includes('|') && !p.includes('\n'));
+}
+
+function denseDelimiters(n: number): string {
+  return [
+    '_a'.repeat(n),
+    '*a'.repeat(n),
+    '**a__'.repeat(Math.floor(n / 3)),
+    '~~a*'.repeat(Math.floor(n / 3)),
+    `Closing at last: ${'*a* _b_ '.repeat(Math.floor(n / 8))}done.`,
+  ].join('\n\n');
+}
+
+function nestedEmphasis(n: number): string {
+  const nested = '*a **b _c __d ~~e `code ``x`` y` e~~ d__ c_ b** a* ';
+  const unclosed = '`a ``b ```c ````d *e _f **g __h ';
+  const mixed = '***x*** ___y___ *`*`* _`_`_ **`**`** ';
+  return [nested.repeat(n), unclosed.repeat(n), mixed.repeat(n)].join('\n\n');
+}
+
+function longTable(rows: number, from: number): string {
+  const lines = ['| # | key | value | note | score |', '|---:|---|---|---|---:|'];
+  for (let i = from; i < from + rows; i++) {
+    lines.push(`| ${i} | \`key_${i}\` | **value ${i}** | _note_ with *${i % 7}* | ${((i * 37) % 1000) / 10} |`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Blockquotes nested `depth` deep, and back out a level per paragraph. Only the last few levels
+ * come back out through lazy continuation lines (no blank line between): marked 18 takes
+ * exponential time on those (about ×1.7 a level: 12 levels 26 ms, 16 levels 0.4 s, 30 levels
+ * would not finish), so a deeper staircase would measure nothing but that.
+ */
+function deepBlockquote(depth: number, lazyLevels = 8): string {
+  const lines: string[] = [];
+  for (let d = 1; d <= depth; d++) lines.push(`${'> '.repeat(d)}Level ${d} says *something* with \`code\` and **weight**.`);
+  const up = lines.join('\n');
+  const out: string[] = [];
+  for (let d = depth; d > lazyLevels; d--) out.push(`${'> '.repeat(d)}Back out through ${d}, _quietly_.`);
+  const lazy: string[] = [];
+  for (let d = lazyLevels; d >= 1; d--) lazy.push(`${'> '.repeat(d)}Lazily out through ${d}.`);
+  return [up, ...out, lazy.join('\n')].join('\n\n');
+}
+
+function deepList(depth: number): string {
+  const lines: string[] = [];
+  for (let d = 0; d < depth; d++) lines.push(`${'  '.repeat(d)}- item ${d + 1} with **bold** and a [link](https://example.com/${d})`);
+  return lines.join('\n');
+}
+
+/**
+ * About `targetChars` (to within a paragraph) of the constructs above in turn,
+ * each time a little bigger, ending with `STRESS_REPLY_END`.
+ */
+export function stressReply(targetChars = 100 * 1024): string {
+  const paragraphs = prose();
+  const para = (k: number) => paragraphs[k % paragraphs.length]!;
+  const parts: string[] = [];
+  let length = 0;
+  const add = (text: string) => {
+    parts.push(text);
+    length += text.length + 2;
+  };
+  filling: for (let k = 0; ; k++) {
+    const blocks = [
+      `## Part ${k + 1}`,
+      para(k),
+      para(k + 1),
+      denseDelimiters(600 + 100 * k),
+      para(k + 2),
+      nestedEmphasis(20 + 5 * k),
+      longTable(80 + 20 * k, 1 + 200 * k),
+      para(k + 3),
+      deepBlockquote(Math.min(60, 30 + 10 * k)),
+      deepList(Math.min(40, 20 + 5 * k)),
+      para(k + 4),
+    ];
+    for (const b of blocks) {
+      if (length + b.length > targetChars) break filling;
+      add(b);
+    }
+  }
+  // Prose up to the size asked for.
+  for (let k = 0; length < targetChars; k++) add(para(k));
+  add(STRESS_REPLY_END);
+  return parts.join('\n\n');
+}
+
+/** `text` cut into pieces of `size` characters: how the fake server streams the stress reply. */
+export function fixedChunks(text: string, size: number): string[] {
+  const chunks: string[] = [];
+  for (let i = 0; i < text.length; i += size) chunks.push(text.slice(i, i + size));
+  return chunks;
+}
+
 /** Whitespace-separated words: what the fake server sends one per chunk. */
 export function wordCount(text: string): number {
   return text.split(/\s+/).filter(Boolean).length;
@@ -220,31 +333,32 @@ def chunks(items, n):
 For a lazy version over any iterable, \`itertools.batched(items, n)\` does it in Python 3.12 and later.`,
 ];
 
-export interface StoredMessage {
-  id: string;
-  role: 'user' | 'assistant';
-  content: string;
-  createdAt: number;
-  status: 'complete';
-  greeting?: boolean;
-  model?: string;
+/** The `i`th message of a long conversation (0 is the greeting): questions and answers in turn. */
+export function longConversationMessage(i: number, createdAt: number, greeting = 'Hello!'): Message {
+  if (i === 0) return { id: randomUUID(), role: 'assistant', content: greeting, createdAt, status: 'complete', greeting: true };
+  const user = i % 2 === 1;
+  const pool = user ? userTurns : assistantTurns;
+  const base = pool[Math.floor(i / 2) % pool.length]!;
+  const content = user ? `${base} (question ${Math.ceil(i / 2)})` : base;
+  return { id: randomUUID(), role: user ? 'user' : 'assistant', content, createdAt, status: 'complete', ...(user ? {} : { model: 'fake-llm-7b' }) };
 }
 
-/** A conversation file in Persona's on-disk format (schemaVersion 1) with `count` messages. */
-export function longConversation(id: string, personaId: string, count: number, greeting: string): object {
+/**
+ * Text that only the last message of a `count`-message conversation shows, to tell when the view
+ * has drawn it: "(question 1000)" cannot match "(question 100)".
+ */
+export function longConversationLastText(count: number): string {
+  // An even count ends on a question, whose number is its own; answers repeat.
+  if (count < 2 || count % 2 !== 0) throw new Error(`a long conversation needs an even number of messages, not ${count}`);
+  return `(question ${count / 2})`;
+}
+
+/** A conversation in Persona's on-disk format with `count` messages, one a minute up to now. */
+export function longConversation(id: string, personaId: string, count: number, greeting: string): Conversation {
   const start = Date.now() - count * 60_000;
-  const messages: StoredMessage[] = [{ id: randomUUID(), role: 'assistant', content: greeting, createdAt: start, status: 'complete', greeting: true }];
-  for (let i = 1; i < count; i++) {
-    const user = i % 2 === 1;
-    const pool = user ? userTurns : assistantTurns;
-    const base = pool[Math.floor(i / 2) % pool.length]!;
-    const content = user ? `${base} (question ${Math.ceil(i / 2)})` : base;
-    const message: StoredMessage = { id: randomUUID(), role: user ? 'user' : 'assistant', content, createdAt: start + i * 60_000, status: 'complete' };
-    if (!user) message.model = 'fake-llm-7b';
-    messages.push(message);
-  }
+  const messages = Array.from({ length: count }, (_, i) => longConversationMessage(i, start + i * 60_000, greeting));
   return {
-    schemaVersion: 1,
+    schemaVersion: CONVERSATION_SCHEMA_VERSION,
     id,
     title: 'A long conversation',
     personaId,

@@ -1,7 +1,7 @@
 // `npm run bench`: how fast Persona feels, measured in a real VS Code (code-server, Code 1.139) with
 // the packaged extension, against the fake LM Studio server (test/support/fakeOpenAiServer.ts)
 // started here. Speed is measured, never asserted: the bench prints a table beside the targets and
-// writes everything it measured to .bench/results.json. It takes about 1.5 minutes on 2 cores.
+// writes everything it measured to .bench/results.json. It takes about 3 minutes on 2 cores.
 //
 //   npm run bench                   packages persona.vsix first when an input is newer than it
 //   npm run bench -- --no-package   uses persona.vsix as it is (and says so when it is stale)
@@ -14,22 +14,26 @@
 //                                   without it.
 //   PERSONA_E2E_KEEP=1 npm run bench   keeps the code-server folders under .e2e/ to read the logs
 //
-// In one VS Code: open the view (cold); 1 + N short replies for the added latency to the first
-// token; an ~800-word markdown reply in a new chat for render time, traffic and following the
-// stream; a reply during which the list is scrolled up; a reload and the view opened again; the
-// active conversation's file replaced by a 300-message one, a reload, the view opened with it and
-// replies streamed into it. bench/webviewProbe.js watches inside the webview.
+// First, in this process: the extension host's cost of adding a message to a 2,000-message
+// conversation on disk (ConversationStore.save, bench/store.ts). Then in one VS Code: open the view
+// (cold); 1 + N short replies for the added latency to the first token; an ~800-word markdown reply
+// in a new chat for render time, traffic and following the stream; a reply during which the list is
+// scrolled up; a reload and the view opened again; the active conversation's file replaced by a
+// 2,000-message one, a reload, the view opened with it (until drawn, and the renderer's heap with it
+// open) and replies streamed into it; last, a 100 KB reply of markdown made to be hard to render
+// (bench/content.ts) streamed into a new chat, for the longest frame while it streams.
+// bench/webviewProbe.js watches inside the webview.
 //
 // Clocks: the webview's times are `performance.timeOrigin + performance.now()` in Chromium, the fake
 // server's are the same expression in this Node process; both are epoch ms on one machine. The bench
 // estimates the offset between them from round trips and prints it. Differences between two times
 // of the same clock (Enter → first token on screen, server TTFT) do not depend on it.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type { Frame, Page } from 'playwright-core';
+import type { CDPSession, Frame, Page } from 'playwright-core';
 import {
   defaultVsixPath,
   messageInput,
@@ -40,8 +44,9 @@ import {
   type VsCode,
 } from '../test/e2e/harness';
 import { now, startFakeOpenAiServer, type CompletionRecord, type FakeOpenAiServer, type FakeReply } from '../test/support/fakeOpenAiServer';
-import { longConversation, longReply, wordCount } from './content';
+import { fixedChunks, longConversation, longConversationLastText, longReply, STRESS_REPLY_END, stressReply, wordCount } from './content';
 import { HostProfiler, profileExtensionHost, profileRenderer, type HostProfileResult, type ProfileSummary } from './profiles';
+import { measureStoreAppends, type StoreAppendRun } from './store';
 
 // ---- options -------------------------------------------------------------------------------------
 
@@ -61,8 +66,24 @@ const probeSource = readFileSync(join(__dirname, 'webviewProbe.js'), 'utf8');
 const SERVER_TTFT_MS = 200;
 const TOKEN_DELAY_MS = 20;
 const SHORT_REPLY = 'Sure — here is a short answer to that question.';
-const LONG_CONVERSATION_MESSAGES = 300;
+const LONG_CONVERSATION_MESSAGES = 2000;
+/** Saves timed, each adding one message to the long conversation. */
+const STORE_APPENDS = 50;
+/**
+ * The stress reply's stream: 8 characters a chunk (a token or two of a local model) every 4 ms,
+ * about 2,000 characters a second, some four times a fast local model, so that 100 KB take about
+ * a minute instead of eight. Persona's host batches what arrives per 32 ms, so the webview sees
+ * about 64 characters a message either way; the chunks only set how often the host parses.
+ */
+const STRESS_CHUNK_CHARS = 8;
+const STRESS_TOKEN_DELAY_MS = 4;
+/**
+ * The fake server stops at the request's max_tokens, which the persona sets (1,024 or 2,048): the
+ * stress reply's chat overrides it in its Chat settings panel, as a person would.
+ */
+const STRESS_MAX_TOKENS = 32_768;
 
+const MB = 1024 * 1024;
 const targets = {
   addedLatencyMs: 15,
   renderRatio: 1.05,
@@ -70,6 +91,10 @@ const targets = {
   activationMs: 50,
   openViewMs: 500,
   webviewBundleBytes: 150 * 1024,
+  longConversationOpenMs: 300,
+  rendererHeapBytes: 150 * MB,
+  storeAppendMs: 5,
+  streamFrameMs: 50,
 };
 
 /** What a popular local-model chat extension measured in the same code-server. */
@@ -231,19 +256,35 @@ interface WatchResult {
   /** `end`: for chat/delta, where the reply's raw text ends once it is applied. */
   traffic: { t: number; kind: string; bytes: number; end?: number }[];
   longTasks: { start: number; duration: number; culprit: string; container: string }[];
+  loafSupported: boolean;
+  /** Long animation frames reported to the webview's document (see the probe). */
+  loafs: Loaf[];
   frames: number[];
+}
+
+interface Loaf {
+  start: number;
+  duration: number;
+  blockingDuration: number;
+  scriptMs: number;
+  renderMs: number;
+  styleLayoutMs: number;
+  scripts: { invoker: string; type: string; source: string; fn: string; ms: number; forcedLayoutMs: number }[];
 }
 
 class Probe {
   private constructor(readonly frame: Frame) {}
 
-  static async install(frame: Frame): Promise<Probe> {
+  /** `expect.lastText`: text only the conversation's last message has (see openTimings in the probe). */
+  static async install(frame: Frame, expect: { lastText?: string } = {}): Promise<Probe> {
+    await frame.evaluate(`window.__personaBenchExpect = ${JSON.stringify(expect)}`);
     await frame.evaluate(probeSource);
     return new Probe(frame);
   }
 
-  arm(label: string): Promise<unknown> {
-    return this.frame.evaluate(`window.__personaBench.arm(${JSON.stringify({ label })})`);
+  /** `light`: see `arm` in the probe. */
+  arm(label: string, light = false): Promise<unknown> {
+    return this.frame.evaluate(`window.__personaBench.arm(${JSON.stringify({ label, light })})`);
   }
 
   async progress(): Promise<{ status: string | null; chars: number } | null> {
@@ -356,6 +397,11 @@ interface OpenTiming {
   openMs: number;
   /** Click → Playwright saw the message box visible (a cross-check; includes Playwright's polling). */
   visibleMs: number;
+  /**
+   * Click → the message box and the conversation painted: its messages all in the DOM, or, for a
+   * long one, its last message (a list may draw only what is in sight).
+   */
+  drawnMs: number;
   /** Milestones in ms after the click. VS Code's come from its webview host page's own marks. */
   ms: {
     vscodeWebviewStarted?: number;
@@ -383,6 +429,8 @@ interface ProbeOpen {
   messageBoxAt?: number;
   messageCount: number;
   messageCountAt?: number;
+  lastTextAt?: number;
+  drawnAt?: number;
   firstPaintAt?: number;
   timeOrigin: number;
   resources: { name: string; start: number; end: number; bytes: number }[];
@@ -390,17 +438,18 @@ interface ProbeOpen {
 
 /**
  * Clicks the Persona activity-bar item (its container must not be showing) and times it until the
- * message box, and `expectMessages` messages, are on screen. The probe goes into the webview's
- * frame as soon as VS Code has written Persona's HTML there, to see the state arrive and the view
- * drawn.
+ * message box, and `expect.messages` messages (or the last message, showing `expect.lastText`), are
+ * on screen. The probe goes into the webview's frame as soon as VS Code has written Persona's HTML
+ * there, to see the state arrive and the view drawn.
  */
 async function timedOpen(
   vs: VsCode,
   host: number,
   label: string,
-  expectMessages = 1,
+  expect: { messages?: number; lastText?: string } = {},
   beforeClick?: () => Promise<void>,
 ): Promise<{ frame: Frame; probe: Probe; timing: OpenTiming }> {
+  const expectMessages = expect.messages ?? 1;
   const page = vs.page;
   await page.locator(personaItem).first().waitFor({ state: 'visible', timeout: 60_000 });
   await waitForExthost(vs, host);
@@ -417,10 +466,11 @@ async function timedOpen(
   const frame = await waitUntil(`the Persona webview frame (${label})`, 60_000, () => page.frames().find((f) => !framesBefore.has(f) && f.url().includes('fake.html')), 5);
   // VS Code navigates the frame to fake.html, then writes Persona's HTML into it.
   await waitUntil(`Persona's document in the webview frame (${label})`, 60_000, () => frame.evaluate(`document.getElementById('app') !== null`).catch(() => false), 5);
-  const probe = await Probe.install(frame);
+  const probe = await Probe.install(frame, expect.lastText !== undefined ? { lastText: expect.lastText } : {});
   await frame.locator(messageInput).waitFor({ state: 'visible', timeout: 60_000 });
   const visibleAt = now();
-  const opened = await waitUntil(`${expectMessages} messages in the view (${label})`, 60_000, async () => {
+  const what = expect.lastText !== undefined ? `the last message ("${expect.lastText}")` : `${expectMessages} messages`;
+  const opened = await waitUntil(`${what} in the view (${label})`, 60_000, async () => {
     const json = (await frame.evaluate(`window.__personaBench.openTimings(${expectMessages})`)) as string | null;
     return json ? (JSON.parse(json) as ProbeOpen) : undefined;
   }, 20);
@@ -439,6 +489,7 @@ async function timedOpen(
     clickAt,
     openMs: round((paintedAt ?? visibleAt) - clickAt, 1)!,
     visibleMs: round(visibleAt - clickAt, 1)!,
+    drawnMs: round((opened.lateInstall ? visibleAt : (opened.drawnAt ?? visibleAt)) - clickAt, 1)!,
     ms: {
       vscodeWebviewStarted: rel(marks['started']),
       vscodeServiceWorkerReady: rel(marks['workerReady']),
@@ -449,7 +500,7 @@ async function timedOpen(
       firstPaint: rel(opened.firstPaintAt),
       stateArrived: rel(opened.stateAt),
       messageBox: rel(paintedAt),
-      allMessages: opened.lateInstall ? undefined : rel(opened.messageCountAt),
+      allMessages: opened.lateInstall ? undefined : rel(opened.drawnAt),
     },
     stateBytes: opened.stateBytes,
     messages: opened.messageCount,
@@ -502,6 +553,21 @@ async function reloadWithPersonaClosed(vs: VsCode, host: number): Promise<number
   }
 }
 
+/** Sets this chat's Max tokens in the view's Chat settings panel, and closes the panel again. */
+async function setChatMaxTokens(frame: Frame, maxTokens: number): Promise<void> {
+  const toggle = frame.getByRole('button', { name: 'Chat settings' });
+  const panel = frame.getByRole('region', { name: 'Chat settings' });
+  if ((await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
+  await panel.waitFor({ state: 'visible', timeout: 10_000 });
+  const box = panel.getByRole('textbox', { name: 'Max tokens', exact: true });
+  await box.fill(String(maxTokens));
+  await box.press('Enter');
+  const origin = frame.locator('.setting-row[data-setting="maxTokens"] .setting-origin');
+  await waitUntil('Max tokens to come from this chat', 10_000, async () => (await origin.innerText()).trim() === 'from this chat', 100);
+  await toggle.click();
+  await panel.waitFor({ state: 'hidden', timeout: 10_000 });
+}
+
 async function waitForConnection(frame: Frame): Promise<void> {
   // The header shows the model once the connection check has answered.
   await frame.locator('.connection-status', { hasText: 'fake-llm' }).waitFor({ state: 'visible', timeout: 15_000 });
@@ -539,12 +605,13 @@ async function sendAndWatch(
   label: string,
   timeoutMs: number,
   during?: () => Promise<void>,
+  light = false,
 ): Promise<Exchange> {
   const input = probe.frame.locator(messageInput);
   await input.fill(text);
   const before = server.completions.length;
   const trace = traceServerWrites(server, before, timeoutMs + 5000);
-  await probe.arm(label);
+  await probe.arm(label, light);
   await input.press('Enter');
   if (during) await during();
   await probe.waitSettled(label, timeoutMs);
@@ -556,6 +623,105 @@ async function sendAndWatch(
   }, 50);
   if (record.outcome !== 'completed') throw new Error(`${label}: the server's stream ended as ${record.outcome}`);
   return { watch, record, writes: trace.writes };
+}
+
+// ---- the renderer's heap ---------------------------------------------------------------------------
+
+interface HeapSample {
+  /**
+   * Whose heap: `webview` when Persona's webview is an out-of-process iframe with a process of its
+   * own (as in desktop VS Code); `renderer` when it lives in the workbench page's renderer process,
+   * as code-server serves both from one origin: then the numbers are the workbench's and the
+   * webview's together, one V8 isolate that cannot be split by frame.
+   */
+  process: 'webview' | 'renderer';
+  /** V8's JS heap in use after two full GCs (Runtime.getHeapUsage usedSize, what Performance.getMetrics calls JSHeapUsedSize). */
+  usedBytes: number;
+  totalBytes: number;
+  /** Blink's own heap (Oilpan: DOM nodes and other C++ objects), outside the JS heap; where Chromium reports it. */
+  embedderBytes?: number;
+  /** Alive in that process (Performance.getMetrics). */
+  domNodes?: number;
+  documents?: number;
+  jsEventListeners?: number;
+  /** Elements in Persona's own document, counted in it. */
+  webviewElements?: number;
+}
+
+/**
+ * The JS heap of the renderer process that hosts `webview` (or, without it, the workbench page's),
+ * after `HeapProfiler.collectGarbage`. A CDP session on the webview's frames is tried first,
+ * outermost first: only an out-of-process iframe has one (Playwright throws for the others).
+ */
+async function rendererHeap(page: Page, webview?: Frame): Promise<HeapSample> {
+  let cdp: CDPSession | undefined;
+  let owner: HeapSample['process'] = 'renderer';
+  const chain: Frame[] = [];
+  for (let f: Frame | null = webview ?? null; f && f !== page.mainFrame(); f = f.parentFrame()) chain.unshift(f);
+  for (const f of chain) {
+    cdp = await page.context().newCDPSession(f).catch(() => undefined);
+    if (cdp) {
+      owner = 'webview';
+      break;
+    }
+  }
+  cdp ??= await page.context().newCDPSession(page);
+  try {
+    await cdp.send('HeapProfiler.collectGarbage');
+    await sleep(200);
+    await cdp.send('HeapProfiler.collectGarbage');
+    const usage = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; totalSize: number; embedderHeapUsedSize?: number };
+    await cdp.send('Performance.enable');
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    await cdp.send('Performance.disable');
+    const metric = (name: string) => metrics.find((m) => m.name === name)?.value;
+    const sample: HeapSample = {
+      process: owner,
+      usedBytes: usage.usedSize,
+      totalBytes: usage.totalSize,
+      ...(usage.embedderHeapUsedSize !== undefined ? { embedderBytes: usage.embedderHeapUsedSize } : {}),
+      domNodes: metric('Nodes'),
+      documents: metric('Documents'),
+      jsEventListeners: metric('JSEventListeners'),
+    };
+    if (webview) sample.webviewElements = (await webview.evaluate('document.getElementsByTagName("*").length')) as number;
+    return sample;
+  } finally {
+    await cdp.detach().catch(() => undefined);
+  }
+}
+
+/**
+ * Records long animation frames in the workbench page: Chromium reports those of a same-process
+ * iframe (the webview, in code-server) to the page, not to the iframe. Again after each reload.
+ */
+async function recordPageLoafs(page: Page): Promise<boolean> {
+  await page.evaluate(`window.__personaBenchExpect = { loafOnly: true }`);
+  await page.evaluate(probeSource);
+  return (await page.evaluate('window.__personaBenchLoaf.reset()')) as boolean;
+}
+
+/**
+ * Long animation frames that overlap [from, to], and whose scripts ran in them (the three longest
+ * of each frame). `ours`: Persona's file names, to count the frames its scripts ran in.
+ */
+function loafSummary(loafs: readonly Loaf[], from: number, to: number, ours: ReadonlySet<string>) {
+  const seen = loafs.filter((l) => l.start + l.duration >= from && l.start <= to);
+  const bySource: Record<string, number> = {};
+  for (const l of seen) for (const s of l.scripts) bySource[s.source || s.type || '?'] = (bySource[s.source || s.type || '?'] ?? 0) + s.ms;
+  const longest = seen.reduce<Loaf | undefined>((a, l) => (a && a.duration >= l.duration ? a : l), undefined);
+  return {
+    count: seen.length,
+    over50Ms: seen.filter((l) => l.duration > 50).length,
+    withPersonaScripts: seen.filter((l) => l.scripts.some((sc) => ours.has(sc.source))).length,
+    maxMs: longest ? round(longest.duration)! : 0,
+    totalMs: Math.round(seen.reduce((sum, l) => sum + l.duration, 0)),
+    scriptMs: Math.round(seen.reduce((sum, l) => sum + l.scriptMs, 0)),
+    styleLayoutMs: Math.round(seen.reduce((sum, l) => sum + l.styleLayoutMs, 0)),
+    blockingMs: Math.round(seen.reduce((sum, l) => sum + l.blockingDuration, 0)),
+    bySource: Object.fromEntries(Object.entries(bySource).sort((a, b) => b[1] - a[1]).slice(0, 6)),
+    longest,
+  };
 }
 
 // ---- the measurements ----------------------------------------------------------------------------
@@ -701,9 +867,30 @@ function bundleSizes(extensionsDir: string) {
     });
 }
 
+function summarizeStore(run: StoreAppendRun) {
+  return {
+    messages: run.messages,
+    appends: run.timesMs.length,
+    medianMs: round(median(run.timesMs), 2)!,
+    p95Ms: round(percentile(run.timesMs, 95), 2)!,
+    maxMs: round(Math.max(...run.timesMs), 2)!,
+    firstMs: round(run.timesMs[0], 2),
+    cpuMedianMs: round(median(run.cpuMs), 2)!,
+    bytesMedian: median(run.bytesWritten),
+    bytesMax: Math.max(...run.bytesWritten),
+    rewrites: run.rewrites,
+    filesBefore: run.filesBefore,
+    filesAfter: run.filesAfter,
+    eachMs: run.timesMs.map((t) => round(t, 2)),
+    eachBytes: run.bytesWritten,
+  };
+}
+
 // ---- main ----------------------------------------------------------------------------------------
 
 type Row = [measurement: string, value: string, target: string, verdict: string] | { note: string };
+
+const verdict = (ok: boolean | undefined) => (ok === undefined ? '?' : ok ? 'ok' : 'MISSED');
 
 async function main(): Promise<void> {
   const results: Record<string, unknown> = {
@@ -714,6 +901,17 @@ async function main(): Promise<void> {
   const vsix = prepareVsix();
   results.vsix = vsix;
   progress(`measuring ${relative(repoRoot, vsix.path)} (packaged ${vsix.builtAt}${vsix.stale ? ', STALE' : ''})`);
+
+  // 9. Before VS Code starts, while this machine is quietest: the host's cost of adding a message.
+  let storeAppend: ReturnType<typeof summarizeStore> | undefined;
+  try {
+    progress(`timing ConversationStore.save: ${STORE_APPENDS} messages added, one a save, to a ${LONG_CONVERSATION_MESSAGES}-message conversation in a temp dir`);
+    storeAppend = summarizeStore(await measureStoreAppends(LONG_CONVERSATION_MESSAGES, STORE_APPENDS));
+    results.storeAppend = storeAppend;
+    progress(`store: median ${fmtMs(storeAppend.medianMs)}, p95 ${fmtMs(storeAppend.p95Ms)}, ${fmtBytes(storeAppend.bytesMedian)} written per message`);
+  } catch (e) {
+    errors.push(`store appends: ${(e as Error).stack ?? (e as Error).message}`);
+  }
 
   let reply: FakeReply = { text: SHORT_REPLY, tokenDelayMs: TOKEN_DELAY_MS, firstTokenDelayMs: SERVER_TTFT_MS };
   const server = await startFakeOpenAiServer({ reply: () => reply });
@@ -864,7 +1062,7 @@ async function main(): Promise<void> {
         errors.push(`host profile (open): ${(e as Error).message}`);
       }
     };
-    const second = await timedOpen(vs, host, 'open after reload', 1, options.profile ? attachToHost : undefined);
+    const second = await timedOpen(vs, host, 'open after reload', {}, options.profile ? attachToHost : undefined);
     if (openProfiler) {
       const t = second.timing;
       const until = t.clickAt + (t.ms.stateArrived ?? t.openMs);
@@ -875,31 +1073,57 @@ async function main(): Promise<void> {
     }
     frame = second.frame;
     progress(`view opened in ${fmtMs(second.timing.openMs)} after a reload`);
+    const heapFailed = (when: string) => (e: Error) => {
+      errors.push(`renderer heap (${when}): ${e.message}`);
+      return undefined;
+    };
+    const heapShort = await rendererHeap(page, frame).catch(heapFailed('a short conversation open'));
     second.timing.activation.vscodeMs = await runningExtensionsActivationMs(vs).catch((e: Error) => {
       errors.push(`Running Extensions (after reload): ${e.message}`);
       return undefined;
     });
     results.openView = { first: first.timing, afterReload: second.timing };
 
-    // 7. A long conversation: written into the active conversation's file, then a reload.
+    // 7. A long conversation: written into the active conversation's file, then a reload. The
+    // active one is the conversation written last: its snapshot `<id>.json` or its log `<id>.log`.
     const storage = join(vs.dirs.userData, 'User', 'workspaceStorage');
+    const lastWritten = (json: string) => Math.max(...[json, json.replace(/\.json$/, '.log')].filter((f) => existsSync(f)).map((f) => statSync(f).mtimeMs));
     const files = readdirSync(storage)
       .map((d) => join(storage, d, personaExtensionId, 'conversations'))
       .filter((d) => existsSync(d))
       .flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.json')).map((f) => join(d, f)))
-      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+      .sort((a, b) => lastWritten(b) - lastWritten(a));
     const active = files[0];
     if (!active) throw new Error(`no conversation files under ${storage}`);
     const existing = JSON.parse(readFileSync(active, 'utf8')) as { id: string; personaId: string; messages: { content: string }[] };
     const conversation = longConversation(existing.id, existing.personaId, LONG_CONVERSATION_MESSAGES, existing.messages[0]?.content ?? 'Hello!');
     const conversationJson = JSON.stringify(conversation);
     writeFileSync(active, conversationJson);
+    // The log's records would be replayed over the new snapshot (Persona ignores a log written for
+    // another snapshot, but the bench should not depend on it).
+    rmSync(active.replace(/\.json$/, '.log'), { force: true });
     host = await reloadWithPersonaClosed(vs, host);
-    const third = await timedOpen(vs, host, 'open with a long conversation', LONG_CONVERSATION_MESSAGES);
+    // The view is closed: the workbench alone, for what the view with the long conversation adds.
+    let heapClosed: HeapSample | undefined;
+    const third = await timedOpen(vs, host, 'open with a long conversation', { lastText: longConversationLastText(LONG_CONVERSATION_MESSAGES) }, async () => {
+      heapClosed = await rendererHeap(page).catch(heapFailed('the view closed'));
+      await sleep(500);
+    });
     frame = third.frame;
     probe = third.probe;
     await waitForConnection(frame);
-    progress(`view with ${LONG_CONVERSATION_MESSAGES} messages rendered in ${fmtMs(third.timing.openMs)}`);
+    progress(`view with ${LONG_CONVERSATION_MESSAGES} messages drawn in ${fmtMs(third.timing.drawnMs)} (${third.timing.messages} of them in the DOM)`);
+    const heapLong = await rendererHeap(page, frame).catch(heapFailed('the long conversation open'));
+    const heap = {
+      process: heapLong?.process ?? heapShort?.process,
+      viewClosed: heapClosed,
+      shortConversationOpen: heapShort,
+      longConversationOpen: heapLong,
+      /** What the view with the long conversation adds to the renderer's JS heap (same process as the workbench only). */
+      longConversationAddsBytes: heapLong && heapClosed && heapLong.process === 'renderer' ? heapLong.usedBytes - heapClosed.usedBytes : undefined,
+    };
+    results.rendererHeap = heap;
+    if (heapLong) progress(`renderer JS heap with the long conversation open: ${fmtBytes(heapLong.usedBytes)} (${heapLong.process === 'webview' ? "the webview's own process" : 'workbench and webview together'}), view closed ${fmtBytes(heapClosed?.usedBytes)}`);
     reply = { text: SHORT_REPLY, tokenDelayMs: TOKEN_DELAY_MS, firstTokenDelayMs: SERVER_TTFT_MS };
     const longRuns: LatencyRun[] = [];
     for (let i = 1; i <= 5; i++) {
@@ -913,6 +1137,7 @@ async function main(): Promise<void> {
     const idle = JSON.parse((await frame.evaluate('window.__personaBench.framesFor(1000)')) as string) as number[];
     const longConv = {
       messages: LONG_CONVERSATION_MESSAGES,
+      messagesInDom: third.timing.messages,
       fileBytes: conversationJson.length,
       open: third.timing,
       firstToken: summarizeLatency(longRuns),
@@ -925,6 +1150,55 @@ async function main(): Promise<void> {
     };
     results.longConversation = longConv;
     progress(`long conversation: frames median ${fmtMs(longConv.framesWhileStreaming?.medianMs)}, p95 ${fmtMs(longConv.framesWhileStreaming?.p95Ms)}, max ${fmtMs(longConv.framesWhileStreaming?.maxMs)}`);
+
+    // 8. A 100 KB reply of hard markdown (bench/content.ts) in a new chat: the longest frame while
+    // it streams.
+    await frame.locator('button[aria-label="New chat"]').click();
+    await waitUntil('the new conversation', 10_000, async () => (await frame.locator('.message').count()) === 1, 100);
+    await setChatMaxTokens(frame, STRESS_MAX_TOKENS);
+    const stress = stressReply();
+    const personaFiles = new Set(readdirSync(installedDist(vs.dirs.extensions)));
+    const stressChunks = fixedChunks(stress, STRESS_CHUNK_CHARS);
+    reply = { text: stress, tokens: stressChunks, tokenDelayMs: STRESS_TOKEN_DELAY_MS, firstTokenDelayMs: SERVER_TTFT_MS };
+    progress(`streaming a ${fmtBytes(stress.length)} stress reply: ${stressChunks.length} chunks of ${STRESS_CHUNK_CHARS} characters, one every ${STRESS_TOKEN_DELAY_MS} ms`);
+    const pageLoafsSupported = await recordPageLoafs(page);
+    // Light: reading 100 KB of text on every change would add the probe's own work to the frames.
+    const hard = await sendAndWatch(server, probe, 'Show me everything markdown can do, at length.', 'stress reply', 600_000, undefined, true);
+    const pageLoafs = JSON.parse((await page.evaluate('window.__personaBenchLoaf.takeJson()')) as string) as Loaf[];
+    if (hard.record.textSent !== stress) {
+      throw new Error(`stress reply: the server sent ${hard.record.textSent.length} of ${stress.length} characters (${hard.record.tokensSent} of ${stressChunks.length} chunks): did Persona ask for max_tokens ${STRESS_MAX_TOKENS}?`);
+    }
+    const hw = hard.watch;
+    const hFirst = hard.record.firstContentAt!;
+    const hEnd = hard.record.endedAt!;
+    // From the first text at the server to the last change on screen (or the stream's end).
+    const hUntil = hw.lastChange?.paint ?? hEnd + offsetMs;
+    const stressRender = {
+      chars: stress.length,
+      chunks: stressChunks.length,
+      chunkChars: STRESS_CHUNK_CHARS,
+      tokenDelayMs: STRESS_TOKEN_DELAY_MS,
+      streamMs: round(hEnd - hFirst)!,
+      renderEndLagMs: hw.lastChange?.paint ? round(toNode(hw.lastChange.paint) - hEnd) : undefined,
+      complete: (hw.finalText ?? '').includes(STRESS_REPLY_END),
+      domChanges: hw.changes,
+      /** rAF to rAF in the webview: every frame it got, whoever kept the main thread busy. */
+      frames: frameStats(hw.frames, hFirst + offsetMs, hUntil),
+      loafSupported: hw.loafSupported && pageLoafsSupported,
+      /**
+       * Long animation frames reported to the webview's document (when it has a process of its own)
+       * and to the workbench page (its own, and the webview's when they share the process).
+       */
+      longAnimationFrames: loafSummary([...hw.loafs, ...pageLoafs], hFirst + offsetMs, hUntil, personaFiles),
+      longAnimationFramesReportedTo: { webview: hw.loafs.length, workbenchPage: pageLoafs.length },
+      longTasks: longTaskSummary(hw.longTasks),
+      traffic: trafficOf(hw, stress.length),
+    };
+    results.stressReply = stressRender;
+    progress(
+      `stress reply: streamed in ${fmtMs(stressRender.streamMs)}, on screen ${fmtMs(stressRender.renderEndLagMs)} after; longest frame ${fmtMs(stressRender.frames?.maxMs)}, ` +
+        `${stressRender.frames?.over50Ms ?? '?'} frames > 50 ms; ${stressRender.longAnimationFrames.count} long animation frames (longest ${fmtMs(stressRender.longAnimationFrames.maxMs)})`,
+    );
 
     // 6. Bundle sizes, as installed, and who loads each file when.
     const webviewAtOpen = new Set(first.timing.resources.map((r) => r.name.split('/').pop()));
@@ -943,7 +1217,6 @@ async function main(): Promise<void> {
     results.bundles = bundles;
 
     // ---- the table ------------------------------------------------------------------------------
-    const verdict = (ok: boolean | undefined) => (ok === undefined ? '?' : ok ? 'ok' : 'MISSED');
     const w = latency.warm;
     const delta = traffic.byKind['chat/delta'];
     const snapshots = traffic.byKind['state/changed'];
@@ -998,14 +1271,53 @@ async function main(): Promise<void> {
     const lf = longConv.framesWhileStreaming;
     const lt = longConv.firstToken;
     rows.push(
-      [`7. ${LONG_CONVERSATION_MESSAGES} messages: open view until all drawn`, fmtMs(third.timing.openMs), `(open ≤ ${targets.openViewMs} ms)`, verdict(third.timing.openMs <= targets.openViewMs)],
-      { note: `${describeOpen(third.timing)}; the host's state was ${fmtBytes(third.timing.stateBytes)}` },
+      [`7. ${LONG_CONVERSATION_MESSAGES} messages: open view until drawn`, fmtMs(third.timing.drawnMs), `≤ ${targets.longConversationOpenMs} ms`, verdict(third.timing.drawnMs <= targets.longConversationOpenMs)],
+      { note: `${describeOpen(third.timing)}; the host's state was ${fmtBytes(third.timing.stateBytes)}; ${third.timing.messages} messages in the DOM` },
+      [
+        heap.process === 'webview' ? "   JS heap of the webview's process, after GC" : '   renderer JS heap incl. the workbench, after GC',
+        fmtBytes(heapLong?.usedBytes),
+        `≤ ${fmtBytes(targets.rendererHeapBytes)}`,
+        verdict(heapLong ? heapLong.usedBytes <= targets.rendererHeapBytes : undefined),
+      ],
+      {
+        note: [
+          heap.process === 'renderer'
+            ? `code-server's webview shares the workbench's renderer process and V8 heap: with the view closed ${fmtBytes(heapClosed?.usedBytes)}, so the view with ${LONG_CONVERSATION_MESSAGES} messages adds ${fmtBytes(heap.longConversationAddsBytes)}`
+            : '',
+          `with a short conversation open (the reload before) ${fmtBytes(heapShort?.usedBytes)}`,
+          heapLong?.embedderBytes !== undefined ? `Blink's heap (DOM) ${fmtBytes(heapLong.embedderBytes)} besides` : '',
+          heapLong ? `${heapLong.domNodes ?? '?'} DOM nodes in the process, ${heapLong.webviewElements ?? '?'} elements in Persona's document` : '',
+        ].filter(Boolean).join('; '),
+      },
       ['   frames while a reply streams: median / p95 / max', lf ? `${fmtMs(lf.medianMs)} / ${fmtMs(lf.p95Ms)} / ${fmtMs(lf.maxMs)}` : 'n/a', '(60 Hz: 16.7 ms)', ''],
       { note: `long tasks (> 50 ms) on the renderer: ${describeLongTasks(longConv.longTasks)}; text on screen after the server wrote it: median ${fmtMs(longConv.lag.serverToDom.medianMs)}, max ${fmtMs(longConv.lag.serverToDom.maxMs)}` },
       ['   added latency to first token, median', `${fmtMs(lt.addedMedianMs)} (${lt.runs} runs)`, `≤ ${targets.addedLatencyMs} ms`, verdict(lt.addedMedianMs <= targets.addedLatencyMs)],
       { note: `send path ${fmtMs(lt.sendPathMedianMs)}, receive path ${fmtMs(lt.receivePathMedianMs)}; first of the runs after the reload: ${fmtMs(lt.each[0]?.addedMs)}` },
       ['   host→webview bytes / reply text', `${longConv.traffic.ratio}× (${fmtBytes(longConv.traffic.bytes)} / ${fmtBytes(longConv.traffic.replyChars)})`, `≤ ${targets.trafficRatio}×`, verdict(longConv.traffic.ratio <= targets.trafficRatio)],
       { note: Object.entries(longConv.traffic.byKind).map(([k, v]) => `${v.messages} ${k}, ${fmtBytes(v.bytes)}`).join('; ') },
+    );
+    const sf = stressRender.frames;
+    const sl = stressRender.longAnimationFrames;
+    rows.push(
+      [
+        `8. ${fmtBytes(stressRender.chars)} stress reply: longest frame (rAF gap; long anim. frame)`,
+        `${fmtMs(sf?.maxMs)}; ${stressRender.loafSupported ? (sl.count ? fmtMs(sl.maxMs) : 'none') : 'n/a'}`,
+        `no frame > ${targets.streamFrameMs} ms`,
+        verdict(sf ? sf.maxMs <= targets.streamFrameMs && sl.over50Ms === 0 : undefined),
+      ],
+      ['   frames > 50 ms: rAF gaps; long animation frames', `${sf?.over50Ms ?? '?'} of ${sf?.frames ?? '?'}; ${stressRender.loafSupported ? sl.over50Ms : 'n/a'}`, '0', verdict(sf ? sf.over50Ms === 0 && sl.over50Ms === 0 : undefined)],
+      {
+        note:
+          `frames median ${fmtMs(sf?.medianMs)}, p95 ${fmtMs(sf?.p95Ms)}; streamed in ${fmtMs(stressRender.streamMs)} (${stressRender.chunks} chunks of ${stressRender.chunkChars} characters every ${stressRender.tokenDelayMs} ms), ` +
+          `on screen ${fmtMs(stressRender.renderEndLagMs)} after the stream ended${stressRender.complete ? '' : ', NOT all of it on screen'}`,
+      },
+      {
+        note:
+          (sl.count
+            ? `long animation frames: ${sl.withPersonaScripts} of ${sl.count} ran Persona's scripts; ${fmtMs(sl.totalMs)} in all, scripts ${fmtMs(sl.scriptMs)}, style and layout ${fmtMs(sl.styleLayoutMs)}; ` +
+              `scripts by file (the 3 longest a frame): ${Object.entries(sl.bySource).map(([k, v]) => `${k} ${v} ms`).join(', ')}; `
+            : '') + `long tasks (> 50 ms): ${describeLongTasks(stressRender.longTasks)}`,
+      },
     );
   } catch (e) {
     const err = e as Error;
@@ -1020,6 +1332,19 @@ async function main(): Promise<void> {
   } finally {
     await vs?.stop();
     await server.close();
+  }
+
+  if (storeAppend) {
+    const sa = storeAppend;
+    rows.push(
+      [`9. Host: add a message to a ${LONG_CONVERSATION_MESSAGES}-message chat, median / p95`, `${fmtMs(sa.medianMs)} / ${fmtMs(sa.p95Ms)}`, `≤ ${targets.storeAppendMs} ms`, verdict(sa.p95Ms <= targets.storeAppendMs)],
+      {
+        note:
+          `ConversationStore.save in Node, ${sa.appends} saves; max ${fmtMs(sa.maxMs)}, first ${fmtMs(sa.firstMs)}; CPU median ${fmtMs(sa.cpuMedianMs)}; ` +
+          `written per save median ${fmtBytes(sa.bytesMedian)}, max ${fmtBytes(sa.bytesMax)}; ${sa.rewrites} of ${sa.appends} rewrote a file there was; ` +
+          `files ${Object.entries(sa.filesAfter).map(([f, b]) => `${f.replace(/^.*\./, '*.')} ${fmtBytes(b)}`).join(', ')} after`,
+      },
+    );
   }
 
   results.errors = errors;

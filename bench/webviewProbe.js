@@ -5,29 +5,93 @@
 // Times are epoch milliseconds (`performance.timeOrigin + performance.now()`), comparable with the
 // fake server's records on the same machine.
 (() => {
-  if (window.__personaBench) return 'already installed';
   const now = () => performance.timeOrigin + performance.now();
+
+  // ---- long animation frames -------------------------------------------------------------------
+  // Frames that took more than 50 ms from their first task to the paint (Chromium 123+), with the
+  // scripts that ran longest in each. Unlike rAF gaps they say where the time went: scripts (whose),
+  // style and layout, or the rest of rendering. Chromium reports them to the frame's local root
+  // only: a same-process iframe's (the webview's, in code-server) go to the workbench page, with
+  // the iframe's scripts named. So bench/run.ts also evaluates this file in the workbench page, with
+  // `window.__personaBenchExpect.loafOnly`, which installs this part alone.
+  if (!window.__personaBenchLoaf) {
+    const supported = (PerformanceObserver.supportedEntryTypes ?? []).includes('long-animation-frame');
+    let loafs = [];
+    if (supported) {
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) {
+          if (loafs.length >= 5000) return;
+          const end = e.startTime + e.duration;
+          const scripts = [...(e.scripts ?? [])]
+            .sort((a, b) => b.duration - a.duration)
+            .slice(0, 3)
+            .map((s) => ({
+              invoker: String(s.invoker ?? '').slice(0, 120),
+              type: s.invokerType,
+              source: String(s.sourceURL ?? '').split('?')[0].split('/').pop(),
+              fn: s.sourceFunctionName,
+              ms: Math.round(s.duration),
+              forcedLayoutMs: Math.round(s.forcedStyleAndLayoutDuration ?? 0),
+            }));
+          loafs.push({
+            start: performance.timeOrigin + e.startTime,
+            duration: e.duration,
+            blockingDuration: e.blockingDuration,
+            scriptMs: Math.round((e.scripts ?? []).reduce((sum, s) => sum + s.duration, 0)),
+            /** From the start of style and layout to the frame's end. */
+            styleLayoutMs: e.styleAndLayoutStart > 0 ? Math.round(end - e.styleAndLayoutStart) : 0,
+            /** From the start of rendering (rAF callbacks, then style and layout) to the frame's end. */
+            renderMs: e.renderStart > 0 ? Math.round(end - e.renderStart) : 0,
+            scripts,
+          });
+        }
+      }).observe({ type: 'long-animation-frame' });
+    }
+    window.__personaBenchLoaf = {
+      supported,
+      reset() {
+        loafs = [];
+        return supported;
+      },
+      take() {
+        const taken = loafs;
+        loafs = [];
+        return taken;
+      },
+      takeJson() {
+        return JSON.stringify(this.take());
+      },
+    };
+  }
+  if ((window.__personaBenchExpect ?? {}).loafOnly) return 'long animation frames only';
+  if (window.__personaBench) return 'already installed';
 
   // ---- animation frames ------------------------------------------------------------------------
   // While a watch runs, a rAF loop records every frame's start. It also tells whether code is
   // running inside this frame's rAF callbacks: the loop's callback was registered during the
   // previous frame, before the app's, so it runs first in each frame.
+  // Each start is a new generation: a callback of a loop stopped by `finish` and still pending when
+  // the next watch starts ends there, instead of running beside the new loop (two timestamps a frame).
   let loopOn = false;
+  let loopGeneration = 0;
   let inFrame = false;
   let frameTimes = [];
   let sampleScroll = null;
-  const loop = (ts) => {
-    if (!loopOn) return;
-    inFrame = true;
-    setTimeout(() => (inFrame = false), 0);
-    frameTimes.push(performance.timeOrigin + ts);
-    if (sampleScroll) sampleScroll();
-    requestAnimationFrame(loop);
+  const loopOf = (generation) => {
+    const loop = (ts) => {
+      if (!loopOn || generation !== loopGeneration) return;
+      inFrame = true;
+      setTimeout(() => (inFrame = false), 0);
+      frameTimes.push(performance.timeOrigin + ts);
+      if (sampleScroll) sampleScroll();
+      requestAnimationFrame(loop);
+    };
+    return loop;
   };
   const startLoop = () => {
     if (loopOn) return;
     loopOn = true;
-    requestAnimationFrame(loop);
+    requestAnimationFrame(loopOf(++loopGeneration));
   };
 
   // When what the DOM holds now is on screen, approximately: a change made in the app's rAF
@@ -44,6 +108,10 @@
   // before the app has its state: from then on, each frame checks whether the message box (and the
   // conversation's messages) are in the DOM. A frame's rAF runs before its paint, so the time of the
   // first frame that sees them is when they are painted, to within that frame's rendering.
+  // A list that draws only the messages in sight never holds all of a long conversation: for one,
+  // bench/run.ts sets `window.__personaBenchExpect.lastText` before installing the probe, text only
+  // the conversation's last message has, and the view is drawn once the last message shows it.
+  const expect = window.__personaBenchExpect ?? {};
   const open = {
     installedAt: now(),
     readyState: document.readyState,
@@ -54,16 +122,20 @@
     messageCount: 0,
     messageCountAt: undefined,
     expectMessages: 0,
+    lastText: typeof expect.lastText === 'string' ? expect.lastText : undefined,
+    lastTextAt: undefined,
   };
   const openTick = () => {
     if (open.done) return;
     const t = now();
     if (open.messageBoxAt === undefined && document.querySelector('textarea[aria-label="Message"]')) open.messageBoxAt = t;
-    const count = document.querySelectorAll('.message').length;
+    const messages = document.querySelectorAll('.message');
+    const count = messages.length;
     if (count !== open.messageCount) {
       open.messageCount = count;
       open.messageCountAt = t;
     }
+    if (open.lastText !== undefined && open.lastTextAt === undefined && count > 0 && messages[count - 1].textContent.includes(open.lastText)) open.lastTextAt = t;
     if (t - open.installedAt < 60_000) requestAnimationFrame(openTick);
   };
   if (!open.lateInstall) requestAnimationFrame(openTick);
@@ -120,20 +192,22 @@
     }
     const status = w.article.dataset.status;
     const content = w.article.querySelector('.message-content');
-    const text = content ? content.textContent : '';
+    // Light: any mutation is a change, and once the first text is there its length is not read (-1).
+    const text = w.light ? undefined : content ? content.textContent : '';
+    const length = !w.light ? text.length : w.firstText ? -1 : content ? content.textContent.length : 0;
     w.lastMutationAt = t;
-    if (!w.firstText && status === 'streaming' && text.length > 0) {
-      const first = { dom: t, paint: undefined, chars: text.length };
+    if (!w.firstText && status === 'streaming' && length !== 0) {
+      const first = { dom: t, paint: undefined, chars: length };
       w.firstText = first;
       afterPaint((p) => (first.paint = p));
     }
-    if (text !== w.text || status !== w.status) {
+    if (w.light || text !== w.text || status !== w.status) {
       if (status !== 'streaming' && w.status === 'streaming') w.statusChangedAt = t;
       w.text = text;
       w.status = status;
       w.changes++;
-      if (w.log.length < 20000) w.log.push([t, text.length, status === 'streaming' ? 1 : 0]);
-      const change = { dom: t, paint: undefined, status, chars: text.length };
+      if (w.log.length < 20000) w.log.push([t, length, status === 'streaming' ? 1 : 0]);
+      const change = { dom: t, paint: undefined, status, chars: length };
       w.lastChange = change;
       afterPaint((p) => (change.paint = p));
     }
@@ -155,16 +229,22 @@
 
   const api = {
     now,
-    /** How the view opened (see `open` above); `expectMessages` is the conversation's length. */
+    /**
+     * How the view opened (see `open` above): null until it is drawn, which is when the message box
+     * and `expectMessages` messages are in the DOM, or, given a `lastText` at install, the last
+     * message with it.
+     */
     openTimings(expectMessages = 1) {
       open.expectMessages = expectMessages;
-      const ready = open.lateInstall || (open.messageBoxAt !== undefined && open.messageCount >= expectMessages);
+      const drawn = open.lastText !== undefined ? open.lastTextAt !== undefined : open.messageCount >= expectMessages;
+      const ready = open.lateInstall || (open.messageBoxAt !== undefined && drawn);
       if (!ready) return null;
       open.done = true;
       const entries = (type) => performance.getEntriesByType(type);
       const paint = Object.fromEntries(entries('paint').map((e) => [e.name, performance.timeOrigin + e.startTime]));
       return JSON.stringify({
         ...open,
+        drawnAt: open.lateInstall ? undefined : Math.max(open.messageBoxAt, open.lastText !== undefined ? open.lastTextAt : open.messageCountAt ?? 0),
         timeOrigin: performance.timeOrigin,
         firstPaintAt: paint['first-contentful-paint'] ?? paint['first-paint'],
         resources: entries('resource').map((e) => ({
@@ -175,11 +255,17 @@
         })),
       });
     },
-    /** Starts watching the next reply: Enter, the new assistant message, traffic, frames, scroll. */
+    /**
+     * Starts watching the next reply: Enter, the new assistant message, traffic, frames, scroll.
+     * `light`: for a long reply, whose text would cost the webview more to read on every change
+     * than the changes themselves: changes are counted without reading the text (it is read once
+     * in `finish`) and the scroll position is not sampled (reading it forces a layout).
+     */
     arm(options = {}) {
       const all = assistantMessages();
       watch = {
         label: options.label ?? '',
+        light: options.light === true,
         armedAt: now(),
         baseline: all[all.length - 1] ?? null,
         article: null,
@@ -195,11 +281,12 @@
         scroll: [],
       };
       longTasks = [];
+      window.__personaBenchLoaf.reset();
       traffic = [];
       frameTimes = [];
       let lastSample = 0;
       const everyMs = options.scrollSampleMs ?? 100;
-      sampleScroll = () => {
+      sampleScroll = watch.light ? null : () => {
         const t = now();
         if (t - lastSample < everyMs) return;
         lastSample = t;
@@ -244,10 +331,12 @@
         lastChange: w ? w.lastChange : undefined,
         statusChangedAt: w ? w.statusChangedAt : undefined,
         finalStatus: w ? w.status : undefined,
-        finalText: w ? w.text : undefined,
+        finalText: w ? (w.light ? w.article?.querySelector('.message-content')?.textContent : w.text) : undefined,
         changes: w ? w.changes : 0,
         log: w ? w.log : [],
         longTasks,
+        loafSupported: window.__personaBenchLoaf.supported,
+        loafs: window.__personaBenchLoaf.take(),
         scroll: w ? w.scroll : [],
         traffic: traffic ?? [],
         frames: frameTimes,
