@@ -8,7 +8,7 @@ import { checkDialInput, dialValues, MEMORY_DIAL_NUMBERS, MemoryDialsSchema, res
 import { MemoryProposalError, proposeMemories } from '../rag/memoryProposals';
 import { CONVERSATION_SCHEMA_VERSION } from '../shared/conversation';
 import type { Logger } from '../util/logger';
-import type { ConnectionState, ContextEstimate, MemoryStatus, ViewState } from '../shared/chatProtocol';
+import { MAX_LEFT_OUT_PREVIEWS, type ConnectionState, type ContextEstimate, type MemoryStatus, type ViewState } from '../shared/chatProtocol';
 import { ProviderError } from '../providers/errors';
 import type { ChatProvider } from '../providers/types';
 import type { ConversationStore } from './conversationStore';
@@ -1208,7 +1208,8 @@ export class ChatService {
         draft: Math.round(draftTokens * scale),
         reply: replyTokens,
       },
-      leftOut: usable.slice(0, prompt.droppedMessages).map((m) => ({ role: m.role, preview: previewOf(m.content) })),
+      leftOutCount: prompt.droppedMessages,
+      leftOut: usable.slice(Math.max(0, prompt.droppedMessages - MAX_LEFT_OUT_PREVIEWS), prompt.droppedMessages).map((m) => ({ role: m.role, preview: previewOf(m.content) })),
       ...(overflow ? { overflow } : {}),
     };
   }

@@ -101,6 +101,9 @@ export const StateUpdateSchema = z.object({
 });
 export type StateUpdate = z.infer<typeof StateUpdateSchema>;
 
+/** A long chat leaves hundreds of turns out: the meter lists the newest of them, not every one. */
+export const MAX_LEFT_OUT_PREVIEWS = 20;
+
 export const ContextEstimateSchema = z.object({
   /** Tokens the request would take, the reply's room included; corrected by the server's own count of the last reply where it gave one. */
   used: z.int().check(z.gte(0)),
@@ -116,8 +119,10 @@ export const ContextEstimateSchema = z.object({
     draft: z.int(),
     reply: z.int(),
   }),
-  /** The oldest turns that would be left out to fit: a short preview of each. */
-  leftOut: z.array(z.object({ role: z.enum(['user', 'assistant']), preview: z.string().check(z.maxLength(200)) })),
+  /** How many of the oldest turns would be left out to fit. */
+  leftOutCount: z.int().check(z.gte(0)),
+  /** The newest of them (at most MAX_LEFT_OUT_PREVIEWS, the ones just before what is kept): a short preview of each. */
+  leftOut: z.array(z.object({ role: z.enum(['user', 'assistant']), preview: z.string().check(z.maxLength(200)) })).check(z.maxLength(50)),
   /** The request does not fit even with all history left out. */
   overflow: z.optional(z.boolean()),
 });

@@ -180,6 +180,7 @@ describe('chat settings reach the server', () => {
     assert.equal(empty.limit, 2000, "the model's loaded context, not its maximum");
     assert.equal(empty.parts.draft, 0);
     assert.deepEqual(empty.leftOut, []);
+    assert.equal(empty.leftOutCount, 0);
     assert.equal(empty.parts.reply, personas.get('sam')!.sampling.maxTokens ?? 1024);
 
     await chat.setChatSetting('maxTokens', 200);
@@ -189,7 +190,8 @@ describe('chat settings reach the server', () => {
     const draft = `And one more: ${long}`;
     const estimate = await chat.estimateContext(draft);
     assert.ok(estimate.parts.draft > 100);
-    assert.ok(estimate.leftOut.length > 0, 'a small context must leave turns out');
+    assert.ok(estimate.leftOutCount > 0, 'a small context must leave turns out');
+    assert.equal(estimate.leftOut.length, Math.min(estimate.leftOutCount, 20));
     assert.ok(estimate.used <= 2000, `${estimate.used} tokens estimated for a context of 2000`);
 
     const before = server.chatRequests.length;
@@ -199,7 +201,7 @@ describe('chat settings reach the server', () => {
     const sent = (server.chatRequests.at(-1)!.body as { messages: { content: string }[] }).messages;
     const conversationTurns = chat.activeConversation.messages.slice(0, -1).filter((m) => m.content.length > 0).length;
     // The system prompt, then the turns kept: the ones left out are the estimate's.
-    assert.equal(conversationTurns - (sent.length - 1), estimate.leftOut.length, 'the request left out another number of turns than the meter said');
+    assert.equal(conversationTurns - (sent.length - 1), estimate.leftOutCount, 'the request left out another number of turns than the meter said');
 
     // Corrected by the server's own count of the previous prompt: close to what the server counted for this one.
     const served = server.completions.at(-1)!.usage!.prompt_tokens;

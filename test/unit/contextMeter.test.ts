@@ -41,6 +41,7 @@ const estimate: ContextEstimate = {
   used: 3900,
   limit: 4096,
   parts: { system: 600, lorebook: 0, examples: 0, memory: 0, history: 2200, draft: 76, reply: 1024 },
+  leftOutCount: 2,
   leftOut: [
     { role: 'user', preview: 'Tell me about the harbour' },
     { role: 'assistant', preview: 'The harbour was built in 1820' },

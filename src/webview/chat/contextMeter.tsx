@@ -32,7 +32,7 @@ export function ContextMeter({ host, draft, version }: { host: ChatHost; draft: 
   }, [host, draft, version]);
 
   if (!estimate) return null;
-  const { used, limit, parts, leftOut } = estimate;
+  const { used, limit, parts, leftOut, leftOutCount } = estimate;
   const share = limit ? Math.min(1, used / limit) : 0;
   const text = limit ? `${used.toLocaleString('en-US')} of ${limit.toLocaleString('en-US')} tokens (${Math.round((used / limit) * 100)}%)` : `${used.toLocaleString('en-US')} tokens (the server does not say its context size)`;
   const level = estimate.overflow || share >= 0.95 ? 'full' : share >= 0.8 ? 'high' : 'ok';
@@ -49,9 +49,9 @@ export function ContextMeter({ host, draft, version }: { host: ChatHost; draft: 
         </button>
       </div>
       {estimate.overflow && <div class="context-note" role="status">This message does not fit the model's context even with the whole history left out: shorten it, or lower Max tokens.</div>}
-      {!estimate.overflow && leftOut.length > 0 && (
+      {!estimate.overflow && leftOutCount > 0 && (
         <div class="context-note" role="status">
-          {leftOut.length === 1 ? 'The oldest turn will be left out to fit the context.' : `The ${leftOut.length} oldest turns will be left out to fit the context.`}
+          {leftOutCount === 1 ? 'The oldest turn will be left out to fit the context.' : `The ${leftOutCount} oldest turns will be left out to fit the context.`}
         </div>
       )}
       {open && (
@@ -69,10 +69,11 @@ export function ContextMeter({ host, draft, version }: { host: ChatHost; draft: 
             </tbody>
           </table>
           <p class="context-footnote">{parts.memory > 0 ? 'Memory passages are found when you send: the most they may add is counted.' : 'Memory is off or empty for this chat: nothing is kept for it.'}</p>
-          {leftOut.length > 0 && (
+          {leftOutCount > 0 && (
             <details>
-              <summary>Turns left out ({leftOut.length})</summary>
-              <ol class="left-out">
+              <summary>Turns left out ({leftOutCount})</summary>
+              {leftOutCount > leftOut.length && <p class="context-footnote">{`The newest ${leftOut.length}, just before what is sent; ${leftOutCount - leftOut.length} older ones too.`}</p>}
+              <ol class="left-out" start={leftOutCount - leftOut.length + 1}>
                 {leftOut.map((m, i) => (
                   <li key={i}>{`${m.role === 'user' ? 'You' : 'Reply'}: ${m.preview}`}</li>
                 ))}
