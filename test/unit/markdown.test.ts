@@ -13,7 +13,8 @@ import { after, before, describe, it, test } from 'node:test';
 import { Window } from 'happy-dom';
 import { createHighlighter } from '../../src/webview/chat/highlighter';
 import { makeHappyDomStandardEnoughForDomPurify } from '../support/happyDomForDomPurify';
-import { createMarkdownRenderer, MAX_EMPHASIS_DELIMITERS, tooCostlyToParse, type MarkdownRenderer } from '../../src/webview/chat/markdown';
+import { createMarkdownRenderer, MAX_EMPHASIS_DELIMITERS, MAX_HIGHLIGHT_CHARS, MAX_TABLE_ROWS, tooCostlyToParse, type MarkdownRenderer } from '../../src/webview/chat/markdown';
+import { MAX_NESTING_DEPTH } from '../../src/webview/chat/markdownBlocks';
 
 type HappyWindow = InstanceType<typeof Window>;
 type HappyDocument = HappyWindow['document'];
@@ -516,5 +517,42 @@ describe('a reply too costly to parse', () => {
     assert.equal(tooCostlyToParse(code), false);
     assert.ok(parse(renderer.render(code)).body.getElementsByTagName('strong').length === 1, 'still markdown');
     assert.equal(tooCostlyToParse('Some *emphasis* and _more_. '.repeat(500)), false);
+  });
+
+  it('is shown as plain text when quotes or lists nest deeper than a reply ever does (marked is quadratic in depth)', () => {
+    const deep = `${'> '.repeat(1000)}deep`;
+    assert.equal(tooCostlyToParse(deep), true, 'short, and still caught');
+    const started = performance.now();
+    const body = parse(renderer.render(deep)).body;
+    assert.ok(performance.now() - started < 5000);
+    assert.equal(body.getElementsByTagName('blockquote').length, 0);
+    assert.equal(body.textContent, deep);
+    assert.equal(tooCostlyToParse(`${'> '.repeat(MAX_NESTING_DEPTH + 1)}x`), true);
+    assert.equal(tooCostlyToParse(`${'> '.repeat(MAX_NESTING_DEPTH)}x`), false);
+    const staircase = (levels: number) => Array.from({ length: levels }, (_, i) => `${'  '.repeat(i)}- item ${i}`).join('\n');
+    assert.equal(tooCostlyToParse(staircase(60)), true);
+    assert.equal(tooCostlyToParse(staircase(8)), false, 'eight levels of a real list');
+    assert.equal(tooCostlyToParse('> > quoted twice\n\n1. a\n   - b\n     > c'), false);
+    assert.equal(tooCostlyToParse('- '.repeat(40).trim()), false, 'a long rule of dashes is no list');
+    assert.equal(tooCostlyToParse(['```', ...Array.from({ length: 40 }, (_, i) => `${'    '.repeat(i)}- x`), '```'].join('\n')), false, 'code is not parsed as markdown');
+  });
+
+  it('is shown as plain text when a table runs longer than MAX_TABLE_ROWS rows', () => {
+    const table = (rows: number) => ['| a | b |', '|---|---|', ...Array.from({ length: rows }, (_, i) => `| ${i} | *${i}* |`)].join('\n');
+    assert.equal(tooCostlyToParse(table(MAX_TABLE_ROWS)), true, 'header and delimiter rows count too');
+    assert.equal(tooCostlyToParse(table(MAX_TABLE_ROWS - 2)), false);
+    assert.equal(tooCostlyToParse([table(200), table(200), table(200)].join('\n\n')), false, 'three tables, each short enough');
+    const body = parse(renderer.render(table(2000))).body;
+    assert.equal(body.getElementsByTagName('table').length, 0);
+    assert.ok(body.textContent!.includes('| 1999 | *1999* |'));
+  });
+
+  it('shows code longer than MAX_HIGHLIGHT_CHARS without highlighting', () => {
+    const line = 'const value = compute(a, "b", 3);\n';
+    const long = line.repeat(Math.ceil((MAX_HIGHLIGHT_CHARS + 1) / line.length));
+    const code = parse(renderer.render(`\`\`\`ts\n${long}\`\`\``)).body.querySelector('pre code')!;
+    assert.equal(code.children.length, 0);
+    assert.equal(code.textContent, long.slice(0, -1));
+    assert.ok(parse(renderer.render(`\`\`\`ts\n${line}\`\`\``)).body.querySelector('pre code span.hljs-keyword'), 'shorter code is highlighted');
   });
 });

@@ -1,5 +1,5 @@
 // Markdown from the model is untrusted. It becomes HTML in two steps, both configured once per
-// renderer because the chat re-renders a streaming reply on every animation frame:
+// renderer because the chat renders the block being written again on every animation frame:
 //
 //   1. marked (GFM) turns markdown into HTML, with raw HTML escaped so it shows as text.
 //   2. DOMPurify parses that HTML into an inert document and keeps only an allow-list. Its hooks
@@ -9,6 +9,12 @@
 //
 // Everything a link or an image can do is decided in the hooks, so the marked renderer emits
 // plain <a href>/<img src> and there is a single place where URLs are judged.
+//
+// A reply is rendered block by block (markdownView.tsx, blocks from markdownBlocks.ts): `render`
+// takes one block as it takes a whole text, and the blocks' HTML put together is the whole
+// text's HTML, with one difference while a reply streams: a reference-style link (`[text][ref]`)
+// whose definition (`[ref]: https://…`) is in another block stays text until the reply is
+// finished (a finished reply with definitions is rendered whole).
 import createDOMPurify from 'dompurify';
 import type {
   DOMPurify,
@@ -19,6 +25,7 @@ import type {
 import { Marked } from 'marked';
 import type { Tokens } from 'marked';
 import type { Highlighter } from './highlighter';
+import { MAX_NESTING_DEPTH, nestingDepth } from './markdownBlocks';
 
 export interface MarkdownRenderer {
   /** Sanitized HTML for `innerHTML`. Safe for partial markdown while a reply streams. */
@@ -201,6 +208,11 @@ function escapeHtml(text: string): string {
 }
 
 const HIGHLIGHT_CACHE_SIZE = 64;
+/**
+ * Longer code is shown without highlighting: highlight.js and the thousands of spans it makes
+ * cost about 2 ms per KB in the webview (a 100 KB block, 180 ms), where escaped text is nearly free.
+ */
+export const MAX_HIGHLIGHT_CHARS = 20_000;
 
 function createMarkedParser(options: MarkdownRendererOptions): { marked: Marked; setHighlighter(h: Highlighter): void } {
   let hljs = options.highlighter;
@@ -232,7 +244,7 @@ function createMarkedParser(options: MarkdownRendererOptions): { marked: Marked;
       code({ text, lang }: Tokens.Code): string {
         const language = (lang ?? '').trim().split(/\s/, 1)[0]?.toLowerCase() ?? '';
         if (!hljs && language !== '') options.onHighlighterNeeded?.();
-        const known = language !== '' && hljs?.supports(language) === true;
+        const known = language !== '' && hljs?.supports(language) === true && text.length <= MAX_HIGHLIGHT_CHARS;
         const body = known ? highlight(text, language) : escapeHtml(text);
         const label = language === '' ? 'text' : language.slice(0, 40);
         const languageClass = /^[\w+#.-]{1,40}$/.test(label) ? ` language-${label}` : '';
@@ -280,29 +292,43 @@ export function createMarkdownRenderer(window: Window, options: MarkdownRenderer
 }
 
 /**
- * A reply is shown as plain text when its prose (code in fences or backticks left out) holds more than
- * this many emphasis delimiters (`*`, `_`) at more than MAX_DELIMITER_SHARE of its characters. marked's
- * inline parser is quadratic in dense delimiters (`_a` fifty thousand times, 100 KB, takes seconds per
- * parse, and a streamed reply is parsed again on every update), while prose, even a megabyte of it
- * with emphasis on every line, holds a few per hundred characters.
+ * A text is shown as plain text when parsing it could block the view for more than a frame:
+ *
+ * - its prose (code in fences or backticks left out) holds more than MAX_EMPHASIS_DELIMITERS
+ *   emphasis delimiters (`*`, `_`) at more than MAX_DELIMITER_SHARE of its characters. marked's
+ *   inline parser is quadratic in dense delimiters (`_a` fifty thousand times, 100 KB, takes
+ *   seconds per parse), while prose, even a megabyte of it with emphasis on every line, holds a few
+ *   per hundred characters;
+ * - a line nests quotes or lists deeper than MAX_NESTING_DEPTH (markdownBlocks.ts);
+ * - a table runs longer than MAX_TABLE_ROWS rows.
  */
 export const MAX_EMPHASIS_DELIMITERS = 2000;
 const MAX_DELIMITER_SHARE = 0.2;
+/**
+ * marked and the DOM take about 0.1 ms per table row in the webview (a 100 KB table of 2,000 rows:
+ * 190 ms to render, 130 ms to insert), so 300 rows cost about a frame. Counted as lines in a row
+ * that hold a `|` outside code.
+ */
+export const MAX_TABLE_ROWS = 300;
 
-/** Whether parsing this text could take seconds: counted in one pass. */
+/** Whether parsing this text could take more than a frame: decided in one pass. */
 export function tooCostlyToParse(markdown: string): boolean {
-  if (markdown.length < MAX_EMPHASIS_DELIMITERS) return false;
   let delimiters = 0;
   let prose = 0;
+  let tableRows = 0;
   let inFence = false;
   for (const line of markdown.split('\n')) {
     if (/^\s{0,3}(```|~~~)/.test(line)) {
       inFence = !inFence;
+      tableRows = 0;
       continue;
     }
     if (inFence) continue;
+    if (nestingDepth(line) > MAX_NESTING_DEPTH) return true;
     // Backtick spans are code: their delimiters are text.
     const text = line.replace(/`[^`]*`/g, '');
+    tableRows = text.includes('|') ? tableRows + 1 : 0;
+    if (tableRows > MAX_TABLE_ROWS) return true;
     prose += text.length;
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
