@@ -280,7 +280,7 @@ export class ChatService {
   }
 
   /** The active chat as the view shows it: its displayed path (all of it while it has no branches). */
-  private shownConversation(): Conversation {
+  shownConversation(): Conversation {
     const conversation = this.conversation;
     const tree = new TreeIndex(conversation);
     const path = tree.displayedPath();

@@ -63,7 +63,15 @@ const viewFields = {
 };
 
 /** Everything the view shows; the answer to `webview/ready`. */
-export const ViewStateSchema = z.object({ ...viewFields, conversation: z.nullable(ConversationSchema) });
+/**
+ * The active conversation as the view holds it: the displayed path from some message to its end.
+ * A long chat is sent as its last messages only, and `earlier` says how many come before them
+ * (the view asks for them with `conversation/earlier` as the person scrolls up).
+ */
+export const ConversationViewSchema = z.extend(ConversationSchema, { earlier: z.optional(z.int().check(z.gte(1))) });
+export type ConversationView = z.infer<typeof ConversationViewSchema>;
+
+export const ViewStateSchema = z.object({ ...viewFields, conversation: z.nullable(ConversationViewSchema) });
 export type ViewState = z.infer<typeof ViewStateSchema>;
 
 /** A message the webview already has the text of (it came in `chat/delta`s) is sent without it. */
@@ -82,6 +90,7 @@ export const ConversationPatchSchema = z.object({
   updatedAt: z.number(),
   memory: z.optional(z.boolean()),
   personaVersion: z.optional(z.int()),
+  earlier: z.optional(z.int().check(z.gte(1))),
   keep: z.int().check(z.gte(0)),
   tail: z.array(MessagePatchSchema),
 });
@@ -97,7 +106,7 @@ export const StateUpdateSchema = z.object({
   settings: z.optional(viewFields.settings),
   personas: z.optional(viewFields.personas),
   conversations: z.optional(viewFields.conversations),
-  conversation: z.optional(z.union([z.object({ full: ConversationSchema }), z.object({ patch: ConversationPatchSchema }), z.null()])),
+  conversation: z.optional(z.union([z.object({ full: ConversationViewSchema }), z.object({ patch: ConversationPatchSchema }), z.null()])),
 });
 export type StateUpdate = z.infer<typeof StateUpdateSchema>;
 
@@ -154,6 +163,15 @@ export const Requests = {
   goBackTo: request('chat/goBackTo', z.object({ messageId: Id }), Void),
   /** Shows again what "Go back to here" hid. */
   showHidden: request('chat/showHidden', Empty, Void),
+  /**
+   * `count` more of the messages before the first one the view holds, oldest first; null when the
+   * view does not hold what the host thinks (another chat came in between): the state it gets next is whole.
+   */
+  loadEarlier: request(
+    'conversation/earlier',
+    z.object({ conversationId: Id, count: z.int().check(z.gte(1), z.lte(500)) }),
+    z.nullable(z.object({ messages: z.array(MessageSchema), earlier: z.optional(z.int().check(z.gte(1))) })),
+  ),
   newConversation: request('conversation/new', Empty, Void),
   selectConversation: request('conversation/select', z.object({ id: Id }), Void),
   renameConversation: request('conversation/rename', z.object({ id: Id, title: z.string().check(z.trim(), z.minLength(1), z.maxLength(200)) }), Void),

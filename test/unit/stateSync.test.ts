@@ -38,8 +38,7 @@ function link(initial: ViewState) {
   const tracker = new ViewStateTracker();
   let resyncs = 0;
   const store = new ChatStore(() => resyncs++);
-  tracker.sentFull(initial);
-  store.setState(structuredClone(initial));
+  store.setState(structuredClone(tracker.sentFull(initial)));
   const wire: string[] = [];
   const deliver = (notification: unknown) => {
     const text = JSON.stringify(notification);
@@ -51,6 +50,7 @@ function link(initial: ViewState) {
   };
   return {
     store,
+    tracker,
     wire,
     resyncs: () => resyncs,
     push(state: ViewState) {
@@ -158,5 +158,42 @@ describe('state sync between host and webview', () => {
     wv.delta(2, reply.id, 6, 'bird');
     await new Promise((r) => setTimeout(r, 5));
     assert.equal(wv.store.stream?.text, 'Early bird');
+  });
+
+  it('a long chat is sent as its last messages; earlier pages, patches, a change above what the view holds and a message to reveal all land on the host state', () => {
+    const long: Conversation = { schemaVersion: 1, id: 'long', title: 'Long', personaId: 'sam', createdAt: 0, updatedAt: 0, messages: [] };
+    for (let i = 0; i < 350; i++) long.messages.push(message(i % 2 ? 'user' : 'assistant', `text ${i}`));
+    const { store, tracker, push } = link(baseState(long));
+    const held = () => store.state!.conversation!;
+    const expectTail = (from: number, what: string) => {
+      assert.deepEqual(held().messages, long.messages.slice(from), what);
+      assert.equal(held().earlier, from === 0 ? undefined : from, `${what}: earlier`);
+    };
+    expectTail(250, 'opened: the last 100');
+
+    // Pages before: the view puts them first.
+    store.prependEarlier('long', structuredClone(tracker.earlier(long, 100)));
+    expectTail(150, 'a page before');
+
+    // A new message: a patch of the end, the pages held are kept.
+    long.messages.push(message('user', 'one more'));
+    push(baseState(long));
+    expectTail(150, 'after a message');
+
+    // A change above what the view holds (another branch shown far up): the last messages, whole.
+    long.messages.splice(100, long.messages.length - 100, ...Array.from({ length: 120 }, (_, i) => message('assistant', `other ${i}`)));
+    push(baseState(long));
+    expectTail(120, 'another path');
+    assert.equal(tracker.earlier({ ...long, id: 'another-chat' }, 10), null, 'a page of a chat the view does not hold');
+
+    // A message to reveal far up: the view holds from a little above it.
+    tracker.hold(60);
+    push(baseState(long));
+    expectTail(35, 'a message to reveal');
+    tracker.hold(3);
+    push(baseState(long));
+    expectTail(0, 'near the start');
+    store.prependEarlier('long', structuredClone(tracker.earlier(long, 100)));
+    expectTail(0, 'nothing before the start');
   });
 });

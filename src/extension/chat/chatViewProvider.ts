@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Logger } from '../../util/logger';
-import { ChatProtocol, Notifications, Requests } from '../../shared/chatProtocol';
+import { ChatProtocol, Notifications, Requests, type ViewState } from '../../shared/chatProtocol';
 import type { ParamsOf } from '../../shared/rpc';
 import type { ChatService, DeltaEvent } from '../../chat/chatService';
 import { exportConversation, exportFileName } from '../../chat/conversationExport';
@@ -139,10 +139,19 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     const state = await this.chat.viewState();
     if (!this.host.isReady) return;
     this.flushDelta();
+    this.holdRevealed(state);
     this.host.notify(Notifications.state, this.tracker.update(state));
     const reveal = this.pendingReveal;
     this.pendingReveal = undefined;
     if (reveal) this.host.notify(Notifications.reveal, reveal);
+  }
+
+  /** A message to reveal must be among those the view holds, however far up the chat it is. */
+  private holdRevealed(state: ViewState): void {
+    const reveal = this.pendingReveal;
+    if (!reveal || state.conversation?.id !== reveal.conversationId) return;
+    const index = state.conversation.messages.findIndex((m) => m.id === reveal.messageId);
+    if (index >= 0) this.tracker.hold(index);
   }
 
   private queueDelta(delta: DeltaEvent): void {
@@ -195,8 +204,12 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       ready: async () => {
         this.pendingDelta = undefined;
         const state = await chat.viewState();
-        this.tracker.sentFull(state);
-        return state;
+        this.holdRevealed(state);
+        return this.tracker.sentFull(state);
+      },
+      loadEarlier: async ({ conversationId, count }) => {
+        const shown = chat.shownConversation();
+        return shown.id === conversationId ? this.tracker.earlier(shown, count) : null;
       },
       send: ({ text }) => chat.send(text),
       stop: () => done(chat.stop()),

@@ -47,6 +47,11 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
   const onEdit = useCallback((messageId: string, text: string) => void call(() => host.request(Requests.edit, { messageId, text })), [call, host]);
   const onGoBack = useCallback((messageId: string) => void call(() => host.request(Requests.goBackTo, { messageId })), [call, host]);
   const onShowHidden = useCallback(() => void call(() => host.request(Requests.showHidden, {})), [call, host]);
+  const conversationId = store.state?.conversation?.id ?? '';
+  const onLoadEarlier = useCallback(
+    async (count: number) => void (await call(async () => store.prependEarlier(conversationId, await host.request(Requests.loadEarlier, { conversationId, count })))),
+    [call, host, store, conversationId],
+  );
   const onShowSent = useCallback((messageId: string) => void call(() => host.request(Requests.showSent, { messageId })), [call, host]);
   const onRemember = useCallback((messageId: string) => void call(() => host.request(Requests.remember, { messageId })), [call, host]);
   const onProposal = useCallback(
@@ -172,6 +177,8 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
         host={host}
         messages={state.conversation?.messages ?? []}
         conversationId={state.conversation?.id ?? ''}
+        earlier={state.conversation?.earlier}
+        onLoadEarlier={onLoadEarlier}
         reveal={store.reveal && store.reveal.conversationId === state.conversation?.id ? store.reveal : null}
         persona={orphaned ? { id: conversation.personaId, name: conversation.personaName ?? 'Deleted persona', description: '', icon: '👻', builtIn: false } : persona}
         stream={store.stream}

@@ -2,8 +2,8 @@
 // what the webview has (see StateUpdate); deltas are applied as they arrive but subscribers hear
 // about them at most once per animation frame, so a burst of tokens costs one render. The first
 // text of a reply is shown at once.
-import type { Conversation, Message } from '../../shared/conversation';
-import type { IncomingNotification, StateUpdate, ViewState } from '../../shared/chatProtocol';
+import type { Message } from '../../shared/conversation';
+import type { ConversationView, IncomingNotification, StateUpdate, ViewState } from '../../shared/chatProtocol';
 import type { Store } from '../common/useStore';
 
 export interface StreamText {
@@ -47,6 +47,18 @@ export class ChatStore implements Store {
     });
   }
 
+  /**
+   * Messages from before the first one the view holds (the answer to `conversation/earlier`), put
+   * before it. The host sent them because it knows this view holds that chat: null means it did not.
+   */
+  prependEarlier(conversationId: string, page: { messages: Message[]; earlier?: number | undefined } | null): void {
+    const old = this.state;
+    if (!page || !old?.conversation || old.conversation.id !== conversationId) return;
+    const { earlier: _was, ...rest } = old.conversation;
+    this.state = { ...old, conversation: { ...rest, ...(page.earlier !== undefined ? { earlier: page.earlier } : {}), messages: [...page.messages, ...old.conversation.messages] } };
+    this.notifyNow();
+  }
+
   /** The host did not give the first state (shown instead of the chat until it does). */
   loadError: string | null = null;
 
@@ -77,7 +89,7 @@ export class ChatStore implements Store {
   private apply(update: StateUpdate): void {
     const old = this.state;
     if (!old) return;
-    let conversation: Conversation | null = old.conversation;
+    let conversation: ConversationView | null = old.conversation;
     if (update.conversation === null) conversation = null;
     else if (update.conversation && 'full' in update.conversation) conversation = update.conversation.full;
     else if (update.conversation) {

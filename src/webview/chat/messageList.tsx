@@ -17,6 +17,7 @@ import type { StreamText } from './chatStore';
 import type { ChatHost } from './chatHost';
 import { loadHighlighter } from './highlightLoader';
 import { createMarkdownRenderer } from './markdown';
+import { MarkdownView } from './markdownView';
 import { ReplyStats } from './replyStats';
 
 /** Bumped when highlight.js arrives, so rendered code blocks are rendered again, highlighted. */
@@ -35,13 +36,20 @@ const MAX_WINDOW = 150;
 /** How near (px) an edge of the window the person scrolls before the next page is drawn. */
 const EDGE_MARGIN_PX = 1500;
 
-/** The messages drawn: [start, end), where end null means "to the last one" (the list follows new messages). */
+/**
+ * The messages drawn, counted from the end of what the view holds, so that messages put before
+ * them (a page of earlier ones from the host) leave the window where it is: from `fromEnd` messages
+ * before the end to `toEnd` before it, where null means "to the last one" (the list follows new messages).
+ */
 interface MessageWindow {
   /** The window belongs to one chat and one message sent: either changing starts it again at the end. */
   key: string;
-  start: number;
-  end: number | null;
+  fromEnd: number;
+  toEnd: number | null;
 }
+
+/** Asked of the host at a time when the window reaches the first message the view holds. */
+const EARLIER_PAGE = 100;
 
 /** Within this many pixels of the end counts as "at the bottom". */
 const STICKY_PX = 48;
@@ -94,6 +102,10 @@ interface Props {
   host: ChatHost;
   messages: Message[];
   conversationId: string;
+  /** How many messages of the chat come before the first one the view holds (a long chat is sent in part). */
+  earlier?: number | undefined;
+  /** Gets `count` more of them from the host. */
+  onLoadEarlier(count: number): Promise<void>;
   /** A message to scroll to and focus once it is drawn (`seq` changes for each request). */
   reveal?: { messageId: string; seq: number } | null | undefined;
   persona: PersonaSummary | undefined;
@@ -141,24 +153,30 @@ export function MessageList(props: Props) {
   // to another branch shortens the path.
   const count = props.messages.length;
   const windowKey = `${props.conversationId}|${lastUserId ?? ''}`;
-  const [savedWindow, setWindow] = useState<MessageWindow>(() => ({ key: windowKey, start: Math.max(0, count - PAGE), end: null }));
-  const current = savedWindow.key === windowKey ? savedWindow : { key: windowKey, start: Math.max(0, count - PAGE), end: null };
-  const end = current.end === null || current.end >= count ? count : current.end;
-  const start = Math.min(current.start, Math.max(0, end - 1));
+  const [savedWindow, setWindow] = useState<MessageWindow>(() => ({ key: windowKey, fromEnd: PAGE, toEnd: null }));
+  const current = savedWindow.key === windowKey ? savedWindow : { key: windowKey, fromEnd: PAGE, toEnd: null };
+  const end = current.toEnd === null ? count : Math.max(0, count - current.toEnd);
+  const start = Math.min(Math.max(0, count - current.fromEnd), Math.max(0, end - 1));
   const shown = props.messages.slice(start, end);
   const earlier = useRef<HTMLButtonElement>(null);
   const later = useRef<HTMLButtonElement>(null);
-  const showEarlier = () =>
-    setWindow(() => {
-      const nextStart = Math.max(0, start - PAGE);
-      const nextEnd = end - nextStart > MAX_WINDOW ? nextStart + MAX_WINDOW : current.end === null ? null : end;
-      return { key: windowKey, start: nextStart, end: nextEnd };
-    });
-  const showLater = () =>
-    setWindow(() => {
-      const nextEnd = Math.min(count, end + PAGE);
-      return { key: windowKey, start: nextEnd - start > MAX_WINDOW ? nextEnd - MAX_WINDOW : start, end: nextEnd >= count ? null : nextEnd };
-    });
+  const asking = useRef(false);
+  const place = (from: number, to: number) => setWindow({ key: windowKey, fromEnd: count - from, toEnd: to >= count ? null : count - to });
+  const showEarlier = () => {
+    if (start === 0) {
+      // The window is at the first message held: more come from the host, then the window grows over them.
+      if (!props.earlier || asking.current) return;
+      asking.current = true;
+      void props.onLoadEarlier(EARLIER_PAGE).finally(() => (asking.current = false));
+      return;
+    }
+    const from = Math.max(0, start - PAGE);
+    place(from, end - from > MAX_WINDOW ? from + MAX_WINDOW : current.toEnd === null ? count : end);
+  };
+  const showLater = () => {
+    const to = Math.min(count, end + PAGE);
+    place(to - start > MAX_WINDOW ? to - MAX_WINDOW : start, to);
+  };
   const edges = useRef({ showEarlier, showLater });
   edges.current = { showEarlier, showLater };
   // Each edge of the window is watched; `observe` reports at once, so after a page is drawn an edge
@@ -199,8 +217,7 @@ export function MessageList(props: Props) {
       const index = props.messages.findIndex((m) => m.id === want.messageId);
       if (index >= 0 && (index < start || index >= end)) {
         const from = Math.max(0, index - PAGE / 2);
-        const to = Math.min(count, from + PAGE);
-        setWindow({ key: windowKey, start: from, end: to >= count ? null : to });
+        place(from, Math.min(count, from + PAGE));
       }
       return;
     }
@@ -254,9 +271,9 @@ export function MessageList(props: Props) {
         }}
         onClick={onClick}
       >
-        {start > 0 && (
+        {start + (props.earlier ?? 0) > 0 && (
           <button type="button" class="link-button window-edge" ref={earlier} onClick={showEarlier}>
-            {`Show earlier messages (${start})`}
+            {`Show earlier messages (${start + (props.earlier ?? 0)})`}
           </button>
         )}
         {shown.map((m, at) => {
@@ -348,7 +365,6 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
     if (rendered || !self.current || !watcher) return;
     return watcher.watch(self.current, () => setNear(true));
   }, [rendered, watcher]);
-  const html = useMemo(() => (isUser || !rendered ? '' : markdown.render(content)), [isUser, rendered, content, highlightVersion]);
 
   return (
     <article
@@ -392,8 +408,9 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
         // Far from view, a reply shows its source text until it is scrolled near.
         <div class="message-content user-text">{content}</div>
       ) : (
-        // The renderer sanitises while it parses (no script, no remote media, links inert).
-        <div class="message-content markdown" dangerouslySetInnerHTML={{ __html: html }} />
+        // Block by block, so a streamed token renders only the block being written; the renderer
+        // sanitises while it parses (no script, no remote media, links inert).
+        <MarkdownView class="message-content markdown" content={content} renderer={markdown} version={highlightVersion} streaming={streaming} />
       )}
       {streaming && content.length === 0 && (
         <div class="typing" aria-label={loadingModel ? `Loading ${loadingModel}` : 'Thinking'}>
