@@ -463,9 +463,16 @@ async function timedOpen(
   await page.locator(personaItem).first().click();
   const clickAt = (await page.evaluate('window.__benchClickAt')) as number;
   await page.mouse.move(700, 400); // no tooltip over screenshots
-  const frame = await waitUntil(`the Persona webview frame (${label})`, 60_000, () => page.frames().find((f) => !framesBefore.has(f) && f.url().includes('fake.html')), 5);
-  // VS Code navigates the frame to fake.html, then writes Persona's HTML into it.
-  await waitUntil(`Persona's document in the webview frame (${label})`, 60_000, () => frame.evaluate(`document.getElementById('app') !== null`).catch(() => false), 5);
+  // VS Code navigates a new frame to fake.html, then writes Persona's HTML into it; it may also swap
+  // in a second frame (its webview host loads content into a pending frame and drops the old one),
+  // so the frame is the one that holds Persona's document, not the first one that appeared.
+  const frame = await waitUntil(`Persona's document in a new webview frame (${label})`, 60_000, async () => {
+    for (const f of page.frames()) {
+      if (framesBefore.has(f) || f.isDetached() || !f.url().includes('fake.html')) continue;
+      if (await f.evaluate(`document.getElementById('app') !== null`).catch(() => false)) return f;
+    }
+    return undefined;
+  }, 5);
   const probe = await Probe.install(frame, expect.lastText !== undefined ? { lastText: expect.lastText } : {});
   await frame.locator(messageInput).waitFor({ state: 'visible', timeout: 60_000 });
   const visibleAt = now();

@@ -297,12 +297,14 @@ export function createMarkdownRenderer(window: Window, options: MarkdownRenderer
  * - its prose (code in fences or backticks left out) holds more than MAX_EMPHASIS_DELIMITERS
  *   emphasis delimiters (`*`, `_`) at more than MAX_DELIMITER_SHARE of its characters. marked's
  *   inline parser is quadratic in dense delimiters (`_a` fifty thousand times, 100 KB, takes
- *   seconds per parse), while prose, even a megabyte of it with emphasis on every line, holds a few
- *   per hundred characters;
+ *   seconds per parse; mixed runs such as `**a__` or `*a_` take 15–20 ms per KB in Node and twice
+ *   that in the webview, and a streamed reply's open block is parsed on every frame), while prose,
+ *   even a megabyte of it with emphasis on every line, holds a few per hundred characters. 300
+ *   delimiters of such a run parse in about 5 ms;
  * - a line nests quotes or lists deeper than MAX_NESTING_DEPTH (markdownBlocks.ts);
  * - a table runs longer than MAX_TABLE_ROWS rows.
  */
-export const MAX_EMPHASIS_DELIMITERS = 2000;
+export const MAX_EMPHASIS_DELIMITERS = 300;
 const MAX_DELIMITER_SHARE = 0.2;
 /**
  * marked and the DOM take about 0.1 ms per table row in the webview (a 100 KB table of 2,000 rows:
