@@ -3,38 +3,13 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { Window } from 'happy-dom';
-import { join } from 'node:path';
-import { buildSync } from 'esbuild';
 import type { ContextEstimate } from '../../src/shared/chatProtocol';
 import type { ChatHost } from '../../src/webview/chat/chatHost';
+import { loadComponent } from '../support/webviewBundle';
 
-/**
- * The component, Preact and its act() from one bundle built as the webview's is (JSX for Preact:
- * the tests' own TypeScript setup compiles JSX for React), so they share one Preact.
- */
 function loadMeter() {
-  const out = buildSync({
-    stdin: {
-      contents: "export { ContextMeter } from './src/webview/chat/contextMeter'; export { createElement, render } from 'preact'; export { act } from 'preact/test-utils';",
-      resolveDir: join(__dirname, '../..'),
-      loader: 'ts',
-    },
-    bundle: true,
-    write: false,
-    format: 'cjs',
-    platform: 'node',
-    jsx: 'automatic',
-    jsxImportSource: 'preact',
-    logLevel: 'silent',
-  });
-  const module = { exports: {} as Record<string, unknown> };
-  new Function('module', 'exports', 'require', out.outputFiles[0]!.text)(module, module.exports, require);
-  return module.exports as unknown as {
-    ContextMeter: (props: { host: ChatHost; draft: string; version: string }) => unknown;
-    createElement: typeof import('preact').createElement;
-    render: typeof import('preact').render;
-    act: typeof import('preact/test-utils').act;
-  };
+  const kit = loadComponent<(props: { host: ChatHost; draft: string; version: string }) => unknown>('src/webview/chat/contextMeter', 'ContextMeter');
+  return { ...kit, ContextMeter: kit.ContextMeter! };
 }
 
 const estimate: ContextEstimate = {

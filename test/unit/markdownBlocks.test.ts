@@ -6,9 +6,7 @@
 // pieces, pathological ones included, and prints the times: happy-dom is about ten times slower
 // than the webview's Chromium, and timing is printed, not asserted.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildSync } from 'esbuild';
 import { Window } from 'happy-dom';
 import { Marked } from 'marked';
 import { createHighlighter } from '../../src/webview/chat/highlighter';
@@ -16,6 +14,7 @@ import { createMarkdownRenderer, type MarkdownRenderer } from '../../src/webview
 import { MarkdownBlockSplitter, openFence, splitMarkdownBlocks, type MarkdownBlocks } from '../../src/webview/chat/markdownBlocks';
 import { makeHappyDomStandardEnoughForDomPurify } from '../support/happyDomForDomPurify';
 import { prng } from '../support/prng';
+import { loadComponent } from '../support/webviewBundle';
 
 type HappyWindow = InstanceType<typeof Window>;
 
@@ -409,30 +408,9 @@ describe("rendering in blocks with the chat's renderer", () => {
   });
 });
 
-/** The view, Preact and its act() from one bundle built as the webview's is, so they share one Preact. */
 function loadView() {
-  const out = buildSync({
-    stdin: {
-      contents: "export { MarkdownView } from './src/webview/chat/markdownView'; export { createElement, render } from 'preact'; export { act } from 'preact/test-utils';",
-      resolveDir: join(__dirname, '../..'),
-      loader: 'ts',
-    },
-    bundle: true,
-    write: false,
-    format: 'cjs',
-    platform: 'node',
-    jsx: 'automatic',
-    jsxImportSource: 'preact',
-    logLevel: 'silent',
-  });
-  const module = { exports: {} as Record<string, unknown> };
-  new Function('module', 'exports', 'require', out.outputFiles[0]!.text)(module, module.exports, require);
-  return module.exports as unknown as {
-    MarkdownView: (props: MarkdownViewProps) => unknown;
-    createElement: typeof import('preact').createElement;
-    render: typeof import('preact').render;
-    act: typeof import('preact/test-utils').act;
-  };
+  const kit = loadComponent<(props: MarkdownViewProps) => unknown>('src/webview/chat/markdownView', 'MarkdownView');
+  return { ...kit, MarkdownView: kit.MarkdownView! };
 }
 
 type Root = ReturnType<HappyWindow['document']['createElement']>;
