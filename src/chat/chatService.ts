@@ -274,9 +274,10 @@ export class ChatService {
     return this.streaming !== undefined;
   }
 
-  /** Resolves when the reply being streamed (if any) has ended and been saved. */
+  /** Resolves when the reply being streamed (if any) has ended and been saved, with what was sent for it. */
   async idle(): Promise<void> {
     await this.lastReply;
+    await this.deps.sentRecords?.flushed();
   }
 
   /** The active chat as the view shows it: its displayed path (all of it while it has no branches). */

@@ -94,6 +94,11 @@ export class SentRecordStore {
     return next;
   }
 
+  /** Resolves when the records appended so far are on disk (or failed to get there). */
+  async flushed(): Promise<void> {
+    await this.queue;
+  }
+
   /** The latest record for `messageId`, with its messages whole, or undefined. */
   async get(conversation: Conversation, messageId: string): Promise<ResolvedRecord | undefined> {
     await this.queue;
