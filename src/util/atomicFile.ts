@@ -4,21 +4,29 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
+/** The temp files this process is writing: a sweep running at the same time must leave them alone. */
+const writing = new Set<string>();
+
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await fs.open(tmp, 'w');
+  writing.add(tmp);
   try {
-    await handle.writeFile(data, 'utf8');
-    await handle.sync();
+    const handle = await fs.open(tmp, 'w');
+    try {
+      await handle.writeFile(data, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await fs.rename(tmp, file);
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
   } finally {
-    await handle.close();
-  }
-  try {
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
+    writing.delete(tmp);
   }
 }
 
@@ -30,7 +38,7 @@ export async function sweepTempFiles(dir: string): Promise<number> {
   } catch {
     return 0;
   }
-  const stale = entries.filter((e) => e.startsWith('.') && e.endsWith('.tmp'));
+  const stale = entries.filter((e) => e.startsWith('.') && e.endsWith('.tmp') && !writing.has(path.join(dir, e)));
   await Promise.all(stale.map((e) => fs.rm(path.join(dir, e), { force: true })));
   return stale.length;
 }
