@@ -17,10 +17,12 @@ describe('atomic files', () => {
   it('a sweep during a write leaves its temp file, and removes one a killed write left', async () => {
     await writeFile(join(dir, '.left.json.abcdef.tmp'), 'half');
     const data = 'x'.repeat(32 << 20);
-    const write = writeFileAtomic(join(dir, 'big.json'), data);
+    let written = false;
+    const write = writeFileAtomic(join(dir, 'big.json'), data).finally(() => (written = true));
     let swept: number | undefined;
     // As soon as the write's temp file is there, sweep the folder.
     while (swept === undefined) {
+      assert.ok(!written, 'the write ended before its temp file was seen: the test did not test the sweep');
       const temps = (await readdir(dir)).filter((n) => n.startsWith('.big.json.'));
       if (temps.length > 0) swept = await sweepTempFiles(dir);
       else await new Promise((r) => setImmediate(r));
