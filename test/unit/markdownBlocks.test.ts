@@ -663,4 +663,47 @@ describe('the view', () => {
     update({ content: `Code:\n\n\`\`\`ts\n${code}\`\`\`\n`, streaming: false });
     assert.ok(root.querySelector('.md-block:last-child pre code span.hljs-keyword'), 'highlighted when finished');
   });
+
+  /** Waits for the window's animation frames until `done`, or fails after `frames` of them. */
+  async function framesUntil(done: () => boolean, frames = 50): Promise<number> {
+    for (let n = 0; n < frames; n++) {
+      if (done()) return n;
+      await new Promise((resolve) => window.requestAnimationFrame(resolve));
+    }
+    assert.fail(`not done after ${frames} frames`);
+  }
+
+  const table = (rows: number) => ['| # | name | note |', '|---:|---|---|', ...Array.from({ length: rows }, (_, i) => `| ${i + 1} | row ${i + 1} | *note* ${i + 1} |`)].join('\n');
+
+  it('draws a long finished table a page of rows a frame, ending with the whole table, and says so for the list to follow', async () => {
+    const reply = `Results:\n\n${table(150)}\n\nThat is all.`;
+    const grows: unknown[] = [];
+    window.document.body.addEventListener('md-grow', (e) => grows.push(e));
+    mount({ content: reply, renderer, version: 0 });
+    const rows = () => root.querySelectorAll('tbody tr').length;
+    assert.equal(rows(), 20, 'the first page of rows at once');
+    const frames = await framesUntil(() => rows() === 150);
+    assert.ok(frames >= 7, `the other 130 rows came over ${frames} frames`);
+    const expected = window.document.createElement('div');
+    expected.innerHTML = renderer.render(reply);
+    assert.equal(blocksOf().map((b) => b.innerHTML).join(''), expected.innerHTML, 'the same HTML as the reply rendered at once');
+    assert.equal(grows.length, 7, 'an md-grow event for each step');
+  });
+
+  it('draws at once the rows a table showed while it was being written, and stops drawing when the block goes', async () => {
+    const update = mount({ content: `${table(45)}\n`, renderer, version: 0, streaming: true });
+    const rows = () => root.querySelectorAll('tbody tr').length;
+    assert.equal(rows(), 45, 'the open table in full');
+    update({ content: `${table(90)}\n\nNext.`, streaming: false });
+    assert.equal(rows(), 45, 'as many rows as it showed, not fewer');
+    await framesUntil(() => rows() === 90);
+
+    update({ content: `${table(200)}\n\nNext.` });
+    assert.equal(rows(), 90, 'a new table: again as many rows as were shown');
+    const body = root.querySelector('tbody')!;
+    update({ content: 'Gone.' });
+    assert.equal(root.textContent?.trim(), 'Gone.');
+    for (let n = 0; n < 5; n++) await new Promise((resolve) => window.requestAnimationFrame(resolve));
+    assert.equal(body.children.length, 90, 'no rows were added to the table after it went');
+  });
 });

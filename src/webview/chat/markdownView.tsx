@@ -6,6 +6,10 @@
 // Each block's element is `display: contents`, so the blocks' elements lay out as children of the
 // container, as the single element of the whole reply's HTML did (chat.css moves the first- and
 // last-child margin rules one level down).
+//
+// A finished block with a long table is not laid out at once: Chromium lays out a table's new rows
+// in one go, and 150 rows take longer than a frame, so the rows past the first page are added a
+// page a frame (setHtmlInSteps).
 import { useLayoutEffect, useRef } from 'preact/hooks';
 import { memo } from '../common/memo';
 import type { MarkdownRenderer } from './markdown';
@@ -118,7 +122,7 @@ export function MarkdownView({ content, renderer, version, streaming = false, cl
   // finished block's when it is finished (same key, same component).
   const children = html.map((h, i) => (h === '' ? null : <HtmlBlock key={i} html={h} open={false} />));
   const key = html.length;
-  if (open?.kind === 'html' && open.html !== '') children.push(<HtmlBlock key={key} html={open.html} open />);
+  if (open?.kind === 'html' && open.html !== '') children.push(<HtmlBlock key={key} html={open.html} open={streaming} />);
   else if (open?.kind === 'code') children.push(<OpenCode key={key} frame={open.frame} code={open.code} />);
   else if (open?.kind === 'text') {
     children.push(
@@ -137,7 +141,13 @@ export function MarkdownView({ content, renderer, version, streaming = false, cl
 const HtmlBlock = memo(function HtmlBlock({ html, open }: { html: string; open: boolean }) {
   const element = useRef<HTMLDivElement>(null);
   useLayoutEffect(() => {
-    if (element.current) element.current.innerHTML = html;
+    const el = element.current;
+    if (!el) return;
+    if (open) {
+      el.innerHTML = html;
+      return;
+    }
+    return setHtmlInSteps(el, html);
   }, [html]);
   return <div ref={element} class={open ? 'md-block md-open' : 'md-block'} />;
 });
@@ -153,4 +163,50 @@ function OpenCode({ frame, code }: { frame: string; code: string }) {
     if (target) target.textContent = code;
   }, [frame, code]);
   return <div ref={element} class="md-block md-open" />;
+}
+
+/** Rows of a table drawn at once when its block is finished; the rest follow this many a frame. */
+const TABLE_ROWS_PER_FRAME = 20;
+
+/**
+ * Sets a finished block's HTML. A long table is laid out row by row in Chromium's table layout, and
+ * laying out 150 new rows at once takes longer than a frame (30 ms on a fast machine, 65 ms in
+ * code-server's shared renderer, issue 13); rows added to a table already laid out cost only
+ * themselves. So a table's body gets its first rows (at least as many as the block showed while it
+ * was being written) now and the rest TABLE_ROWS_PER_FRAME a frame, each step announced with a
+ * bubbling `md-grow` event for the list to follow the end. Returns what stops the steps (the block
+ * changed or went away).
+ */
+export function setHtmlInSteps(el: HTMLElement, html: string): (() => void) | undefined {
+  const doc = el.ownerDocument;
+  const template = doc.createElement('template');
+  template.innerHTML = html;
+  const shownBefore = [...el.querySelectorAll('tbody')].map((body) => body.children.length);
+  // Each row held back with the text (line breaks) after it, so the body ends as the HTML says.
+  const held: Array<{ body: Element; rows: Node[][] }> = [];
+  template.content.querySelectorAll('tbody').forEach((body, i) => {
+    const keep = Math.max(TABLE_ROWS_PER_FRAME, shownBefore[i] ?? 0);
+    const rows: Node[][] = [];
+    for (let node = body.children[keep] as ChildNode | null | undefined; node; ) {
+      const next: ChildNode | null = node.nextSibling;
+      node.remove();
+      if (node.nodeType === 1 || rows.length === 0) rows.push([node]);
+      else rows[rows.length - 1]!.push(node);
+      node = next;
+    }
+    if (rows.length > 0) held.push({ body, rows });
+  });
+  el.replaceChildren(template.content);
+  if (held.length === 0) return undefined;
+  const win = doc.defaultView!;
+  let frame = 0;
+  const step = () => {
+    for (const h of held) h.body.append(...h.rows.splice(0, TABLE_ROWS_PER_FRAME).flat());
+    el.dispatchEvent(new win.CustomEvent('md-grow', { bubbles: true }));
+    frame = held.some((h) => h.rows.length > 0) ? win.requestAnimationFrame(step) : 0;
+  };
+  frame = win.requestAnimationFrame(step);
+  return () => {
+    if (frame) win.cancelAnimationFrame(frame);
+  };
 }

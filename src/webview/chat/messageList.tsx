@@ -203,6 +203,16 @@ export function MessageList(props: Props) {
     const el = scroller.current;
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;
   });
+  // A long table in a reply is drawn a page of rows a frame (markdownView.tsx): the list follows it too.
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const follow = () => {
+      if (atBottom.current) el.scrollTop = el.scrollHeight;
+    };
+    el.addEventListener('md-grow', follow);
+    return () => el.removeEventListener('md-grow', follow);
+  }, []);
 
   // A search hit opened: after the scroll to the end above, the message is brought into view and
   // focused (a screen reader reads it), and the list stops following the end.
