@@ -140,6 +140,8 @@
   };
   if (!open.lateInstall) requestAnimationFrame(openTick);
 
+  let switchWatch = null;
+
   // ---- host → webview traffic ------------------------------------------------------------------
   let traffic = null;
   // A capturing listener runs before the app's own (bubbling) one: the time is the arrival, not
@@ -348,6 +350,40 @@
     scrollState() {
       const el = scroller();
       return el ? { top: el.scrollTop, client: el.clientHeight, height: el.scrollHeight } : null;
+    },
+    /**
+     * Times the next click (pointerdown) until the last message shows `text`, checked each frame
+     * as the open-view timing is: `switchTiming()` has the result once it is drawn. For a
+     * conversation chosen in the Chats list of a view already open.
+     */
+    watchSwitch(text) {
+      const s = { clickAt: undefined, stateAt: undefined, drawnAt: undefined };
+      switchWatch = s;
+      window.addEventListener('pointerdown', () => (s.clickAt = now()), { capture: true, once: true });
+      const onMessage = (event) => {
+        if (s.clickAt === undefined || s.stateAt !== undefined) return;
+        if (event.data && event.data.method === 'state/changed') {
+          s.stateAt = now();
+          window.removeEventListener('message', onMessage, true);
+        }
+      };
+      window.addEventListener('message', onMessage, true);
+      const tick = () => {
+        if (s.clickAt !== undefined) {
+          const messages = document.querySelectorAll('.message');
+          const last = messages[messages.length - 1];
+          if (last && last.textContent.includes(text)) {
+            s.drawnAt = now();
+            return;
+          }
+        }
+        requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+      return 'watching';
+    },
+    switchTiming() {
+      return switchWatch && switchWatch.drawnAt !== undefined ? JSON.stringify(switchWatch) : null;
     },
     /** Records animation-frame starts for `ms`, e.g. while nothing else is measured. */
     framesFor(ms) {
