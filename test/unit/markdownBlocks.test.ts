@@ -11,7 +11,7 @@ import { Window } from 'happy-dom';
 import { Marked } from 'marked';
 import { createHighlighter } from '../../src/webview/chat/highlighter';
 import { createMarkdownRenderer, type MarkdownRenderer } from '../../src/webview/chat/markdown';
-import { MarkdownBlockSplitter, openFence, splitMarkdownBlocks, type MarkdownBlocks } from '../../src/webview/chat/markdownBlocks';
+import { MarkdownBlockSplitter, openFence, splitMarkdownBlocks, tableLines, type MarkdownBlocks } from '../../src/webview/chat/markdownBlocks';
 import { makeHappyDomStandardEnoughForDomPurify } from '../support/happyDomForDomPurify';
 import { prng } from '../support/prng';
 import { loadComponent } from '../support/webviewBundle';
@@ -484,15 +484,26 @@ describe('the view', () => {
     }
     const blocks = splitMarkdownBlocks(reply).blocks;
     assert.ok(blocks.length >= 30, `${blocks.length} blocks`);
+    let tables = 0;
     blocks.forEach((block, i) => {
+      const rows = tableLines(block, true)?.rows ?? [];
+      if (rows.length > 0) {
+        // A table is drawn a row at a time while it is written: once finished, nothing of it is rendered again.
+        tables++;
+        const again = calls.filter((c) => c.update >= finishedAt[i]! && rows.some((row) => c.markdown.split('\n').includes(row)));
+        assert.deepEqual(again, [], `table block ${i} rendered after it was finished`);
+        return;
+      }
       const after = calls.filter((c) => c.update >= finishedAt[i]! && c.markdown === block);
       assert.equal(after.length, 1, `block ${i} rendered ${after.length} times after it was finished: ${JSON.stringify(block)}`);
     });
+    assert.ok(tables >= 2, `${tables} tables`);
   });
 
   it('keeps a finished block’s element, untouched, while later text arrives', () => {
     const reply = REPLIES['heading, paragraphs, code with blank lines, table, list, quote']!;
-    const cut = reply.indexOf('\n', reply.indexOf('| Method')) + 1;
+    // The open block: the table, with its first row.
+    const cut = reply.indexOf('\n', reply.indexOf('| readFile |')) + 1;
     const update = mount({ content: reply.slice(0, cut), renderer, version: 0, streaming: true });
     const before = blocksOf();
     assert.equal(before.length, 4, 'three finished blocks and the open one');
@@ -587,8 +598,10 @@ describe('the view', () => {
     assert.ok(blocks.length > 400, `${blocks.length} blocks`);
     const rendered = new Map<string, number>();
     for (const c of calls) rendered.set(c.markdown, (rendered.get(c.markdown) ?? 0) + 1);
-    const finishedBlocksRenderedOnce = blocks.filter((b) => (rendered.get(b) ?? 0) >= 1).length;
-    assert.equal(finishedBlocksRenderedOnce, blocks.length);
+    // A table alone in its block is rendered a page of rows at a time (each row once, the test above).
+    const renderedLines = new Set(calls.flatMap((c) => c.markdown.split('\n')));
+    const finishedBlocksRendered = blocks.filter((b) => (rendered.get(b) ?? 0) >= 1 || tableLines(b, true)?.rows.every((row) => renderedLines.has(row))).length;
+    assert.equal(finishedBlocksRendered, blocks.length);
     t.diagnostic(`realistic reply, ${blocks.length} blocks: ${describeTimes(result)}`);
   });
 
@@ -690,20 +703,83 @@ describe('the view', () => {
     assert.equal(grows.length, 7, 'an md-grow event for each step');
   });
 
-  it('draws at once the rows a table showed while it was being written, and stops drawing when the block goes', async () => {
+  it('draws an open table a row at a time: each row rendered once, the rows drawn kept as it finishes', () => {
+    const text = `${table(60)}\n\nAfter the table.`;
+    const { renderer: spied, calls } = spy(renderer);
+    const update = mount({ content: '', renderer: spied, version: 0, streaming: true });
+    const rows = () => root.querySelectorAll('tbody tr').length;
+    let body: unknown = null;
+    for (let end = 0; end < text.length; ) {
+      end = Math.min(text.length, end + 9);
+      update({ content: text.slice(0, end) });
+      // Every row whose line end has arrived is drawn.
+      const complete = text.slice(0, end).split('\n').length - 1 - 2;
+      if (complete >= 1) body ??= root.querySelector('tbody');
+      if (body && body !== root.querySelector('tbody')) assert.fail(`the table body was replaced at ${end}`);
+      // (Before its first row's line end, the open block is rendered as a whole: a partial row can show.)
+      if (complete >= 1 && end < text.indexOf('\n\n')) assert.equal(rows(), complete, `at ${end}`);
+    }
+    update({ streaming: false });
+    assert.equal(root.querySelector('tbody'), body, 'the same table body from its first row to the end');
+    assert.equal(rows(), 60);
+    const lines = table(60).split('\n').slice(2);
+    lines.forEach((row, i) => {
+      const renders = calls.filter((c) => c.markdown.split('\n').includes(row)).length;
+      // The first row can also be rendered once as part of the open block before its line end arrived.
+      assert.ok(renders === 1 || (i === 0 && renders === 2), `row ${i + 1} rendered ${renders} times`);
+    });
+    const expected = window.document.createElement('div');
+    expected.innerHTML = renderer.render(text);
+    assert.equal(blocksOf().map((b) => b.innerHTML).join(''), expected.innerHTML, 'the same HTML as the text rendered at once');
+  });
+
+  it('keeps the rows it drew when the table goes on, draws another table anew, and stops drawing when the block goes', async () => {
     const update = mount({ content: `${table(45)}\n`, renderer, version: 0, streaming: true });
     const rows = () => root.querySelectorAll('tbody tr').length;
-    assert.equal(rows(), 45, 'the open table in full');
+    assert.equal(rows(), 20, 'a page of rows at once');
+    await framesUntil(() => rows() === 45);
+    const first = root.querySelector('tbody tr');
     update({ content: `${table(90)}\n\nNext.`, streaming: false });
-    assert.equal(rows(), 45, 'as many rows as it showed, not fewer');
+    assert.equal(rows(), 65, 'the rows drawn, and a page more');
+    assert.equal(root.querySelector('tbody tr'), first, 'the rows drawn are kept');
     await framesUntil(() => rows() === 90);
 
-    update({ content: `${table(200)}\n\nNext.` });
-    assert.equal(rows(), 90, 'a new table: again as many rows as were shown');
+    update({ content: `${table(90).replace('row 1 ', 'row one ')}\n\nNext.` });
+    assert.equal(rows(), 20, 'another table: drawn anew');
+    assert.equal(root.querySelector('tbody td:nth-child(2)')?.textContent, 'row one');
     const body = root.querySelector('tbody')!;
     update({ content: 'Gone.' });
     assert.equal(root.textContent?.trim(), 'Gone.');
     for (let n = 0; n < 5; n++) await new Promise((resolve) => window.requestAnimationFrame(resolve));
-    assert.equal(body.children.length, 90, 'no rows were added to the table after it went');
+    assert.equal(body.children.length, 20, 'no rows were added to the table after it went');
+  });
+
+  it('draws a table too costly to render a page at once with its rows as text, and keeps every row', async () => {
+    const dense = (i: number) => `| ${i} | ${'**a__'.repeat(20)} | x |`;
+    const text = ['| # | a | b |', '|---|---|---|', ...Array.from({ length: 50 }, (_, i) => dense(i + 1))].join('\n');
+    mount({ content: text, renderer, version: 0 });
+    await framesUntil(() => root.querySelectorAll('tbody tr').length === 50);
+    assert.ok(root.querySelector('thead th'), 'the head is a table head');
+    assert.match(root.querySelector('tbody tr:last-child')!.textContent!, /\| 50 \|/);
+  });
+
+  it('finds a table alone in a block, and nothing else', () => {
+    assert.deepEqual(tableLines('| a | b |\n|---|:-:|\n| 1 | 2 |\n| 3 | 4 |\n\n', true), { head: '| a | b |\n|---|:-:|', rows: ['| 1 | 2 |', '| 3 | 4 |'] });
+    assert.deepEqual(tableLines('\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3', false), { head: '| a | b |\n|---|---|', rows: ['| 1 | 2 |'] }, 'the line being written is left out');
+    assert.equal(tableLines('| a | b |\n|---|---|\n1 | 2', true), undefined, 'a row that does not start with |');
+    assert.equal(tableLines('Text\n| a | b |\n|---|---|\n| 1 | 2 |', true), undefined, 'text before the table');
+    assert.equal(tableLines('| a | b |\n|---|---|\n| 1 | 2 |\n\n| 3 | 4 |', true), undefined, 'a blank line inside');
+    assert.equal(tableLines('    | a | b |\n|---|---|\n| 1 | 2 |', true), undefined, 'indented code');
+    assert.equal(tableLines('| a | b |\r\n|---|---|\r\n| 1 | 2 |', true), undefined, 'CRLF lines');
+    assert.equal(tableLines('> | a | b |\n> |---|---|\n> | 1 | 2 |', true), undefined, 'a table in a quote');
+  });
+
+  it('renders a head that is not a table (cells that do not match) as the block it is', () => {
+    const text = '| a | b | c |\n|---|---|\n| 1 | 2 | 3 |';
+    mount({ content: text, renderer, version: 0 });
+    const expected = window.document.createElement('div');
+    expected.innerHTML = renderer.render(text);
+    assert.equal(root.querySelector('table'), null);
+    assert.equal(blocksOf().map((b) => b.innerHTML).join(''), expected.innerHTML);
   });
 });

@@ -101,6 +101,40 @@ export function openFence(text: string): { language: string; code: string } | un
   return { language: fence.language, code: code.endsWith('\n') ? code.slice(0, -1) : code };
 }
 
+/** A block that is one GFM table and nothing else, as lines: drawn a row at a time (markdownView.tsx). */
+export interface TableLines {
+  /** The header row and the delimiter row. */
+  readonly head: string;
+  /** The body rows, each a line that starts with `|`. */
+  readonly rows: readonly string[];
+}
+
+const TABLE_DELIMITER_ROW = /^ {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/;
+const TABLE_ROW = /^ {0,3}\|/;
+
+/**
+ * `text` as a table's head and body rows, when it looks like one table alone: a header line with a
+ * `|`, a delimiter row, and body lines that each start with `|` (no line of another block can). An
+ * open block's last line is left out until its line end arrives. Whether the head really is a
+ * table's (as many delimiter cells as header cells) is the renderer's to say. Lines ending in `\r`
+ * are not taken: such text is rendered as a block.
+ */
+export function tableLines(text: string, finished: boolean): TableLines | undefined {
+  const lines = text.split('\n');
+  if (!finished) lines.pop();
+  let end = lines.length;
+  while (end > 0 && lines[end - 1]!.trim() === '') end--;
+  let start = 0;
+  while (start < end && lines[start]!.trim() === '') start++;
+  if (end - start < 2) return undefined;
+  const header = lines[start]!;
+  const delimiter = lines[start + 1]!;
+  if (!header.includes('|') || /^(?: {4}|\t)/.test(header) || header.endsWith('\r') || !TABLE_DELIMITER_ROW.test(delimiter)) return undefined;
+  const rows = lines.slice(start + 2, end);
+  if (!rows.every((row) => TABLE_ROW.test(row) && !row.endsWith('\r'))) return undefined;
+  return { head: `${header}\n${delimiter}`, rows };
+}
+
 /** Splits content that grows, scanning each line once. */
 export class MarkdownBlockSplitter {
   #content = '';

@@ -7,13 +7,19 @@
 // container, as the single element of the whole reply's HTML did (chat.css moves the first- and
 // last-child margin rules one level down).
 //
+// A block that is a table alone is drawn a row at a time (TableView): the rows already drawn are
+// neither rendered nor laid out again as rows arrive, and a long table (finished, or opened from a
+// stored chat) is added a page of rows a frame, because Chromium lays out a table's new rows in one
+// go and 150 of them take longer than a frame. Tables inside other blocks are drawn the same way
+// once their block is finished (setHtmlInSteps).
+//
 // A finished block with a long table is not laid out at once: Chromium lays out a table's new rows
 // in one go, and 150 rows take longer than a frame, so the rows past the first page are added a
 // page a frame (setHtmlInSteps).
 import { useLayoutEffect, useRef } from 'preact/hooks';
 import { memo } from '../common/memo';
 import type { MarkdownRenderer } from './markdown';
-import { MarkdownBlockSplitter, openFence } from './markdownBlocks';
+import { MarkdownBlockSplitter, openFence, splitMarkdownBlocks, tableLines, type TableLines } from './markdownBlocks';
 
 export interface MarkdownViewProps {
   /** The markdown so far; while a reply streams it only grows. */
@@ -49,8 +55,13 @@ const OPEN_BLOCK_MEASURED_FROM_CHARS = 1_000;
 /** A reference-style link definition (`[ref]: https://…`) at the start of a line. */
 const LINK_DEFINITION = /^ {0,3}\[[^\]\n]+\]:[ \t]*\S/m;
 
+/** A finished block: its HTML, or a table drawn a row at a time. */
+type Drawn = string | TableLines;
+
 type OpenBlock =
   | { readonly kind: 'html'; readonly html: string }
+  /** A table, drawn a row at a time; in a finished reply, maybe with the last block after it. */
+  | { readonly kind: 'table'; readonly table: TableLines; readonly after?: string }
   /** A fenced code block still open: the renderer's empty code block, then the code as text. */
   | { readonly kind: 'code'; readonly frame: string; readonly code: string }
   | { readonly kind: 'text'; readonly text: string };
@@ -59,7 +70,7 @@ type OpenBlock =
 class BlockRenders {
   private readonly splitter = new MarkdownBlockSplitter();
   private blocks: readonly string[] | undefined;
-  private html: string[] = [];
+  private html: Drawn[] = [];
   private renderer: MarkdownRenderer | undefined;
   private version = 0;
   private openText: string | undefined;
@@ -67,11 +78,15 @@ class BlockRenders {
   /** The index of an open block found slow to render: shown as text until it is finished. */
   private slowBlock = -1;
   private readonly codeFrames = new Map<string, string>();
+  /** A finished reply's tail split by tableThenLastBlock. */
+  private finishedTail: { tail: string; open: OpenBlock | undefined } | undefined;
+  /** Whether a table's head (header and delimiter rows) renders as a table, by head. */
+  private readonly tableHeads = new Map<string, boolean>();
 
   /** A finished reply with link definitions, rendered whole: its text, renderer and version, and the HTML. */
   private whole: { content: string; renderer: MarkdownRenderer; version: number; html: readonly string[] } | undefined;
 
-  update(content: string, renderer: MarkdownRenderer, version: number, streaming: boolean): { html: readonly string[]; open: OpenBlock | undefined } {
+  update(content: string, renderer: MarkdownRenderer, version: number, streaming: boolean): { html: readonly Drawn[]; open: OpenBlock | undefined } {
     if (!streaming && LINK_DEFINITION.test(content)) {
       // `[text][ref]` and its `[ref]: https://…` are often blocks apart (sources listed at the end):
       // once the reply is finished it is rendered whole, so its references resolve as they would.
@@ -89,9 +104,17 @@ class BlockRenders {
       this.openText = undefined;
       this.slowBlock = -1;
       this.codeFrames.clear();
+      this.tableHeads.clear();
+      this.finishedTail = undefined;
     }
-    for (let i = this.html.length; i < blocks.length; i++) this.html.push(renderer.render(blocks[i]!));
+    for (let i = this.html.length; i < blocks.length; i++) this.html.push(this.table(blocks[i]!, true, renderer) ?? renderer.render(blocks[i]!));
     if (tail.trim() === '') return { html: this.html, open: undefined };
+    const table = this.table(tail, !streaming, renderer);
+    if (table) return { html: this.html, open: { kind: 'table', table } };
+    if (!streaming) {
+      const last = this.tableThenLastBlock(tail, renderer);
+      if (last) return { html: this.html, open: last };
+    }
 
     if (streaming && (tail.length > OPEN_BLOCK_MAX_CHARS || this.slowBlock === blocks.length)) {
       const fence = openFence(tail);
@@ -112,6 +135,32 @@ class BlockRenders {
     }
     return { html: this.html, open: { kind: 'html', html: this.openHtml } };
   }
+
+  /**
+   * A finished reply's tail that is a table and then its last line: the splitter ends a block only
+   * once the line after it is complete, and the reply's last line has no line end. The table stays
+   * the element that drew it while it was written, the last block is rendered after it.
+   */
+  private tableThenLastBlock(tail: string, renderer: MarkdownRenderer): OpenBlock | undefined {
+    if (this.finishedTail?.tail === tail) return this.finishedTail.open;
+    const first = splitMarkdownBlocks(`${tail}\n`).blocks[0];
+    const table = first === undefined ? undefined : this.table(first, true, renderer);
+    const open: OpenBlock | undefined = table && { kind: 'table', table, after: renderer.render(tail.slice(first!.length)) };
+    this.finishedTail = { tail, open };
+    return open;
+  }
+
+  /** The block as a table to draw a row at a time, when it is a table alone with at least one row. */
+  private table(text: string, finished: boolean, renderer: MarkdownRenderer): TableLines | undefined {
+    const table = tableLines(text, finished);
+    if (!table || table.rows.length === 0) return undefined;
+    let isTable = this.tableHeads.get(table.head);
+    if (isTable === undefined) {
+      isTable = /^\s*<table>/.test(renderer.render(table.head));
+      this.tableHeads.set(table.head, isTable);
+    }
+    return isTable ? table : undefined;
+  }
 }
 
 export function MarkdownView({ content, renderer, version, streaming = false, class: className = 'markdown' }: MarkdownViewProps) {
@@ -120,9 +169,15 @@ export function MarkdownView({ content, renderer, version, streaming = false, cl
   const { html, open } = renders.current.update(content, renderer, version, streaming);
   // One keyed list: a finished block keeps its element, and the open block's element becomes the
   // finished block's when it is finished (same key, same component).
-  const children = html.map((h, i) => (h === '' ? null : <HtmlBlock key={i} html={h} open={false} />));
+  const children = html.map((h, i) =>
+    typeof h !== 'string' ? <TableView key={i} table={h} renderer={renderer} version={version} /> : h === '' ? null : <HtmlBlock key={i} html={h} open={false} />,
+  );
   const key = html.length;
-  if (open?.kind === 'html' && open.html !== '') children.push(<HtmlBlock key={key} html={open.html} open={streaming} />);
+  if (open?.kind === 'table') {
+    children.push(<TableView key={key} table={open.table} renderer={renderer} version={version} />);
+    if (open.after) children.push(<HtmlBlock key={key + 1} html={open.after} open={false} />);
+  }
+  else if (open?.kind === 'html' && open.html !== '') children.push(<HtmlBlock key={key} html={open.html} open={streaming} />);
   else if (open?.kind === 'code') children.push(<OpenCode key={key} frame={open.frame} code={open.code} />);
   else if (open?.kind === 'text') {
     children.push(
@@ -165,8 +220,94 @@ function OpenCode({ frame, code }: { frame: string; code: string }) {
   return <div ref={element} class="md-block md-open" />;
 }
 
-/** Rows of a table drawn at once when its block is finished; the rest follow this many a frame. */
+/** Rows of a table drawn at once; the rest follow this many a frame. */
 const TABLE_ROWS_PER_FRAME = 20;
+
+interface TableDrawing {
+  table: TableLines;
+  renderer: MarkdownRenderer;
+  version: number;
+  /** The table's body, once a row is drawn. */
+  body: Element | null;
+  /** How many of `table.rows` are drawn. */
+  drawn: number;
+  /** The animation frame that draws the next page of rows, or 0. */
+  frame: number;
+  /** Stops drawing (cancels the frame). */
+  stop(): void;
+}
+
+/**
+ * A table drawn a row at a time, whether it is still being written or finished. Rows are rendered
+ * a page at a time, each page as the head plus its rows (so every cell is rendered as in the whole
+ * table), and the page's body rows appended: the body ends as the whole table's would. Rows drawn
+ * stay as long as they are the start of the table's rows; another table is drawn anew.
+ */
+const TableView = memo(function TableView({ table, renderer, version }: { table: TableLines; renderer: MarkdownRenderer; version: number }) {
+  const element = useRef<HTMLDivElement>(null);
+  const drawing = useRef<TableDrawing | null>(null);
+  useLayoutEffect(() => {
+    const el = element.current;
+    if (!el) return;
+    let d = drawing.current;
+    if (!d || d.renderer !== renderer || d.version !== version || d.table.head !== table.head || !startsWithRows(table.rows, d.table.rows, d.drawn)) {
+      d?.stop();
+      const win = el.ownerDocument.defaultView!;
+      const next: TableDrawing = { table, renderer, version, body: null, drawn: 0, frame: 0, stop: () => next.frame && win.cancelAnimationFrame(next.frame) };
+      d = drawing.current = next;
+    }
+    d.table = table;
+    if (d.frame === 0) drawTableRows(el, d);
+  }, [table, renderer, version]);
+  useLayoutEffect(() => () => drawing.current?.stop(), []);
+  return <div ref={element} class="md-block" />;
+});
+
+function startsWithRows(rows: readonly string[], drawnFrom: readonly string[], drawn: number): boolean {
+  if (rows.length < drawn) return false;
+  for (let i = 0; i < drawn; i++) if (rows[i] !== drawnFrom[i]) return false;
+  return true;
+}
+
+/** Draws the next page of the table's rows, and asks for a frame for the page after it. */
+function drawTableRows(el: HTMLElement, d: TableDrawing): void {
+  const { head, rows } = d.table;
+  const page = rows.slice(d.drawn, d.drawn + TABLE_ROWS_PER_FRAME);
+  if (page.length > 0) {
+    const doc = el.ownerDocument;
+    const template = doc.createElement('template');
+    template.innerHTML = d.renderer.render(`${head}\n${page.join('\n')}`);
+    const body = template.content.querySelector('tbody');
+    if (d.body === null && body) {
+      el.replaceChildren(template.content);
+      d.body = body;
+    } else {
+      if (d.body === null) {
+        // The head alone renders as a table (BlockRenders checked it): the rows go into its body.
+        el.innerHTML = d.renderer.render(head);
+        d.body = el.querySelector('table')!.appendChild(doc.createElement('tbody'));
+      }
+      if (body) d.body.append(...body.childNodes);
+      // A page the renderer would not make a table of (too costly to parse): its rows as text.
+      else for (const row of page) d.body.append(textRow(doc, row));
+    }
+    d.drawn += page.length;
+  }
+  if (d.drawn < rows.length) {
+    const win = el.ownerDocument.defaultView!;
+    d.frame = win.requestAnimationFrame(() => {
+      d.frame = 0;
+      drawTableRows(el, d);
+      el.dispatchEvent(new win.CustomEvent('md-grow', { bubbles: true }));
+    });
+  }
+}
+
+function textRow(doc: Document, text: string): HTMLTableRowElement {
+  const row = doc.createElement('tr');
+  row.appendChild(doc.createElement('td')).textContent = text;
+  return row;
+}
 
 /**
  * Sets a finished block's HTML. A long table is laid out row by row in Chromium's table layout, and
