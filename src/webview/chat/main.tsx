@@ -25,5 +25,6 @@ function reload(): void {
   void ready();
 }
 
-render(<App host={host} store={store} reload={reload} />, document.getElementById('app')!);
+// Ask first: the host answers while the view draws its frame.
 void ready();
+render(<App host={host} store={store} reload={reload} />, document.getElementById('app')!);
