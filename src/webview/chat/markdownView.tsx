@@ -12,10 +12,6 @@
 // stored chat) is added a page of rows a frame, because Chromium lays out a table's new rows in one
 // go and 150 of them take longer than a frame. Tables inside other blocks are drawn the same way
 // once their block is finished (setHtmlInSteps).
-//
-// A finished block with a long table is not laid out at once: Chromium lays out a table's new rows
-// in one go, and 150 rows take longer than a frame, so the rows past the first page are added a
-// page a frame (setHtmlInSteps).
 import { useLayoutEffect, useRef } from 'preact/hooks';
 import { memo } from '../common/memo';
 import type { MarkdownRenderer } from './markdown';
@@ -176,8 +172,7 @@ export function MarkdownView({ content, renderer, version, streaming = false, cl
   if (open?.kind === 'table') {
     children.push(<TableView key={key} table={open.table} renderer={renderer} version={version} />);
     if (open.after) children.push(<HtmlBlock key={key + 1} html={open.after} open={false} />);
-  }
-  else if (open?.kind === 'html' && open.html !== '') children.push(<HtmlBlock key={key} html={open.html} open={streaming} />);
+  } else if (open?.kind === 'html' && open.html !== '') children.push(<HtmlBlock key={key} html={open.html} open={streaming} />);
   else if (open?.kind === 'code') children.push(<OpenCode key={key} frame={open.frame} code={open.code} />);
   else if (open?.kind === 'text') {
     children.push(
