@@ -139,6 +139,8 @@ class BlockRenders {
    */
   private tableThenLastBlock(tail: string, renderer: MarkdownRenderer): OpenBlock | undefined {
     if (this.finishedTail?.tail === tail) return this.finishedTail.open;
+    // Most tails do not start with a table: those are not split again (lexed) for it.
+    if (!tableLines(tail, false)) return undefined;
     const first = splitMarkdownBlocks(`${tail}\n`).blocks[0];
     const table = first === undefined ? undefined : this.table(first, true, renderer);
     const open: OpenBlock | undefined = table && { kind: 'table', table, after: renderer.render(tail.slice(first!.length)) };
