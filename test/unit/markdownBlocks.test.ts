@@ -565,6 +565,37 @@ describe('the view', () => {
     assert.equal(calls.length, 2 * first, 'the same props render nothing');
   });
 
+  it('keeps the keyboard focus on a code block’s button when the block is rendered again, highlighted', () => {
+    const reply = ['Read [the docs](https://example.com/docs) first.', '', '```ts', 'export const sum = (a: number, b: number) => a + b;', '```', '', 'Done.'].join('\n');
+    for (const [what, selector] of [
+      ['Copy code', 'button[aria-label="Copy code"]'],
+      ['Insert code at cursor', 'button[aria-label="Insert code at cursor"]'],
+    ] as const) {
+      // As in the chat: code shown plain until highlight.js arrives, then every block rendered again.
+      const plain = createMarkdownRenderer(window as unknown as globalThis.Window, {});
+      const update = mount({ content: reply, renderer: plain, version: 0 });
+      const before = root.querySelector(selector) as unknown as HTMLElement;
+      before.focus();
+      assert.equal(window.document.activeElement, before as unknown);
+      plain.setHighlighter(createHighlighter());
+      update({ version: 1 });
+      assert.ok(root.querySelector('pre code span[class^="hljs-"]'), 'the code is highlighted now');
+      assert.equal(before.isConnected, false, `${what}: rendered again, so a new element`);
+      const now = window.document.activeElement;
+      assert.ok(now && now !== (before as unknown) && now.isConnected, `${what}: the focus fell to ${now?.tagName}`);
+      assert.equal(now, root.querySelector(selector), what);
+    }
+    // Focus elsewhere stays where it is.
+    const plain = createMarkdownRenderer(window as unknown as globalThis.Window, {});
+    const update = mount({ content: reply, renderer: plain, version: 0 });
+    const outside = window.document.createElement('button');
+    window.document.body.append(outside);
+    outside.focus();
+    plain.setHighlighter(createHighlighter());
+    update({ version: 1 });
+    assert.equal(window.document.activeElement, outside);
+  });
+
   /** A reply of about 100 KB as a model writes one: sections of prose, lists, code, tables and quotes. */
   function realisticReply(size: number): string {
     const random = prng(7);

@@ -196,10 +196,12 @@ const HtmlBlock = memo(function HtmlBlock({ html, open }: { html: string; open: 
     const el = element.current;
     if (!el) return;
     if (open) {
-      el.innerHTML = html;
+      keepingFocus(el, () => {
+        el.innerHTML = html;
+      });
       return;
     }
-    return setHtmlInSteps(el, html);
+    return keepingFocus(el, () => setHtmlInSteps(el, html));
   }, [html]);
   return <div ref={element} class={open ? 'md-block md-open' : 'md-block'} />;
 });
@@ -276,7 +278,7 @@ function drawTableRows(el: HTMLElement, d: TableDrawing): void {
     template.innerHTML = d.renderer.render(`${head}\n${page.join('\n')}`);
     const body = template.content.querySelector('tbody');
     if (d.body === null && body) {
-      el.replaceChildren(template.content);
+      keepingFocus(el, () => el.replaceChildren(template.content));
       d.body = body;
     } else {
       if (d.body === null) {
@@ -304,6 +306,33 @@ function textRow(doc: Document, text: string): HTMLTableRowElement {
   const row = doc.createElement('tr');
   row.appendChild(doc.createElement('td')).textContent = text;
   return row;
+}
+
+/**
+ * Runs `replace`, which puts new content in `el`. When an element inside had the keyboard focus (a
+ * code block's Copy, a link), its counterpart in the new content gets it: the element at the same
+ * place with the same tag, name and text. Otherwise the focus would fall to the page whenever a
+ * block is rendered again (highlight.js arriving renders every block again), and a keyboard user
+ * would start over from the top.
+ */
+function keepingFocus<T>(el: HTMLElement, replace: () => T): T {
+  const active = el.ownerDocument.activeElement;
+  if (!active || active === el || !el.contains(active)) return replace();
+  const path: number[] = [];
+  for (let node: Element = active; node !== el; node = node.parentElement!) path.unshift(Array.prototype.indexOf.call(node.parentElement!.children, node));
+  const result = replace();
+  if (active.isConnected) return result;
+  let found: Element | undefined = el;
+  for (const i of path) found = found?.children[i];
+  if (
+    found instanceof el.ownerDocument.defaultView!.HTMLElement &&
+    found.tagName === active.tagName &&
+    found.getAttribute('aria-label') === active.getAttribute('aria-label') &&
+    found.textContent === active.textContent
+  ) {
+    found.focus({ preventScroll: true });
+  }
+  return result;
 }
 
 /**
