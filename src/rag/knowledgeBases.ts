@@ -4,6 +4,9 @@
 /** The knowledge base every persona of the workspace shares. */
 export const WORKSPACE_KB = 'workspace';
 
+/** The team's knowledge base on object storage (sharedMemory.ts), when one is set up. */
+export const SHARED_KB = 'shared';
+
 const PERSONA_KB_PREFIX = 'persona:';
 
 /** The knowledge base of one persona: only its chats retrieve from it. */

@@ -93,6 +93,27 @@ export interface OpenOptions {
   /** Rows from which `optimize()` builds a vector index; below it search scans (fast enough). */
   vectorIndexMinRows?: number;
   logger?: Logger;
+  /**
+   * A table on object storage (`dir` is then a URI such as `s3://bucket/path`) that this store is
+   * the only writer of, among tables other stores write (team memory, sharedMemory.ts). Forgetting
+   * and dropping then touch this store's own table only; cleanup never deletes files no version
+   * references (another writer's upload may be one of them); there is no local folder to sweep; and
+   * whether the table exists is asked by opening it (LanceDB lists no tables on some S3 servers).
+   */
+  remote?: RemoteTable;
+}
+
+export interface RemoteTable {
+  /** LanceDB's object-store options: endpoint, region, credentials… */
+  storageOptions: Record<string, string>;
+  /** The table's name: one per writer. */
+  tableName: string;
+  /** Every row of the table is in this knowledge base: search needs no filter for it. */
+  kb: string;
+  /** How long a read trusts the table version it saw before asking the storage again. */
+  readConsistencySeconds: number;
+  /** Kept with the table's schema, so that a reader can tell what model made its vectors. */
+  metadata?: Record<string, string>;
 }
 
 export interface UpsertResult {
@@ -221,6 +242,7 @@ export class MemoryStore {
     private readonly schema: Arrow.Schema,
     private readonly vectorIndexMinRows: number,
     private readonly logger: Logger,
+    private readonly remote: RemoteTable | undefined,
   ) {}
 
   /** Opens (or prepares) the memory in `dir` for one model; throws MemoryStoreError('unavailable') where LanceDB cannot run. */
@@ -233,17 +255,22 @@ export class MemoryStore {
     const arrow = require('apache-arrow') as typeof Arrow;
     // 0: every read checks for a newer version, so commits and cleanups by another process (a
     // second window, a killed-and-restarted indexer) are seen at once instead of failing later.
-    const connection = await loaded.lancedb.connect(dir, { readConsistencyInterval: 0 });
+    const remote = options.remote;
+    const connection = await loaded.lancedb.connect(
+      dir,
+      remote ? { readConsistencyInterval: remote.readConsistencySeconds, storageOptions: remote.storageOptions } : { readConsistencyInterval: 0 },
+    );
     const store = new MemoryStore(
       dir,
-      tableNameFor(options.model, options.dimension),
+      remote?.tableName ?? tableNameFor(options.model, options.dimension),
       options.dimension,
       loaded.lancedb,
       arrow,
       connection,
-      chunkSchema(arrow, options.dimension),
+      chunkSchema(arrow, options.dimension, remote?.metadata),
       options.vectorIndexMinRows ?? defaultVectorIndexMinRows,
       options.logger ?? silentLogger,
+      remote,
     );
     await store.openTable();
     return store;
@@ -284,9 +311,34 @@ export class MemoryStore {
     return docs.get(documentKey(source, kb))?.docHash === docHash;
   }
 
-  /** Every document stored for this model, optionally of one knowledge base, by source. */
-  async listDocuments(kb?: string): Promise<DocumentSummary[]> {
-    const docs = [...(await this.documentMap()).values()];
+  /**
+   * The documents of `docs` that are not stored as given, read afresh from the storage: after a
+   * commit, those another writer's commit at the same moment overwrote (object storage without
+   * conditional writes). A document with no chunks counts as written when it is absent.
+   */
+  async notAsWritten(docs: readonly MemoryDocument[]): Promise<MemoryDocument[]> {
+    if (docs.length === 0) return [];
+    // The rows themselves, not the document map: an overwritten commit has the same version number.
+    const where = docs.map((d) => `(source = ${sqlString(d.source)} AND kb = ${sqlString(d.kb)})`).join(' OR ');
+    const rows: ResultRow[] = await this.read([], (table) => table.query().where(where).select(['source', 'kb', 'docHash']).toArray());
+    const stored = new Map<string, { docHash: string; chunks: number }>();
+    for (const r of rows) {
+      const key = documentKey(String(r.source), String(r.kb));
+      const s = stored.get(key);
+      if (s && s.docHash === r.docHash) s.chunks++;
+      else if (!s) stored.set(key, { docHash: String(r.docHash), chunks: 1 });
+      else s.docHash = '';
+    }
+    this.documents = undefined;
+    return docs.filter((d) => {
+      const s = stored.get(documentKey(d.source, d.kb));
+      return d.chunks.length === 0 ? s !== undefined : s?.docHash !== d.docHash || s.chunks !== d.chunks.length;
+    });
+  }
+
+  /** Every document stored for this model, optionally of one knowledge base, by source; `fresh` asks the storage for its latest version. */
+  async listDocuments(kb?: string, fresh = false): Promise<DocumentSummary[]> {
+    const docs = [...(await this.documentMap(fresh)).values()];
     return docs
       .filter((d) => kb === undefined || d.kb === kb)
       .sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.kb < b.kb ? -1 : 1));
@@ -331,8 +383,9 @@ export class MemoryStore {
     // The filter only when the table holds a knowledge base out of scope: a filtered search
     // first scans the kb column of every row (about 10 ms at 100k rows), the index search alone
     // takes a few. Read fresh, so a knowledge base another window just added is never let through.
-    const inTable = new Set([...(await this.documentMap(true)).values()].map((d) => d.kb));
-    const scoped = [...inTable].some((kb) => !options.kbs.includes(kb));
+    if (this.remote && !options.kbs.includes(this.remote.kb)) return [];
+    const inTable = this.remote ? undefined : new Set([...(await this.documentMap(true)).values()].map((d) => d.kb));
+    const scoped = inTable !== undefined && [...inTable].some((kb) => !options.kbs.includes(kb));
     const where = scoped ? `kb IN (${options.kbs.map(sqlString).join(', ')})` : undefined;
     const text = options.queryText?.trim() ?? '';
     const candidates = text ? Math.max(2 * k, 16) : k;
@@ -450,6 +503,10 @@ export class MemoryStore {
     return this.exclusive(async () => {
       this.table = undefined;
       this.documents = undefined;
+      if (this.remote) {
+        if (await this.remoteTableExists()) await this.connection.dropTable(this.tableName);
+        return;
+      }
       for (const name of await this.connection.tableNames()) {
         await this.connection.dropTable(name);
       }
@@ -521,7 +578,7 @@ export class MemoryStore {
   private async forget(matches: (row: ForgetRow) => boolean, columns: readonly 'text'[] = []): Promise<ForgetResult> {
     return this.exclusive(async () => {
       const result: ForgetResult = { chunks: 0, tables: [] };
-      const names = (await this.connection.tableNames()).filter((n) => n.startsWith(tablePrefix));
+      const names = this.remote ? [this.tableName] : (await this.connection.tableNames()).filter((n) => n.startsWith(tablePrefix));
       for (const name of names) {
         const table = name === this.tableName ? await this.openTable() : await this.connection.openTable(name);
         if (!table) continue;
@@ -577,11 +634,18 @@ export class MemoryStore {
         await table.dropIndex(index.name);
       }
     }
-    // deleteUnverified: files of any age that no version references — the old data and index
-    // files — go now, not in 7 days. Safe because writes in this process are serialised and
-    // Persona has one writer per workspace.
-    await table.optimize({ cleanupOlderThan: new Date(), deleteUnverified: true });
-    await sweepTemporaryFiles(join(this.dir, `${name}.lance`));
+    if (this.remote) {
+      // Every old version goes now, and with it the files only they referenced (the old data and
+      // index files: verified deletions). Files no version references are left alone: one may be
+      // another writer's upload whose commit has not landed yet.
+      await table.optimize({ cleanupOlderThan: new Date() });
+    } else {
+      // deleteUnverified: files of any age that no version references — the old data and index
+      // files — go now, not in 7 days. Safe because writes in this process are serialised and
+      // Persona has one writer per workspace.
+      await table.optimize({ cleanupOlderThan: new Date(), deleteUnverified: true });
+      await sweepTemporaryFiles(join(this.dir, `${name}.lance`));
+    }
     this.logger.info(`Memory: forgot ${doomed.length} chunks in ${name}; ${left} remain.`);
     return doomed.length;
   }
@@ -683,8 +747,8 @@ export class MemoryStore {
     }
     if (this.table) return this.table;
     const opening = (async () => {
-      const names = await this.connection.tableNames();
-      if (names.includes(this.tableName)) {
+      const exists = this.remote ? await this.remoteTableExists() : (await this.connection.tableNames()).includes(this.tableName);
+      if (exists) {
         const table = await this.connection.openTable(this.tableName);
         await this.checkDimension(table);
         await addPlaceColumn(table);
@@ -699,6 +763,17 @@ export class MemoryStore {
       return await opening;
     } finally {
       if (this.tableOpening === opening) this.tableOpening = undefined;
+    }
+  }
+
+  /** Whether the remote table exists, asked by opening it: some S3 servers list no tables. */
+  private async remoteTableExists(): Promise<boolean> {
+    try {
+      (await this.connection.openTable(this.tableName)).close();
+      return true;
+    } catch (e) {
+      if (/not found|does not exist/i.test(String(e))) return false;
+      throw e;
     }
   }
 
@@ -843,22 +918,25 @@ interface ChunkRow {
   place: string;
 }
 
-function chunkSchema(a: typeof Arrow, dimension: number): Arrow.Schema {
+function chunkSchema(a: typeof Arrow, dimension: number, metadata?: Record<string, string>): Arrow.Schema {
   const f = (name: string, type: Arrow.DataType) => new a.Field(name, type, false);
-  return new a.Schema([
-    f('id', new a.Utf8()),
-    f('vector', new a.FixedSizeList(dimension, new a.Field('item', new a.Float32(), true))),
-    f('text', new a.Utf8()),
-    f('source', new a.Utf8()),
-    f('docHash', new a.Utf8()),
-    f('chunkIndex', new a.Int32()),
-    f('startLine', new a.Int32()),
-    f('endLine', new a.Int32()),
-    f('tokenCount', new a.Int32()),
-    f('kb', new a.Utf8()),
-    f('createdAt', new a.Float64()),
-    f('place', new a.Utf8()),
-  ]);
+  return new a.Schema(
+    [
+      f('id', new a.Utf8()),
+      f('vector', new a.FixedSizeList(dimension, new a.Field('item', new a.Float32(), true))),
+      f('text', new a.Utf8()),
+      f('source', new a.Utf8()),
+      f('docHash', new a.Utf8()),
+      f('chunkIndex', new a.Int32()),
+      f('startLine', new a.Int32()),
+      f('endLine', new a.Int32()),
+      f('tokenCount', new a.Int32()),
+      f('kb', new a.Utf8()),
+      f('createdAt', new a.Float64()),
+      f('place', new a.Utf8()),
+    ],
+    metadata ? new Map(Object.entries(metadata)) : undefined,
+  );
 }
 
 /**
