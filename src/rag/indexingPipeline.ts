@@ -14,6 +14,7 @@ import { describeEmbeddingsError, EmbeddingsError } from './embeddingsErrors';
 import type { AddJob, IndexJob } from './indexingJobs';
 import type { IndexingBackend, PauseCause } from './indexingQueue';
 import type { MemoryChunk, MemoryDocument } from './memoryStore';
+import { SharedMemoryError } from './sharedMemory';
 import { MemoryStoreError } from './memoryStore';
 import { errnoCode, errorText } from '../util/errors';
 import { isWithin, lstatFile, readWholeFile, realPath, statFile } from '../util/fileIo';
@@ -459,6 +460,11 @@ export function pauseFor(e: unknown, fallback: PauseCause): Pause {
     return new Pause(`${e.message} The embeddings model changed: index the files again for it (Persona: Show Memory Status), or load the model used before.`, 'dimension', false, { cause: e });
   }
   if (EmbeddingsError.is(e)) return new Pause(describeEmbeddingsError(e), 'embeddings', true, { cause: e });
+  if (SharedMemoryError.is(e)) {
+    // A link that is down comes back by itself; refused credentials, a missing bucket or another model need a person.
+    const retry = e.reason === 'unreachable' || e.reason === 'failed' || e.reason === 'forgetRaced';
+    return new Pause(`${e.message}${retry ? ' Nothing was lost: indexing for it continues by itself once it answers.' : ' Files for the team memory wait until this is fixed; then Resume.'}`, 'storage', retry, { cause: e });
+  }
   if (MemoryStoreError.is(e, 'unavailable')) return new Pause(e.message, 'storage', false, { cause: e });
   if (fallback === 'storage' || errnoCode(e)) {
     const code = errnoCode(e);

@@ -22,9 +22,11 @@ import type { IndexJob } from './indexingJobs';
 import type { IndexingBackend, IndexingProgress, IndexingQueue, IndexingQueueOptions } from './indexingQueue';
 import type { LanceLoadResult } from './lanceLoader';
 import { loadLanceDb } from './lanceLoader';
-import type { DocumentSummary, StoredChunk } from './memoryStore';
+import type { DocumentSummary, MemoryHit, StoredChunk } from './memoryStore';
 import { MemoryStore, tableNameFor } from './memoryStore';
 import type { HistoryTurn, RetrievedPassage } from './retrieval';
+import { SHARED_KB } from './knowledgeBases';
+import type { SharedBase, SharedDocumentSummary, SharedMemory, SharedModel } from './sharedMemory';
 import { errorText } from '../util/errors';
 import { exists } from '../util/fileIo';
 import { parseJson } from '../util/json';
@@ -71,6 +73,16 @@ export interface MemoryServiceOptions {
    */
   createEmbedder?: (settings: MemorySettings, options: EmbedderOptions) => MemoryEmbedder;
   queueOptions?: Partial<Omit<IndexingQueueOptions, 'dir' | 'connect' | 'logger'>>;
+  /**
+   * The team memory (sharedMemory.ts), when one is set up: asked on every use, so a change of
+   * settings or credentials applies to the next turn. Its knowledge base is SHARED_KB.
+   */
+  teamMemory?: () => Promise<TeamMemoryConfig | undefined>;
+}
+
+export interface TeamMemoryConfig extends SharedBase {
+  /** A turn waits this long for the team memory's passages, then goes on without them. */
+  latencyBudgetMs: number;
 }
 
 export interface EmbedderOptions {
@@ -93,6 +105,8 @@ export interface RetrieveResult {
   passages: RetrievedPassage[];
   /** Why memory gave nothing when it might have (server down, model changed, …): the text to show once. */
   reason?: string;
+  /** Why the team memory was not used this turn (too slow, unreachable, another model, …). */
+  teamReason?: string;
 }
 
 export interface OtherModelDocuments {
@@ -168,6 +182,11 @@ export class MemoryService {
   private retrievalsDone: { promise: Promise<void>; resolve: () => void } | undefined;
   /** The last turn found the server down: the same answer until `until`, for this base URL. */
   private down: { baseUrl: string; until: number; reason: string } | undefined;
+  private readonly teamConfig: (() => Promise<TeamMemoryConfig | undefined>) | undefined;
+  /** The team memory open (or opening) for a configuration and model, by key. */
+  private team: { key: string; memory: Promise<SharedMemory> } | undefined;
+  /** An open of the team memory that failed: not tried again for this key until `until`. */
+  private teamFailed: { key: string; until: number; error: unknown } | undefined;
 
   constructor(options: MemoryServiceOptions) {
     this.dir = options.dir;
@@ -178,6 +197,7 @@ export class MemoryService {
     this.load = options.loadLanceDb ?? loadLanceDb;
     this.countTokens = options.countTokens;
     this.queueOptions = options.queueOptions;
+    this.teamConfig = options.teamMemory;
     this.createEmbedder =
       options.createEmbedder ??
       ((s, { expectedDimension, purpose, beforeRequest }) =>
@@ -235,6 +255,7 @@ export class MemoryService {
       await store.then((s) => s.close()).catch(() => {});
     }
     this.stores.clear();
+    await this.closeTeam();
     this.currentStatus = { state: 'disposed' };
     this.listeners.clear();
   }
@@ -276,8 +297,40 @@ export class MemoryService {
   /** The chunks of one document of the current model, in order (the memory panel's view of a file). */
   async chunks(source: string, kb: string): Promise<StoredChunk[]> {
     await this.open();
+    if (kb === SHARED_KB) return (await (await this.currentTeam())?.chunksOf(source)) ?? [];
     const store = await this.currentStore();
     return store ? store.chunksOf(source, kb) : [];
+  }
+
+  /** The team memory's documents; [] when none is set up. Throws the storage's errors (SharedMemoryError). */
+  async listTeamDocuments(): Promise<SharedDocumentSummary[]> {
+    await this.open();
+    const team = await this.currentTeam();
+    return team ? team.listDocuments() : [];
+  }
+
+  /** Forgets a source or a folder from the team memory, for every member; waiting jobs for it are dropped first. */
+  async forgetTeam(target: string): Promise<number> {
+    const folder = target.replace(/\/+$/, '');
+    const { queue } = await this.open();
+    await queue.drop({ folder, kb: SHARED_KB });
+    const team = await this.currentTeam();
+    if (!team || folder === '') return 0;
+    const result = await team.forgetFolder(folder);
+    this.logger.info(`Team memory: forgot ${result.chunks} passages of ${target} in ${result.tables.length} member table(s).`);
+    this.changed();
+    return result.chunks;
+  }
+
+  /** Forgets one chunk of a team memory document, for every member. */
+  async forgetTeamChunk(source: string, index: number): Promise<number> {
+    await this.open();
+    const team = await this.currentTeam();
+    const chunk = (await team?.chunksOf(source))?.find((c) => c.index === index);
+    if (!team || !chunk) return 0;
+    const result = await team.forgetChunk(source, chunk.text);
+    this.changed();
+    return result.chunks;
   }
 
   /** The model and dimension memory is kept for now; undefined before anything was indexed. */
@@ -310,33 +363,51 @@ export class MemoryService {
    */
   async retrieve(history: HistoryTurn[], kbs: string[], signal?: AbortSignal, options: { tokenBudget?: number; k?: number; minScore?: number } = {}): Promise<RetrieveResult> {
     if (kbs.length === 0 || this.disposed) return { passages: [] };
+    const localKbs = kbs.filter((kb) => kb !== SHARED_KB);
+    const team = kbs.includes(SHARED_KB) ? await this.teamConfig?.() : undefined;
     // Before LanceDB is loaded: a memory that never held anything has no state file.
-    if (!this.opened && !(await exists(this.statePath))) return { passages: [] };
+    if (!team && !this.opened && !(await exists(this.statePath))) return { passages: [] };
     try {
       await this.open();
     } catch (e) {
       return { passages: [], reason: errorText(e) };
     }
     const current = this.state.current;
-    if (!current) return { passages: [] };
-    const store = await this.storeFor(current);
-    const docs = await store.listDocuments();
-    if (!docs.some((d) => kbs.includes(d.kb))) return { passages: [] };
+    const store = current && localKbs.length > 0 ? await this.storeFor(current) : undefined;
+    const local = store !== undefined && (await store.listDocuments()).some((d) => localKbs.includes(d.kb));
+    if (!local && !team) return { passages: [] };
 
     const settings = this.settings();
     if (this.down && this.down.baseUrl === settings.baseUrl && Date.now() < this.down.until) return { passages: [], reason: this.down.reason };
-    const embedder = this.createEmbedder(settings, { expectedDimension: current.dimension, purpose: 'retrieval' });
+    const embedder = this.createEmbedder(settings, { ...(current ? { expectedDimension: current.dimension } : {}), purpose: 'retrieval' });
     const { retrieve } = await import('./retrieval');
     const countTokens = this.countTokens ?? (await defaultTokenCounter());
     this.countTokens = countTokens;
+    let localError: unknown;
+    let teamReason: string | undefined;
     this.beginRetrieval();
     try {
       const passages = await retrieve({
-        search: (vector, opts) => {
-          // A model of the same dimension makes vectors that fit the table and mean nothing there.
+        search: async (vector, opts) => {
           const model = embedder.lastModel;
-          if (model && model !== current.model) throw new ModelChanged(current.model, { model, dimension: vector.length });
-          return store.search(vector, opts);
+          const searches: Promise<MemoryHit[]>[] = [];
+          if (local && current) {
+            // A model of the same dimension makes vectors that fit the table and mean nothing there.
+            if (model && model !== current.model) localError = new ModelChanged(current.model, { model, dimension: vector.length });
+            else searches.push(store!.search(vector, { ...opts, kbs: localKbs }));
+          }
+          if (team) {
+            searches.push(
+              this.searchTeam(team, { model: model ?? current?.model ?? (settings.model || 'unknown'), dimension: vector.length }, vector, opts).then((r) => {
+                teamReason = r.reason;
+                return r.hits;
+              }),
+            );
+          }
+          const lists = await Promise.all(searches);
+          if (localError && lists.length === 0) throw localError;
+          // Each list is in its own order (reciprocal-rank fusion); merged by that, then by similarity.
+          return lists.flat().sort((a, b) => b.fused - a.fused || b.score - a.score).slice(0, opts.k);
         },
         embed: (texts, s) => embedder.embed(texts, s),
         history,
@@ -348,7 +419,11 @@ export class MemoryService {
         ...(signal ? { signal } : {}),
       });
       this.down = undefined;
-      return { passages };
+      if (localError instanceof ModelChanged) {
+        await this.useModel(localError.now);
+        return { passages, reason: localError.message, ...(teamReason ? { teamReason } : {}) };
+      }
+      return { passages, ...(teamReason ? { teamReason } : {}) };
     } catch (e) {
       if (signal?.aborted) throw signal.reason ?? e;
       // The server runs another model now: memory follows it (empty for it until files are indexed
@@ -368,6 +443,62 @@ export class MemoryService {
     } finally {
       this.endRetrieval();
     }
+  }
+
+  /**
+   * The team memory's hits for a turn, within its latency budget (opening it included): past it,
+   * or on any failure, none, and why. The search left behind finishes on its own.
+   */
+  private async searchTeam(team: TeamMemoryConfig, model: SharedModel, vector: Float32Array, opts: { k: number; minScore: number; queryText: string }): Promise<{ hits: MemoryHit[]; reason?: string }> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), team.latencyBudgetMs)));
+    const search = this.teamMemory(team, model).then((memory) => memory.search(vector, { k: opts.k, minScore: opts.minScore, ...(opts.queryText ? { queryText: opts.queryText } : {}) }));
+    search.catch(() => {});
+    try {
+      const hits = await Promise.race([search, late]);
+      if (hits === 'late') return { hits: [], reason: `it did not answer within ${team.latencyBudgetMs} ms (persona.teamMemory.latencyBudgetMs), so this reply went on without it.` };
+      return { hits };
+    } catch (e) {
+      this.logger.warn(`Team memory: ${errorText(e)}`);
+      return { hits: [], reason: errorText(e) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The team memory for this configuration and model, opened once; a failed open is not retried for 30 s. */
+  private teamMemory(team: TeamMemoryConfig, model: SharedModel): Promise<SharedMemory> {
+    const key = JSON.stringify([team.settings, team.credentials?.accessKeyId, team.credentials?.secretAccessKey, team.credentials?.sessionToken, team.member, model.model, model.dimension]);
+    if (this.team?.key === key) return this.team.memory;
+    if (this.teamFailed?.key === key && Date.now() < this.teamFailed.until) return Promise.reject(this.teamFailed.error);
+    const previous = this.team;
+    const memory = import('./sharedMemory').then(({ SharedMemory }) => SharedMemory.open(team, model, { logger: this.logger, loadLanceDb: this.load }));
+    this.team = { key, memory };
+    memory.catch((error: unknown) => {
+      if (this.team?.memory === memory) this.team = undefined;
+      this.teamFailed = { key, until: Date.now() + downMemoryMs, error };
+    });
+    void previous?.memory.then((m) => m.close()).catch(() => {});
+    return memory;
+  }
+
+  private async closeTeam(): Promise<void> {
+    const team = this.team;
+    this.team = undefined;
+    await team?.memory.then((m) => m.close()).catch(() => {});
+  }
+
+  /** The team memory as it is set up now, for the model memory is kept for (or the embeddings server's). */
+  private async currentTeam(): Promise<SharedMemory | undefined> {
+    const team = await this.teamConfig?.();
+    if (!team) return undefined;
+    const settings = this.settings();
+    let model = this.state.current;
+    if (!model) {
+      const probe = await this.createEmbedder(settings, { purpose: 'indexing' }).probe();
+      model = { model: probe.model ?? (settings.model || 'unknown'), dimension: probe.dimension };
+    }
+    return this.teamMemory(team, model);
   }
 
   private beginRetrieval(): void {
@@ -557,8 +688,34 @@ export class MemoryService {
     const store = await this.storeFor(model);
     // Every indexing request (retries too) waits while a chat turn waits for its passages.
     const embedder = this.createEmbedder(settings, { expectedDimension: model.dimension, purpose: 'indexing', beforeRequest: (signal) => this.yieldToRetrieval(signal) });
+    const team = this.teamConfig;
+    let shared: Promise<SharedMemory> | undefined;
+    const teamStore = () => {
+      shared ??= (async () => {
+        const config = await team?.();
+        if (!config) {
+          const { SharedMemoryError } = await import('./sharedMemory');
+          throw new SharedMemoryError('config', 'No team memory is set up (persona.teamMemory.uri in your user settings): files added to it wait until one is.');
+        }
+        return this.teamMemory(config, model);
+      })();
+      return shared;
+    };
     return {
-      store,
+      // Documents for the team memory go to it, the rest to this workspace's memory: each its own commit.
+      store: {
+        hasDocument: async (source, kb, docHash) => (kb === SHARED_KB ? (await teamStore()).hasDocument(source, kb, docHash) : store.hasDocument(source, kb, docHash)),
+        upsertDocuments: async (docs) => {
+          const mine = docs.filter((d) => d.kb !== SHARED_KB);
+          const theirs = docs.filter((d) => d.kb === SHARED_KB);
+          if (mine.length > 0) await store.upsertDocuments(mine);
+          if (theirs.length > 0) await (await teamStore()).upsertDocuments(theirs);
+        },
+        optimize: async () => {
+          await store.optimize();
+          if (shared) await (await shared).optimize();
+        },
+      },
       embed: async (texts, s) => {
         const vectors = await embedder.embed(texts, s);
         const named = embedder.lastModel;
