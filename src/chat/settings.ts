@@ -59,6 +59,12 @@ export const SETTINGS = {
     '**/secrets.y*ml',
   ] as readonly string[],
   'rag.syncWithWorkspace': true as boolean,
+  'teamMemory.uri': '',
+  'teamMemory.endpoint': '',
+  'teamMemory.region': 'us-east-1',
+  'teamMemory.pathStyle': false as boolean,
+  'teamMemory.allowHttp': false as boolean,
+  'teamMemory.latencyBudgetMs': 400,
   'user.name': 'User',
 } as const;
 

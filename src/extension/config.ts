@@ -5,6 +5,7 @@ import { SETTINGS, type SettingKey } from '../chat/settings';
 import { chooseServer, readEndpoints } from '../chat/endpoints';
 import { NUMBER_SETTINGS, SamplingSchema, type Sampling } from '../shared/sampling';
 import { MemoryDialsSchema, type MemoryDials } from '../shared/memoryDials';
+import type { SharedBaseSettings } from '../rag/sharedMemory';
 
 type SettingValue<K extends SettingKey> = (typeof SETTINGS)[K] extends string ? string : (typeof SETTINGS)[K];
 
@@ -71,6 +72,27 @@ export function userMemoryDials(): MemoryDials {
     if (value !== undefined && parsed.success && parsed.data !== undefined) out[key] = parsed.data;
   }
   return out;
+}
+
+/**
+ * The team memory's place and options, from your user settings only (these settings are
+ * `application`-scoped; reading the user value alone also ignores one a workspace wrote anyway):
+ * a workspace must not point your credentials at another bucket. Undefined when none is set up.
+ */
+export function teamMemorySettings(): (SharedBaseSettings & { latencyBudgetMs: number }) | undefined {
+  const config = vscode.workspace.getConfiguration('persona');
+  const user = <K extends SettingKey>(key: K): SettingValue<K> => (config.inspect(key)?.globalValue ?? SETTINGS[key]) as SettingValue<K>;
+  const uri = String(user('teamMemory.uri')).trim();
+  if (!uri) return undefined;
+  const budget = Number(user('teamMemory.latencyBudgetMs'));
+  return {
+    uri,
+    endpoint: String(user('teamMemory.endpoint')).trim(),
+    region: String(user('teamMemory.region')).trim() || 'us-east-1',
+    pathStyle: user('teamMemory.pathStyle') === true,
+    allowHttp: user('teamMemory.allowHttp') === true,
+    latencyBudgetMs: Number.isFinite(budget) ? Math.min(10_000, Math.max(50, budget)) : SETTINGS['teamMemory.latencyBudgetMs'],
+  };
 }
 
 function trimSlash(url: string): string {

@@ -27,6 +27,7 @@ import { importPrepared } from './characters/characterCommands';
 import { tryPrepareImport } from '../characters/cardImport';
 import { handleDrop } from './chat/fileDrop';
 import { registerMemoryCommands } from './memory/memoryCommands';
+import { TeamMemorySetup } from './memory/teamMemory';
 import { MemoryController } from './memory/memoryController';
 import { MemoryPanel } from './memory/memoryPanel';
 import { watchWorkspaceFiles } from './memory/workspaceWatcher';
@@ -52,7 +53,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const keys = new ApiKeyStore(context.secrets);
     const providers = new ProviderCache(keys, log);
     // Memory is per workspace; with no folder open there is none. Nothing of LanceDB loads here.
-    const memory = new MemoryController(context.storageUri?.fsPath, keys, log, (id) => personas.get(id)?.name ?? id, context.globalStorageUri.fsPath, context.globalState);
+    // One writer of the team memory per machine and workspace (its own table in the bucket).
+    const team = new TeamMemorySetup(context.secrets, context.storageUri?.toString() ?? 'no-workspace');
+    const memory = new MemoryController(context.storageUri?.fsPath, keys, log, (id) => personas.get(id)?.name ?? id, context.globalStorageUri.fsPath, context.globalState, team);
     context.subscriptions.push(memory);
     memoryToClose = memory;
 

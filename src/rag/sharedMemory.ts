@@ -353,7 +353,7 @@ export class SharedMemory {
   /** Drops every member's table and the list of members: the base is empty for everyone. */
   forgetAll(): Promise<void> {
     return this.guard(async () => {
-      for (const t of await this.readableTables(true)) await (await this.storeFor(t)).forgetAll();
+      for (const t of await this.everyTable(true)) await (await this.storeFor(t)).forgetAll();
       try {
         await this.connection.dropTable(membersTable);
       } catch (e) {
@@ -378,15 +378,14 @@ export class SharedMemory {
     return this.guard(async () => {
       const result: ForgetResult = { chunks: 0, tables: [] };
       for (let round = 0; round < forgetRounds; round++) {
-        const tables = await this.readableTables(true);
-        for (const t of tables) {
+        for (const t of await this.everyTable(true)) {
           const r = await forget(await this.storeFor(t));
           result.chunks += r.chunks;
-          if (r.chunks > 0 && !result.tables.includes(t)) result.tables.push(t);
+          if (r.chunks > 0 && !result.tables.includes(t.table)) result.tables.push(t.table);
         }
         // Read every table again: a member's commit at the same moment may have brought it back.
         let left = false;
-        for (const t of await this.readableTables(true)) if (await stillThere(await this.storeFor(t))) left = true;
+        for (const t of await this.everyTable(true)) if (await stillThere(await this.storeFor(t))) left = true;
         if (!left) return result;
         this.logger.warn('Team memory: the text was still there after forgetting (a member wrote at the same moment); forgetting again.');
       }
@@ -395,10 +394,15 @@ export class SharedMemory {
   }
 
   /** Tables of this model's members (own included once it exists); `fresh` reads the list of members again. */
-  private async readableTables(fresh = false): Promise<string[]> {
+  private async readableTables(fresh = false): Promise<Member[]> {
+    return (await this.everyTable(fresh)).filter((m) => m.model === this.model.model && m.dimension === this.model.dimension);
+  }
+
+  /** Every member's table, whatever its model: what forgetting goes through. */
+  private async everyTable(fresh = false): Promise<Member[]> {
     const own = memberTableName(this.model, this.base.member);
-    const tables = (await this.memberList(fresh)).filter((m) => m.model === this.model.model && m.dimension === this.model.dimension).map((m) => m.table);
-    if (this.registered && !tables.includes(own)) tables.push(own);
+    const tables = [...(await this.memberList(fresh))];
+    if (this.registered && !tables.some((m) => m.table === own)) tables.push({ member: this.base.member, table: own, ...this.model });
     return tables;
   }
 
@@ -478,19 +482,21 @@ export class SharedMemory {
   }
 
   private ownStore(): Promise<MemoryStore> {
-    return this.storeFor(memberTableName(this.model, this.base.member));
+    return this.storeFor({ member: this.base.member, table: memberTableName(this.model, this.base.member), ...this.model });
   }
 
-  private storeFor(table: string): Promise<MemoryStore> {
+  /** The store of a member's table, opened for the model it was written with. */
+  private storeFor(member: Member): Promise<MemoryStore> {
     if (this.closed) return Promise.reject(new MemoryStoreError('closed', 'The team memory is closed.'));
+    const table = member.table;
     let store = this.stores.get(table);
     if (!store) {
       store = MemoryStore.open(this.base.settings.uri.trim(), {
-        model: this.model.model,
-        dimension: this.model.dimension,
+        model: member.model,
+        dimension: member.dimension,
         logger: this.logger,
         ...(this.options.vectorIndexMinRows !== undefined ? { vectorIndexMinRows: this.options.vectorIndexMinRows } : {}),
-        remote: { storageOptions: this.storageOptions, tableName: table, kb: SHARED_KB, readConsistencySeconds: 0, metadata: { 'persona.model': this.model.model } },
+        remote: { storageOptions: this.storageOptions, tableName: table, kb: SHARED_KB, readConsistencySeconds: 0, metadata: { 'persona.model': member.model } },
       });
       store.catch(() => this.stores.delete(table));
       this.stores.set(table, store);

@@ -46,6 +46,8 @@ export const MemoryStatusSchema = z.object({
   documents: z.optional(z.int().check(z.gte(0))),
   /** e.g. "Indexing 12 of 40 files" or why it is paused; says what to do. */
   message: z.optional(z.string()),
+  /** The team memory, when one is set up: its files, or why it cannot be read. */
+  team: z.optional(z.object({ documents: z.optional(z.int().check(z.gte(0))), message: z.optional(z.string().check(z.maxLength(2000))) })),
 });
 export type MemoryStatus = z.infer<typeof MemoryStatusSchema>;
 

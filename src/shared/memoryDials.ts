@@ -7,7 +7,7 @@ import * as z from 'zod/mini';
 import { checkNumberInput, type Origin } from './sampling';
 
 export type MemoryDialNumberKey = 'topK' | 'minScore' | 'tokenBudget';
-export type MemoryDialSwitchKey = 'enabled' | 'workspaceFiles' | 'personaFiles' | 'wholeDocument';
+export type MemoryDialSwitchKey = 'enabled' | 'workspaceFiles' | 'personaFiles' | 'teamFiles' | 'wholeDocument';
 export type MemoryDialKey = MemoryDialNumberKey | MemoryDialSwitchKey;
 
 export interface MemoryDialNumberDef {
@@ -37,10 +37,11 @@ export const MEMORY_DIAL_SWITCHES: readonly MemoryDialSwitchDef[] = [
   { key: 'enabled', label: 'Use memory', hint: 'Off: nothing is recalled for this chat, neither files nor memories.' },
   { key: 'workspaceFiles', label: "Search this workspace's files", hint: "The files added to this workspace's memory." },
   { key: 'personaFiles', label: "Search the persona's own files", hint: 'The files added to the memory of this persona only.' },
+  { key: 'teamFiles', label: 'Search the team memory', hint: 'The files your team added to the shared team memory (when one is set up in your settings).' },
   { key: 'wholeDocument', label: 'Whole small documents', hint: 'A document found whose whole text fits the budget is given whole instead of in passages.' },
 ];
 
-export const MEMORY_DIAL_KEYS: readonly MemoryDialKey[] = ['enabled', 'topK', 'minScore', 'tokenBudget', 'workspaceFiles', 'personaFiles', 'wholeDocument'];
+export const MEMORY_DIAL_KEYS: readonly MemoryDialKey[] = ['enabled', 'topK', 'minScore', 'tokenBudget', 'workspaceFiles', 'personaFiles', 'teamFiles', 'wholeDocument'];
 
 const numberDef = (key: MemoryDialNumberKey) => MEMORY_DIAL_NUMBERS.find((d) => d.key === key)!;
 const dialNumber = (key: MemoryDialNumberKey) => {
@@ -56,6 +57,7 @@ export const MemoryDialsSchema = z.object({
   tokenBudget: dialNumber('tokenBudget'),
   workspaceFiles: z.optional(z.boolean()),
   personaFiles: z.optional(z.boolean()),
+  teamFiles: z.optional(z.boolean()),
   wholeDocument: z.optional(z.boolean()),
 });
 export type MemoryDials = z.infer<typeof MemoryDialsSchema>;
@@ -63,7 +65,7 @@ export type MemoryDials = z.infer<typeof MemoryDialsSchema>;
 export type MemoryDialValues = Required<MemoryDials>;
 
 /** Where nothing else says (the settings' own defaults for the numbers). */
-export const MEMORY_DIAL_DEFAULTS: MemoryDialValues = { enabled: true, topK: 8, minScore: 0.35, tokenBudget: 1500, workspaceFiles: true, personaFiles: true, wholeDocument: false };
+export const MEMORY_DIAL_DEFAULTS: MemoryDialValues = { enabled: true, topK: 8, minScore: 0.35, tokenBudget: 1500, workspaceFiles: true, personaFiles: true, teamFiles: true, wholeDocument: false };
 
 const OriginSchema = z.enum(['default', 'settings', 'persona', 'chat']);
 const effective = <T extends z.core.SomeType>(value: T) => z.object({ value, origin: OriginSchema, below: z.optional(z.object({ value, origin: OriginSchema })) });
@@ -75,6 +77,7 @@ export const EffectiveMemoryDialsSchema = z.object({
   tokenBudget: effective(z.number()),
   workspaceFiles: effective(z.boolean()),
   personaFiles: effective(z.boolean()),
+  teamFiles: effective(z.boolean()),
   wholeDocument: effective(z.boolean()),
 });
 export type EffectiveMemoryDials = z.infer<typeof EffectiveMemoryDialsSchema>;

@@ -69,6 +69,23 @@ export function registerMemoryCommands(
       }),
     ),
     vscode.commands.registerCommand('persona.memory.forgetAll', guarded(() => memory.forgetAll())),
+    vscode.commands.registerCommand(
+      'persona.teamMemory.add',
+      guarded(async (uri?: unknown, uris?: unknown) => {
+        let picked = explorerSelection(uri, uris);
+        if (picked.length === 0) {
+          picked = (await vscode.window.showOpenDialog({ title: 'Add to Team Memory', openLabel: 'Add to Team Memory', canSelectMany: true, canSelectFiles: true, canSelectFolders: true })) ?? [];
+        }
+        await memory.add(picked, 'team');
+      }),
+    ),
+    vscode.commands.registerCommand('persona.teamMemory.forget', guarded(() => memory.pickTeamToForget())),
+    vscode.commands.registerCommand(
+      'persona.teamMemory.setCredentials',
+      guarded(async () => {
+        if (await memory.team.setCredentials()) await memory.refreshTeam();
+      }),
+    ),
     vscode.commands.registerCommand('persona.memory.showStatus', guarded(() => memory.showStatus(currentPersona().id))),
     vscode.commands.registerCommand('persona.memory.setEmbeddingsKey', guarded(() => memory.setEmbeddingsKey())),
     vscode.commands.registerCommand('persona.memory.remember', guarded(async () => void (await memory.items.remember(chat.rememberSource(), 'palette')))),

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { removeUploadCopies } from '../../rag/uploads';
 import { describeSkipped, scanPaths, type ScannedFile } from '../../rag/fileScanner';
-import { WORKSPACE_KB, kbsInScope, personaKb, personaOfKb } from '../../rag/knowledgeBases';
+import { SHARED_KB, WORKSPACE_KB, kbsInScope, personaKb, personaOfKb } from '../../rag/knowledgeBases';
+import type { TeamMemorySetup } from './teamMemory';
 import { MemoryOverview } from '../../rag/memoryOverview';
 import { defaultTokenCounter, MemoryService } from '../../rag/memoryService';
 import { ItemsController } from './itemsController';
@@ -47,6 +48,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
   private embeddingsKey: { key: string; origin?: string } | undefined;
   /** Causes already told in a reply, so one server outage is said once, not under every reply. */
   private readonly toldNotes = new Set<string>();
+  private readonly toldTeamNotes = new Set<string>();
   /** What each persona remembers from the chat (global storage: it follows the persona). */
   readonly items: ItemsController;
   readonly proposals: ProposalMemory;
@@ -62,6 +64,8 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     globalStorageDir: string,
     /** Small preferences across workspaces (how each persona proposes memories). */
     preferences: vscode.Memento,
+    /** The team memory's set-up (user settings, secret storage). */
+    readonly team: TeamMemorySetup,
   ) {
     this.overview = new MemoryOverview(log);
     this.items = new ItemsController(path.join(globalStorageDir, 'memory-items'), log, {
@@ -151,6 +155,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
         };
       },
       logger: this.log,
+      teamMemory: () => this.team.config(),
     });
     this.service = service;
     this.overview.attach(service);
@@ -162,7 +167,18 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
    * Activation never pays for LanceDB; the first look happens a moment after the view opens.
    */
   warmUp(): void {
-    if (!this.available || this.serviceReady) return;
+    if (!this.available) return;
+    if (!this.teamWatched) {
+      this.teamWatched = true;
+      // The team memory's line follows its settings (a change of bucket, or none any more).
+      this.disposables.push(
+        vscode.workspace.onDidChangeConfiguration((e) => {
+          if (e.affectsConfiguration('persona.teamMemory')) void this.refreshTeam().then(() => this.emit());
+        }),
+      );
+      if (this.team.configured()) setTimeout(() => void this.refreshTeam(), 1500).unref?.();
+    }
+    if (this.serviceReady) return;
     // Nothing ever stored: say so without loading LanceDB at all.
     if (!existsSync(path.join(this.storageDir!, 'memory', 'memory.json'))) {
       this.overview.markEmpty();
@@ -206,7 +222,49 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
 
   status(personaId: string): MemoryStatus {
     if (!this.available) return { status: 'off' };
-    return this.overview.status(kbsInScope(personaId));
+    const status = this.overview.status(kbsInScope(personaId));
+    return this.team.configured() && this.teamStatus ? { ...status, team: this.teamStatus } : status;
+  }
+
+  /** The knowledge bases a persona's chats may draw on: the workspace's, its own, and the team memory when one is set up. */
+  scopeOf(personaId: string): string[] {
+    return [...kbsInScope(personaId), ...(this.team.configured() ? [SHARED_KB] : [])];
+  }
+
+  /** What the memory line says of the team memory; read again after indexing, forgetting and a change of its settings. */
+  private teamStatus: NonNullable<MemoryStatus['team']> | undefined;
+  private teamWatched = false;
+  private teamRefreshing: Promise<void> | undefined;
+  private teamAgain: Promise<void> | undefined;
+
+  /** Reads the team memory's documents again for the memory line (never throws; the reason is shown). */
+  refreshTeam(): Promise<void> {
+    if (!this.available || !this.team.configured()) {
+      this.teamStatus = undefined;
+      return Promise.resolve();
+    }
+    // Asked while a read is under way (credentials just set): read again after it, not its answer.
+    if (this.teamRefreshing) {
+      this.teamAgain ??= this.teamRefreshing.then(() => {
+        this.teamAgain = undefined;
+        return this.refreshTeam();
+      });
+      return this.teamAgain;
+    }
+    this.teamRefreshing = (async () => {
+      try {
+        const docs = await (await this.svc()).listTeamDocuments();
+        this.teamStatus = { documents: docs.length };
+      } catch (e) {
+        const reason = e instanceof Error ? e.message : String(e);
+        this.log.warn(`Team memory: ${reason}`);
+        this.teamStatus = { message: `Team memory unavailable: ${reason}` };
+      } finally {
+        this.teamRefreshing = undefined;
+      }
+      this.emit();
+    })();
+    return this.teamRefreshing;
   }
 
   /** How the persona recalls in a new chat, with Reset to what lies below the persona's own values. */
@@ -240,15 +298,17 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     const remembered = await this.items.service().recall({ personaId, history, k: dials.topK, minScore: dials.minScore, tokenBudget: dials.tokenBudget, countTokens, ...(signal ? { signal } : {}) });
     const reasons = remembered.reason ? [remembered.reason] : [];
     const filesBudget = dials.tokenBudget - (remembered.tokens > 0 ? remembered.tokens + 2 : 0);
-    const kbs = [...(dials.workspaceFiles ? [WORKSPACE_KB] : []), ...(dials.personaFiles ? [personaKb(personaId)] : [])];
+    const kbs = [...(dials.workspaceFiles ? [WORKSPACE_KB] : []), ...(dials.personaFiles ? [personaKb(personaId)] : []), ...(dials.teamFiles && this.team.configured() ? [SHARED_KB] : [])];
     let passages: RetrievedPassage[] = [];
+    let teamReason: string | undefined;
     if (this.available && kbs.length > 0) {
       const found = await (await this.svc()).retrieve(history, kbs, signal, { tokenBudget: filesBudget, k: dials.topK, minScore: dials.minScore });
       passages = found.passages;
       if (found.reason) reasons.unshift(found.reason);
+      teamReason = found.teamReason;
     }
     const items = remembered.items.map((r) => ({ id: r.item.id, text: r.item.text, pinned: r.item.pinned === true, ...(r.score !== undefined ? { score: roundScore(r.score) } : {}) }));
-    return { section: remembered.section, items, passages, filesBudget, reasons, countTokens };
+    return { section: remembered.section, items, passages, filesBudget, reasons, teamReason, countTokens };
   }
 
   async retrieve(input: Parameters<ChatMemory['retrieve']>[0]): Promise<MemoryContext> {
@@ -267,14 +327,26 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     }
     const reasons = found.reasons;
     const reason = reasons[0];
+    const notes: string[] = [];
     if (reason) {
       if (!this.toldNotes.has(reason)) {
         this.toldNotes.add(reason);
-        result.note = `Memory was not used: ${reason}`;
+        notes.push(`Memory was not used: ${reason}`);
       }
     } else {
       this.toldNotes.clear();
     }
+    // The team memory's cause is told once too, apart from the workspace's (each clears when it is gone).
+    const team = found.teamReason;
+    if (team) {
+      if (!this.toldTeamNotes.has(team)) {
+        this.toldTeamNotes.add(team);
+        notes.push(`The team memory was not used: ${team}`);
+      }
+    } else {
+      this.toldTeamNotes.clear();
+    }
+    if (notes.length > 0) result.note = notes.join(' ');
     return result;
   }
 
@@ -298,6 +370,14 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       for (const kb of kbsInScope(persona.id)) {
         const inKb = docs.filter((d) => d.kb === kb);
         knowledgeBases.push({ id: kb, label: kb === WORKSPACE_KB ? 'This workspace' : `${persona.name} only`, documents: inKb.length, chunks: inKb.reduce((n, d) => n + d.chunkCount, 0) });
+      }
+      if (this.team.configured()) {
+        // Listed from the storage; when it cannot be read the panel still opens, with the reason in the log.
+        const team = await service.listTeamDocuments().catch((e: unknown) => {
+          this.log.warn(`Team memory: ${e instanceof Error ? e.message : String(e)}`);
+          return undefined;
+        });
+        knowledgeBases.push({ id: SHARED_KB, label: team ? 'Team memory (shared)' : 'Team memory (shared, unavailable)', documents: team?.length ?? 0, chunks: team?.reduce((n, d) => n + d.chunkCount, 0) ?? 0 });
       }
       const current = service.currentModel();
       if (current) model = `${current.model} (${current.dimension} dimensions)`;
@@ -327,7 +407,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     const service = await this.svc();
     const progress = service.progress();
     const rows = new Map<string, DocumentRow>();
-    for (const d of await service.listDocuments(kb)) {
+    for (const d of kb === SHARED_KB ? await service.listTeamDocuments() : await service.listDocuments(kb)) {
       rows.set(d.source, { source: d.source, kb, state: 'ready', chunks: d.chunkCount, tokens: d.tokens, indexedAt: d.createdAt });
     }
     for (const f of progress.failed) {
@@ -395,12 +475,16 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       isExtractedDocument(source) ? `Forget ${passageLabel({ ...chunk, source })} of ${source}?` : `Forget lines ${chunk.startLine}–${chunk.endLine} of ${source}?`,
       {
         modal: true,
-        detail: `This passage (${chunk.tokenCount} tokens) is removed from memory and from the disk; the rest of the file stays in memory, and the file itself is not touched. If the file changes, it is indexed again whole.`,
+        detail:
+          kb === SHARED_KB
+            ? `This passage (${chunk.tokenCount} tokens) is removed from the team memory for everyone who uses it (${this.team.uri() ?? ''}), from every member's copy and from the bucket's old versions. The rest of the file stays.`
+            : `This passage (${chunk.tokenCount} tokens) is removed from memory and from the disk; the rest of the file stays in memory, and the file itself is not touched. If the file changes, it is indexed again whole.`,
       },
       'Forget Passage',
     );
     if (choice !== 'Forget Passage') return false;
-    await service.forgetChunk(source, kb, index);
+    if (kb === SHARED_KB) await service.forgetTeamChunk(source, index);
+    else await service.forgetChunk(source, kb, index);
     await this.forgotten({ kind: 'chunk', chunk: { source, startLine: chunk.startLine, endLine: chunk.endLine, text: chunk.text } });
     await this.overview.refresh();
     return true;
@@ -450,13 +534,15 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     // Only what is in memory opens: a webview cannot make the host open an arbitrary path.
     const service = await this.svc();
     const docs = await service.listDocuments();
-    if (!docs.some((d) => d.source === c.source)) throw new ActionError('gone', `${c.source} is no longer in memory.`);
+    // A teammate's file: opened when this workspace has it at the same path.
+    const team = !docs.some((d) => d.source === c.source) && this.team.configured() && (await service.listTeamDocuments().catch(() => [])).some((d) => d.source === c.source);
+    if (!team && !docs.some((d) => d.source === c.source)) throw new ActionError('gone', `${c.source} is no longer in memory.`);
     const uri = uriOf(c.source);
-    if (!uri) throw new ActionError('gone', `${c.source} is not in this workspace.`);
+    if (!uri) throw new ActionError('gone', team ? `${c.source} is in the team memory, not in this workspace.` : `${c.source} is not in this workspace.`);
     try {
       await vscode.workspace.fs.stat(uri);
     } catch {
-      throw new ActionError('gone', `${c.source} no longer exists on disk.`);
+      throw new ActionError('gone', team ? `${c.source} is in the team memory (a teammate added it); this workspace has no such file.` : `${c.source} no longer exists on disk.`);
     }
     const kind = extractedKindOf(c.source);
     if (kind) return openDocumentAt(uri, kind, c.place);
@@ -475,7 +561,7 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
    * Adds files and folders (recursively) to the workspace memory, shared by every persona, or with
    * `persona` to that persona's own; with progress and Cancel.
    */
-  async add(uris: vscode.Uri[], persona?: { id: string; name: string }): Promise<void> {
+  async add(uris: vscode.Uri[], persona?: { id: string; name: string } | 'team'): Promise<void> {
     if (uris.length === 0) return;
     const service = await this.svc();
     await service.start();
@@ -502,16 +588,23 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
       void showWarning(`Nothing to add to memory. ${skippedText}`.trim());
       return;
     }
+    if (persona === 'team') {
+      if (!this.team.configured()) throw new ActionError('unavailable', 'No team memory is set up: persona.teamMemory.uri in your user settings (e.g. s3://team-bucket/persona).');
+      await service.add(files, SHARED_KB);
+      this.log.info(`Queued ${files.length} file(s) for the team memory.`);
+      void this.followProgress(files.length, skippedText, undefined, true).then(() => this.refreshTeam());
+      return;
+    }
     await service.add(files, persona ? personaKb(persona.id) : WORKSPACE_KB);
     this.log.info(`Queued ${files.length} file(s) for ${persona ? `${persona.name}'s memory` : 'memory'}.`);
     void this.followProgress(files.length, skippedText, persona?.name);
   }
 
   /** The notification while indexing: progress, Cancel, and what happened at the end. */
-  private async followProgress(queued: number, skippedText: string, personaName?: string): Promise<void> {
+  private async followProgress(queued: number, skippedText: string, personaName?: string, team = false): Promise<void> {
     const service = await this.svc();
     await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: personaName ? `Persona: adding to ${inertText(personaName)}'s memory` : 'Persona: adding to memory', cancellable: true },
+      { location: vscode.ProgressLocation.Notification, title: team ? 'Persona: adding to the team memory' : personaName ? `Persona: adding to ${inertText(personaName)}'s memory` : 'Persona: adding to memory', cancellable: true },
       async (progress, token) => {
         let reported = 0;
         const cancel = token.onCancellationRequested(() => void service.cancel());
@@ -604,6 +697,49 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     await this.overview.refresh();
     void showInfo(`Forgot ${what}.`);
     return true;
+  }
+
+  /** Asks (it removes the text for everyone), then forgets these sources from the team memory. Resolves to whether anything was forgotten. */
+  async forgetTeamSources(targets: string[]): Promise<boolean> {
+    const service = await this.svc();
+    const docs = await service.listTeamDocuments();
+    const matches = (source: string) => targets.some((t) => source === t || source.startsWith(`${t}/`));
+    const affected = docs.filter((d) => matches(d.source));
+    if (affected.length === 0) {
+      void showInfo(`${targets.length === 1 ? targets[0] : 'These files'} ${targets.length === 1 ? 'is' : 'are'} not in the team memory.`);
+      return false;
+    }
+    const chunks = affected.reduce((n, d) => n + d.chunkCount, 0);
+    const what = affected.length === 1 ? affected[0]!.source : `${affected.length} files`;
+    const choice = await showWarning(
+      `Forget ${what} from the team memory, for everyone?`,
+      {
+        modal: true,
+        detail: `${chunks} passage${chunks === 1 ? '' : 's'} will be removed for everyone who uses the team memory (${this.team.uri() ?? ''}): from every member's copy, and from the bucket with its old versions. Nobody's files are touched; a member who adds the file again brings it back.`,
+      },
+      'Forget for Everyone',
+    );
+    if (choice !== 'Forget for Everyone') return false;
+    for (const t of targets) await service.forgetTeam(t);
+    await this.forgotten({ kind: 'sources', matches });
+    await this.refreshTeam();
+    void showInfo(`Forgot ${what} from the team memory.`);
+    return true;
+  }
+
+  /** Palette: pick from the team memory's files, then forgetTeamSources. */
+  async pickTeamToForget(): Promise<void> {
+    if (!this.team.configured()) throw new ActionError('unavailable', 'No team memory is set up: persona.teamMemory.uri in your user settings.');
+    const docs = await (await this.svc()).listTeamDocuments();
+    if (docs.length === 0) {
+      void showInfo('The team memory is empty.');
+      return;
+    }
+    const picked = await vscode.window.showQuickPick(
+      docs.map((d) => ({ label: inertText(d.source), description: inertText(`${d.chunkCount} passage${d.chunkCount === 1 ? '' : 's'}${d.members > 1 ? ` · added by ${d.members} members` : ''}`), source: d.source })),
+      { title: 'Forget from Team Memory', canPickMany: true, placeHolder: 'Files to forget for everyone' },
+    );
+    if (picked && picked.length > 0) await this.forgetTeamSources(picked.map((p) => p.source));
   }
 
   async forgetAll(): Promise<void> {

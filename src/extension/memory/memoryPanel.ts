@@ -8,7 +8,7 @@ import { MemoryPanelProtocol, type MemoryPanelNotifications, type MemoryPanelReq
 import { describeErrorForView } from '../../chat/userMessages';
 import type { Logger } from '../../util/logger';
 import { ActionError } from '../../util/actionError';
-import { kbsInScope } from '../../rag/knowledgeBases';
+import { SHARED_KB } from '../../rag/knowledgeBases';
 import { WebviewHost } from '../webviewHost';
 import type { MemoryController } from './memoryController';
 
@@ -67,8 +67,9 @@ export class MemoryPanel {
           await memory.openCitation({ source, startLine: line ?? 1, endLine: line ?? 1, place });
           return null;
         },
-        forgetDocument: async ({ source }) => {
-          await memory.forgetSources([source]);
+        forgetDocument: async ({ kb, source }) => {
+          if (this.inScope(kb) === SHARED_KB) await memory.forgetTeamSources([source]);
+          else await memory.forgetSources([source]);
           return null;
         },
         forgetChunk: async ({ kb, source, index }) => {
@@ -137,7 +138,7 @@ export class MemoryPanel {
 
   /** Only a knowledge base the persona draws on can be read from the panel. */
   private inScope(kb: string): string {
-    if (!kbsInScope(this.deps.persona().id).includes(kb)) throw new ActionError('gone', 'That knowledge base is not in scope for this persona any more.');
+    if (!this.deps.memory.scopeOf(this.deps.persona().id).includes(kb)) throw new ActionError('gone', 'That knowledge base is not in scope for this persona any more.');
     return kb;
   }
 
