@@ -2,12 +2,12 @@
 // real parts — LanceDB on disk, files on disk, the fake KoboldCpp over loopback HTTP — and printed as
 // ratios against the embedding server alone. Speed is measured, never asserted: the bench prints a
 // table beside the issue's targets and writes what it measured to .bench/memory.json. About 8
-// minutes on 2 cores, most of it building the 100k-chunk index and keeping 10k memory items, and
-// 50 s more for the documents part.
+// minutes on 2 cores, most of it building the 100k-chunk index and keeping 10k memory items, 50 s
+// more for the documents part and 6½ minutes for the team part.
 //
 //   npm run bench:memory                 everything
-//   npm run bench:memory -- --quick      small sizes (1k/5k chunks, 1k files, 1k documents, 1k items): checks the bench runs
-//   npm run bench:memory -- --only indexing|retrieval|readd|panel|items|documents   one part
+//   npm run bench:memory -- --quick      small sizes (1k/5k chunks, 1k files, 1k documents, 1k items, 5k team chunks): checks the bench runs
+//   npm run bench:memory -- --only indexing|retrieval|readd|panel|items|documents|team   one part
 //
 // 1. Indexing: a workspace of prose and code files added through MemoryService (scan results →
 //    queue → read → chunk → embed → commit → indexes), against the same chunks sent straight to the
@@ -31,6 +31,19 @@
 //    bottleneck. What a document costs before its first page (a process, the bundle, a 1-page PDF)
 //    apart; then one large PDF and a folder of small ones indexed end to end through MemoryService.
 //    About 50 s.
+// 7. Team memory: top-8 over the knowledge base on S3-compatible storage (s3rver on loopback, in
+//    this process) against the local store at the same size, 100k chunks, both filled alike (the
+//    same chunks, commits of 5k) and optimized (full-text and HNSW indexes): p50/p95 of the vector
+//    and of the hybrid search with one member's table of 100k, and with four members' tables of
+//    25k that a reader searches all and merges. The ratio team/local is what a chat turn pays for
+//    reading the team's memory over HTTP instead of from disk: each search asks the storage for the
+//    table's latest version and reads its hits' rows with range requests; the indexes stay in
+//    memory after the first queries. That is about 9 requests per table for a vector search and
+//    35 for a hybrid one (the full-text search asks for the version and the index again, and reads
+//    the vector of each hit it finds), which s3rver, one JavaScript thread, answers in turn: four
+//    tables cost about four times one. Loopback has no network latency: a real bucket answers in
+//    parallel but adds its round trips to these. About 6½ minutes, nearly all of it building the
+//    three stores' HNSW indexes (about 110 s each).
 import { fork, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -42,11 +55,14 @@ import { scanPaths } from '../src/rag/fileScanner';
 import { MemoryItems } from '../src/rag/itemRecall';
 import { itemTextHash } from '../src/rag/memoryItems';
 import { defaultTokenCounter, MemoryService, type MemorySettings } from '../src/rag/memoryService';
-import { MemoryStore, type DocumentSummary, type MemoryDocument, type MemoryHit } from '../src/rag/memoryStore';
+import { SHARED_KB } from '../src/rag/knowledgeBases';
+import { MemoryStore, type DocumentSummary, type MemoryDocument, type MemoryHit, type OptimizeResult } from '../src/rag/memoryStore';
 import { retrievalQuery, type HistoryTurn } from '../src/rag/retrieval';
+import { SharedMemory, type SharedBase } from '../src/rag/sharedMemory';
 import type { DocumentRow } from '../src/shared/memoryPanelProtocol';
 import { silentLogger } from '../src/util/logger';
 import { now, startFakeKoboldCpp, type FakeKoboldCpp } from '../test/support/fakeKoboldCpp';
+import { removeS3Folder, startS3Server, type S3TestServer } from '../test/support/s3Server';
 
 const repoRoot = resolve(__dirname, '..');
 const args = process.argv.slice(2);
@@ -55,8 +71,8 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 
 const D = 1024;
 const sizes = quick
-  ? { indexingFiles: 40, retrieval: [1_000, 5_000], readdFiles: 1_000, panel: { documents: 1_000, chunksPerDocument: 10 }, items: 1_000, documentPages: [10, 50], documentFolder: { files: 5, pages: 10 } }
-  : { indexingFiles: 120, retrieval: [10_000, 100_000], readdFiles: 10_000, panel: { documents: 10_000, chunksPerDocument: 10 }, items: 10_000, documentPages: [10, 50, 200], documentFolder: { files: 20, pages: 10 } };
+  ? { indexingFiles: 40, retrieval: [1_000, 5_000], readdFiles: 1_000, panel: { documents: 1_000, chunksPerDocument: 10 }, items: 1_000, documentPages: [10, 50], documentFolder: { files: 5, pages: 10 }, team: 5_000 }
+  : { indexingFiles: 120, retrieval: [10_000, 100_000], readdFiles: 10_000, panel: { documents: 10_000, chunksPerDocument: 10 }, items: 10_000, documentPages: [10, 50, 200], documentFolder: { files: 20, pages: 10 }, team: 100_000 };
 /** A GPU-class embedding server: 5 ms per request + 4 ms per 500-token text (BGE-M3 on a mid-range GPU). */
 const SERVER = { latencyMs: 5, latencyPerItemMs: 4 };
 /** EmbeddingsClient's defaults for KoboldCpp. */
@@ -261,20 +277,31 @@ class Stored {
   }
 }
 
+/** What chunks are written to: the local store, or the team memory (part 7). */
+interface ChunkSink {
+  upsertDocuments(docs: MemoryDocument[]): Promise<unknown>;
+}
+
 /**
  * Writes `rows` chunks to `store` in documents of `chunksPerDoc` (`src/f<n>.ts`, knowledge base
- * 'workspace'), 50 documents per commit, each document's vectors clustered around one of 200
+ * `kb`), `docsPerCommit` documents per commit, each document's vectors clustered around one of 200
  * topics; with `stored`, every vector is kept there too (for exact top-k). Resolves to the time
  * spent in the upserts.
  */
-async function fillChunks(store: MemoryStore, rows: number, chunksPerDoc: number, stored?: Stored): Promise<number> {
+async function fillChunks(
+  store: ChunkSink,
+  rows: number,
+  chunksPerDoc: number,
+  stored?: { push(vector: Float32Array, key: string): unknown },
+  { kb = 'workspace', docsPerCommit = 50 }: { kb?: string; docsPerCommit?: number } = {},
+): Promise<number> {
   const topics = Array.from({ length: 200 }, () => unit(Float32Array.from({ length: D }, gauss)));
   let written = 0;
   let docNo = 0;
   let insertMs = 0;
   while (written < rows) {
     const docs: MemoryDocument[] = [];
-    for (let d = 0; d < 50 && written < rows; d++, docNo++) {
+    for (let d = 0; d < docsPerCommit && written < rows; d++, docNo++) {
       const centre = near(topics[docNo % topics.length]!, 1.0);
       const chunks = [];
       for (let i = 0; i < chunksPerDoc && written < rows; i++, written++) {
@@ -283,7 +310,7 @@ async function fillChunks(store: MemoryStore, rows: number, chunksPerDoc: number
         chunks.push({ text, vector, startLine: i * 20 + 1, endLine: i * 20 + 20, tokenCount: 90, index: i });
         stored?.push(vector, `src/f${docNo}.ts#${i}`);
       }
-      docs.push({ source: `src/f${docNo}.ts`, kb: 'workspace', docHash: 'h', chunks });
+      docs.push({ source: `src/f${docNo}.ts`, kb, docHash: 'h', chunks });
     }
     const t0 = performance.now();
     await store.upsertDocuments(docs);
@@ -962,6 +989,184 @@ async function benchDocuments(): Promise<void> {
   }
 }
 
+// ---- 7. team memory: the same chunks on S3-compatible storage ------------------------------------------
+
+const TEAM = {
+  chunksPerDocument: 20,
+  /** 5,000 chunks a commit: each upsert is one commit over HTTP, and the team's writer reads its documents back after each. */
+  docsPerCommit: 250,
+  members: ['alice', 'bob', 'carol', 'dave'],
+  warmUp: 5,
+  queries: 50,
+  /** Below the default 10k, so that at --quick's size too every table has its vector index. */
+  vectorIndexMinRows: 1_000,
+};
+const teamModel = { model: 'bge-m3', dimension: D };
+
+type TeamSearch = (vector: Float32Array, queryText?: string) => Promise<MemoryHit[]>;
+type SearchRun = { vector: Spread; hybrid: Spread; top: Set<string>[] };
+
+/** The retrieval part's two searches, each in a run of its own after a few warm-up queries (they load the indexes). */
+async function timeSearches(search: TeamSearch, queries: Float32Array[]): Promise<SearchRun> {
+  for (const q of queries.slice(0, TEAM.warmUp)) await search(q, 'parser timeout');
+  const measured = queries.slice(TEAM.warmUp);
+  const vectorMs: number[] = [];
+  const hybridMs: number[] = [];
+  const top: Set<string>[] = [];
+  for (const q of measured) {
+    const s = performance.now();
+    const hits = await search(q);
+    vectorMs.push(performance.now() - s);
+    top.push(new Set(hits.map((h) => `${h.source}#${h.chunkIndex}`)));
+  }
+  for (const [n, q] of measured.entries()) {
+    const s = performance.now();
+    await search(q, `ident${n * 7}x3 parser timeout`);
+    hybridMs.push(performance.now() - s);
+  }
+  return { vector: spread(vectorMs), hybrid: spread(hybridMs), top };
+}
+
+function teamBase(s3: S3TestServer, folder: string, member: string): SharedBase {
+  return {
+    settings: { uri: `s3://${s3.bucket}/${folder}`, endpoint: s3.endpoint, region: 'us-east-1', pathStyle: true, allowHttp: true },
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    member,
+  };
+}
+
+/**
+ * Fills a team base with `rows` chunks, the documents split in order among `members` (the first
+ * quarter by the first of four, and so on: a commit goes to one member's table), then each member
+ * optimizes its table. Members write one after another, as the local store is written.
+ */
+async function fillTeam(s3: S3TestServer, folder: string, members: string[], rows: number): Promise<{ fillMs: number; optimizeMs: number; built: string[][] }> {
+  const writers: SharedMemory[] = [];
+  try {
+    for (const m of members) writers.push(await SharedMemory.open(teamBase(s3, folder, m), teamModel, { vectorIndexMinRows: TEAM.vectorIndexMinRows }));
+    const documents = Math.ceil(rows / TEAM.chunksPerDocument);
+    let seen = 0;
+    const sink: ChunkSink = {
+      async upsertDocuments(docs) {
+        const byMember = new Map<number, MemoryDocument[]>();
+        for (const d of docs) {
+          const m = Math.floor((seen++ * members.length) / documents);
+          byMember.set(m, [...(byMember.get(m) ?? []), d]);
+        }
+        for (const [m, part] of byMember) await writers[m]!.upsertDocuments(part);
+      },
+    };
+    const fillMs = await fillChunks(sink, rows, TEAM.chunksPerDocument, undefined, { kb: SHARED_KB, docsPerCommit: TEAM.docsPerCommit });
+    const t0 = performance.now();
+    const built: string[][] = [];
+    for (const w of writers) built.push(((await w.optimize()) as OptimizeResult).built);
+    return { fillMs, optimizeMs: performance.now() - t0, built };
+  } finally {
+    for (const w of writers) await w.close();
+  }
+}
+
+function sameTop8(a: Set<string>[], b: Set<string>[]): number {
+  let shared = 0;
+  let asked = 0;
+  for (const [n, got] of a.entries()) {
+    for (const key of got) if (b[n]!.has(key)) shared++;
+    asked += b[n]!.size;
+  }
+  return round(shared / asked, 3);
+}
+
+const ratioOf = (team: Spread, local: Spread): Spread => ({ p50: round(team.p50 / local.p50, 2), p95: round(team.p95 / local.p95, 2) });
+
+/**
+ * The local store filled as the team's will be, optimized and searched; and the queries, each
+ * near a chunk picked at even steps through the fill.
+ */
+async function teamLocal(rows: number): Promise<{ local: { fillMs: number; optimizeMs: number; built: string[] } & SearchRun; queries: Float32Array[] }> {
+  const dir = join(root, 'team-local');
+  const store = await MemoryStore.open(dir, { dimension: D, model: 'bge-m3', vectorIndexMinRows: TEAM.vectorIndexMinRows });
+  try {
+    const wanted = TEAM.warmUp + TEAM.queries;
+    const every = Math.floor(rows / wanted);
+    const picked: Float32Array[] = [];
+    let chunkNo = 0;
+    const sample = {
+      push(vector: Float32Array): void {
+        if (chunkNo++ % every === 0 && picked.length < wanted) picked.push(vector);
+      },
+    };
+    const fillMs = await fillChunks(store, rows, TEAM.chunksPerDocument, sample, { docsPerCommit: TEAM.docsPerCommit });
+    progress(`team: local store filled in ${Math.round(fillMs)} ms; optimizing`);
+    const t0 = performance.now();
+    const { built } = await store.optimize();
+    const optimizeMs = performance.now() - t0;
+    const queries = picked.map((v) => near(v, 0.8));
+    const run = await timeSearches((q, queryText) => store.search(q, { kbs: ['workspace'], k: 8, ...(queryText ? { queryText } : {}) }), queries);
+    progress(`team: local store optimized in ${Math.round(optimizeMs)} ms (${built.join(' + ')}); vector p50 ${run.vector.p50} ms, hybrid p50 ${run.hybrid.p50} ms`);
+    return { local: { fillMs, optimizeMs, built, ...run }, queries };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchTeam(): Promise<void> {
+  const started = performance.now();
+  const rows = sizes.team;
+  const check = (what: string, built: string[]) => {
+    if (!built.includes('fts') || !built.includes('vector')) throw new Error(`team: optimize built ${built.join(' + ') || 'nothing'} for ${what}, not the full-text and the vector index`);
+  };
+  // Every store gets the same chunks: the same stretch of the random sequence, from here.
+  const from = seed;
+  const { local, queries } = await teamLocal(rows);
+  check('the local store', local.built);
+
+  const s3 = await startS3Server({ bucket: 'team' });
+  try {
+    const team: Record<'oneMember' | 'fourMembers', Record<string, unknown>> = { oneMember: {}, fourMembers: {} };
+    for (const [key, members] of [
+      ['oneMember', TEAM.members.slice(0, 1)],
+      ['fourMembers', TEAM.members],
+    ] as const) {
+      seed = from;
+      const filled = await fillTeam(s3, key, [...members], rows);
+      filled.built.forEach((b, i) => check(`${members[i]}'s table`, b));
+      progress(`team: ${members.length} member${members.length === 1 ? '' : 's'} filled in ${Math.round(filled.fillMs)} ms, optimized in ${Math.round(filled.optimizeMs)} ms`);
+      // A teammate who writes nothing reads: every member's table, merged.
+      const reader = await SharedMemory.open(teamBase(s3, key, 'erin'), teamModel);
+      let run: SearchRun;
+      try {
+        run = await timeSearches((q, queryText) => reader.search(q, { k: 8, ...(queryText ? { queryText } : {}) }), queries);
+      } finally {
+        await reader.close();
+      }
+      progress(`team: ${members.length} member${members.length === 1 ? '' : 's'}: vector p50 ${run.vector.p50} ms, hybrid p50 ${run.hybrid.p50} ms`);
+      team[key] = {
+        members: members.length,
+        rowsPerTable: rows / members.length,
+        fillMs: round(filled.fillMs, 0),
+        optimizeMs: round(filled.optimizeMs, 0),
+        built: filled.built,
+        vector: run.vector,
+        hybrid: run.hybrid,
+        ratio: { vector: ratioOf(run.vector, local.vector), hybrid: ratioOf(run.hybrid, local.hybrid) },
+        sameTop8AsLocal: sameTop8(run.top, local.top),
+      };
+    }
+    results.team = {
+      rows,
+      chunksPerCommit: TEAM.chunksPerDocument * TEAM.docsPerCommit,
+      queries: TEAM.queries,
+      storage: 's3rver on loopback (in this process)',
+      local: { fillMs: round(local.fillMs, 0), optimizeMs: round(local.optimizeMs, 0), built: local.built, vector: local.vector, hybrid: local.hybrid },
+      ...team,
+      wallMs: round(performance.now() - started, 0),
+    };
+  } finally {
+    await removeS3Folder(s3);
+  }
+}
+
 // ---- report -------------------------------------------------------------------------------------------
 
 function verdict(ok: boolean): string {
@@ -1004,6 +1209,10 @@ async function main(): Promise<void> {
     if (want('documents')) {
       progress(`documents: PDFs of ${sizes.documentPages.join(', ')} pages, read and embedded`);
       await benchDocuments();
+    }
+    if (want('team')) {
+      progress(`team memory: ${sizes.team} chunks on s3rver, in one member's table and in four, against the local store`);
+      await benchTeam();
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -1110,6 +1319,28 @@ async function main(): Promise<void> {
         '',
       ]);
     }
+  }
+  type TeamRun = { fillMs: number; optimizeMs: number; vector: Spread; hybrid: Spread };
+  type TeamReader = TeamRun & { members: number; rowsPerTable: number; ratio: Record<'vector' | 'hybrid', Spread>; sameTop8AsLocal: number };
+  const tm = results.team as { rows: number; chunksPerCommit: number; local: TeamRun; oneMember: TeamReader; fourMembers: TeamReader; wallMs: number } | undefined;
+  if (tm) {
+    const times = (r: TeamRun, kind: 'vector' | 'hybrid') => `${r[kind].p50} / ${r[kind].p95} ms`;
+    const against = (r: TeamReader, kind: 'vector' | 'hybrid') => `${times(r, kind)}; ${r.ratio[kind].p50}× / ${r.ratio[kind].p95}× local`;
+    const filled = (r: TeamRun) => `${(r.fillMs / 1000).toFixed(1)} s + ${(r.optimizeMs / 1000).toFixed(1)} s`;
+    const tables = (r: TeamReader) => (r.members === 1 ? `one member's table of ${r.rowsPerTable.toLocaleString('en')}` : `${r.members} members' tables of ${r.rowsPerTable.toLocaleString('en')}, merged`);
+    rows.push([`Team memory (s3rver on loopback) at ${tm.rows.toLocaleString('en')} chunks, top-8: local store vector p50 / p95`, times(tm.local, 'vector'), '', '']);
+    rows.push([`  local store hybrid (vector + full text) p50 / p95`, times(tm.local, 'hybrid'), '', '']);
+    for (const r of [tm.oneMember, tm.fourMembers]) {
+      rows.push([`  team, ${tables(r)}: vector p50 / p95; team / local`, against(r, 'vector'), '', '']);
+      rows.push([`    hybrid p50 / p95; team / local`, against(r, 'hybrid'), '', '']);
+      rows.push([`    same top 8 as the local vector search`, `${r.sameTop8AsLocal}`, '', '']);
+    }
+    rows.push([
+      `  filled (commits of ${tm.chunksPerCommit.toLocaleString('en')} chunks) + optimized: local; one member; four members`,
+      `${filled(tm.local)}; ${filled(tm.oneMember)}; ${filled(tm.fourMembers)}`,
+      '',
+      '',
+    ]);
   }
   const machine = results.machine as { loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
   console.log(`\nPersona memory bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, Node ${process.version}${quick ? ' (--quick: small sizes)' : ''}, load average ${machine.loadAverageAtStart[0]} at the start, ${machine.loadAverageAtEnd[0]} at the end`);
