@@ -55,6 +55,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     // Memory is per workspace; with no folder open there is none. Nothing of LanceDB loads here.
     // One writer of the team memory per machine and workspace (its own table in the bucket).
     const team = new TeamMemorySetup(context.secrets, context.storageUri?.toString() ?? 'no-workspace');
+    context.subscriptions.push(team);
     const memory = new MemoryController(context.storageUri?.fsPath, keys, log, (id) => personas.get(id)?.name ?? id, context.globalStorageUri.fsPath, context.globalState, team);
     context.subscriptions.push(memory);
     memoryToClose = memory;

@@ -721,7 +721,9 @@ export class MemoryController implements vscode.Disposable, ChatMemory, WatchedM
     );
     if (choice !== 'Forget for Everyone') return false;
     for (const t of targets) await service.forgetTeam(t);
-    await this.forgotten({ kind: 'sources', matches });
+    // Sources under past replies go too, unless this workspace's memory still has a file at that path.
+    const local = new Set((await service.listDocuments()).map((d) => d.source));
+    await this.forgotten({ kind: 'sources', matches: (source) => matches(source) && !local.has(source) });
     await this.refreshTeam();
     void showInfo(`Forgot ${what} from the team memory.`);
     return true;

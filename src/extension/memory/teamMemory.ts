@@ -26,17 +26,22 @@ function bindingOf(settings: { uri: string; endpoint: string }): string | undefi
   }
 }
 
-export class TeamMemorySetup {
+export class TeamMemorySetup implements vscode.Disposable {
   private cached: { binding: string; credentials: SharedCredentials | undefined } | undefined;
+  private readonly subscription: { dispose(): void };
 
   constructor(
     private readonly secrets: SecretStore,
     /** Stable for this machine and workspace: the member's table (one writer per machine and workspace). */
     private readonly memberSeed: string,
   ) {
-    secrets.onDidChange((e) => {
+    this.subscription = secrets.onDidChange((e) => {
       if (e.key === SECRET) this.cached = undefined;
     });
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
   }
 
   /** The team memory as set up now, or undefined (no URI in your user settings). */
