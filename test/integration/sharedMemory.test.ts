@@ -4,6 +4,7 @@
 // server that stops mid-index, and forgetting proved on every object left in the bucket.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
 import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -133,7 +134,7 @@ describe('team memory on S3-compatible storage', () => {
     assert.throws(() => storageOptionsFor(httpRefused), (e: unknown) => SharedMemoryError.is(e, 'config') && /plain http/.test(e.message));
   });
 
-  it('a server stopped mid-index: the write fails as unreachable, nothing half-written is visible, it resumes', async () => {
+  it('a server stopped between two writes: the write fails as unreachable, nothing of it is visible, it resumes when the server is back', async () => {
     const own = await startS3Server({ bucket: 'team' });
     try {
       const uri = 's3://team/stopped';
@@ -157,6 +158,56 @@ describe('team memory on S3-compatible storage', () => {
         await again.stop();
       }
     } finally {
+      await removeS3Folder(own);
+    }
+  });
+
+  it('the storage gone in the middle of a commit (data uploaded, no manifest yet): nothing of it is visible; written again, it is there whole, once', async () => {
+    const own = await startS3Server({ bucket: 'team' });
+    // Between the member and the storage: forwards every request until the first data file of the
+    // commit has been stored, then drops every connection, as a storage that went away would.
+    let armed = false;
+    let cut = false;
+    let dataPuts = 0;
+    const proxy = createServer((req, res) => {
+      if (cut) return void req.socket.destroy();
+      const upstream = httpRequest({ host: '127.0.0.1', port: own.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+        answer.on('end', () => {
+          if (armed && req.method === 'PUT' && /\/data\/[^/?]+\.lance(\?|$)/.test(req.url ?? '')) {
+            dataPuts++;
+            cut = true;
+          }
+        });
+      });
+      upstream.on('error', () => req.socket.destroy());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const proxied = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    try {
+      const uri = 's3://team/midcommit';
+      const writer = await SharedMemory.open(storage(proxied, uri, 'alice'), TEST_MODEL);
+      await writer.upsertDocuments([docFor('kept.md', 'kept before the outage')]);
+      const big = { ...docFor('big.md', 'x'), chunks: Array.from({ length: 200 }, (_, i) => ({ text: `passage ${i} of the big document about outages`, vector: vectorFor(`passage ${i} outages`), startLine: i + 1, endLine: i + 1, tokenCount: 8, index: i })) };
+      armed = true;
+      await assert.rejects(writer.upsertDocuments([big]), (e: unknown) => SharedMemoryError.is(e, 'unreachable'));
+      assert.equal(dataPuts, 1, 'the data file was stored before the storage went away');
+      await writer.close();
+
+      const reader = await SharedMemory.open(storage(own.endpoint, uri, 'bob'), TEST_MODEL);
+      assert.deepEqual((await reader.listDocuments()).map((d) => d.source), ['kept.md'], 'no half-written document');
+      assert.equal(await reader.countChunks(), 1);
+      const resumed = await SharedMemory.open(storage(own.endpoint, uri, 'alice'), TEST_MODEL);
+      await resumed.upsertDocuments([big]);
+      const docs = await reader.listDocuments();
+      assert.deepEqual(docs.map((d) => [d.source, d.chunkCount]), [['big.md', 200], ['kept.md', 1]]);
+      await resumed.close();
+      await reader.close();
+    } finally {
+      await new Promise<void>((r) => proxy.close(() => r()));
+      proxy.closeAllConnections();
       await removeS3Folder(own);
     }
   });
