@@ -350,20 +350,6 @@ export class SharedMemory {
     );
   }
 
-  /** Drops every member's table and the list of members: the base is empty for everyone. */
-  forgetAll(): Promise<void> {
-    return this.guard(async () => {
-      for (const t of await this.everyTable(true)) await (await this.storeFor(t)).forgetAll();
-      try {
-        await this.connection.dropTable(membersTable);
-      } catch (e) {
-        if (!/not found|does not exist/i.test(String(e))) throw e;
-      }
-      this.members = undefined;
-      this.registered = false;
-    });
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
