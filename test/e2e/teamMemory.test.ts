@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { startFakeKoboldCpp, type FakeKoboldCpp } from '../support/fakeKoboldCpp';
 import { removeS3Folder, startS3Server, type S3TestServer } from '../support/s3Server';
 import { captureOnFailure, waitUntil } from './harness';
-import { lastAssistant, requestMessages, sendMessage, startChatE2e, waitForReply, type ChatE2e } from './chatView';
+import { lastAssistant, memoryPanelFrame, requestMessages, sendMessage, startChatE2e, waitForReply, type ChatE2e } from './chatView';
 
 const repo = resolve(__dirname, '../..');
 const SECRET = 'S3RVER';
@@ -99,6 +99,29 @@ test("a file a teammate's Persona added to the team memory is counted, given to 
     const cite = lastAssistant(frame).locator('.citations button', { hasText: 'release-process.md' });
     await cite.waitFor({ state: 'visible', timeout: 10_000 });
     await e.vs.screenshot('team-memory-cited');
+
+    // The dial: this chat without the team memory; its passage is no longer sent.
+    await frame.getByRole('button', { name: 'Chat settings' }).click();
+    const settingsPanel = frame.getByRole('region', { name: 'Chat settings' });
+    await settingsPanel.getByRole('checkbox', { name: 'Search the team memory' }).uncheck();
+    await waitUntil('the chat to hold the value', 10_000, async () => (await settingsPanel.locator('[data-setting="memory-teamFiles"] .setting-origin').innerText()) === 'from this chat');
+    const done = e.server.completions.length;
+    await sendMessage(frame, 'How do releases go out, again?');
+    await waitForReply(frame, e.server, done + 1);
+    assert.doesNotMatch(requestMessages(e.server.chatRequests.at(-1))[0]!.content, /GREEN_PIPELINE/);
+    await frame.getByRole('button', { name: 'Chat settings' }).click();
+
+    // The memory panel: the team memory beside the workspace's, its file and its passage.
+    await frame.getByRole('button', { name: 'Memory panel' }).click();
+    const panel = await memoryPanelFrame(page);
+    const kb = panel.getByRole('combobox', { name: 'Knowledge base' });
+    await waitUntil('the team memory among the knowledge bases', 20_000, async () => /Team memory \(shared\): 1 file, 1 chunks/.test(await kb.innerText({ timeout: 1000 }).catch(() => '')), 250);
+    await kb.selectOption('shared');
+    const documents = panel.getByRole('list', { name: 'Documents' });
+    await documents.getByRole('button', { name: /release-process\.md/ }).click();
+    const chunks = panel.getByRole('list', { name: 'Chunks' });
+    await waitUntil('the chunk of the team file', 10_000, async () => (await chunks.innerText({ timeout: 1000 }).catch(() => '')).includes('GREEN_PIPELINE'));
+    await e.vs.screenshot('team-memory-panel');
 
     // The secret went to secret storage only.
     const settings = readFileSync(join(e.vs.dirs.userData, 'User', 'settings.json'), 'utf8');

@@ -132,6 +132,7 @@ export function App({ host, store, reload }: { host: ChatHost; store: ChatStore;
           readOnly={orphaned}
           onSet={(key, value) => call(() => host.request(Requests.setChatSetting, { key, value }))}
           memoryDials={state.memoryDials}
+          teamMemory={state.memory.team !== undefined}
           onSetDial={(key, value) => call(() => host.request(Requests.setMemoryDial, { key, value }))}
           onPickModel={() => void call(() => host.request(Requests.pickModel, {}))}
           onApplyPreset={() => void call(() => host.request(Requests.applyPreset, {}))}

@@ -19,6 +19,8 @@ import { MEMORY_DIAL_NUMBERS, MEMORY_DIAL_SWITCHES, type EffectiveMemoryDials, t
 interface Props {
   settings: EffectiveSettings;
   memoryDials: EffectiveMemoryDials;
+  /** A team memory is set up: its switch is shown. */
+  teamMemory: boolean;
   onSetDial(key: MemoryDialKey, value: number | boolean | null): Promise<unknown>;
   /** Whether the server takes top K, min P and repeat penalty (the local one does; OpenAI does not). */
   extendedSampling: boolean;
@@ -82,9 +84,11 @@ export function ChatSettingsPanel(props: Props) {
         {MEMORY_DIAL_NUMBERS.map((def) => (
           <NumberRow key={def.key} def={def} entry={props.memoryDials[def.key]} ignored={false} readOnly={props.readOnly} onSet={(key, value) => props.onSetDial(key as MemoryDialKey, value)} memory />
         ))}
-        {MEMORY_DIAL_SWITCHES.slice(1).map((def) => (
-          <SwitchRow key={def.key} def={def} entry={props.memoryDials[def.key]} readOnly={props.readOnly} onSet={props.onSetDial} />
-        ))}
+        {MEMORY_DIAL_SWITCHES.slice(1)
+          .filter((def) => def.key !== 'teamFiles' || props.teamMemory)
+          .map((def) => (
+            <SwitchRow key={def.key} def={def} entry={props.memoryDials[def.key]} readOnly={props.readOnly} onSet={props.onSetDial} />
+          ))}
       </div>
       <p class="setting-footnote">Values typed here apply to this chat only. A new chat starts from the persona's values.</p>
     </section>

@@ -256,9 +256,12 @@ function DialsSection({ state, host, call }: { state: MemoryPanelState; host: Me
         {MEMORY_DIAL_NUMBERS.map((def) => (
           <NumberRow key={def.key} def={def} entry={state.dials[def.key]} ignored={false} readOnly={false} onSet={(key, value) => set(key as MemoryDialKey, value)} own="persona" memory />
         ))}
-        {MEMORY_DIAL_SWITCHES.slice(1).map((def) => (
-          <SwitchRow key={def.key} def={def} entry={state.dials[def.key]} readOnly={false} onSet={set} own="persona" />
-        ))}
+        {MEMORY_DIAL_SWITCHES.slice(1)
+          // The team memory's switch only where one is set up.
+          .filter((def) => def.key !== 'teamFiles' || state.knowledgeBases.some((k) => k.id === 'shared'))
+          .map((def) => (
+            <SwitchRow key={def.key} def={def} entry={state.dials[def.key]} readOnly={false} onSet={set} own="persona" />
+          ))}
       </div>
     </section>
   );
@@ -301,7 +304,8 @@ function KnowledgeSection({ state, host, call }: { state: MemoryPanelState; host
             class="secondary"
             aria-label={current ? `Export list of the files in “${current.label}” to a file…` : 'Export list of files…'}
             title="Save the paths of these files, to add the same files on another machine"
-            disabled={!current || current.documents === 0}
+            // The team memory is already everyone's: no list of its files to carry elsewhere.
+            disabled={!current || current.documents === 0 || current.id === 'shared'}
             onClick={() => current && call(() => host.request(MemoryPanelRequests.exportDocumentList, { kb: current.id }))}
           >
             Export list…
