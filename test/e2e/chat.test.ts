@@ -12,6 +12,7 @@ import {
   characterFile,
   lastAssistant,
   openWorkspaceFile,
+  paintedText,
   plainTextOf,
   recordedReplyLengths,
   recordReplyLengths,
@@ -185,19 +186,19 @@ test('Regenerate on an earlier reply adds an alternative beside it; Previous rep
     assert.deepEqual(await roles(), [greeting, 'What is the answer?', 'Answer number 3.']);
     const reply = frame.locator('.messages article.message[data-role="assistant"]').nth(1);
     const position = reply.locator('.alternatives-position');
-    assert.equal(await position.innerText(), '2 / 2');
+    assert.equal(await paintedText(frame, position), '2 / 2');
     await vs.screenshot('chat-alternatives');
 
     await reply.getByRole('button', { name: 'Previous reply' }).click();
     await waitUntil('the first reply and the turns after it', 10_000, async () => JSON.stringify(await roles()) === JSON.stringify([greeting, 'What is the answer?', 'Answer number 1.', 'And after that?', 'Answer number 2.']));
-    assert.equal(await position.innerText(), '1 / 2');
+    assert.equal(await paintedText(frame, position), '1 / 2');
     assert.ok(await reply.getByRole('button', { name: 'Previous reply' }).isDisabled(), 'Previous reply at the first alternative');
 
     // The keyboard: the arrow keys on the focused message.
     await reply.focus();
     await vs.page.keyboard.press('ArrowRight');
     await waitUntil('the alternative again, by the keyboard', 10_000, async () => (await roles()).at(-1) === 'Answer number 3.');
-    assert.equal(await position.innerText(), '2 / 2');
+    assert.equal(await paintedText(frame, position), '2 / 2');
 
     // The next message continues the alternative shown, on the wire too.
     await sendMessage(frame, 'Go on.', { click: true });
@@ -247,12 +248,12 @@ test('Edit on a user message then Save and resend starts a branch: the edited te
       [['assistant', greeting.text], ['user', 'First question, edited'], ['assistant', server.completions.at(-1)!.textSent]],
     );
     const edited = frame.locator('.messages article.message[data-role="user"]').first();
-    assert.equal(await edited.locator('.alternatives-position').innerText(), '2 / 2');
+    assert.equal(await paintedText(frame, edited.locator('.alternatives-position')), '2 / 2');
     await edited.getByRole('button', { name: 'Previous version' }).click();
     await waitUntil('the old branch', 10_000, async () =>
       JSON.stringify((await shownMessages(frame)).map((m) => m.text)) === JSON.stringify([greeting.text, 'First question', 'Reply 1.', 'Second question', 'Reply 2.']),
     );
-    assert.equal(await edited.locator('.alternatives-position').innerText(), '1 / 2');
+    assert.equal(await paintedText(frame, edited.locator('.alternatives-position')), '1 / 2');
   });
 });
 
@@ -288,7 +289,7 @@ test('Go back to here ends the chat at an earlier message without deleting: the 
       'the request after going back carries the turns that were hidden',
     );
     const newQuestion = frame.locator('.messages article.message[data-role="user"]').nth(1);
-    assert.equal(await newQuestion.locator('.alternatives-position').innerText(), '2 / 2');
+    assert.equal(await paintedText(frame, newQuestion.locator('.alternatives-position')), '2 / 2');
     await newQuestion.getByRole('button', { name: 'Previous version' }).click();
     await waitUntil('the old continuation, one step back', 10_000, async () => (await texts()) === everything);
   });

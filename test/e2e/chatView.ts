@@ -293,3 +293,14 @@ export async function memoryPanelFrame(page: Page): Promise<Frame> {
     return undefined;
   });
 }
+
+/**
+ * The text of `locator` as painted, read after the next rendering update. A message is
+ * `content-visibility: auto`: until the rendering update after its element is inserted (a reply
+ * switched to another alternative is a new element), Chromium counts its contents as skipped and
+ * innerText is '', though the text is in the DOM and on screen a frame later.
+ */
+export async function paintedText(frame: Frame, locator: Locator): Promise<string> {
+  await frame.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
+  return locator.innerText();
+}

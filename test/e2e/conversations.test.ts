@@ -11,7 +11,7 @@ import { exportConversation } from '../../src/chat/conversationExport';
 import type { Conversation, Message } from '../../src/shared/conversation';
 import { addAlternative, appendToPath } from '../../src/shared/conversationTree';
 import { captureOnFailure, chooseFile, waitUntil } from './harness';
-import { requestMessages, sendMessage, shownMessages, startChatE2e, waitForReply, type ChatE2e, type ShownMessage } from './chatView';
+import { paintedText, requestMessages, sendMessage, shownMessages, startChatE2e, waitForReply, type ChatE2e, type ShownMessage } from './chatView';
 
 let e2e: ChatE2e | undefined;
 
@@ -191,10 +191,7 @@ test('Import Conversation opens a chat exported as JSON, branches and all, on th
       JSON.stringify((await shownMessages(frame)).map((m) => m.text)) === JSON.stringify(['Ahoy!', 'How often is the lamp cleaned?', 'Daily, at dawn.']),
     );
     const reply = frame.locator('.messages article.message[data-role="assistant"]').nth(1);
-    // Read as painted: a message is `content-visibility: auto`, and until the first frame after it is
-    // inserted Chromium counts its contents as skipped (innerText ''), though its text is in the DOM.
-    const position = await waitUntil('the reply to show which alternative it is', 5000, async () => (await reply.locator('.alternatives-position').innerText()) || undefined).catch(() => '');
-    assert.equal(position, '2 / 2');
+    assert.equal(await paintedText(frame, reply.locator('.alternatives-position')), '2 / 2');
     assert.ok((await openList(frame)).includes('Lighthouse keeping'));
     await frame.locator('button[aria-label="Chats"]').click();
 
