@@ -89,6 +89,13 @@ const membersFreshMs = 5_000;
 const forgetRounds = 3;
 /** A writer whose documents were gone after its commit writes them again this many times at most. */
 const writeRounds = 3;
+/** Joining the list of members: tries, a moment apart, while other members join at the same moment. */
+const registerRounds = 8;
+
+/** A commit refused (or a create that lost) because another writer's landed at the same moment. */
+function isCommitRace(e: unknown): boolean {
+  return /Incompatible transaction|Commit conflict|conflict|concurrent|already exists/i.test(errorText(e));
+}
 
 /** `s3://bucket/path` → its parts; throws SharedMemoryError('config'). */
 export function parseSharedUri(uri: string): { bucket: string; path: string } {
@@ -173,6 +180,8 @@ interface Member {
   table: string;
   model: string;
   dimension: number;
+  /** In the list of members (false: found only by listing the storage's tables). */
+  registered: boolean;
 }
 
 export interface SharedOpenOptions {
@@ -254,15 +263,18 @@ export class SharedMemory {
       for (const d of docs) {
         if (d.kb !== SHARED_KB) throw new MemoryStoreError('invalidDocument', `${d.source} is for ${d.kb}, not the team memory.`);
       }
-      await this.register();
+      await this.ensureListed(false);
       const store = await this.ownStore();
       let result = await store.upsertDocuments(docs);
       for (let round = 1; round < writeRounds; round++) {
         const lost = await store.notAsWritten(docs);
-        if (lost.length === 0) return result;
+        if (lost.length === 0) break;
         this.logger.warn(`Team memory: ${lost.length} document(s) were not in the table after the commit (another member wrote at the same moment); writing them again.`);
         result = await store.upsertDocuments(lost);
       }
+      // Read the list of members again after each commit: on storage without conditional writes a
+      // member joining at the same moment can write the list over this one's entry.
+      await this.ensureListed(true);
       return result;
     });
   }
@@ -388,21 +400,32 @@ export class SharedMemory {
   private async everyTable(fresh = false): Promise<Member[]> {
     const own = memberTableName(this.model, this.base.member);
     const tables = [...(await this.memberList(fresh))];
-    if (this.registered && !tables.some((m) => m.table === own)) tables.push({ member: this.base.member, table: own, ...this.model });
+    if (this.registered && !tables.some((m) => m.table === own)) tables.push({ member: this.base.member, table: own, ...this.model, registered: true });
     return tables;
   }
 
   private async memberList(fresh = false): Promise<Member[]> {
     if (!fresh && this.members && performance.now() - this.members.at < membersFreshMs) return this.members.list;
     const table = await this.openMembers(false);
-    let list: Member[] = [];
+    const list: Member[] = [];
     if (table) {
       try {
         const rows = await table.query().select(['member', 'table', 'model', 'dimension']).toArray();
-        list = rows.map((r) => ({ member: String(r.member), table: String(r.table), model: String(r.model), dimension: Number(r.dimension) }));
+        for (const r of rows) {
+          if (!list.some((m) => m.table === String(r.table))) list.push({ member: String(r.member), table: String(r.table), model: String(r.model), dimension: Number(r.dimension), registered: true });
+        }
       } finally {
         table.close();
       }
+    }
+    // Where the storage lists tables (AWS S3, R2, MinIO; s3rver lists none), a member's table is
+    // found even if its entry was lost to a concurrent commit on storage without conditional writes.
+    const mine = tableNameFor(this.model.model, this.model.dimension);
+    for (const name of await this.connection.tableNames()) {
+      const m = /^chunks_.*_(\d+)_m_([A-Za-z0-9_]+)$/.exec(name);
+      if (!m || list.some((x) => x.table === name)) continue;
+      const ours = name.startsWith(`${mine}_m_`);
+      list.push({ member: m[2]!, table: name, model: ours ? this.model.model : `another model (${name})`, dimension: Number(m[1]), registered: false });
     }
     this.members = { at: performance.now(), list };
     return list;
@@ -419,28 +442,45 @@ export class SharedMemory {
     );
   }
 
-  /** Puts this member in the list (once), and reads it back until it is there. */
-  private async register(): Promise<void> {
-    if (this.registered) return;
+  /** Makes sure this member is in the list of members (`fresh`: read afresh, else the list read in the last few seconds). */
+  private async ensureListed(fresh: boolean): Promise<void> {
     const own = memberTableName(this.model, this.base.member);
-    for (let round = 0; round < writeRounds; round++) {
-      const list = await this.memberList(true);
-      if (list.some((m) => m.table === own)) {
-        this.registered = true;
-        return;
-      }
-      const others = list.filter((m) => m.model !== this.model.model || m.dimension !== this.model.dimension);
-      if (others.length > 0 && others.length === list.length) await this.checkModel();
-      const table = (await this.openMembers(true))!;
-      try {
-        await table.add(this.memberRow(own));
-      } finally {
-        table.close();
-      }
+    if ((await this.memberList(fresh && this.registered)).some((m) => m.registered && m.table === own)) {
+      this.registered = true;
+      return;
     }
-    const list = await this.memberList(true);
-    if (!list.some((m) => m.table === own)) throw new SharedMemoryError('failed', 'This machine could not join the team memory: its entry in the list of members kept disappearing (other members joined at the same moment). Try again.');
-    this.registered = true;
+    await this.register();
+  }
+
+  /**
+   * Puts this member in the list and reads it back until it is there. Members joining at the same
+   * moment commit to the same small table: LanceDB refuses one of two conflicting commits (or, on
+   * storage without conditional writes, one overwrites the other); each tries again a moment apart.
+   */
+  private async register(): Promise<void> {
+    const own = memberTableName(this.model, this.base.member);
+    for (let round = 0; round < registerRounds; round++) {
+      try {
+        const list = await this.memberList(true);
+        if (list.some((m) => m.registered && m.table === own)) {
+          this.registered = true;
+          return;
+        }
+        const others = list.filter((m) => m.model !== this.model.model || m.dimension !== this.model.dimension);
+        if (others.length > 0 && others.length === list.length) await this.checkModel();
+        const table = (await this.openMembers(true))!;
+        try {
+          await table.add(this.memberRow(own));
+        } finally {
+          table.close();
+        }
+      } catch (e) {
+        if (!isCommitRace(e)) throw e;
+        this.logger.info(`Team memory: joining met another member's commit (${errorText(e).split('\n')[0]}); trying again.`);
+      }
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 150 * (round + 1)));
+    }
+    throw new SharedMemoryError('failed', 'This machine could not join the team memory: its entry in the list of members kept disappearing (other members joined at the same moment). Try again.');
   }
 
   private memberRow(table: string): Arrow.Table {
@@ -468,7 +508,7 @@ export class SharedMemory {
   }
 
   private ownStore(): Promise<MemoryStore> {
-    return this.storeFor({ member: this.base.member, table: memberTableName(this.model, this.base.member), ...this.model });
+    return this.storeFor({ member: this.base.member, table: memberTableName(this.model, this.base.member), ...this.model, registered: true });
   }
 
   /** The store of a member's table, opened for the model it was written with. */

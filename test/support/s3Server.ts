@@ -4,16 +4,47 @@
 // (conditional writes), it lists no "folders" for a delimiter below the bucket (so LanceDB's
 // tableNames() is empty), and it checks the access key id but not the signature.
 //
+// One thing every S3 store does and s3rver does not is made right here: a PUT replaces the object
+// whole. s3rver writes the object's file in place, so a GET during a PUT of the same key read a
+// truncated manifest ("Range started at 0 and ended at 0"), and two PUTs of one key at once could
+// leave a mix of both. Here a PUT's body is written to a staging file and renamed over the object.
+//
 // Run alone (for the e2e test's second process and by hand):
 //   node --import tsx test/support/s3Server.ts [--port 0] [--dir DIR] [--bucket team]
 // prints `listening <port> <dir>` once it serves.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 // s3rver ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const S3rver = require('s3rver') as new (options: Record<string, unknown>) => { run(): Promise<{ port: number }>; close(): Promise<void> };
+
+interface FilesystemStore {
+  rootDirectory: string;
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+  putObject(object: { bucket: string; key: string; metadata: unknown; content: Buffer | NodeJS.ReadableStream }): Promise<{ size: number; md5: string }>;
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const store = (require('s3rver/lib/stores/filesystem') as { prototype: FilesystemStore }).prototype;
+store.putObject = async function (this: FilesystemStore, object) {
+  const chunks: Buffer[] = [];
+  if (Buffer.isBuffer(object.content)) chunks.push(object.content);
+  else for await (const chunk of object.content) chunks.push(Buffer.from(chunk as Uint8Array));
+  const content = Buffer.concat(chunks);
+  const md5 = createHash('md5').update(content).digest('hex');
+  const staging = join(this.rootDirectory, '.persona-staging', randomUUID());
+  await mkdir(dirname(staging), { recursive: true });
+  await writeFile(staging, content);
+  const target = this.getResourcePath(object.bucket, object.key, 'object');
+  await mkdir(dirname(target), { recursive: true });
+  await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+  // The object's file last, by a rename: a GET sees the old object or the new one, whole.
+  await rename(staging, target);
+  return { size: content.length, md5 };
+};
 
 export interface S3TestServer {
   endpoint: string;
