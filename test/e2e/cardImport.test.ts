@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Frame, Page } from 'playwright-core';
-import { captureOnFailure, waitUntil } from './harness';
+import type { Frame } from 'playwright-core';
+import { captureOnFailure, chooseFile, waitUntil } from './harness';
 import { answerDialog, builderFrame, status } from './builderView';
 import { requestMessages, sendMessage, shownMessages, startChatE2e, testUserName, waitForReply, type ChatE2e } from './chatView';
 import { sampleV2Card, v2PngCard } from '../support/v2PngCard';
@@ -43,24 +43,8 @@ async function personaOptions(frame: Frame): Promise<string[]> {
 
 /** Runs the import command and answers code-server's simple file dialog with `file`. */
 async function importFile(e: ChatE2e, file: string): Promise<void> {
-  const page: Page = e.vs.page;
   await e.vs.runCommand('Persona: Import Character Card…');
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await waitUntil('the file dialog to open', 10_000, async () => {
-    const title = await page.locator('.quick-input-widget .quick-input-title').innerText({ timeout: 1000 });
-    return /Import Character Card/.test(title);
-  });
-  await input.fill(file);
-  await waitUntil(`the file dialog to hold ${file}`, 5000, async () => (await input.inputValue()) === file);
-  // The dialog reads the folder as the path changes and may let an Enter pass while it does: press
-  // again only while it is still open with our path in it.
-  await waitUntil(`the file dialog to accept ${file}`, 10_000, async () => {
-    if (!(await page.locator('.quick-input-widget').isVisible())) return true;
-    if ((await input.inputValue()) !== file) await input.fill(file);
-    await input.press('Enter');
-    await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 1500 }).catch(() => undefined);
-    return !(await page.locator('.quick-input-widget').isVisible());
-  });
+  await chooseFile(e.vs.page, /Import Character Card/, file);
 }
 
 test('a V2 PNG card imported from the palette chats with its description, greeting and lorebook', async () => {

@@ -534,6 +534,9 @@ export async function chooseFile(page: Page, title: RegExp, file: string): Promi
   const widget = page.locator('.quick-input-widget');
   const input = page.locator('.quick-input-widget .quick-input-box input');
   await waitUntil('the file dialog to open', 10_000, async () => title.test(await page.locator('.quick-input-widget .quick-input-title').innerText({ timeout: 1000 })));
+  // The simple file dialog puts its starting folder in the box a moment after it opens; a path typed
+  // before that ended up behind it ("…/workspace//tmp/…/broken.png"). Type once the folder is there.
+  await waitUntil('the file dialog to show its folder', 10_000, async () => (await input.inputValue()).includes('/'));
   await input.fill(file);
   await waitUntil(`the file dialog to accept ${file}`, 10_000, async () => {
     if (!(await widget.isVisible())) return true;
