@@ -137,7 +137,9 @@ describe('team memory in chat turns and indexing', () => {
   });
 
   it('refused credentials: a clear reason, local memory unaffected', async () => {
-    const dave = member('dave', () => teamConfig(s3.endpoint, 's3://team/creds', 'dave', {}, 'WRONG'));
+    // LanceDB takes 4–5 s here to report a refused key (its connect tries the namespace's manifest
+    // first): a budget past that, so that the turn waits for the refusal rather than the budget.
+    const dave = member('dave', () => teamConfig(s3.endpoint, 's3://team/creds', 'dave', { latencyBudgetMs: 20_000 }, 'WRONG'));
     await dave.service.add([dave.write('mine.md', 'Dave keeps the garden watering schedule here.')], WORKSPACE_KB);
     await dave.service.whenIdle();
     const found = await dave.service.retrieve(ask('garden watering schedule'), [WORKSPACE_KB, SHARED_KB]);
