@@ -320,7 +320,7 @@ function Composer(props: {
     el.style.height = `${Math.min(el.scrollHeight, 200)}px`;
   }, [draft]);
 
-  useEffect(() => input.current?.focus(), []);
+  useLayoutEffect(() => input.current?.focus(), []);
   // Stop, Send and Regenerate hide themselves: keep the keyboard in the view, in the message box.
   // Only while the view has focus: a reply that ends while the person is in the editor or the
   // command palette must not pull the keyboard back into the view.

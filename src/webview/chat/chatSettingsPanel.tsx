@@ -2,7 +2,7 @@
 // control showing the value in effect and where it comes from (default, your settings, the persona,
 // this chat). A value typed here becomes this chat's override once it is a valid one; Reset takes
 // the override away. Ranges are checked as the person types, with the allowed range said.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import {
   checkNumberInput,
   checkStopInput,
@@ -37,7 +37,8 @@ interface Props {
 
 export function ChatSettingsPanel(props: Props) {
   const panel = useRef<HTMLElement>(null);
-  useEffect(() => panel.current?.querySelector<HTMLElement>('input, textarea, button')?.focus(), []);
+  // Focus moves in before the panel is painted: a later move would take it from where typing began.
+  useLayoutEffect(() => panel.current?.querySelector<HTMLElement>('input, textarea, button')?.focus(), []);
   const model = props.settings.model;
   return (
     <section

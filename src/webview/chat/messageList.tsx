@@ -522,7 +522,9 @@ const MessageItem = memo(function MessageItem({ message, content, streaming, hig
 function EditBox({ initial, onSave, onCancel }: { initial: string; onSave(text: string): void; onCancel(): void }) {
   const [text, setText] = useState(initial);
   const ref = useRef<HTMLTextAreaElement>(null);
-  useEffect(() => {
+  // Before the box is painted, not after: an effect ran a moment later and put the cursor at the
+  // end after typing had begun (a select-all then typing ended as the old text plus the new).
+  useLayoutEffect(() => {
     ref.current?.focus();
     ref.current?.setSelectionRange(text.length, text.length);
   }, []);

@@ -1,6 +1,6 @@
 // What the persona proposed to remember after a reply: in "ask" mode each one waits for the person
 // (Keep, Edit, Dismiss); kept ones say so. Shown as text only: a model's words are never markup here.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { MEMORY_ITEM_TEXT_MAX, type Proposal } from '../../shared/conversation';
 
 export type ResolveProposal = (messageId: string, index: number, action: 'keep' | 'dismiss', text?: string) => void;
@@ -25,7 +25,7 @@ function ProposalRow({ proposal, onResolve }: { proposal: Proposal; onResolve?: 
   const [editing, setEditing] = useState(false);
   const [text, setText] = useState(proposal.text);
   const box = useRef<HTMLTextAreaElement>(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (editing) box.current?.focus();
   }, [editing]);
   if (proposal.state === 'kept') return <li class="proposal kept">{proposal.text}</li>;

@@ -214,7 +214,7 @@ function Item({ item, host, call, onEdit }: { item: ItemRow; host: MemoryHost; c
 function ItemEditor({ item, host, call, onDone }: { item: ItemRow; host: MemoryHost; call(run: () => Promise<unknown>): void; onDone(): void }) {
   const [text, setText] = useState(item.text);
   const box = useRef<HTMLTextAreaElement>(null);
-  useEffect(() => box.current?.focus(), []);
+  useLayoutEffect(() => box.current?.focus(), []);
   const tooLong = text.trim().length > MEMORY_ITEM_TEXT_MAX;
   const save = () => {
     const t = text.trim();
