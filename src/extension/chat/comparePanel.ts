@@ -67,18 +67,28 @@ async function pickSetup(deps: CompareDeps): Promise<CompareSetup | undefined> {
     ...personas,
   ];
   pick.items = build([]);
+  // The models arrive while the person may already be choosing: setting the items again moves the
+  // highlight to the first row, and Enter would take that one. The highlighted choice stays.
+  const setItems = (items: (SetupItem | vscode.QuickPickItem)[]) => {
+    const active = pick.activeItems[0]?.setup?.label;
+    pick.items = items as SetupItem[];
+    const same = active === undefined ? undefined : pick.items.find((i) => i.setup?.label === active);
+    if (same) pick.activeItems = [same];
+  };
   const current = chat.effectiveSettings().model.value;
   void chat
     .listChatModels(AbortSignal.timeout(15_000))
     .then((models) => {
-      pick.items = build(
-        models
-          .filter((m) => m.id !== current)
-          .map((m) => ({ label: inertText(`Model: ${m.id}`), description: m.state === 'not-loaded' ? 'not loaded · loads on first use' : undefined, setup: { label: `Model: ${m.id}`, overrides: { model: m.id } } })),
+      setItems(
+        build(
+          models
+            .filter((m) => m.id !== current)
+            .map((m) => ({ label: inertText(`Model: ${m.id}`), description: m.state === 'not-loaded' ? 'not loaded · loads on first use' : undefined, setup: { label: `Model: ${m.id}`, overrides: { model: m.id } } })),
+        ),
       );
     })
     .catch((e: unknown) => {
-      pick.items = build([modelListFailure(deps.describeError(e))]);
+      setItems(build([modelListFailure(deps.describeError(e))]));
     })
     .finally(() => (pick.busy = false));
   return (await acceptOne(pick, (item) => item.setup !== undefined))?.setup;
