@@ -110,8 +110,6 @@ export interface RemoteTable {
   tableName: string;
   /** Every row of the table is in this knowledge base: search needs no filter for it. */
   kb: string;
-  /** How long a read trusts the table version it saw before asking the storage again. */
-  readConsistencySeconds: number;
   /** Kept with the table's schema, so that a reader can tell what model made its vectors. */
   metadata?: Record<string, string>;
 }
@@ -189,6 +187,11 @@ export function chunkId(kb: string, source: string, index: number, text: string)
   return sha256(`${kb}\0${source}\0${index}\0${sha256(text)}`).slice(0, 32);
 }
 
+/** LanceDB's answer to opening a table that does not exist. */
+export function isTableNotFound(e: unknown): boolean {
+  return /not found|does not exist/i.test(String(e));
+}
+
 /** A SQL string literal (DataFusion): quotes doubled, so paths with `'` stay paths. */
 export function sqlString(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
@@ -256,10 +259,7 @@ export class MemoryStore {
     // 0: every read checks for a newer version, so commits and cleanups by another process (a
     // second window, a killed-and-restarted indexer) are seen at once instead of failing later.
     const remote = options.remote;
-    const connection = await loaded.lancedb.connect(
-      dir,
-      remote ? { readConsistencyInterval: remote.readConsistencySeconds, storageOptions: remote.storageOptions } : { readConsistencyInterval: 0 },
-    );
+    const connection = await loaded.lancedb.connect(dir, { readConsistencyInterval: 0, ...(remote ? { storageOptions: remote.storageOptions } : {}) });
     const store = new MemoryStore(
       dir,
       remote?.tableName ?? tableNameFor(options.model, options.dimension),
@@ -504,7 +504,11 @@ export class MemoryStore {
       this.table = undefined;
       this.documents = undefined;
       if (this.remote) {
-        if (await this.remoteTableExists()) await this.connection.dropTable(this.tableName);
+        const table = await this.openRemoteTable();
+        if (table) {
+          table.close();
+          await this.connection.dropTable(this.tableName);
+        }
         return;
       }
       for (const name of await this.connection.tableNames()) {
@@ -747,9 +751,9 @@ export class MemoryStore {
     }
     if (this.table) return this.table;
     const opening = (async () => {
-      const exists = this.remote ? await this.remoteTableExists() : (await this.connection.tableNames()).includes(this.tableName);
-      if (exists) {
-        const table = await this.connection.openTable(this.tableName);
+      // Remote: opened straight away (some S3 servers list no tables), absent when not found.
+      const table = this.remote ? await this.openRemoteTable() : (await this.connection.tableNames()).includes(this.tableName) ? await this.connection.openTable(this.tableName) : undefined;
+      if (table) {
         await this.checkDimension(table);
         await addPlaceColumn(table);
         this.table = table;
@@ -766,13 +770,12 @@ export class MemoryStore {
     }
   }
 
-  /** Whether the remote table exists, asked by opening it: some S3 servers list no tables. */
-  private async remoteTableExists(): Promise<boolean> {
+  /** The remote table, or undefined when it does not exist. */
+  private async openRemoteTable(): Promise<Table | undefined> {
     try {
-      (await this.connection.openTable(this.tableName)).close();
-      return true;
+      return await this.connection.openTable(this.tableName);
     } catch (e) {
-      if (/not found|does not exist/i.test(String(e))) return false;
+      if (isTableNotFound(e)) return undefined;
       throw e;
     }
   }

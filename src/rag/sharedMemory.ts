@@ -25,7 +25,7 @@ import { SHARED_KB } from './knowledgeBases';
 import type { LanceLoadResult } from './lanceLoader';
 import { loadLanceDb } from './lanceLoader';
 import type { DocumentSummary, ForgetResult, MemoryDocument, MemoryHit, StoredChunk, UpsertResult } from './memoryStore';
-import { MemoryStore, MemoryStoreError, tableNameFor } from './memoryStore';
+import { isTableNotFound, MemoryStore, MemoryStoreError, tableNameFor } from './memoryStore';
 import type { Logger } from '../util/logger';
 import { silentLogger } from '../util/logger';
 import { PersonaError } from '../util/personaError';
@@ -498,7 +498,7 @@ export class SharedMemory {
     try {
       return await this.connection.openTable(membersTable);
     } catch (e) {
-      if (!/not found|does not exist/i.test(String(e))) throw e;
+      if (!isTableNotFound(e)) throw e;
     }
     if (!create) return undefined;
     const a = this.arrow;
@@ -522,7 +522,7 @@ export class SharedMemory {
         dimension: member.dimension,
         logger: this.logger,
         ...(this.options.vectorIndexMinRows !== undefined ? { vectorIndexMinRows: this.options.vectorIndexMinRows } : {}),
-        remote: { storageOptions: this.storageOptions, tableName: table, kb: SHARED_KB, readConsistencySeconds: 0, metadata: { 'persona.model': member.model } },
+        remote: { storageOptions: this.storageOptions, tableName: table, kb: SHARED_KB, metadata: { 'persona.model': member.model } },
       });
       store.catch(() => this.stores.delete(table));
       this.stores.set(table, store);
