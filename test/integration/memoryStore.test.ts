@@ -12,6 +12,7 @@ import type { LanceDbModule } from '../../src/rag/lanceLoader';
 import { loadLanceDb } from '../../src/rag/lanceLoader';
 import type { MemoryChunk, MemoryDocument } from '../../src/rag/memoryStore';
 import { MemoryStore, MemoryStoreError, sweepTemporaryFiles, tableNameFor } from '../../src/rag/memoryStore';
+import { assertNoVersionHolds } from '../support/lanceVersions';
 
 const D = 1024;
 const repo = resolve(__dirname, '../..');
@@ -414,16 +415,7 @@ describe('MemoryStore: forgetting', () => {
       [dir, store.tableName],
       [dir, small.tableName],
     ] as const) {
-      const t = await rawTable(d, name);
-      const versions = await t.listVersions();
-      assert.ok(versions.length <= 2, `old versions cleaned up (${versions.length})`);
-      for (const v of versions) {
-        await t.checkout(v.version);
-        const rows = await t.query().select(['text', 'source']).toArray();
-        assert.ok(rows.length > 0);
-        assert.ok(!rows.some((r) => r.text.includes(code) || r.source === secretSource), `version ${v.version} of ${name}`);
-      }
-      t.close();
+      await assertNoVersionHolds(await rawTable(d, name), name, (r) => r.text.includes(code) || r.source === secretSource);
     }
 
     // 2. The pre-forget manifest put back into a copy of what is left cannot bring the rows back.
