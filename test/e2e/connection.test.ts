@@ -83,11 +83,13 @@ test('pointing the setting back at the live server clears the banner', async () 
     const modelChecksBefore = server.requests.filter((r) => r.path === '/v1/models').length;
     await updateUserSettings(vs, { 'persona.chat.baseUrl': server.url });
     await banner.waitFor({ state: 'hidden', timeout: 20_000 });
-    assert.ok(server.requests.filter((r) => r.path === '/v1/models').length > modelChecksBefore, 'the live server was not asked again');
-    // The status line names the model the live server reported.
+    // The banner goes as soon as the setting changes (the state is 'unknown' until the check ends):
+    // the check is over once the status line names the model the live server reported (the model
+    // known before was dropped with the change), and only then is its request sure to be in.
     const model = server.getModels().find((m) => m.state === 'loaded' && m.type !== 'embeddings')?.id;
     assert.ok(model);
     await frame.locator('.connection-status', { hasText: model }).waitFor({ state: 'visible', timeout: 10_000 });
+    assert.ok(server.requests.filter((r) => r.path === '/v1/models').length > modelChecksBefore, 'the live server was not asked again');
 
     const done = server.completions.length;
     await sendMessage(frame, 'Still there?');
